@@ -1,0 +1,169 @@
+"""The `crmsync` command line.
+
+    crmsync run CONFIG [--set key.path=value ...] [Beam pipeline options]
+    crmsync validate CONFIG [--set ...]
+    crmsync demo-data [DIR]
+
+Exit codes: 0 success; 2 bad input or config (one line on stderr naming the
+file, line or key; nothing written); 1 the run itself failed.
+"""
+
+import argparse
+import json
+import logging
+import sys
+import time
+
+from transforms.errors import CrmsyncError
+
+_LOG = logging.getLogger("crmsync")
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+# Beam's DirectRunner first looks up (and downloads) the Prism runner; its
+# in-process Python runner needs no network and supports
+# --direct_num_workers/--direct_running_mode.
+PYTHON_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
+
+
+def _parser():
+  parser = argparse.ArgumentParser(
+      prog="crmsync",
+      description="Merge enriched contact files back into a CRM export.")
+  sub = parser.add_subparsers(dest="command", required=True)
+  for name, text in (("run", "run the merge job"),
+                     ("validate", "check the config and input headers, "
+                                  "run nothing")):
+    p = sub.add_parser(name, help=text)
+    p.add_argument("config", help="job config (YAML)")
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="KEY.PATH=VALUE", help="override a config value")
+    p.add_argument("-v", "--verbose", action="store_true")
+  demo = sub.add_parser("demo-data", help="write the demo input files")
+  demo.add_argument("directory", nargs="?", default="data/demo")
+  demo.add_argument("--rows", type=int, default=10_000)
+  return parser
+
+
+def _setup_logging(verbose: bool):
+  logging.basicConfig(
+      level=logging.INFO, stream=sys.stderr,
+      format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+  # Beam is chatty at INFO; our own modules are not.
+  logging.getLogger("apache_beam").setLevel(
+      logging.INFO if verbose else logging.WARNING)
+  for name in ("crmsync", "pipelines", "transforms"):
+    logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def _beam_args(extra):
+  args = list(extra)
+  runner = [a for a in args if a.startswith("--runner")]
+  if not runner:
+    args.append(f"--runner={PYTHON_RUNNER}")
+  else:
+    for i, a in enumerate(args):
+      if a in ("--runner=DirectRunner", "--runner=directrunner"):
+        args[i] = f"--runner={PYTHON_RUNNER}"
+      elif a == "--runner" and i + 1 < len(args) and args[i + 1].lower() == (
+          "directrunner"):
+        args[i + 1] = PYTHON_RUNNER
+  return args
+
+
+def _describe(plan):
+  lines = [f"original: {', '.join(plan.original_files)} "
+           f"({len(plan.original_header)} columns)"]
+  for s in plan.sources:
+    mapped = {k: v for k, v in s.spec.rename.items()}
+    lines.append(f"enriched {s.spec.name}: {', '.join(s.files)}; keys "
+                 f"{', '.join(s.keys)}; keeps {', '.join(s.kept) or '-'}"
+                 + (f"; maps {mapped}" if mapped else ""))
+  c = plan.config
+  lines.append(f"conflicts: {c.conflicts.default}"
+               + (f" ({c.conflicts.columns})" if c.conflicts.columns else "")
+               + f"; duplicates: {c.duplicates}")
+  lines.append(f"output: {c.output.path}-*-of-{c.output.shards:05d}.csv, "
+               f"reports in {c.output.reports_dir}")
+  return "\n".join(lines)
+
+
+def _run(args, extra) -> int:
+  import apache_beam as beam
+  from apache_beam.options.pipeline_options import PipelineOptions
+
+  from pipelines.config import load_config
+  from pipelines.job import CrmsyncOptions, build_pipeline, plan_job
+
+  config = load_config(args.config, args.overrides)
+  plan = plan_job(config)
+  if args.command == "validate":
+    print(_describe(plan))
+    print("config OK")
+    return EXIT_OK
+  options = PipelineOptions(_beam_args(extra))
+  batch_rows = options.view_as(CrmsyncOptions).batch_rows
+  _LOG.info("%s", _describe(plan).replace("\n", "; "))
+  start = time.monotonic()
+  p = beam.Pipeline(options=options)
+  summaries = build_pipeline(p, plan, batch_rows)
+  _ = summaries  # the summary is also written to stats.json
+  try:
+    p.run().wait_until_finish()
+  except Exception as e:  # a worker failure: one line, exit 1
+    _LOG.debug("run failed", exc_info=True)
+    print(f"crmsync: run failed: {_root_message(e)}", file=sys.stderr)
+    return EXIT_FAILED
+  elapsed = time.monotonic() - start
+  _print_summary(config, elapsed)
+  return EXIT_OK
+
+
+def _root_message(e: BaseException) -> str:
+  text = str(e).strip()
+  for line in reversed(text.splitlines()):
+    line = line.strip()
+    if line and not line.startswith(("File ", "[while running", "raise ")):
+      return line[:500]
+  return type(e).__name__
+
+
+def _print_summary(config, elapsed: float):
+  from apache_beam.io.filesystems import FileSystems
+  path = FileSystems.join(config.output.reports_dir, "stats.json")
+  with FileSystems.open(path) as f:
+    stats = json.loads(f.read())
+  o = stats["original"]
+  rate = o["rows_read"] / elapsed if elapsed else 0
+  print(f"crmsync: {o['rows_read']} original rows read, {o['rows_written']} "
+        f"written, {stats['rows_matched']} matched "
+        f"({stats['match_rate']:.1%}), {o['rows_rejected']} rejected; "
+        f"{sum(stats['conflicts'].values())} conflicts; "
+        f"{elapsed:.1f} s ({rate:,.0f} rows/s)", file=sys.stderr)
+  for name, e in stats["enriched"].items():
+    print(f"  {name}: {e['rows_read']} rows, matched "
+          f"{e['original_rows_matched']} original rows "
+          f"{e['matches_per_key']}, {e['rows_unmatched']} unmatched, "
+          f"{e['rows_rejected']} rejected", file=sys.stderr)
+  print(f"  output: {config.output.path}-*-of-{config.output.shards:05d}.csv;"
+        f" reports: {config.output.reports_dir}/", file=sys.stderr)
+
+
+def main(argv=None) -> int:
+  args, extra = _parser().parse_known_args(argv)
+  if args.command == "demo-data":
+    from pipelines.demo_data import write_demo_data
+    write_demo_data(args.directory, args.rows)
+    return EXIT_OK
+  if extra and args.command != "run":
+    print(f"crmsync: error: unknown arguments {' '.join(extra)}",
+          file=sys.stderr)
+    return EXIT_BAD_INPUT
+  _setup_logging(args.verbose)
+  try:
+    return _run(args, extra)
+  except CrmsyncError as e:
+    print(f"crmsync: error: {e}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,248 @@
+"""The job config: a typed model of the YAML contract in DESIGN.md.
+
+Key names are a contract with users (add freely, rename none). Unknown keys
+are errors, so a typo never silently falls back to a default. Every error
+names the config file and the key path, on one line.
+"""
+
+import os
+import re
+from pathlib import Path
+from typing import Dict, List, Literal, Optional, Union
+
+import yaml
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError,
+                      field_validator, model_validator)
+
+from transforms import normalizers
+from transforms.errors import ConfigError
+from transforms.spec import (DUPLICATES, MULTI_VALUE, PLACEMENTS, STRATEGIES,
+                             EnrichedSpec, MatchKey, MergeSpec)
+
+Strategy = Literal[STRATEGIES]
+
+
+class _Model(BaseModel):
+  model_config = ConfigDict(extra="forbid")
+
+
+class CsvOptions(_Model):
+  delimiter: str = ","
+  encoding: str = "utf-8"
+
+  @field_validator("delimiter")
+  @classmethod
+  def _named_delimiters(cls, v):
+    return {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";",
+            "pipe": "|"}.get(v, v)
+
+
+class OriginalInput(_Model):
+  path: str
+  csv: CsvOptions = CsvOptions()
+
+
+class EnrichedInput(_Model):
+  path: str
+  name: Optional[str] = None
+  columns: Dict[str, str] = {}
+  keep: Optional[List[str]] = None
+  csv: CsvOptions = CsvOptions()
+
+  @property
+  def label(self) -> str:
+    if self.name:
+      return self.name
+    stem = re.split(r"[/\\]", self.path.rstrip("/"))[-1]
+    return stem.rsplit(".", 1)[0] if "." in stem else stem
+
+
+class KeyConfig(_Model):
+  name: str
+  normalize: Union[str, List[str]]
+  columns: List[str] = Field(min_length=1)
+
+  @model_validator(mode="after")
+  def _check(self):
+    names = ([self.normalize] * len(self.columns)
+             if isinstance(self.normalize, str) else self.normalize)
+    if len(names) != len(self.columns):
+      raise ValueError(f"normalize lists {len(names)} normalizers for "
+                       f"{len(self.columns)} columns")
+    for n in names:
+      if n not in normalizers.NORMALIZERS:
+        raise ValueError(f"unknown normalizer {n!r} (known: "
+                         f"{', '.join(normalizers.NORMALIZERS)})")
+    return self
+
+  def to_key(self) -> MatchKey:
+    names = ([self.normalize] * len(self.columns)
+             if isinstance(self.normalize, str) else self.normalize)
+    return MatchKey(self.name, tuple(self.columns), tuple(names))
+
+
+class MatchConfig(_Model):
+  phone_region: str = "US"
+  keys: List[KeyConfig] = Field(min_length=1)
+
+  @field_validator("keys")
+  @classmethod
+  def _unique(cls, keys):
+    names = [k.name for k in keys]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+      raise ValueError(f"duplicate key name {sorted(dup)[0]!r}")
+    return keys
+
+  @field_validator("phone_region")
+  @classmethod
+  def _region(cls, v):
+    import phonenumbers
+    if v.upper() not in phonenumbers.SUPPORTED_REGIONS:
+      raise ValueError(f"unknown region {v!r} (use a two-letter code, "
+                       f"e.g. US, GB, DE)")
+    return v.upper()
+
+
+class ConflictConfig(_Model):
+  default: Strategy = "fill_empty"
+  columns: Dict[str, Strategy] = {}
+  alternate_suffix: str = Field("_Alt", min_length=1)
+
+
+class MultiValueConfig(_Model):
+  default: Literal[MULTI_VALUE] = "first"
+  columns: Dict[str, Literal[MULTI_VALUE]] = {}
+  separator: str = ", "
+
+
+class ColumnsConfig(_Model):
+  placement: Literal[PLACEMENTS] = "append"
+  order: List[str] = []
+
+
+class OutputConfig(_Model):
+  path: str
+  shards: int = Field(4, ge=1, le=10000)
+  reports: Optional[str] = None
+
+  @property
+  def reports_dir(self) -> str:
+    if self.reports:
+      return self.reports.rstrip("/")
+    parent = self.path.rsplit("/", 1)[0] if "/" in self.path else "."
+    return f"{parent}/reports"
+
+
+class JobConfig(_Model):
+  original: OriginalInput
+  enriched: List[EnrichedInput] = Field(min_length=1)
+  match: MatchConfig
+  conflicts: ConflictConfig = ConflictConfig()
+  duplicates: Literal[DUPLICATES] = "first"
+  duplicate_separator: str = "; "
+  multi_value: MultiValueConfig = MultiValueConfig()
+  columns: ColumnsConfig = ColumnsConfig()
+  output: OutputConfig
+
+  @field_validator("enriched")
+  @classmethod
+  def _unique_names(cls, sources):
+    labels = [s.label for s in sources]
+    dup = {n for n in labels if labels.count(n) > 1}
+    if dup:
+      raise ValueError(f"two enriched files are named {sorted(dup)[0]!r}; "
+                       f"give each a distinct `name`")
+    return sources
+
+  def merge_spec(self, original_header) -> MergeSpec:
+    return MergeSpec(
+        original_header=tuple(original_header),
+        keys=tuple(k.to_key() for k in self.match.keys),
+        phone_region=self.match.phone_region,
+        conflict_default=self.conflicts.default,
+        conflict_columns=dict(self.conflicts.columns),
+        alternate_suffix=self.conflicts.alternate_suffix,
+        duplicates=self.duplicates,
+        duplicate_separator=self.duplicate_separator,
+        multi_value_default=self.multi_value.default,
+        multi_value_columns=dict(self.multi_value.columns),
+        multi_value_separator=self.multi_value.separator,
+        placement=self.columns.placement,
+        order=tuple(self.columns.order))
+
+  def enriched_specs(self) -> List[EnrichedSpec]:
+    return [EnrichedSpec(e.label, dict(e.columns),
+                         tuple(e.keep) if e.keep is not None else None)
+            for e in self.enriched]
+
+
+def _set_path(doc, dotted: str, value):
+  """Applies one `--set a.b.0.c=value` override to the raw YAML document."""
+  keys = dotted.split(".")
+  node = doc
+  for i, k in enumerate(keys):
+    last = i == len(keys) - 1
+    if isinstance(node, list):
+      if not k.isdigit() or int(k) >= len(node):
+        raise ConfigError(f"--set {dotted}: {k!r} is not an index of the "
+                          f"list at {'.'.join(keys[:i]) or 'top level'}")
+      k = int(k)
+    elif not isinstance(node, dict):
+      raise ConfigError(f"--set {dotted}: {'.'.join(keys[:i])} is not a "
+                        f"mapping")
+    if last:
+      node[k] = value
+    else:
+      if isinstance(node, dict) and k not in node:
+        node[k] = {}
+      node = node[k]
+
+
+def _format_error(source: str, e: ValidationError) -> str:
+  parts = []
+  for err in e.errors():
+    loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+      msg = "unknown key"
+    parts.append(f"{loc}: {msg}")
+  return f"{source}: " + "; ".join(parts)
+
+
+def load_config(path: str, overrides: List[str] = ()) -> JobConfig:
+  """Reads, overrides and validates a job config; ConfigError on any
+  problem, with the file and key path in its one-line message."""
+  p = Path(path)
+  if not p.is_file():
+    raise ConfigError(f"{path}: config file not found")
+  try:
+    doc = yaml.safe_load(p.read_text(encoding="utf-8"))
+  except yaml.YAMLError as e:
+    mark = getattr(e, "problem_mark", None)
+    where = f" line {mark.line + 1}" if mark else ""
+    raise ConfigError(f"{path}:{where} invalid YAML "
+                      f"({getattr(e, 'problem', e)})") from None
+  if not isinstance(doc, dict):
+    raise ConfigError(f"{path}: expected a mapping of config keys")
+  for item in overrides:
+    if "=" not in item:
+      raise ConfigError(f"--set {item}: expected key.path=value")
+    key, raw = item.split("=", 1)
+    _set_path(doc, key.strip(), yaml.safe_load(raw) if raw else "")
+  doc = _expand_env(doc)
+  try:
+    return JobConfig.model_validate(doc)
+  except ValidationError as e:
+    raise ConfigError(_format_error(path, e)) from None
+
+
+def _expand_env(node):
+  """${VAR} and $VAR in string values, as a scheduler would expect."""
+  if isinstance(node, dict):
+    return {k: _expand_env(v) for k, v in node.items()}
+  if isinstance(node, list):
+    return [_expand_env(v) for v in node]
+  if isinstance(node, str):
+    return os.path.expandvars(node)
+  return node

@@ -1,0 +1,210 @@
+"""The merge job: a config checked against the input headers (the plan), and
+the Beam graph built from it.
+
+    ReadCsv(original) ------------------------------+
+    ReadCsv(enriched_i) -> BuildIndex (side input) --+-> Merge -> WriteShards
+                                                         \\-> Finalize: reports,
+                                                             books, commit
+"""
+
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from typing import List, Tuple
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines.config import EnrichedInput, JobConfig
+from transforms.csv_io import CsvFormat, ReadCsv, match_files, read_header
+from transforms.errors import ConfigError, InputError
+from transforms.matching import applicable_keys
+from transforms.merge import BuildIndex, Merge, layout_of
+from transforms.reports import Finalize, SumStats
+from transforms.spec import EnrichedSpec, MergeSpec
+from transforms.writing import WriteShards, temp_dir
+
+_LOG = logging.getLogger(__name__)
+
+
+class CrmsyncOptions(PipelineOptions):
+
+  @classmethod
+  def _add_argparse_args(cls, parser):
+    parser.add_argument("--batch_rows", type=int, default=10_000,
+                        help="rows per Arrow batch (default 10000)")
+
+
+@dataclass
+class SourcePlan:
+  config: EnrichedInput
+  spec: EnrichedSpec
+  fmt: CsvFormat
+  files: List[str]
+  header: Tuple[str, ...]
+  mapped_header: Tuple[str, ...]
+  kept: Tuple[str, ...]
+  keys: Tuple[str, ...]
+
+
+@dataclass
+class JobPlan:
+  config: JobConfig
+  original_fmt: CsvFormat
+  original_files: List[str]
+  original_sizes: List[int]
+  original_header: Tuple[str, ...]
+  sources: List[SourcePlan]
+  spec: MergeSpec
+
+  @property
+  def source_order(self):
+    return tuple(s.spec.name for s in self.sources)
+
+
+def _fmt(csv_options, where: str) -> CsvFormat:
+  try:
+    return CsvFormat(csv_options.delimiter, csv_options.encoding)
+  except InputError as e:
+    raise ConfigError(f"{where}.{e}") from None
+
+
+def _header(files, fmt) -> Tuple[str, ...]:
+  headers = [read_header(f, fmt).names for f in files]
+  for f, h in zip(files[1:], headers[1:]):
+    if h != headers[0]:
+      raise InputError(f"{f}: header differs from {files[0]}'s (all files "
+                       f"of one glob must share a header)")
+  return headers[0]
+
+
+def _columns(names) -> str:
+  return ", ".join(names) if len(names) <= 12 else ", ".join(
+      names[:12]) + ", ..."
+
+
+def plan_job(config: JobConfig) -> JobPlan:
+  """Checks the config against the input headers; reads no data rows."""
+  fmt = _fmt(config.original.csv, "original.csv")
+  files = match_files(config.original.path)
+  sizes = [m.size_in_bytes for m in FileSystems.match(files)
+           for m in m.metadata_list]
+  header = _header(files, fmt)
+  spec = config.merge_spec(header)
+  for i, key in enumerate(spec.keys):
+    missing = [c for c in key.columns if c not in header]
+    if missing:
+      raise ConfigError(
+          f"match.keys.{i} ({key.name}): column {missing[0]!r} is not in the "
+          f"header of {files[0]} (columns: {_columns(header)})")
+  sources = []
+  for i, (e, es) in enumerate(zip(config.enriched, config.enriched_specs())):
+    sources.append(_plan_source(i, e, es, spec))
+  _check_columns(config, spec, sources)
+  return JobPlan(config, fmt, files, sizes, header, sources, spec)
+
+
+def _plan_source(i: int, e: EnrichedInput, es: EnrichedSpec,
+                 spec: MergeSpec) -> SourcePlan:
+  fmt = _fmt(e.csv, f"enriched.{i}.csv")
+  files = match_files(e.path)
+  header = _header(files, fmt)
+  for name in e.columns:
+    if name not in header:
+      raise ConfigError(f"enriched.{i}.columns: {name!r} is not a column of "
+                        f"{files[0]} (columns: {_columns(header)})")
+  mapped = tuple(es.rename.get(c, c) for c in header)
+  dup = {c for c in mapped if mapped.count(c) > 1}
+  if dup:
+    raise ConfigError(f"enriched.{i}.columns: two columns of {files[0]} "
+                      f"map to {sorted(dup)[0]!r}")
+  for name in e.keep or ():
+    if name not in mapped:
+      raise ConfigError(f"enriched.{i}.keep: {name!r} is not a column of "
+                        f"{files[0]} after mapping (columns: "
+                        f"{_columns(mapped)})")
+  keys = applicable_keys(spec, mapped)
+  if not keys:
+    raise ConfigError(
+        f"enriched.{i} ({es.name}): {files[0]} has the columns of no match "
+        f"key; map its columns to the key columns with `columns:`")
+  return SourcePlan(e, es, fmt, files, header, mapped,
+                    es.keep_columns(mapped, spec.original_header),
+                    tuple(k.name for k in keys))
+
+
+def _check_columns(config: JobConfig, spec: MergeSpec, sources):
+  for column in config.conflicts.columns:
+    if column not in spec.original_header:
+      raise ConfigError(f"conflicts.columns: {column!r} is not a column of "
+                        f"the original (strategies apply to its columns)")
+  kept = {c for s in sources for c in s.kept}
+  for column in config.multi_value.columns:
+    if column not in kept:
+      raise ConfigError(f"multi_value.columns: {column!r} is not a kept "
+                        f"enriched column")
+  if config.columns.placement == "explicit":
+    if not config.columns.order:
+      raise ConfigError("columns.order: required with placement: explicit")
+    layout = layout_of(spec, [_Supplied(s.spec.name, s.kept)
+                              for s in sources])
+    known = set(layout.columns)
+    for column in config.columns.order:
+      spread = re.match(r"^(.*)_\d+$", column)
+      if column not in known and not (spread and spread.group(1) in kept):
+        raise ConfigError(f"columns.order: unknown column {column!r}")
+    missing = [c for c in spec.original_header
+               if c not in config.columns.order]
+    if missing:
+      raise ConfigError(f"columns.order: original column {missing[0]!r} is "
+                        f"missing (every original column is written)")
+
+
+@dataclass
+class _Supplied:
+  name: str
+  columns: Tuple[str, ...]
+
+
+def build_pipeline(p: beam.Pipeline, plan: JobPlan, batch_rows: int = 10_000,
+                   run_id: str = ""):
+  """Adds the whole job to `p`."""
+  config, spec = plan.config, plan.spec
+  run_id = run_id or uuid.uuid4().hex[:12]
+  prefix = config.output.path
+  tmp = temp_dir(prefix, run_id)
+  original = p | "ReadOriginal" >> ReadCsv(
+      config.original.path, plan.original_fmt, "original", batch_rows)
+  rejected, indexes = [original.rejected], []
+  for s in plan.sources:
+    read = p | f"Read[{s.spec.name}]" >> ReadCsv(
+        s.config.path, s.fmt, s.spec.name, batch_rows)
+    rejected.append(read.rejected)
+    indexes.append(read.rows | f"Index[{s.spec.name}]" >> BuildIndex(
+        s.spec, spec, s.mapped_header, s.files))
+  indexes = tuple(indexes) | "Indexes" >> beam.Flatten()
+  merged = original.rows | "Merge" >> Merge(spec, plan.source_order, indexes)
+  order = plan.source_order
+  header = (indexes
+            | "Supplied" >> beam.Map(lambda i: _Supplied(i.name, i.columns))
+            | "AllSupplied" >> beam.combiners.ToList()
+            | "Layout" >> beam.Map(lambda s: list(layout_of(
+                spec, sorted(s, key=lambda x: order.index(x.name))).columns)))
+  written = merged.merged | "Write" >> WriteShards(
+      prefix, config.output.shards, plan.original_sizes, header, tmp)
+  stats = merged.stats | "SumStats" >> beam.CombineGlobally(SumStats())
+  all_rejected = tuple(rejected) | "Rejected" >> beam.Flatten()
+  side = beam.pvalue
+  return (p
+          | "Once" >> beam.Create([None])
+          | "Finalize" >> beam.ParDo(
+              Finalize(prefix=prefix, shards=config.output.shards,
+                       reports_dir=config.output.reports_dir, tmp=tmp,
+                       original_name="original",
+                       original_files=plan.original_files,
+                       source_order=order),
+              side.AsSingleton(stats), side.AsList(written),
+              side.AsList(all_rejected), side.AsList(merged.conflicts),
+              side.AsList(merged.hits), side.AsList(indexes)))

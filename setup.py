@@ -1,0 +1,27 @@
+"""crmsync: merge enriched contact files back into a CRM export, on Beam."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="crmsync",
+    version="0.1.0",
+    description="Merge enriched contact files back into the original CRM "
+                "export, on Apache Beam",
+    python_requires=">=3.10",
+    packages=find_packages(include=["pipelines", "pipelines.*", "transforms",
+                                    "transforms.*"]),
+    install_requires=[
+        "apache-beam[aws]==2.77.0",
+        "pyarrow==25.0.1",
+        "numpy==2.4.6",
+        "phonenumbers==9.0.43",
+        "pyyaml==6.0.4",
+        "pydantic==2.13.4",
+        "boto3==1.44.8",
+    ],
+    extras_require={
+        "test": ["pytest==9.2.0", "hypothesis==6.170.17"],
+        "bench": ["duckdb==2.0.1"],
+    },
+    entry_points={"console_scripts": ["crmsync=pipelines.cli:main"]},
+)

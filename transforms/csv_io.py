@@ -1,0 +1,388 @@
+"""Reading CSV: a quote-aware, splittable Beam source producing Arrow batches.
+
+A record starts after a newline that is outside quotes. In RFC 4180 CSV every
+quote character toggles the quoted state (an escaped quote is two quotes), so
+whether a newline ends a record only depends on the parity of the quotes
+before it. A split starting at byte S counts the quotes in [0, S) (a fast
+bytes scan) and takes the first record that starts at or after S; records are
+claimed by their start offset. Every split point therefore yields the same
+records, which `source_test_utils` checks exhaustively in the tests.
+
+Within a split, numpy finds all record boundaries of a chunk at once and
+pyarrow parses a whole batch of records in one call; only a batch that holds
+a malformed record falls back to Python's csv module, record by record, so the
+bad records can be rejected with their line and reason.
+"""
+
+import codecs
+import csv
+import io
+import logging
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from apache_beam.io.filebasedsource import FileBasedSource
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from transforms.errors import InputError
+from transforms.rows import LINE_COL, OFFSET_COL, RejectedRow, RowBatch
+
+_LOG = logging.getLogger(__name__)
+
+QUOTE = ord('"')
+NEWLINE = ord("\n")
+CR = ord("\r")
+UTF8_BOM = codecs.BOM_UTF8
+CHUNK_BYTES = 1 << 22
+DEFAULT_BATCH_ROWS = 10_000
+DELIMITERS = {",", ";", "\t", "|"}
+
+
+@dataclass(frozen=True)
+class CsvFormat:
+  """How a file is written. BOM and CRLF line ends are handled regardless."""
+  delimiter: str = ","
+  encoding: str = "utf-8"
+
+  def __post_init__(self):
+    if self.delimiter not in DELIMITERS:
+      raise InputError(
+          f"csv.delimiter {self.delimiter!r} is not supported "
+          f"(use one of , ; | or tab)")
+    try:
+      name = codecs.lookup(self.encoding).name
+    except LookupError:
+      raise InputError(f"csv.encoding {self.encoding!r} is not a known "
+                       f"encoding") from None
+    # Record boundaries are found on raw bytes, so quote and newline must be
+    # single ASCII bytes: true of UTF-8 and the 8-bit code pages, not UTF-16.
+    if '",\n'.encode(name, errors="replace") != b'",\n':
+      raise InputError(f"csv.encoding {self.encoding!r} is not supported "
+                       f"(it must be ASCII-compatible, e.g. utf-8, latin-1)")
+
+
+@dataclass(frozen=True)
+class CsvHeader:
+  names: Tuple[str, ...]
+  data_start: int  # byte offset of the first data record
+  lines: int  # physical lines the header (and BOM) occupy
+
+
+def _record_ends(buf: np.ndarray, in_quotes: bool = False) -> np.ndarray:
+  """Indices of the newlines outside quotes in `buf`."""
+  quoted = np.logical_xor.accumulate(buf == QUOTE)
+  if in_quotes:
+    quoted = ~quoted
+  return np.flatnonzero((buf == NEWLINE) & ~quoted)
+
+
+def _strip_eol(raw: bytes) -> bytes:
+  if raw.endswith(b"\r\n"):
+    return raw[:-2]
+  if raw.endswith(b"\n") or raw.endswith(b"\r"):
+    return raw[:-1]
+  return raw
+
+
+def read_header(path: str, fmt: CsvFormat = CsvFormat()) -> CsvHeader:
+  """Reads the header record of `path`; a clear InputError if it is unusable."""
+  try:
+    f = FileSystems.open(path, compression_type="uncompressed")
+  except Exception as e:  # Beam wraps the OS error in its own type.
+    raise InputError(f"{path}: cannot open ({_short(e)})") from None
+  with f:
+    head = b""
+    while True:
+      chunk = f.read(1 << 16)
+      head += chunk
+      start = len(UTF8_BOM) if head.startswith(UTF8_BOM) else 0
+      ends = _record_ends(np.frombuffer(head[start:], np.uint8))
+      if ends.size or not chunk:
+        break
+  bom = len(UTF8_BOM) if head.startswith(UTF8_BOM) else 0
+  end = bom + int(ends[0]) + 1 if ends.size else len(head)
+  raw = _strip_eol(head[bom:end])
+  if not raw.strip():
+    raise InputError(f"{path}: file is empty (no header row)")
+  try:
+    text = raw.decode(fmt.encoding)
+  except UnicodeDecodeError as e:
+    raise InputError(f"{path}: line 1: header is not valid {fmt.encoding} "
+                     f"({e.reason} at byte {e.start})") from None
+  try:
+    rows = list(csv.reader(io.StringIO(text, newline=""),
+                           delimiter=fmt.delimiter, strict=True))
+  except csv.Error as e:
+    raise InputError(f"{path}: line 1: malformed header ({e})") from None
+  names = tuple(n.strip() or f"column_{i + 1}" for i, n in enumerate(rows[0]))
+  seen = {}
+  for i, n in enumerate(names):
+    if n in seen:
+      raise InputError(f"{path}: line 1: duplicate column name {n!r} "
+                       f"(columns {seen[n] + 1} and {i + 1})")
+    seen[n] = i
+  if OFFSET_COL in seen or LINE_COL in seen:
+    raise InputError(f"{path}: line 1: column names {OFFSET_COL!r} and "
+                     f"{LINE_COL!r} are reserved")
+  return CsvHeader(names, end, head[:end].count(b"\n"))
+
+
+def match_files(pattern: str) -> List[str]:
+  """The files a path or glob names, sorted: their order is the row order."""
+  try:
+    result = FileSystems.match([pattern])[0]
+  except Exception as e:
+    raise InputError(f"{pattern}: cannot list ({_short(e)})") from None
+  files = sorted(m.path for m in result.metadata_list)
+  if not files:
+    raise InputError(f"{pattern}: no such file")
+  return files
+
+
+def _short(e: Exception) -> str:
+  return str(e).strip().splitlines()[-1][:300] if str(e).strip() else type(
+      e).__name__
+
+
+class CsvSource(FileBasedSource):
+  """Reads CSV files as RowBatch elements, plus RejectedRow elements for
+  malformed records (ReadCsv separates the two)."""
+
+  def __init__(self, pattern: str, fmt: CsvFormat = CsvFormat(),
+               source_name: str = "", batch_rows: int = DEFAULT_BATCH_ROWS,
+               files: Optional[List[str]] = None):
+    super().__init__(pattern, splittable=True, validate=False)
+    self._fmt = fmt
+    self._name = source_name or pattern
+    self._batch_rows = max(1, batch_rows)
+    self._files = files if files is not None else match_files(pattern)
+    self._file_index = {f: i for i, f in enumerate(self._files)}
+    self._headers = {}
+
+  def _header(self, file_name: str) -> CsvHeader:
+    if file_name not in self._headers:
+      self._headers[file_name] = read_header(file_name, self._fmt)
+    return self._headers[file_name]
+
+  def read_records(self, file_name, range_tracker):
+    header = self._header(file_name)
+    begin = max(range_tracker.start_position(), header.data_start)
+    with self.open_file(file_name) as f:
+      first, lines_before = self._first_record_at_or_after(
+          f, header, begin)
+      if first is None:
+        return
+      yield from self._read_from(f, file_name, header, first, lines_before,
+                                 range_tracker)
+
+  def _first_record_at_or_after(self, f, header: CsvHeader, begin: int):
+    """(offset, newlines before it) of the first record starting >= begin."""
+    if begin == header.data_start:
+      return begin, header.lines
+    # Quote parity and newline count over [data_start, begin - 1).
+    f.seek(header.data_start)
+    quotes = newlines = 0
+    remaining = begin - 1 - header.data_start
+    while remaining > 0:
+      chunk = f.read(min(CHUNK_BYTES, remaining))
+      if not chunk:
+        return None, 0
+      quotes += chunk.count(b'"')
+      newlines += chunk.count(b"\n")
+      remaining -= len(chunk)
+    pos = begin - 1
+    in_quotes = bool(quotes & 1)
+    newlines += header.lines
+    while True:
+      chunk = f.read(CHUNK_BYTES)
+      if not chunk:
+        return None, 0
+      buf = np.frombuffer(chunk, np.uint8)
+      ends = _record_ends(buf, in_quotes)
+      if ends.size:
+        end = int(ends[0])
+        return pos + end + 1, newlines + chunk.count(b"\n", 0, end + 1)
+      in_quotes ^= bool(chunk.count(b'"') & 1)
+      newlines += chunk.count(b"\n")
+      pos += len(chunk)
+
+  def _read_from(self, f, file_name, header, pos, lines_before, tracker):
+    f.seek(pos)
+    carry = b""
+    line = lines_before + 1
+    while True:
+      chunk = f.read(CHUNK_BYTES)
+      eof = not chunk
+      data = carry + chunk
+      if not data:
+        return
+      buf = np.frombuffer(data, np.uint8)
+      ends = _record_ends(buf)
+      unterminated = False
+      if eof and (ends.size == 0 or ends[-1] != len(data) - 1):
+        unterminated = True
+        ends = np.append(ends, len(data) - 1)
+      if ends.size == 0:
+        carry = data
+        continue
+      starts = np.concatenate(([0], ends[:-1] + 1))
+      newline_counts = np.cumsum(buf == NEWLINE)
+      before = np.where(starts > 0, newline_counts[np.maximum(starts - 1, 0)],
+                        0)
+      lines = line + before
+      lengths = ends - starts + 1
+      blank = (lengths == 1) | ((lengths == 2) & (buf[starts] == CR))
+      keep = ~blank
+      if unterminated:
+        keep[-1] = bool(_strip_eol(data[starts[-1]:]).strip())
+      rec_starts, rec_ends, rec_lines = starts[keep], ends[keep], lines[keep]
+      for a in range(0, rec_starts.size, self._batch_rows):
+        b = min(a + self._batch_rows, rec_starts.size)
+        abs_starts = rec_starts[a:b] + pos
+        if not tracker.try_claim(int(abs_starts[0])):
+          return
+        # Records of a batch are not split points: claiming the last one's
+        # position stops any split from landing inside the batch; a split
+        # that landed before that call shows in stop_position.
+        tracker.set_current_position(int(abs_starts[-1]))
+        owned = int(np.searchsorted(abs_starts, tracker.stop_position()))
+        yield from self._parse(file_name, header, data, rec_starts[a:a + owned],
+                               rec_ends[a:a + owned], abs_starts[:owned],
+                               rec_lines[a:a + owned],
+                               unterminated and b == rec_starts.size)
+        if owned < b - a:
+          return
+      last = int(ends[-1])
+      line += int(newline_counts[last])
+      pos += last + 1
+      carry = data[last + 1:]
+      if eof:
+        return
+
+  def _parse(self, file_name, header, data, starts, ends, offsets, lines,
+             last_unterminated):
+    if starts.size == 0:
+      return
+    raw = data[int(starts[0]):int(ends[-1]) + 1]
+    table = None if last_unterminated else self._parse_fast(raw, header)
+    if table is not None and table.num_rows != starts.size:
+      table = None
+    rejected = []
+    if table is None:
+      table, good = self._parse_slow(file_name, header, data, starts, ends,
+                                     offsets, lines, rejected,
+                                     last_unterminated)
+      offsets, lines = offsets[good], lines[good]
+    columns = [c.combine_chunks() for c in table.columns] + [
+        pa.array(offsets, pa.int64()),
+                                     pa.array(lines, pa.int64())]
+    names = list(header.names) + [OFFSET_COL, LINE_COL]
+    if table.num_rows:
+      yield RowBatch(self._file_index.get(file_name, 0),
+                     pa.RecordBatch.from_arrays(columns, names=names))
+    yield from rejected
+
+  def _parse_fast(self, raw: bytes, header: CsvHeader) -> Optional[pa.Table]:
+    invalid = []
+    try:
+      table = pacsv.read_csv(
+          pa.py_buffer(raw),
+          read_options=pacsv.ReadOptions(
+              column_names=list(header.names), encoding=self._fmt.encoding,
+              use_threads=False, block_size=max(1 << 20, len(raw) + 1)),
+          parse_options=pacsv.ParseOptions(
+              delimiter=self._fmt.delimiter, newlines_in_values=True,
+              invalid_row_handler=lambda row: invalid.append(row) or "skip"),
+          convert_options=pacsv.ConvertOptions(
+              column_types={n: pa.string() for n in header.names},
+              strings_can_be_null=False, quoted_strings_can_be_null=False))
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+      return None
+    # A malformed row: the slow path finds and rejects it.
+    return None if invalid else table
+
+  def _parse_slow(self, file_name, header, data, starts, ends, offsets, lines,
+                  rejected, last_unterminated):
+    """Record by record with Python's csv module; bad records are rejected."""
+    width = len(header.names)
+    rows, good = [], []
+    for k in range(starts.size):
+      raw = _strip_eol(data[int(starts[k]):int(ends[k]) + 1])
+      reason = None
+      try:
+        text = raw.decode(self._fmt.encoding)
+        parsed = list(csv.reader(io.StringIO(text, newline=""),
+                                 delimiter=self._fmt.delimiter, strict=True))
+        if last_unterminated and k == starts.size - 1 and (
+            raw.count(b'"') & 1):
+          reason = "unclosed quote (the field runs to the end of the file)"
+        elif len(parsed) != 1 or len(parsed[0]) != width:
+          found = len(parsed[0]) if len(parsed) == 1 else "several records"
+          reason = f"expected {width} fields, found {found}"
+      except UnicodeDecodeError as e:
+        text = raw.decode(self._fmt.encoding, errors="replace")
+        reason = (f"not valid {self._fmt.encoding}: {e.reason} at byte "
+                  f"{e.start} of the row")
+      except csv.Error as e:
+        reason = f"malformed quoting ({e})"
+      if reason:
+        Metrics.counter("crmsync", "rows_rejected").inc()
+        rejected.append(RejectedRow(self._name, file_name, int(lines[k]),
+                                    int(offsets[k]), reason, text))
+      else:
+        rows.append(parsed[0])
+        good.append(k)
+    columns = [pa.array([r[i] for r in rows], pa.string())
+               for i in range(width)]
+    return (pa.Table.from_arrays(columns, names=list(header.names)),
+            np.array(good, dtype=np.int64))
+
+
+class _SplitRowsAndRejects(beam.DoFn):
+
+  def __init__(self, source_name: str):
+    self._name = source_name
+
+  def setup(self):
+    self._rows = Metrics.counter("crmsync", f"rows_read[{self._name}]")
+
+  def process(self, element):
+    if isinstance(element, RejectedRow):
+      yield beam.pvalue.TaggedOutput("rejected", element)
+    else:
+      self._rows.inc(element.num_rows)
+      yield element
+
+
+class ReadCsv(beam.PTransform):
+  """Reads a CSV path or glob (local or s3://) as RowBatch elements.
+
+  Returns a tuple-like result: `.rows` (RowBatch) and `.rejected`
+  (RejectedRow). Files are matched and their headers read when the transform
+  is built, so a missing file or bad header fails before anything runs.
+  """
+
+  def __init__(self, pattern: str, fmt: CsvFormat = CsvFormat(),
+               source_name: str = "", batch_rows: int = DEFAULT_BATCH_ROWS):
+    super().__init__()
+    self._name = source_name or pattern
+    self._files = match_files(pattern)
+    headers = [read_header(f, fmt) for f in self._files]
+    for f, h in zip(self._files[1:], headers[1:]):
+      if h.names != headers[0].names:
+        raise InputError(f"{f}: header differs from {self._files[0]}'s; all "
+                         f"files of {pattern} must share one header")
+    self.header = headers[0].names
+    self.files = self._files
+    self._source = CsvSource(pattern, fmt, self._name, batch_rows, self._files)
+
+  def expand(self, pbegin):
+    return (pbegin
+            | "Read" >> beam.io.Read(self._source)
+            | "SplitRejects" >> beam.ParDo(_SplitRowsAndRejects(
+                self._name)).with_outputs("rejected", main="rows"))

@@ -1,0 +1,14 @@
+"""Errors a user can act on. The CLI prints them as one line and exits 2."""
+
+
+class CrmsyncError(Exception):
+  """Bad input or configuration: a one-line message naming the file, line or
+  config key, never a traceback."""
+
+
+class InputError(CrmsyncError):
+  """An input file is missing, empty or has an unusable header."""
+
+
+class ConfigError(CrmsyncError):
+  """The job config is invalid."""

@@ -1,0 +1,164 @@
+"""The match cascade: normalised keys, and an index of one enriched source.
+
+An original row matches an enriched source at the first key of the cascade
+that hits. Keys are computed column-wise; the lookup is a Python dict built
+once per source, which is the fastest hash join available per batch here
+(pyarrow's index_in rebuilds its hash table on every call).
+"""
+
+import logging
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from transforms import multi_value, normalizers
+from transforms.resolve import resolve_duplicates
+from transforms.rows import INTERNAL_COLS, LINE_COL, OFFSET_COL, RowBatch
+from transforms.spec import EnrichedSpec, MatchKey, MergeSpec
+
+_LOG = logging.getLogger(__name__)
+KEY_SEPARATOR = "\x1f"
+FILE_COL = "__file"
+
+
+def key_values(table, key: MatchKey, region: str) -> pa.Array:
+  """The normalised key of each row; null where any part is missing."""
+  parts = [normalizers.get(n)(table.column(c), phone_region=region)
+           for c, n in zip(key.columns, key.normalizers)]
+  if len(parts) == 1:
+    return parts[0]
+  # binary_join_element_wise yields null when any part is null.
+  return pc.binary_join_element_wise(*parts, KEY_SEPARATOR)
+
+
+def applicable_keys(spec: MergeSpec, columns) -> List[MatchKey]:
+  """The cascade keys whose columns this table has: others are skipped."""
+  present = set(columns)
+  return [k for k in spec.keys if set(k.columns) <= present]
+
+
+@dataclass
+class EnrichedIndex:
+  """One enriched source, ready to join: its rows (file order) followed by
+  rows synthesised for groups of duplicates, and a lookup per key."""
+  name: str
+  files: List[str]
+  columns: List[str]  # output columns it supplies, spread columns included
+  table: pa.Table  # columns + __file, __offset, __line
+  rows_read: int
+  lookups: Dict[str, Dict[str, int]] = field(default_factory=dict)
+  members: Dict[int, List[int]] = field(default_factory=dict)
+
+  def used_rows(self, hit_rows: np.ndarray) -> np.ndarray:
+    """The source rows behind hit rows (a synthesised row stands for its
+    group)."""
+    rows = [r for r in hit_rows.tolist() if r < self.rows_read]
+    for r in hit_rows.tolist():
+      rows.extend(self.members.get(r, ()))
+    return np.unique(np.array(rows, dtype=np.int64))
+
+
+def rename_batch(batch: pa.RecordBatch, rename: Dict[str, str]):
+  return batch.rename_columns([rename.get(n, n) for n in batch.schema.names])
+
+
+def build_index(batches: List[RowBatch], source: EnrichedSpec,
+                spec: MergeSpec, mapped_header, files: List[str]):
+  """Builds the EnrichedIndex of a source from all its batches."""
+  keep = [c for c in source.keep_columns(mapped_header, spec.original_header)]
+  keys = applicable_keys(spec, mapped_header)
+  key_columns = sorted({c for k in keys for c in k.columns} - set(keep))
+  wanted = keep + key_columns + list(INTERNAL_COLS)
+  tables = []
+  for b in batches:
+    t = pa.Table.from_batches([rename_batch(b.table, source.rename)])
+    t = t.select(wanted)
+    tables.append(t.append_column(
+        FILE_COL, pa.array(np.full(t.num_rows, b.file_index, np.int64))))
+  if tables:
+    table = pa.concat_tables(tables)
+  else:
+    table = pa.table({c: pa.array([], pa.string()) for c in keep + key_columns}
+                     | {c: pa.array([], pa.int64())
+                        for c in list(INTERNAL_COLS) + [FILE_COL]})
+  # File order, whatever order the runner delivered the batches in.
+  table = table.take(pc.sort_indices(
+      table, [(FILE_COL, "ascending"), (OFFSET_COL, "ascending")]))
+  table = table.combine_chunks()
+  n = table.num_rows
+
+  lookups, groups = {}, {}
+  for key in keys:
+    lookups[key.name], groups[key.name] = _group_rows(table, key, spec)
+  written = _apply_multi_value(table, keep, spec)
+  # Key columns that are not kept still show in unmatched_enriched.csv.
+  internal = table.select([FILE_COL, OFFSET_COL, LINE_COL] + key_columns)
+  dups = resolve_duplicates(written, internal, groups, spec)
+  for name, chosen in dups.choice.items():
+    lookups[name].update(chosen)
+  base = internal
+  for c in written.column_names:
+    base = base.append_column(c, written[c])
+  for c in dups.spread_columns:
+    base = base.append_column(c, pa.array([""] * n, pa.string()))
+  ext = pa.concat_tables([base, dups.table.select(base.column_names)])
+  _LOG.info("enriched source %s: %d rows, keys %s, %d duplicate groups",
+            source.name, n, [k.name for k in keys], len(dups.members))
+  return EnrichedIndex(source.name, files, keep + list(dups.spread_columns),
+                       ext.combine_chunks(), n, lookups, dups.members)
+
+
+def _group_rows(table: pa.Table, key: MatchKey, spec: MergeSpec):
+  """value -> first row, and value -> all rows for values shared by several
+  rows. A multi-valued cell gives its row one entry per value."""
+  if key.multi_valued:
+    values, rows = multi_value.explode(table.column(key.columns[0]))
+    values = normalizers.get(key.normalizers[0])(
+        values, phone_region=spec.phone_region)
+    rows = rows.to_numpy()
+  else:
+    values = key_values(table, key, spec.phone_region)
+    rows = np.arange(table.num_rows)
+  lookup: Dict[str, int] = {}
+  shared: Dict[str, List[int]] = {}
+  for value, row in zip(values.to_pylist(), rows.tolist()):
+    if value is None:
+      continue
+    first = lookup.setdefault(value, row)
+    if first != row:
+      group = shared.setdefault(value, [first])
+      if group[-1] != row:
+        group.append(row)
+  return lookup, shared
+
+
+def _apply_multi_value(table: pa.Table, keep, spec: MergeSpec) -> pa.Table:
+  """Rewrites multi-valued cells of email/phone key columns and of columns
+  named in multi_value.columns, per the multi_value policy."""
+  splittable = {k.columns[0]: k.normalizers[0] for k in spec.keys
+                if k.multi_valued}
+  columns = []
+  for c in keep:
+    values = table.column(c).combine_chunks()
+    if c in spec.multi_value_columns or c in splittable:
+      policy = spec.multi_value_columns.get(c, spec.multi_value_default)
+      values = multi_value.apply_policy(values, policy,
+                                        splittable.get(c, "text"),
+                                        spec.multi_value_separator,
+                                        spec.phone_region)
+    columns.append(values)
+  return pa.table(columns, names=list(keep))
+
+
+def lookup_rows(values: pa.Array, lookup: Dict[str, int],
+                pending: Optional[np.ndarray] = None) -> np.ndarray:
+  """Index rows for each key value (-1: no hit); only `pending` rows."""
+  keys = values.to_pylist()
+  get = lookup.get
+  hits = np.fromiter((get(k, -1) for k in keys), np.int64, len(keys))
+  if pending is not None:
+    hits[~pending] = -1
+  return hits

@@ -1,0 +1,200 @@
+"""Merging enriched sources into the original rows, batch by batch.
+
+`BuildIndex` turns one enriched source into an EnrichedIndex; `Merge` joins
+each original batch against every index (a broadcast hash join: the indexes
+are a side input) and resolves the output columns.
+"""
+
+import logging
+from typing import Dict, List, Sequence
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from apache_beam.metrics import Metrics
+
+from transforms.matching import (EnrichedIndex, build_index, key_values,
+                                 lookup_rows)
+from transforms.resolve import output_layout, resolution, resolve_column
+from transforms.rows import LINE_COL, OFFSET_COL, RowBatch
+from transforms.spec import EnrichedSpec, MergeSpec
+
+_LOG = logging.getLogger(__name__)
+
+CONFLICT_COLUMNS = ("file_index", "line", "offset", "column", "original",
+                    "enriched", "source", "strategy", "resolution")
+
+
+class BuildIndex(beam.PTransform):
+  """RowBatch of one enriched source -> a single EnrichedIndex."""
+
+  def __init__(self, source: EnrichedSpec, spec: MergeSpec,
+               mapped_header: Sequence[str], files: List[str]):
+    super().__init__()
+    self._args = (source, spec, tuple(mapped_header), list(files))
+
+  def expand(self, rows):
+    source, spec, header, files = self._args
+    return (rows
+            | "Collect" >> beam.combiners.ToList()
+            | "Index" >> beam.Map(
+                lambda batches: build_index(batches, source, spec, header,
+                                            files)))
+
+
+def layout_of(spec: MergeSpec, indexes: Sequence[EnrichedIndex]):
+  return output_layout(spec, [(i.name, i.columns) for i in indexes])
+
+
+def sort_indexes(indexes, source_order: Sequence[str]):
+  """Side inputs arrive in any order: put them back in priority order."""
+  rank = {name: i for i, name in enumerate(source_order)}
+  return sorted(indexes, key=lambda i: rank[i.name])
+
+
+class MergeBatches(beam.DoFn):
+  """Original RowBatch -> merged RowBatch, plus tagged conflicts (Arrow
+  batches), hits (source, index rows used) and per-batch stats."""
+
+  def __init__(self, spec: MergeSpec, source_order: Sequence[str]):
+    self._spec = spec
+    self._order = tuple(source_order)
+
+  def setup(self):
+    self._matched = Metrics.counter("crmsync", "rows_matched")
+    self._merged = Metrics.counter("crmsync", "rows_merged")
+    self._conflicts = Metrics.counter("crmsync", "conflicts")
+
+  def process(self, batch: RowBatch, indexes: List[EnrichedIndex]):
+    spec = self._spec
+    indexes = sort_indexes(indexes, self._order)
+    layout = layout_of(spec, indexes)
+    table = batch.table
+    n = table.num_rows
+    keys: Dict[str, pa.Array] = {}
+    gathered = {}
+    matched_any = np.zeros(n, bool)
+    stats = {"merged_rows": n, "matches": {}, "matched_rows": {},
+             "conflicts": {}, "filled_before": {}, "filled_after": {}}
+    for index in indexes:
+      hit = np.full(n, -1, np.int64)
+      per_key = {}
+      for key in spec.keys:
+        if key.name not in index.lookups:
+          continue
+        pending = hit < 0
+        if not pending.any():
+          break
+        if key.name not in keys:
+          keys[key.name] = key_values(table, key, spec.phone_region)
+        found = lookup_rows(keys[key.name], index.lookups[key.name], pending)
+        new = found >= 0
+        hit[new] = found[new]
+        per_key[key.name] = int(new.sum())
+      matched = hit >= 0
+      matched_any |= matched
+      stats["matches"][index.name] = per_key
+      stats["matched_rows"][index.name] = int(matched.sum())
+      gathered[index.name] = index.table.take(pa.array(hit, mask=~matched))
+      used = np.unique(hit[matched])
+      if used.size:
+        yield beam.pvalue.TaggedOutput("hits", (index.name, used))
+    stats["matched_any"] = int(matched_any.sum())
+    self._matched.inc(stats["matched_any"])
+
+    values, conflicts = {}, []
+    for column in layout.columns:
+      if column in layout.alternates:
+        continue
+      candidate, source = self._candidate(column, layout, gathered)
+      if column in spec.original_header:
+        original = table.column(column)
+        if candidate is None:
+          values[column] = original
+          continue
+        alt = next((a for a, c in layout.alternates.items() if c == column),
+                   None)
+        result = resolve_column(column, original, candidate, source, spec,
+                                alt is not None)
+        values[column] = result.values
+        if alt:
+          values[alt] = result.alternate
+        if result.conflict_rows.size:
+          conflicts.append(self._conflicts_batch(
+              batch, column, original, result))
+          stats["conflicts"][column] = int(result.conflict_rows.size)
+      else:
+        values[column] = (pc.fill_null(candidate, "") if candidate is not None
+                          else pa.array([""] * n, pa.string()))
+    for column in layout.columns:
+      if column in spec.original_header:
+        stats["filled_before"][column] = _filled(table.column(column))
+      stats["filled_after"][column] = _filled(values[column])
+    for c in conflicts:
+      self._conflicts.inc(c.num_rows)
+      yield beam.pvalue.TaggedOutput("conflicts", c)
+    self._merged.inc(n)
+    yield beam.pvalue.TaggedOutput("stats", stats)
+    arrays = [values[c] for c in layout.columns]
+    arrays += [table.column(OFFSET_COL), table.column(LINE_COL)]
+    yield RowBatch(batch.file_index, pa.RecordBatch.from_arrays(
+        arrays, names=list(layout.columns) + [OFFSET_COL, LINE_COL]))
+
+  @staticmethod
+  def _candidate(column, layout, gathered):
+    """The value of the highest-priority source that has one, and its name."""
+    candidate = source = None
+    for name in layout.sources.get(column, ()):
+      value = gathered[name].column(column).combine_chunks()
+      has = pc.fill_null(pc.not_equal(value, ""), False)
+      if candidate is None:
+        candidate = value
+        source = pc.if_else(has, name, pa.scalar(None, pa.string()))
+      else:
+        use = pc.and_(pc.invert(pc.fill_null(pc.not_equal(candidate, ""),
+                                             False)), has)
+        candidate = pc.if_else(use, value, candidate)
+        source = pc.if_else(use, name, source)
+    return candidate, source
+
+  def _conflicts_batch(self, batch, column, original, result):
+    rows = pa.array(result.conflict_rows)
+    k = len(rows)
+    strategy = self._spec.strategy(column)
+    return pa.RecordBatch.from_arrays([
+        pa.array(np.full(k, batch.file_index, np.int64)),
+        batch.table.column(LINE_COL).take(rows),
+        batch.table.column(OFFSET_COL).take(rows),
+        pa.array([column] * k, pa.string()),
+        original.take(rows),
+        result.candidate.take(rows),
+        result.candidate_source.take(rows),
+        pa.array([strategy] * k, pa.string()),
+        pa.array([resolution(strategy)] * k, pa.string()),
+    ], names=list(CONFLICT_COLUMNS))
+
+
+def _filled(values) -> int:
+  return pc.sum(pc.not_equal(values, "")).as_py() or 0
+
+
+class Merge(beam.PTransform):
+  """Joins original RowBatches with the enriched indexes.
+
+  Input: original RowBatch PCollection; `indexes`: a PCollection of
+  EnrichedIndex (one per source). Output tags: `merged` (RowBatch),
+  `conflicts` (Arrow batches), `hits`, `stats`.
+  """
+
+  def __init__(self, spec: MergeSpec, source_order: Sequence[str], indexes):
+    super().__init__()
+    self._spec = spec
+    self._order = tuple(source_order)
+    self._indexes = indexes
+
+  def expand(self, rows):
+    return rows | beam.ParDo(
+        MergeBatches(self._spec, self._order),
+        beam.pvalue.AsList(self._indexes)).with_outputs(
+            "conflicts", "hits", "stats", main="merged")

@@ -1,0 +1,76 @@
+"""Cells that hold several values: "a@x.com, b@y.com" or a JSON array.
+
+Every value of an email or phone cell is a match candidate; the `multi_value`
+policy decides what is written: the first value, all of them, the distinct
+ones, or the best (the first that its normalizer says is valid).
+"""
+
+import json
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from transforms import normalizers
+
+SEPARATORS = r"\s*[,;|]\s*"
+JSON_ARRAY = r"^\s*\[.*\]\s*$"
+
+
+def split_cells(values: pa.Array) -> pa.ListArray:
+  """Each cell as a list of its non-empty values."""
+  values = values.cast(pa.string())
+  unwrapped = pc.replace_substring_regex(
+      pc.if_else(pc.match_substring_regex(values, JSON_ARRAY),
+                 pc.replace_substring_regex(values, r"[\[\]\"]", ""), values),
+      r"^\s+|\s+$", "")
+  return pc.split_pattern_regex(unwrapped, SEPARATORS)
+
+
+def explode(values: pa.Array):
+  """(each value, index of the cell it came from), empty values dropped."""
+  lists = split_cells(values)
+  flat = pc.list_flatten(lists)
+  parents = pc.list_parent_indices(lists)
+  nonempty = pc.not_equal(flat, "")
+  return flat.filter(nonempty), parents.filter(nonempty)
+
+
+def _json_values(cell: str):
+  try:
+    parsed = json.loads(cell)
+  except ValueError:
+    return None
+  if isinstance(parsed, list):
+    return [str(v).strip() for v in parsed if str(v).strip()]
+  return None
+
+
+def apply_policy(values: pa.Array, policy: str, normalizer: str = "text",
+                 separator: str = ", ", phone_region: str = "US") -> pa.Array:
+  """What to write for each cell; single-valued cells are left as they are."""
+  lists = split_cells(values)
+  multi = pc.greater(pc.list_value_length(lists), 1)
+  if not pc.any(multi).as_py():
+    return values
+  out = values.to_pylist()
+  normalize = normalizers.get(normalizer)
+  valid = normalizers.VALIDATORS.get(normalizer)
+  for i in pc.indices_nonzero(multi).to_pylist():
+    parts = _json_values(out[i]) or [p for p in lists[i].as_py() if p]
+    if policy == "first":
+      out[i] = parts[0]
+    elif policy == "all":
+      out[i] = separator.join(parts)
+    elif policy == "deduplicated":
+      keys = normalize(pa.array(parts), phone_region=phone_region).to_pylist()
+      seen, kept = set(), []
+      for part, key in zip(parts, keys):
+        if (key or part) not in seen:
+          seen.add(key or part)
+          kept.append(part)
+      out[i] = separator.join(kept)
+    elif policy == "best":
+      good = [p for p in parts if valid is None or (
+          valid(p, phone_region) if normalizer == "phone" else valid(p))]
+      out[i] = (good or parts)[0]
+  return pa.array(out, pa.string())

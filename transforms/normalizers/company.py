@@ -1,0 +1,24 @@
+"""Company names: case, accents, punctuation, "&", legal suffixes.
+
+"ACME, Inc.", "Acme Incorporated" and "acme" agree.
+"""
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from transforms.normalizers.name import fold
+from transforms.normalizers.text import blank_to_null
+
+LEGAL = ["inc", "incorporated", "llc", "l l c", "ltd", "limited", "corp",
+         "corporation", "co", "company", "gmbh", "ag", "sa", "sas", "sarl",
+         "bv", "nv", "plc", "pty", "lp", "llp", "srl", "spa", "ab", "oy",
+         "as", "kg", "pvt", "pte"]
+
+
+def normalize(values: pa.Array, **_) -> pa.Array:
+  v = pc.replace_substring(values.cast(pa.string()), "&", " and ")
+  v = fold(v)
+  v = pc.replace_substring_regex(v, r"^the ", "")
+  v = pc.replace_substring_regex(v, r"(?: (?:and|%s))+$" % "|".join(LEGAL),
+                                 "")
+  return blank_to_null(v)

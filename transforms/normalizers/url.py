@@ -1,0 +1,28 @@
+"""URLs and domains.
+
+`url`: scheme, "www.", query, fragment and trailing slash dropped, lowercase:
+"https://www.LinkedIn.com/in/jdoe/?trk=x" -> "linkedin.com/in/jdoe".
+`domain`: the host only; an email address gives its domain.
+"""
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from transforms.normalizers.text import blank_to_null
+
+
+def normalize(values: pa.Array, **_) -> pa.Array:
+  v = pc.utf8_lower(pc.utf8_trim_whitespace(values.cast(pa.string())))
+  v = pc.replace_substring_regex(v, r"^[a-z][a-z0-9+.-]*://", "")
+  v = pc.replace_substring_regex(v, r"^www\d?\.", "")
+  v = pc.replace_substring_regex(v, r"[?#].*$", "")
+  v = pc.utf8_rtrim(v, "/")
+  return blank_to_null(v)
+
+
+def normalize_domain(values: pa.Array, **_) -> pa.Array:
+  v = pc.utf8_lower(pc.utf8_trim_whitespace(values.cast(pa.string())))
+  v = pc.replace_substring_regex(v, r"^[^@/]*@", "")
+  v = normalize(v)
+  v = pc.replace_substring_regex(v, r"[/:].*$", "")
+  return blank_to_null(pc.utf8_rtrim(v, "."))

@@ -1,0 +1,212 @@
+"""The reports beside the merged output, and the books that must balance.
+
+stats.json    rows read, matched per key per source, match and fill rates,
+              conflicts per column, rejected rows, and the accounting check
+conflicts.csv every value a strategy had to decide on
+unmatched_enriched.csv  enriched rows that matched nothing (file, line, row)
+rejected.csv  malformed input records (file, line, reason, raw text)
+
+Everything is sorted by input position, so reports are deterministic bytes.
+"""
+
+import csv
+import io
+import json
+import logging
+from typing import Dict, List, Sequence
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.matching import FILE_COL, EnrichedIndex
+from transforms.merge import CONFLICT_COLUMNS, sort_indexes
+from transforms.rows import INTERNAL_COLS, LINE_COL, OFFSET_COL, RejectedRow
+from transforms.writing import commit, shard_name
+
+_LOG = logging.getLogger(__name__)
+
+REPORTS = ("stats.json", "conflicts.csv", "unmatched_enriched.csv",
+           "rejected.csv")
+
+
+class UnbalancedBooksError(RuntimeError):
+  """Rows went missing or were duplicated: the output is not committed."""
+
+
+def add_stats(a: Dict, b: Dict) -> Dict:
+  """Sums two nested dicts of counts."""
+  out = dict(a)
+  for k, v in b.items():
+    if isinstance(v, dict):
+      out[k] = add_stats(out.get(k, {}), v)
+    else:
+      out[k] = out.get(k, 0) + v
+  return out
+
+
+class SumStats(beam.CombineFn):
+
+  def create_accumulator(self):
+    return {}
+
+  def add_input(self, acc, stats):
+    return add_stats(acc, stats)
+
+  def merge_accumulators(self, accs):
+    out = {}
+    for a in accs:
+      out = add_stats(out, a)
+    return out
+
+  def extract_output(self, acc):
+    return acc
+
+
+def _csv_bytes(header: Sequence[str], rows) -> bytes:
+  buf = io.StringIO()
+  w = csv.writer(buf, lineterminator="\n")
+  w.writerow(header)
+  w.writerows(rows)
+  return buf.getvalue().encode("utf-8")
+
+
+def _rate(part: int, whole: int) -> float:
+  return round(part / whole, 6) if whole else 0.0
+
+
+class Finalize(beam.DoFn):
+  """Runs once when everything else is done: writes the reports, checks the
+  books, and commits shards and reports to their final names."""
+
+  def __init__(self, *, prefix: str, shards: int, reports_dir: str, tmp: str,
+               original_name: str, original_files: List[str],
+               source_order: Sequence[str]):
+    self._prefix, self._shards = prefix, shards
+    self._reports, self._tmp = reports_dir, tmp
+    self._original = original_name
+    self._original_files = list(original_files)
+    self._order = tuple(source_order)
+
+  def process(self, _, stats, written, rejected, conflicts, hits, indexes):
+    indexes = sort_indexes(indexes, self._order)
+    rows_written = sum(r for _, _, r in written)
+    rejected = sorted(rejected, key=self._rejected_order)
+    unmatched = {i.name: self._unmatched(i, hits) for i in indexes}
+    summary = self._summary(stats, rows_written, rejected, unmatched, indexes)
+    files = {
+        "stats.json": (json.dumps(summary, indent=2) + "\n").encode(),
+        "conflicts.csv": self._conflicts_csv(conflicts),
+        "unmatched_enriched.csv": self._unmatched_csv(indexes, unmatched),
+        "rejected.csv": _csv_bytes(
+            ("source", "file", "line", "reason", "raw"),
+            [(r.source, r.file, r.line, r.reason, r.raw) for r in rejected]),
+    }
+    moves = []
+    for name, data in files.items():
+      path = FileSystems.join(self._tmp, "reports", name)
+      with FileSystems.create(path) as f:
+        f.write(data)
+      moves.append((path, FileSystems.join(self._reports, name)))
+    if not summary["accounting"]["balanced"]:
+      raise UnbalancedBooksError(
+          "row accounting does not balance: " +
+          json.dumps(summary["accounting"]))
+    for shard, path, _ in sorted(written):
+      moves.append((path, shard_name(self._prefix, shard, self._shards)))
+    commit(self._prefix, self._tmp, moves)
+    _LOG.info("committed %d shards (%d rows) to %s-*, reports in %s",
+              len(written), rows_written, self._prefix, self._reports)
+    yield summary
+
+  def _rejected_order(self, r: RejectedRow):
+    rank = {n: i for i, n in enumerate((self._original,) + self._order)}
+    return rank.get(r.source, len(rank)), r.file, r.offset
+
+  @staticmethod
+  def _unmatched(index: EnrichedIndex, hits) -> np.ndarray:
+    used = [index.used_rows(rows) for name, rows in hits if name == index.name]
+    used = np.unique(np.concatenate(used)) if used else np.array([], np.int64)
+    mask = np.ones(index.rows_read, bool)
+    mask[used] = False
+    return np.flatnonzero(mask)
+
+  def _summary(self, stats, rows_written, rejected, unmatched, indexes):
+    merged = stats.get("merged_rows", 0)
+    rejected_by = {}
+    for r in rejected:
+      rejected_by[r.source] = rejected_by.get(r.source, 0) + 1
+    orig_rejected = rejected_by.get(self._original, 0)
+    enriched = {}
+    for index in indexes:
+      rows = index.rows_read
+      n_unmatched = int(unmatched[index.name].size)
+      matched_rows = stats.get("matched_rows", {}).get(index.name, 0)
+      enriched[index.name] = {
+          "files": index.files,
+          "rows_read": rows + rejected_by.get(index.name, 0),
+          "rows_rejected": rejected_by.get(index.name, 0),
+          "rows_used": rows - n_unmatched,
+          "rows_unmatched": n_unmatched,
+          "original_rows_matched": matched_rows,
+          "matches_per_key": stats.get("matches", {}).get(index.name, {}),
+          "match_rate": _rate(matched_rows, merged),
+      }
+    enriched_read = sum(e["rows_read"] for e in enriched.values())
+    enriched_accounted = sum(e["rows_used"] + e["rows_unmatched"] +
+                             e["rows_rejected"] for e in enriched.values())
+    before = stats.get("filled_before", {})
+    after = stats.get("filled_after", {})
+    return {
+        "original": {
+            "files": self._original_files,
+            "rows_read": merged + orig_rejected,
+            "rows_rejected": orig_rejected,
+            "rows_written": rows_written,
+        },
+        "enriched": enriched,
+        "rows_matched": stats.get("matched_any", 0),
+        "match_rate": _rate(stats.get("matched_any", 0), merged),
+        "conflicts": dict(sorted(stats.get("conflicts", {}).items())),
+        "fill_rate": {
+            c: {"before": _rate(before[c], merged) if c in before else None,
+                "after": _rate(after[c], merged)} for c in after},
+        "rows_rejected": len(rejected),
+        "accounting": {
+            "original_read": merged + orig_rejected,
+            "original_written_plus_rejected": rows_written + orig_rejected,
+            "enriched_read": enriched_read,
+            "enriched_used_plus_unmatched_plus_rejected": enriched_accounted,
+            "balanced": (merged == rows_written and
+                         enriched_read == enriched_accounted),
+        },
+    }
+
+  def _conflicts_csv(self, batches) -> bytes:
+    header = ("original_file", "original_line", "column", "original_value",
+              "enriched_value", "enriched_source", "strategy", "resolution")
+    if not batches:
+      return _csv_bytes(header, [])
+    t = pa.Table.from_batches(batches).sort_by(
+        [("file_index", "ascending"), ("offset", "ascending"),
+         ("column", "ascending")])
+    d = t.to_pydict()
+    rows = [(self._original_files[fi], line, col, o, e, s, st, res)
+            for fi, line, col, o, e, s, st, res in zip(
+                d["file_index"], d["line"], d["column"], d["original"],
+                d["enriched"], d["source"], d["strategy"], d["resolution"])]
+    return _csv_bytes(header, rows)
+
+  @staticmethod
+  def _unmatched_csv(indexes, unmatched) -> bytes:
+    rows = []
+    for index in indexes:
+      idx = pa.array(unmatched[index.name], pa.int64())
+      part = index.table.take(idx)
+      values = part.drop_columns([FILE_COL] + list(INTERNAL_COLS)).to_pylist()
+      for fi, line, record in zip(part[FILE_COL].to_pylist(),
+                                  part[LINE_COL].to_pylist(), values):
+        rows.append((index.name, index.files[fi], line,
+                     json.dumps(record, ensure_ascii=False)))
+    return _csv_bytes(("source", "file", "line", "row"), rows)

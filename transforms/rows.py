@@ -1,0 +1,45 @@
+"""The elements that travel through a crmsync pipeline.
+
+Rows move as Arrow record batches of string columns (about 10,000 rows each),
+never one Beam element per row: per-element runner overhead dominates
+otherwise. Two bookkeeping columns ride along in every batch so that any
+stage can report a row's file and line, and the writer can restore the
+original order.
+"""
+
+from typing import NamedTuple
+
+import pyarrow as pa
+
+OFFSET_COL = "__offset"  # byte offset of the record in its file: the sort key
+LINE_COL = "__line"  # 1-based physical line where the record starts
+INTERNAL_COLS = (OFFSET_COL, LINE_COL)
+
+
+class RowBatch(NamedTuple):
+  """A batch of rows from one file of a source (file_index: its rank in the
+  sorted list of files the source's path or glob matched)."""
+  file_index: int
+  table: pa.RecordBatch
+
+  @property
+  def num_rows(self) -> int:
+    return self.table.num_rows
+
+  def data_columns(self):
+    return [n for n in self.table.schema.names if n not in INTERNAL_COLS]
+
+
+class RejectedRow(NamedTuple):
+  """A malformed input record, kept for rejected.csv: nothing read is dropped
+  without being listed."""
+  source: str
+  file: str
+  line: int
+  offset: int
+  reason: str
+  raw: str
+
+
+def empty_strings(n: int) -> pa.Array:
+  return pa.array([""] * n, pa.string()) if n else pa.array([], pa.string())

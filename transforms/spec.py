@@ -1,0 +1,71 @@
+"""What a merge does, as plain picklable values shipped to the workers.
+
+The YAML config (pipelines/config.py) is turned into these; a user composing
+the transforms in their own pipeline builds them directly.
+"""
+
+from dataclasses import dataclass, field
+from typing import Dict, Optional, Tuple
+
+STRATEGIES = ("keep_original", "replace", "fill_empty", "create_alternate",
+              "manual_review")
+DUPLICATES = ("first", "last", "most_complete", "join", "spread")
+MULTI_VALUE = ("first", "all", "deduplicated", "best")
+PLACEMENTS = ("append", "next_to_related", "explicit")
+# Keys whose cells may hold a list of values, each one a match candidate.
+SPLITTABLE_NORMALIZERS = ("email", "email_provider", "phone")
+
+
+@dataclass(frozen=True)
+class MatchKey:
+  name: str
+  columns: Tuple[str, ...]
+  normalizers: Tuple[str, ...]  # one per column
+  # Enriched columns that are split into several values (email and phone).
+  @property
+  def multi_valued(self) -> bool:
+    return (len(self.columns) == 1 and
+            self.normalizers[0] in SPLITTABLE_NORMALIZERS)
+
+
+@dataclass(frozen=True)
+class EnrichedSpec:
+  name: str
+  rename: Dict[str, str] = field(default_factory=dict)  # enriched -> output
+  keep: Optional[Tuple[str, ...]] = None  # output names; None: see keep_columns
+
+  def keep_columns(self, mapped_header, original_header):
+    """Kept columns: `keep`, else every column not in the original plus the
+    ones the user mapped onto an original column (a mapping states intent)."""
+    if self.keep is not None:
+      return tuple(self.keep)
+    mapped_targets = set(self.rename.values())
+    return tuple(c for c in mapped_header
+                 if c not in original_header or c in mapped_targets)
+
+
+@dataclass(frozen=True)
+class MergeSpec:
+  original_header: Tuple[str, ...]
+  keys: Tuple[MatchKey, ...]
+  phone_region: str = "US"
+  conflict_default: str = "fill_empty"
+  conflict_columns: Dict[str, str] = field(default_factory=dict)
+  alternate_suffix: str = "_Alt"
+  duplicates: str = "first"
+  duplicate_separator: str = "; "
+  multi_value_default: str = "first"
+  multi_value_columns: Dict[str, str] = field(default_factory=dict)
+  multi_value_separator: str = ", "
+  placement: str = "append"
+  order: Tuple[str, ...] = ()
+
+  def strategy(self, column: str) -> str:
+    return self.conflict_columns.get(column, self.conflict_default)
+
+  def key_normalizer(self, column: str) -> str:
+    """The normalizer that decides whether two values of a column agree."""
+    for key in self.keys:
+      if key.columns == (column,):
+        return key.normalizers[0]
+    return "text"
