@@ -125,6 +125,12 @@ class OutputConfig(_Model):
   path: str
   shards: int = Field(4, ge=1, le=10000)
   reports: Optional[str] = None
+  delimiter: Optional[str] = None  # default: the original's
+
+  @field_validator("delimiter")
+  @classmethod
+  def _named_delimiter(cls, v):
+    return CsvOptions._named_delimiters(v) if v else v
 
   @property
   def reports_dir(self) -> str:

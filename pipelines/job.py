@@ -193,7 +193,8 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan, batch_rows: int = 10_000,
             | "Layout" >> beam.Map(lambda s: list(layout_of(
                 spec, sorted(s, key=lambda x: order.index(x.name))).columns)))
   written = merged.merged | "Write" >> WriteShards(
-      prefix, config.output.shards, plan.original_sizes, header, tmp)
+      prefix, config.output.shards, plan.original_sizes, header, tmp,
+      config.output.delimiter or plan.original_fmt.delimiter)
   stats = merged.stats | "SumStats" >> beam.CombineGlobally(SumStats())
   all_rejected = tuple(rejected) | "Rejected" >> beam.Flatten()
   side = beam.pvalue

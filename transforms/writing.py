@@ -11,16 +11,20 @@ place by `commit` only when the whole job succeeded: a failed run leaves the
 previous output (or none) at the final names, never a mix.
 """
 
+import csv
+import glob
+import io
 import logging
 import os
 import posixpath
+import re
+import shutil
 from typing import List, Sequence
 
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
@@ -39,10 +43,44 @@ def temp_dir(prefix: str, run_id: str) -> str:
   return f"{prefix}{TEMP_MARKER}{run_id}"
 
 
-def write_csv_table(table: pa.Table, path: str):
-  """Deterministic CSV bytes: header, LF line ends, quotes only if needed."""
+def _quote(values: pa.Array, delimiter: str) -> pa.Array:
+  """Quotes a value only if it holds the delimiter, a quote or a line break,
+  as Python's csv.QUOTE_MINIMAL does: the original's bytes stay as they were
+  wherever possible."""
+  needs = pc.match_substring_regex(values, f'[{re.escape(delimiter)}"\r\n]')
+  quoted = pc.binary_join_element_wise(
+      '"', pc.replace_substring(values, '"', '""'), '"', "")
+  return pc.if_else(needs, quoted, values)
+
+
+def encode_csv(table: pa.Table, delimiter: str = ",") -> bytes:
+  """CSV bytes of a string table, without header; LF line ends."""
+  if table.num_rows == 0:
+    return b""
+  cols = [_quote(pc.fill_null(c.combine_chunks(), ""), delimiter)
+          for c in table.columns]
+  lines = pc.binary_join_element_wise(*cols, delimiter) if len(cols) > 1 \
+      else cols[0]
+  lines = pc.binary_join_element_wise(lines, "\n", "").cast(pa.large_string())
+  # The lines are contiguous in the array's data buffer: write it as is.
+  offsets = np.frombuffer(lines.buffers()[1], np.int64)[
+      lines.offset:lines.offset + len(lines) + 1]
+  return lines.buffers()[2].to_pybytes()[int(offsets[0]):int(offsets[-1])]
+
+
+def header_line(columns, delimiter: str = ",") -> bytes:
+  buf = io.StringIO()
+  csv.writer(buf, delimiter=delimiter, lineterminator="\n").writerow(columns)
+  return buf.getvalue().encode("utf-8")
+
+
+def write_csv_table(table: pa.Table, path: str, delimiter: str = ",",
+                    rows_per_write: int = 100_000):
+  """Deterministic CSV bytes: header, LF line ends, minimal quoting."""
   with FileSystems.create(path) as f:
-    pacsv.write_csv(table, f, pacsv.WriteOptions(quoting_style="needed"))
+    f.write(header_line(table.column_names, delimiter))
+    for start in range(0, table.num_rows, rows_per_write):
+      f.write(encode_csv(table.slice(start, rows_per_write), delimiter))
 
 
 class _AssignShards(beam.DoFn):
@@ -65,8 +103,9 @@ class _AssignShards(beam.DoFn):
 
 class _WriteShard(beam.DoFn):
 
-  def __init__(self, prefix: str, shards: int, tmp: str):
+  def __init__(self, prefix: str, shards: int, tmp: str, delimiter: str):
     self._prefix, self._shards, self._tmp = prefix, shards, tmp
+    self._delimiter = delimiter
 
   def setup(self):
     self._rows = Metrics.counter("crmsync", "rows_written")
@@ -84,7 +123,7 @@ class _WriteShard(beam.DoFn):
       table = pa.table({c: pa.array([], pa.string()) for c in header})
     name = posixpath.basename(shard_name(self._prefix, shard, self._shards))
     path = FileSystems.join(self._tmp, name)
-    write_csv_table(table, path)
+    write_csv_table(table, path, self._delimiter)
     self._rows.inc(table.num_rows)
     _LOG.info("wrote shard %d/%d: %d rows", shard + 1, self._shards,
               table.num_rows)
@@ -100,9 +139,10 @@ class WriteShards(beam.PTransform):
   """
 
   def __init__(self, prefix: str, shards: int, file_sizes: Sequence[int],
-               header, tmp: str):
+               header, tmp: str, delimiter: str = ","):
     super().__init__()
     self._prefix, self._shards, self._tmp = prefix, shards, tmp
+    self._delimiter = delimiter
     self._starts = np.concatenate(([0], np.cumsum(file_sizes)[:-1])).tolist()
     self._total = int(sum(file_sizes))
     self._header = header
@@ -119,8 +159,9 @@ class WriteShards(beam.PTransform):
              every_shard)
             | "Flatten" >> beam.Flatten()
             | "GroupByShard" >> beam.GroupByKey()
-            | "Write" >> beam.ParDo(_WriteShard(self._prefix, self._shards,
-                                                self._tmp), header))
+            | "Write" >> beam.ParDo(_WriteShard(
+                self._prefix, self._shards, self._tmp, self._delimiter),
+                                    header))
 
 
 def _delete_matching(pattern: str):
@@ -149,15 +190,11 @@ def commit(prefix: str, tmp: str, moves: List[tuple]):
 
 
 def remove_temp_dirs(prefix: str):
-  parent = posixpath.dirname(prefix) if "://" in prefix else os.path.dirname(
-      os.path.abspath(prefix))
-  marker = posixpath.basename(prefix) + TEMP_MARKER
-  stale = {m.path for m in FileSystems.match(
-      [f"{prefix}{TEMP_MARKER}*"])[0].metadata_list}
-  roots = set()
-  for path in stale:
-    rest = path[len(parent):].lstrip("/")
-    if rest.startswith(marker):
-      roots.add(FileSystems.join(parent, rest.split("/")[0]))
-  if roots:
-    FileSystems.delete(sorted(roots))
+  """Removes the temporary folders of this prefix: this run's, and those
+  that killed or failed runs left behind."""
+  pattern = f"{prefix}{TEMP_MARKER}*"
+  if "://" not in prefix:
+    for path in glob.glob(pattern):
+      shutil.rmtree(path, ignore_errors=True)
+  else:  # object stores: a folder is just the keys under it
+    _delete_matching(pattern)

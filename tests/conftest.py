@@ -1,0 +1,100 @@
+"""Helpers: write input files, run the CLI in-process, read the outputs."""
+
+import csv
+import glob
+import io
+import json
+import os
+
+import pytest
+import yaml
+
+from pipelines.cli import main
+
+
+def write_csv(path, rows, *, delimiter=",", encoding="utf-8", newline="\n",
+              bom=False):
+  buf = io.StringIO()
+  csv.writer(buf, delimiter=delimiter, lineterminator=newline).writerows(rows)
+  data = buf.getvalue().encode(encoding)
+  with open(path, "wb") as f:
+    f.write((b"\xef\xbb\xbf" if bom else b"") + data)
+  return str(path)
+
+
+def read_csv(path, delimiter=","):
+  with open(path, newline="", encoding="utf-8") as f:
+    return list(csv.reader(f, delimiter=delimiter))
+
+
+class Job:
+  """A job in a temporary folder: inputs, config, and its outputs."""
+
+  def __init__(self, root):
+    self.root = root
+    self.prefix = os.path.join(root, "out", "merged")
+    self.reports = os.path.join(root, "out", "reports")
+
+  def config(self, original, enriched, keys, **extra):
+    cfg = {
+        "original": {"path": original},
+        "enriched": enriched,
+        "match": {"keys": keys},
+        "output": {"path": self.prefix, "shards": extra.pop("shards", 2),
+                   "reports": self.reports},
+    }
+    cfg.update(extra)
+    path = os.path.join(self.root, "job.yaml")
+    with open(path, "w") as f:
+      yaml.safe_dump(cfg, f, sort_keys=False)
+    return path
+
+  def shards(self):
+    return sorted(glob.glob(self.prefix + "-*-of-*.csv"))
+
+  def output(self):
+    """(header, rows) of the shards concatenated; every shard's header is
+    checked to be the same."""
+    header, rows = None, []
+    for path in self.shards():
+      data = read_csv(path)
+      assert header is None or data[0] == header, path
+      header = data[0]
+      rows.extend(data[1:])
+    return header, rows
+
+  def dicts(self):
+    header, rows = self.output()
+    return [dict(zip(header, r)) for r in rows]
+
+  def report(self, name):
+    path = os.path.join(self.reports, name)
+    if name.endswith(".json"):
+      with open(path) as f:
+        return json.load(f)
+    data = read_csv(path)
+    return [dict(zip(data[0], r)) for r in data[1:]]
+
+  def output_bytes(self):
+    out = {}
+    for path in self.shards() + sorted(glob.glob(self.reports + "/*")):
+      with open(path, "rb") as f:
+        out[os.path.basename(path)] = f.read()
+    return out
+
+
+@pytest.fixture
+def job(tmp_path):
+  return Job(str(tmp_path))
+
+
+def run_cli(capsys, *args):
+  """Runs `crmsync ARGS` in-process: (exit code, stdout, stderr)."""
+  code = main([str(a) for a in args])
+  out, err = capsys.readouterr()
+  return code, out, err
+
+
+@pytest.fixture
+def cli(capsys):
+  return lambda *args: run_cli(capsys, *args)

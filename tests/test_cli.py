@@ -1,0 +1,171 @@
+"""End to end through the `crmsync` command line."""
+
+import os
+
+import pytest
+
+from conftest import write_csv
+
+EMAIL_KEY = {"name": "email", "normalize": "email", "columns": ["Email"]}
+PHONE_KEY = {"name": "phone", "normalize": "phone", "columns": ["Phone"]}
+
+
+def design_example(job, tmp):
+  """The example from the old tool's design."""
+  original = write_csv(tmp / "crm.csv", [
+      ["ID", "First", "Last", "Email", "Phone", "Company"],
+      ["1", "John", "Doe", "john@old.com", "", "Acme"],
+      ["2", "Jane", "Smith", "jane@example.com", "555-123-4567", "Globex"],
+  ])
+  verified = write_csv(tmp / "verified.csv", [
+      ["email", "Email_Verified"], ["JOHN@old.com ", "true"]])
+  social = write_csv(tmp / "social.csv", [
+      ["Email", "Phone_Type", "LinkedIn_URL"],
+      ["jane@example.com", "mobile", "https://linkedin.com/in/jane"]])
+  return job.config(original, [
+      {"path": verified, "columns": {"email": "Email"}},
+      {"path": social}], [EMAIL_KEY, PHONE_KEY])
+
+
+def test_design_example_one_row_per_person_with_columns_filled(job, tmp_path,
+                                                                 cli):
+  code, _, err = cli("run", design_example(job, tmp_path))
+  assert code == 0, err
+  header, rows = job.output()
+  assert header == ["ID", "First", "Last", "Email", "Phone", "Company",
+                    "Email_Verified", "Phone_Type", "LinkedIn_URL"]
+  assert rows == [
+      ["1", "John", "Doe", "john@old.com", "", "Acme", "true", "", ""],
+      ["2", "Jane", "Smith", "jane@example.com", "555-123-4567", "Globex", "",
+       "mobile", "https://linkedin.com/in/jane"],
+  ]
+  stats = job.report("stats.json")
+  assert stats["original"]["rows_read"] == 2
+  assert stats["enriched"]["verified"]["matches_per_key"] == {"email": 1}
+  assert stats["enriched"]["social"]["original_rows_matched"] == 1
+  assert stats["accounting"]["balanced"] is True
+
+
+def test_validate_reads_headers_and_runs_nothing(job, tmp_path, cli):
+  code, out, _ = cli("validate", design_example(job, tmp_path))
+  assert code == 0
+  assert "enriched verified" in out and "keys email" in out
+  assert "config OK" in out
+  assert not os.path.exists(job.prefix + "-00000-of-00002.csv")
+
+
+def test_set_overrides_a_config_value(job, tmp_path, cli):
+  cfg = design_example(job, tmp_path)
+  code, _, err = cli("run", cfg, "--set", "output.shards=3")
+  assert code == 0, err
+  assert [os.path.basename(p) for p in job.shards()] == [
+      f"merged-0000{i}-of-00003.csv" for i in range(3)]
+
+
+def test_rerun_gives_identical_bytes_and_replaces_previous_output(
+    job, tmp_path, cli):
+  cfg = design_example(job, tmp_path)
+  assert cli("run", cfg, "--set", "output.shards=5")[0] == 0
+  assert cli("run", cfg)[0] == 0
+  first = job.output_bytes()
+  assert len(job.shards()) == 2  # the 5-shard output was replaced
+  assert cli("run", cfg)[0] == 0
+  assert job.output_bytes() == first
+  assert not [p for p in os.listdir(os.path.dirname(job.prefix))
+              if "tmp" in p]
+
+
+def test_two_worker_processes_give_identical_bytes(job, tmp_path, cli):
+  cfg = design_example(job, tmp_path)
+  assert cli("run", cfg)[0] == 0
+  single = job.output_bytes()
+  code, _, err = cli("run", cfg, "--direct_num_workers=2",
+                     "--direct_running_mode=multi_processing")
+  assert code == 0, err
+  assert job.output_bytes() == single
+
+
+def _one_line_error(cli, *args):
+  code, out, err = cli(*args)
+  assert code == 2, (out, err)
+  lines = [l for l in err.splitlines() if l.startswith("crmsync: error:")]
+  assert len(lines) == 1, err
+  assert "Traceback" not in err
+  return lines[0]
+
+
+def test_missing_input_file(job, tmp_path, cli):
+  cfg = job.config(str(tmp_path / "nope.csv"), [{"path": "x.csv"}],
+                   [EMAIL_KEY])
+  assert "nope.csv: no such file" in _one_line_error(cli, "run", cfg)
+  assert job.shards() == []
+
+
+def test_missing_config_file(cli, tmp_path):
+  assert "config file not found" in _one_line_error(
+      cli, "run", tmp_path / "job.yaml")
+
+
+def test_unknown_strategy_names_the_key(job, tmp_path, cli):
+  cfg = design_example(job, tmp_path)
+  msg = _one_line_error(cli, "run", cfg, "--set",
+                        "conflicts.default=overwrite")
+  assert "job.yaml: conflicts.default" in msg and "fill_empty" in msg
+
+
+def test_unknown_config_key_is_an_error(job, tmp_path, cli):
+  cfg = design_example(job, tmp_path)
+  msg = _one_line_error(cli, "validate", cfg, "--set", "output.shard=3")
+  assert "output.shard: unknown key" in msg
+
+
+def test_unknown_column_in_mapping(job, tmp_path, cli):
+  cfg = design_example(job, tmp_path)
+  msg = _one_line_error(cli, "run", cfg, "--set",
+                        "enriched.1.columns={Mobile: Phone}")
+  assert "enriched.1.columns: 'Mobile' is not a column of" in msg
+  assert "social.csv" in msg
+
+
+def test_header_missing_a_key_column(job, tmp_path, cli):
+  original = write_csv(tmp_path / "crm.csv", [["ID", "Mail"], ["1", "a@b.co"]])
+  enriched = write_csv(tmp_path / "e.csv", [["Email", "X"], ["a@b.co", "1"]])
+  cfg = job.config(original, [{"path": enriched}], [EMAIL_KEY])
+  msg = _one_line_error(cli, "run", cfg)
+  assert "match.keys.0 (email): column 'Email' is not in the header" in msg
+  assert "crm.csv" in msg
+
+
+def test_duplicate_header_names(job, tmp_path, cli):
+  original = write_csv(tmp_path / "crm.csv",
+                       [["ID", "Email", "Email"], ["1", "a@b.co", "x"]])
+  cfg = job.config(original, [{"path": original}], [EMAIL_KEY])
+  msg = _one_line_error(cli, "run", cfg)
+  assert "crm.csv: line 1: duplicate column name 'Email'" in msg
+
+
+def test_empty_file(job, tmp_path, cli):
+  (tmp_path / "crm.csv").write_bytes(b"")
+  cfg = job.config(str(tmp_path / "crm.csv"), [{"path": "x"}], [EMAIL_KEY])
+  assert "crm.csv: file is empty" in _one_line_error(cli, "run", cfg)
+  assert not os.path.exists(os.path.join(str(tmp_path), "out"))
+
+
+def test_invalid_yaml_names_the_line(tmp_path, cli):
+  (tmp_path / "job.yaml").write_text("original:\n  path: [a\n")
+  msg = _one_line_error(cli, "run", tmp_path / "job.yaml")
+  assert "job.yaml: line" in msg and "invalid YAML" in msg
+
+
+def test_runtime_failure_exits_1_without_output(job, tmp_path, cli,
+                                                 monkeypatch):
+  cfg = design_example(job, tmp_path)
+  import transforms.merge as merge
+
+  def boom(*a, **k):
+    raise RuntimeError("disk on fire")
+  monkeypatch.setattr(merge, "resolve_column", boom)
+  code, _, err = cli("run", cfg)
+  assert code == 1
+  assert "crmsync: run failed:" in err and "disk on fire" in err
+  assert job.shards() == []
