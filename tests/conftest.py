@@ -98,3 +98,10 @@ def run_cli(capsys, *args):
 @pytest.fixture
 def cli(capsys):
   return lambda *args: run_cli(capsys, *args)
+
+
+def python_runner_pipeline():
+  """A TestPipeline on Beam's in-process Python runner (no Prism lookup)."""
+  from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+  from apache_beam.testing.test_pipeline import TestPipeline
+  return TestPipeline(runner=FnApiRunner())

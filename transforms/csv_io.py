@@ -273,19 +273,27 @@ class CsvSource(FileBasedSource):
     if table is not None and table.num_rows != starts.size:
       table = None
     rejected = []
+    good = np.arange(starts.size)
     if table is None:
       table, good = self._parse_slow(file_name, header, data, starts, ends,
                                      offsets, lines, rejected,
                                      last_unterminated)
-      offsets, lines = offsets[good], lines[good]
     columns = [c.combine_chunks() for c in table.columns] + [
-        pa.array(offsets, pa.int64()),
-                                     pa.array(lines, pa.int64())]
+        pa.array(offsets[good], pa.int64()), pa.array(lines[good], pa.int64())]
     names = list(header.names) + [OFFSET_COL, LINE_COL]
-    if table.num_rows:
-      yield RowBatch(self._file_index.get(file_name, 0),
-                     pa.RecordBatch.from_arrays(columns, names=names))
-    yield from rejected
+    batch = pa.RecordBatch.from_arrays(columns, names=names)
+    file_index = self._file_index.get(file_name, 0)
+    # Elements come out in record order (rows before a rejected record, the
+    # rejection, the rows after it), whatever the batching.
+    done = 0
+    for r in rejected:
+      upto = int(np.searchsorted(offsets[good], r.offset))
+      if upto > done:
+        yield RowBatch(file_index, batch.slice(done, upto - done))
+      yield r
+      done = upto
+    if batch.num_rows > done:
+      yield RowBatch(file_index, batch.slice(done))
 
   def _parse_fast(self, raw: bytes, header: CsvHeader) -> Optional[pa.Table]:
     invalid = []
@@ -316,12 +324,13 @@ class CsvSource(FileBasedSource):
       reason = None
       try:
         text = raw.decode(self._fmt.encoding)
-        parsed = list(csv.reader(io.StringIO(text, newline=""),
-                                 delimiter=self._fmt.delimiter, strict=True))
         if last_unterminated and k == starts.size - 1 and (
             raw.count(b'"') & 1):
-          reason = "unclosed quote (the field runs to the end of the file)"
-        elif len(parsed) != 1 or len(parsed[0]) != width:
+          raise csv.Error("unclosed quote: the field runs to the end of the "
+                          "file")
+        parsed = list(csv.reader(io.StringIO(text, newline=""),
+                                 delimiter=self._fmt.delimiter, strict=True))
+        if len(parsed) != 1 or len(parsed[0]) != width:
           found = len(parsed[0]) if len(parsed) == 1 else "several records"
           reason = f"expected {width} fields, found {found}"
       except UnicodeDecodeError as e:
