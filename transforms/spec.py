@@ -64,8 +64,9 @@ class MergeSpec:
     return self.conflict_columns.get(column, self.conflict_default)
 
   def key_normalizer(self, column: str) -> str:
-    """The normalizer that decides whether two values of a column agree."""
+    """The normalizer that decides whether two values of a column agree:
+    that of the first key using the column, else plain text."""
     for key in self.keys:
-      if key.columns == (column,):
-        return key.normalizers[0]
+      if column in key.columns:
+        return key.normalizers[key.columns.index(column)]
     return "text"
