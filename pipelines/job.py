@@ -183,7 +183,7 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan, batch_rows: int = 10_000,
         s.config.path, s.fmt, s.spec.name, batch_rows)
     rejected.append(read.rejected)
     indexes.append(read.rows | f"Index[{s.spec.name}]" >> BuildIndex(
-        s.spec, spec, s.mapped_header, s.files))
+        s.spec, spec, s.header, s.files))
   indexes = tuple(indexes) | "Indexes" >> beam.Flatten()
   merged = original.rows | "Merge" >> Merge(spec, plan.source_order, indexes)
   order = plan.source_order

@@ -47,9 +47,9 @@ def test_cascade_first_key_that_hits_wins(job, tmp_path, cli):
   assert out["2"]["Score"] == ""
   stats = job.report("stats.json")["enriched"]["e0"]
   assert stats["matches_per_key"] == {"email": 1, "phone": 1, "name_zip": 1}
-  # The fourth row's keys were all taken by earlier rows: it is unmatched
-  # only if nothing used it; here email john@old.com is a duplicate group.
-  assert stats["rows_read"] == 4
+  # The last row shares its email with the first and its phone with the
+  # second: duplicates=first keeps the earlier rows, and all count as used.
+  assert (stats["rows_read"], stats["rows_used"]) == (4, 4)
 
 
 def test_several_original_rows_with_one_key_each_get_the_enrichment(

@@ -1,0 +1,19 @@
+"""crmsync's reusable Beam transforms: compose them in your own pipelines.
+
+    ReadCsv      CSV path/glob (local or s3://) -> RowBatch (+ .rejected)
+    BuildIndex   an enriched source's RowBatches -> one EnrichedIndex
+    Merge        original RowBatches + indexes -> merged RowBatches, conflicts,
+                 hits, stats
+    WriteShards  merged RowBatches -> sharded CSV in original order
+    normalizers  email, phone, name, company, zip, url, domain, text
+"""
+
+from transforms.csv_io import CsvFormat, CsvSource, ReadCsv
+from transforms.merge import BuildIndex, Merge
+from transforms.rows import RejectedRow, RowBatch
+from transforms.spec import EnrichedSpec, MatchKey, MergeSpec
+from transforms.writing import WriteShards
+
+__all__ = ["CsvFormat", "CsvSource", "ReadCsv", "BuildIndex", "Merge",
+           "RejectedRow", "RowBatch", "EnrichedSpec", "MatchKey", "MergeSpec",
+           "WriteShards"]

@@ -27,12 +27,16 @@ CONFLICT_COLUMNS = ("file_index", "line", "offset", "column", "original",
 
 
 class BuildIndex(beam.PTransform):
-  """RowBatch of one enriched source -> a single EnrichedIndex."""
+  """RowBatch of one enriched source -> a single EnrichedIndex.
+
+  `header`: the source's header as read (ReadCsv.header); `files`: its files
+  (ReadCsv.files), for the reports."""
 
   def __init__(self, source: EnrichedSpec, spec: MergeSpec,
-               mapped_header: Sequence[str], files: List[str]):
+               header: Sequence[str], files: List[str]):
     super().__init__()
-    self._args = (source, spec, tuple(mapped_header), list(files))
+    mapped = tuple(source.rename.get(c, c) for c in header)
+    self._args = (source, spec, mapped, list(files))
 
   def expand(self, rows):
     source, spec, header, files = self._args

@@ -1,0 +1,90 @@
+"""Sharded output: names, headers, order, determinism, atomic commit."""
+
+import os
+
+import pyarrow as pa
+
+from conftest import read_csv, write_csv
+from transforms.writing import encode_csv, remove_temp_dirs, temp_dir
+
+EMAIL = {"name": "email", "normalize": "email", "columns": ["Email"]}
+
+
+def _rows(n):
+  return [["ID", "Email", "Note"]] + [
+      [str(i), f"u{i}@x.com", "multi\nline, quoted" if i % 7 == 0 else "n"]
+      for i in range(n)]
+
+
+def test_shards_concatenate_to_the_original_order(job, tmp_path, cli):
+  original = write_csv(tmp_path / "crm.csv", _rows(500))
+  enriched = write_csv(tmp_path / "e.csv", [["Email", "Score"]] + [
+      [f"U{i}@X.COM", str(i)] for i in range(0, 500, 3)])
+  cfg = job.config(original, [{"path": enriched}], [EMAIL], shards=7)
+  code, _, err = cli("run", cfg, "--batch_rows=37")
+  assert code == 0, err
+  shards = job.shards()
+  assert [os.path.basename(s) for s in shards] == [
+      f"merged-{i:05d}-of-00007.csv" for i in range(7)]
+  header, rows = job.output()
+  assert header == ["ID", "Email", "Note", "Score"]
+  assert [r[0] for r in rows] == [str(i) for i in range(500)]
+  assert rows[7][2] == "multi\nline, quoted"
+  assert all(r[3] == (r[0] if int(r[0]) % 3 == 0 else "") for r in rows)
+  assert all(len(read_csv(s)) > 1 for s in shards)
+
+
+def test_more_shards_than_rows_writes_headers_only(job, tmp_path, cli):
+  original = write_csv(tmp_path / "crm.csv", _rows(2))
+  enriched = write_csv(tmp_path / "e.csv", [["Email", "Score"], ["u1@x.com",
+                                                                 "9"]])
+  cfg = job.config(original, [{"path": enriched}], [EMAIL], shards=4)
+  assert cli("run", cfg)[0] == 0
+  sizes = [len(read_csv(s)) - 1 for s in job.shards()]
+  assert len(sizes) == 4 and sum(sizes) == 2
+  assert all(read_csv(s)[0] == ["ID", "Email", "Note", "Score"]
+             for s in job.shards())
+
+
+def test_header_only_original_gives_empty_shards_and_balanced_books(
+    job, tmp_path, cli):
+  original = write_csv(tmp_path / "crm.csv", [["ID", "Email"]])
+  enriched = write_csv(tmp_path / "e.csv", [["Email", "S"], ["a@b.co", "1"]])
+  cfg = job.config(original, [{"path": enriched}], [EMAIL], shards=2)
+  code, _, err = cli("run", cfg)
+  assert code == 0, err
+  assert job.output() == (["ID", "Email", "S"], [])
+  stats = job.report("stats.json")
+  assert stats["original"]["rows_read"] == 0
+  assert stats["enriched"]["e"]["rows_unmatched"] == 1
+  assert stats["accounting"]["balanced"]
+
+
+def test_semicolon_original_is_written_with_semicolons(job, tmp_path, cli):
+  original = write_csv(tmp_path / "crm.csv", [["ID", "Email"],
+                                              ["1", "a@b.co"]],
+                       delimiter=";")
+  enriched = write_csv(tmp_path / "e.csv", [["Email", "S"], ["a@b.co", "x;y"]])
+  cfg = job.config(original, [{"path": enriched}], [EMAIL], shards=1)
+  code, _, err = cli("run", cfg, "--set", "original.csv.delimiter=;")
+  assert code == 0, err
+  with open(job.shards()[0], encoding="utf-8") as f:
+    assert f.read() == 'ID;Email;S\n1;a@b.co;"x;y"\n'
+
+
+def test_encode_csv_quotes_only_where_needed():
+  t = pa.table({"a": ["x,y", "plain", 'q"t', "", "two\nlines", " pad "],
+                "b": ["1"] * 6})
+  assert encode_csv(t) == (b'"x,y",1\nplain,1\n"q""t",1\n,1\n'
+                           b'"two\nlines",1\n pad ,1\n')
+
+
+def test_stale_temp_folders_are_removed(tmp_path):
+  prefix = str(tmp_path / "out" / "merged")
+  stale = temp_dir(prefix, "deadbeef")
+  os.makedirs(stale)
+  open(os.path.join(stale, "merged-00000-of-00001.csv"), "w").close()
+  keep = tmp_path / "out" / "merged-00000-of-00001.csv"
+  keep.write_text("x")
+  remove_temp_dirs(prefix)
+  assert not os.path.exists(stale) and keep.exists()
