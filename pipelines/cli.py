@@ -14,8 +14,6 @@ import logging
 import sys
 import time
 
-from transforms.errors import CrmsyncError
-
 _LOG = logging.getLogger("crmsync")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 # Beam's DirectRunner first looks up (and downloads) the Prism runner; its
@@ -43,10 +41,19 @@ def _parser():
   return parser
 
 
+class _DropBeamImportNoise(logging.Filter):
+  """Beam warns about optional GCP clients at import; we use none of them."""
+
+  def filter(self, record):
+    return not record.getMessage().startswith("apitools not found")
+
+
 def _setup_logging(verbose: bool):
   logging.basicConfig(
       level=logging.INFO, stream=sys.stderr,
       format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+  for handler in logging.getLogger().handlers:
+    handler.addFilter(_DropBeamImportNoise())
   # Beam is chatty at INFO; our own modules are not.
   logging.getLogger("apache_beam").setLevel(
       logging.INFO if verbose else logging.WARNING)
@@ -158,6 +165,8 @@ def main(argv=None) -> int:
           file=sys.stderr)
     return EXIT_BAD_INPUT
   _setup_logging(args.verbose)
+  # Imported after logging is set up: importing Beam logs.
+  from transforms.errors import CrmsyncError
   try:
     return _run(args, extra)
   except CrmsyncError as e:

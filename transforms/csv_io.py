@@ -73,12 +73,17 @@ class CsvHeader:
   lines: int  # physical lines the header (and BOM) occupy
 
 
-def _record_ends(buf: np.ndarray, in_quotes: bool = False) -> np.ndarray:
-  """Indices of the newlines outside quotes in `buf`."""
-  quoted = np.logical_xor.accumulate(buf == QUOTE)
-  if in_quotes:
-    quoted = ~quoted
-  return np.flatnonzero((buf == NEWLINE) & ~quoted)
+def _record_ends(buf: np.ndarray, in_quotes: bool = False,
+                 newlines: Optional[np.ndarray] = None) -> np.ndarray:
+  """Indices of the newlines outside quotes in `buf`: those with an even
+  number of quotes before them (odd if the buffer starts inside quotes)."""
+  if newlines is None:
+    newlines = np.flatnonzero(buf == NEWLINE)
+  quotes = np.flatnonzero(buf == QUOTE)
+  if quotes.size == 0:
+    return newlines if not in_quotes else newlines[:0]
+  odd = (np.searchsorted(quotes, newlines) & 1).astype(bool)
+  return newlines[odd == in_quotes]
 
 
 def _strip_eol(raw: bytes) -> bytes:
@@ -222,7 +227,8 @@ class CsvSource(FileBasedSource):
       if not data:
         return
       buf = np.frombuffer(data, np.uint8)
-      ends = _record_ends(buf)
+      newlines = np.flatnonzero(buf == NEWLINE)
+      ends = _record_ends(buf, newlines=newlines)
       unterminated = False
       if eof and (ends.size == 0 or ends[-1] != len(data) - 1):
         unterminated = True
@@ -231,10 +237,7 @@ class CsvSource(FileBasedSource):
         carry = data
         continue
       starts = np.concatenate(([0], ends[:-1] + 1))
-      newline_counts = np.cumsum(buf == NEWLINE)
-      before = np.where(starts > 0, newline_counts[np.maximum(starts - 1, 0)],
-                        0)
-      lines = line + before
+      lines = line + np.searchsorted(newlines, starts)
       lengths = ends - starts + 1
       blank = (lengths == 1) | ((lengths == 2) & (buf[starts] == CR))
       keep = ~blank
@@ -258,7 +261,7 @@ class CsvSource(FileBasedSource):
         if owned < b - a:
           return
       last = int(ends[-1])
-      line += int(newline_counts[last])
+      line += int(np.searchsorted(newlines, last + 1))
       pos += last + 1
       carry = data[last + 1:]
       if eof:

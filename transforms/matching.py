@@ -7,7 +7,9 @@ once per source, which is the fastest hash join available per batch here
 """
 
 import logging
-from dataclasses import dataclass, field
+import pickle
+import uuid
+from collections import OrderedDict
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -40,25 +42,60 @@ def applicable_keys(spec: MergeSpec, columns) -> List[MatchKey]:
   return [k for k in spec.keys if set(k.columns) <= present]
 
 
-@dataclass
+_DECODED: "OrderedDict[str, tuple]" = OrderedDict()  # uid -> lookups, members
+
+
 class EnrichedIndex:
   """One enriched source, ready to join: its rows (file order) followed by
-  rows synthesised for groups of duplicates, and a lookup per key."""
-  name: str
-  files: List[str]
-  columns: List[str]  # output columns it supplies, spread columns included
-  table: pa.Table  # columns + __file, __offset, __line
-  rows_read: int
-  lookups: Dict[str, Dict[str, int]] = field(default_factory=dict)
-  members: Dict[int, List[int]] = field(default_factory=dict)
+  rows synthesised for groups of duplicates, and a lookup per key.
+
+  It travels as a side input. Its dicts are pickled to one bytes blob and
+  decoded once per worker process (cached by uid): Beam's side-input cache
+  would otherwise walk every dict entry to size the object, and decode it
+  again for every bundle.
+  """
+
+  def __init__(self, name: str, files: List[str], columns: List[str],
+               table: pa.Table, rows_read: int,
+               lookups: Dict[str, Dict[str, int]],
+               members: Dict[int, List[int]]):
+    self.name = name
+    self.files = files
+    self.columns = columns  # output columns it supplies, spread included
+    self.table = table  # columns + __file, __offset, __line
+    self.rows_read = rows_read
+    self.uid = uuid.uuid4().hex
+    self._blob = pickle.dumps((lookups, members), pickle.HIGHEST_PROTOCOL)
+    _remember(self.uid, (lookups, members))
+
+  def _decoded(self):
+    if self.uid not in _DECODED:
+      _remember(self.uid, pickle.loads(self._blob))
+    return _DECODED[self.uid]
+
+  @property
+  def lookups(self) -> Dict[str, Dict[str, int]]:
+    return self._decoded()[0]
+
+  @property
+  def members(self) -> Dict[int, List[int]]:
+    return self._decoded()[1]
 
   def used_rows(self, hit_rows: np.ndarray) -> np.ndarray:
     """The source rows behind hit rows (a synthesised row stands for its
     group)."""
+    members = self.members
     rows = [r for r in hit_rows.tolist() if r < self.rows_read]
     for r in hit_rows.tolist():
-      rows.extend(self.members.get(r, ()))
+      rows.extend(members.get(r, ()))
     return np.unique(np.array(rows, dtype=np.int64))
+
+
+def _remember(uid: str, decoded):
+  _DECODED[uid] = decoded
+  _DECODED.move_to_end(uid)
+  while len(_DECODED) > 32:
+    _DECODED.popitem(last=False)
 
 
 def rename_batch(batch: pa.RecordBatch, rename: Dict[str, str]):

@@ -160,18 +160,22 @@ def resolve_column(column: str, original: pa.Array, candidate: pa.Array,
   fill = pc.and_(empty, has)
   both = pc.and_(pc.invert(empty), has)
   strategy = spec.strategy(column)
-  differ = pa.array(np.zeros(len(original), bool))
-  if pc.any(both).as_py():
+  differ = np.zeros(len(original), bool)
+  rows = pc.indices_nonzero(both)
+  if len(rows):
+    # Only rows where both sides have a value can conflict: normalise those.
     norm = spec.key_normalizer(column)
-    differ = pc.and_(both, pc.not_equal(
-        _comparable(original, norm, spec.phone_region),
-        _comparable(pc.fill_null(candidate, ""), norm, spec.phone_region)))
+    differ[rows.to_numpy()] = pc.not_equal(
+        _comparable(original.take(rows), norm, spec.phone_region),
+        _comparable(candidate.take(rows), norm, spec.phone_region)
+    ).to_numpy(zero_copy_only=False)
+  differ = pa.array(differ)
   take_candidate = pc.or_(fill, differ) if strategy == "replace" else fill
   values = pc.if_else(take_candidate, candidate, original)
   result = ColumnResult(values, candidate=candidate,
                         candidate_source=candidate_source)
-  result.conflict_rows = np.flatnonzero(
-      differ.to_numpy(zero_copy_only=False))
+  result.conflict_rows = np.flatnonzero(differ.to_numpy(
+      zero_copy_only=False))
   if has_alternate:
     result.alternate = pc.if_else(differ, candidate, "")
   return result

@@ -32,7 +32,6 @@ from transforms.rows import INTERNAL_COLS, OFFSET_COL, RowBatch
 
 _LOG = logging.getLogger(__name__)
 TEMP_MARKER = ".crmsync-tmp-"
-FILE_RANK_COL = "__file_rank"
 
 
 def shard_name(prefix: str, shard: int, shards: int) -> str:
@@ -43,21 +42,28 @@ def temp_dir(prefix: str, run_id: str) -> str:
   return f"{prefix}{TEMP_MARKER}{run_id}"
 
 
+_SPECIAL = (b'"', b"\n", b"\r")
+
+
 def _quote(values: pa.Array, delimiter: str) -> pa.Array:
   """Quotes a value only if it holds the delimiter, a quote or a line break,
   as Python's csv.QUOTE_MINIMAL does: the original's bytes stay as they were
   wherever possible."""
+  data = values.buffers()[2]
+  raw = data.to_pybytes() if data is not None else b""
+  if not any(ch in raw for ch in _SPECIAL + (delimiter.encode(),)):
+    return values  # most columns hold no such character at all
   needs = pc.match_substring_regex(values, f'[{re.escape(delimiter)}"\r\n]')
   quoted = pc.binary_join_element_wise(
       '"', pc.replace_substring(values, '"', '""'), '"', "")
   return pc.if_else(needs, quoted, values)
 
 
-def encode_csv(table: pa.Table, delimiter: str = ",") -> bytes:
-  """CSV bytes of a string table, without header; LF line ends."""
+def encode_csv(table, delimiter: str = ",") -> bytes:
+  """CSV bytes of a table of strings, without header; LF line ends."""
   if table.num_rows == 0:
     return b""
-  cols = [_quote(pc.fill_null(c.combine_chunks(), ""), delimiter)
+  cols = [_quote(pc.fill_null(_array(c), ""), delimiter)
           for c in table.columns]
   lines = pc.binary_join_element_wise(*cols, delimiter) if len(cols) > 1 \
       else cols[0]
@@ -68,40 +74,50 @@ def encode_csv(table: pa.Table, delimiter: str = ",") -> bytes:
   return lines.buffers()[2].to_pybytes()[int(offsets[0]):int(offsets[-1])]
 
 
+def _array(column) -> pa.Array:
+  return column.combine_chunks() if isinstance(column, pa.ChunkedArray) \
+      else column
+
+
 def header_line(columns, delimiter: str = ",") -> bytes:
   buf = io.StringIO()
   csv.writer(buf, delimiter=delimiter, lineterminator="\n").writerow(columns)
   return buf.getvalue().encode("utf-8")
 
 
-def write_csv_table(table: pa.Table, path: str, delimiter: str = ",",
-                    rows_per_write: int = 100_000):
-  """Deterministic CSV bytes: header, LF line ends, minimal quoting."""
-  with FileSystems.create(path) as f:
-    f.write(header_line(table.column_names, delimiter))
-    for start in range(0, table.num_rows, rows_per_write):
-      f.write(encode_csv(table.slice(start, rows_per_write), delimiter))
+class _WriteParts(beam.DoFn):
+  """Encodes each merged batch as CSV right away and writes it to a part
+  file of its shard: rows never wait in memory for their shard, and the
+  shuffle carries only part names."""
 
-
-class _AssignShards(beam.DoFn):
-
-  def __init__(self, shards: int, file_starts: Sequence[int], total: int):
+  def __init__(self, shards: int, file_starts: Sequence[int], total: int,
+               tmp: str, delimiter: str):
     self._shards = shards
     self._starts = np.asarray(file_starts, np.int64)
     self._total = max(1, total)
+    self._tmp, self._delimiter = tmp, delimiter
 
   def process(self, batch: RowBatch):
     t = batch.table
-    position = t.column(OFFSET_COL).to_numpy() + self._starts[batch.file_index]
+    offsets = t.column(OFFSET_COL).to_numpy()
+    position = offsets + self._starts[batch.file_index]
     shard = np.minimum(position * self._shards // self._total,
                        self._shards - 1)
-    t = t.append_column(FILE_RANK_COL, pa.array(
-        np.full(t.num_rows, batch.file_index, np.int64)))
-    for s in np.unique(shard):
-      yield int(s), t.filter(pa.array(shard == s))
+    data = t.drop_columns(list(INTERNAL_COLS))
+    # A batch is a run of consecutive records, so each shard's rows in it
+    # are one contiguous slice.
+    bounds = np.flatnonzero(np.diff(shard)) + 1
+    for start, stop in zip(np.r_[0, bounds], np.r_[bounds, len(shard)]):
+      s, first = int(shard[start]), int(offsets[start])
+      name = f"part-{s:05d}-{batch.file_index:05d}-{first:015d}.csv"
+      path = FileSystems.join(self._tmp, "parts", name)
+      with FileSystems.create(path) as f:
+        f.write(encode_csv(data.slice(start, stop - start), self._delimiter))
+      yield s, (batch.file_index, first, path, int(stop - start))
 
 
-class _WriteShard(beam.DoFn):
+class _ConcatShard(beam.DoFn):
+  """Header, then the shard's parts in input order, streamed into one file."""
 
   def __init__(self, prefix: str, shards: int, tmp: str, delimiter: str):
     self._prefix, self._shards, self._tmp = prefix, shards, tmp
@@ -112,22 +128,21 @@ class _WriteShard(beam.DoFn):
 
   def process(self, element, header: List[str]):
     shard, parts = element
-    parts = [p for p in parts if p is not None]
-    if parts:
-      table = pa.Table.from_batches(parts)
-      table = table.take(pc.sort_indices(
-          table, [(FILE_RANK_COL, "ascending"), (OFFSET_COL, "ascending")]))
-      table = table.drop_columns(list(INTERNAL_COLS) + [FILE_RANK_COL])
-      table = table.select(header)
-    else:
-      table = pa.table({c: pa.array([], pa.string()) for c in header})
+    parts = sorted(p for p in parts if p is not None)
     name = posixpath.basename(shard_name(self._prefix, shard, self._shards))
     path = FileSystems.join(self._tmp, name)
-    write_csv_table(table, path, self._delimiter)
-    self._rows.inc(table.num_rows)
-    _LOG.info("wrote shard %d/%d: %d rows", shard + 1, self._shards,
-              table.num_rows)
-    yield shard, path, table.num_rows
+    rows = 0
+    with FileSystems.create(path) as out:
+      out.write(header_line(header, self._delimiter))
+      for _, _, part, n in parts:
+        with FileSystems.open(part, compression_type="uncompressed") as f:
+          shutil.copyfileobj(f, out, 1 << 22)
+        rows += n
+    if parts:
+      FileSystems.delete([p[2] for p in parts])
+    self._rows.inc(rows)
+    _LOG.info("wrote shard %d/%d: %d rows", shard + 1, self._shards, rows)
+    yield shard, path, rows
 
 
 class WriteShards(beam.PTransform):
@@ -135,7 +150,8 @@ class WriteShards(beam.PTransform):
   path, rows). Every shard is written, with its header, even if empty.
 
   `file_sizes`: byte size of each input file, in rank order; `header`: a
-  singleton PCollection (or a list) of the output column names.
+  singleton PCollection (or a list) of the output column names, which must
+  be the columns of the batches, in order.
   """
 
   def __init__(self, prefix: str, shards: int, file_sizes: Sequence[int],
@@ -154,14 +170,14 @@ class WriteShards(beam.PTransform):
     header = (beam.pvalue.AsSingleton(self._header)
               if isinstance(self._header, beam.pvalue.PCollection)
               else list(self._header))
-    return ((merged | "AssignShards" >> beam.ParDo(
-        _AssignShards(self._shards, self._starts, self._total)),
-             every_shard)
+    parts = merged | "WriteParts" >> beam.ParDo(_WriteParts(
+        self._shards, self._starts, self._total, self._tmp, self._delimiter))
+    return ((parts, every_shard)
             | "Flatten" >> beam.Flatten()
             | "GroupByShard" >> beam.GroupByKey()
-            | "Write" >> beam.ParDo(_WriteShard(
+            | "Concat" >> beam.ParDo(_ConcatShard(
                 self._prefix, self._shards, self._tmp, self._delimiter),
-                                    header))
+                                     header))
 
 
 def _delete_matching(pattern: str):
