@@ -11,6 +11,7 @@ file, line or key; nothing written); 1 the run itself failed.
 import argparse
 import json
 import logging
+import re
 import sys
 import time
 
@@ -125,12 +126,15 @@ def _run(args, extra) -> int:
 
 
 def _root_message(e: BaseException) -> str:
+  """One line out of a runner's nested error: the innermost exception and
+  the step it happened in."""
   text = str(e).strip()
-  for line in reversed(text.splitlines()):
-    line = line.strip()
-    if line and not line.startswith(("File ", "[while running", "raise ")):
-      return line[:500]
-  return type(e).__name__
+  step = re.findall(r"\[while running '([^']+)'\]", text)
+  errors = re.findall(r"^\s*((?:[\w.]+\.)?\w*(?:Error|Exception|Invalid)"
+                      r"\b:.*)$", text, re.M)
+  message = errors[-1].strip() if errors else (
+      text.splitlines()[0] if text else type(e).__name__)
+  return message[:400] + (f" (in step {step[-1]})" if step else "")
 
 
 def _print_summary(config, elapsed: float):

@@ -9,6 +9,7 @@ once per source, which is the fastest hash join available per batch here
 import logging
 import pickle
 import uuid
+from itertools import repeat
 from collections import OrderedDict
 from typing import Dict, List, Optional
 
@@ -193,9 +194,12 @@ def _apply_multi_value(table: pa.Table, keep, spec: MergeSpec) -> pa.Table:
 def lookup_rows(values: pa.Array, lookup: Dict[str, int],
                 pending: Optional[np.ndarray] = None) -> np.ndarray:
   """Index rows for each key value (-1: no hit); only `pending` rows."""
+  if pending is not None and not pending.all():
+    rows = np.flatnonzero(pending)
+    hits = np.full(len(values), -1, np.int64)
+    hits[rows] = lookup_rows(values.take(pa.array(rows)), lookup)
+    return hits
   keys = values.to_pylist()
-  get = lookup.get
-  hits = np.fromiter((get(k, -1) for k in keys), np.int64, len(keys))
-  if pending is not None:
-    hits[~pending] = -1
-  return hits
+  # map() calls dict.get in C: the fastest per-key lookup Python offers.
+  return np.array(list(map(lookup.get, keys, repeat(-1, len(keys)))),
+                  np.int64)

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from transforms.normalizers.text import raw_bytes
 from transforms.rows import INTERNAL_COLS, OFFSET_COL, RowBatch
 
 _LOG = logging.getLogger(__name__)
@@ -49,8 +50,7 @@ def _quote(values: pa.Array, delimiter: str) -> pa.Array:
   """Quotes a value only if it holds the delimiter, a quote or a line break,
   as Python's csv.QUOTE_MINIMAL does: the original's bytes stay as they were
   wherever possible."""
-  data = values.buffers()[2]
-  raw = data.to_pybytes() if data is not None else b""
+  raw = raw_bytes(values)
   if not any(ch in raw for ch in _SPECIAL + (delimiter.encode(),)):
     return values  # most columns hold no such character at all
   needs = pc.match_substring_regex(values, f'[{re.escape(delimiter)}"\r\n]')

@@ -8,7 +8,7 @@ user can decide are safe for their data.
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.normalizers.text import blank_to_null
+from transforms.normalizers.text import blank_to_null, has_any
 
 VALID = r"^[^@\s<>(),;:\"\[\]]+@[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,}$"
 GMAIL = r"@(gmail|googlemail)\.com$"
@@ -16,8 +16,10 @@ GMAIL = r"@(gmail|googlemail)\.com$"
 
 def normalize(values: pa.Array, **_) -> pa.Array:
   v = pc.utf8_lower(pc.utf8_trim_whitespace(values.cast(pa.string())))
-  v = pc.replace_substring_regex(v, r"^.*<([^<>]*)>.*$", r"\1")
-  v = pc.replace_substring_regex(v, r"^mailto:", "")
+  if has_any(v, b"<"):
+    v = pc.replace_substring_regex(v, r"^.*<([^<>]*)>.*$", r"\1")
+  if has_any(v, b":"):
+    v = pc.replace_substring_regex(v, r"^mailto:", "")
   v = pc.utf8_trim(v, " .;,'\"")
   return pc.if_else(pc.match_substring_regex(v, VALID), v,
                     pa.scalar(None, pa.string()))

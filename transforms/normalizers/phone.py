@@ -13,7 +13,7 @@ import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.normalizers.text import blank_to_null
+from transforms.normalizers.text import blank_to_null, has_any, only
 
 EXTENSION = r"(?i)\s*(?:ext\.?|extension|x|#)\s*\d{1,6}\s*$"
 PLAIN = r"^\+?[0-9 ().\-/]+$"
@@ -43,17 +43,32 @@ def is_valid(value: str, region: str = "US") -> bool:
     return False
 
 
+PLAIN_CHARS = b"0123456789 ().-/+"
+
+
+def _digits(v: pa.Array) -> pa.Array:
+  if only(v, PLAIN_CHARS):  # plain substring removal beats a regex pass
+    for ch in " ().-/+":
+      v = pc.replace_substring(v, ch, "")
+    return v
+  return pc.replace_substring_regex(v, r"[^0-9]", "")
+
+
 def _fast_nanp(values: pa.Array, region: str):
   """E.164 for plain NANP numbers, null where the slow path must decide."""
   v = pc.utf8_trim_whitespace(values)
-  v = pc.replace_substring_regex(v, EXTENSION, "")
-  plain = pc.match_substring_regex(v, PLAIN)
-  digits = pc.replace_substring_regex(v, r"[^0-9]", "")
+  if has_any(v, b"xXeE#"):
+    v = pc.replace_substring_regex(v, EXTENSION, "")
+  plain = (pc.is_valid(v) if only(v, PLAIN_CHARS)
+           else pc.match_substring_regex(v, PLAIN))
+  digits = _digits(v)
   plus = pc.starts_with(v, "+")
   n = pc.utf8_length(digits)
-  ten = pc.and_(pc.equal(n, 10), pc.match_substring_regex(digits, r"^[2-9]"))
-  eleven = pc.and_(pc.equal(n, 11), pc.match_substring_regex(digits,
-                                                               r"^1[2-9]"))
+  d0 = pc.utf8_slice_codeunits(digits, 0, 1)
+  d1 = pc.utf8_slice_codeunits(digits, 1, 2)
+  ten = pc.and_(pc.equal(n, 10), pc.greater_equal(d0, "2"))
+  eleven = pc.and_(pc.and_(pc.equal(n, 11), pc.equal(d0, "1")),
+                   pc.greater_equal(d1, "2"))
   if region in NANP_REGIONS:
     ok = pc.and_(plain, pc.or_(pc.and_(ten, pc.invert(plus)), eleven))
   else:

@@ -1,7 +1,32 @@
 """Plain text: trim, collapse inner whitespace, Unicode NFKC, case-fold."""
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+
+def raw_bytes(values: pa.Array) -> bytes:
+  """The column's character data, to test cheaply whether a regex pass is
+  needed at all (most columns of a batch hold no such character)."""
+  if isinstance(values, pa.ChunkedArray):
+    return b"".join(raw_bytes(c) for c in values.chunks)
+  if not len(values) or values.buffers()[2] is None:
+    return b""
+  width = np.int64 if pa.types.is_large_string(values.type) else np.int32
+  offsets = np.frombuffer(values.buffers()[1], width)
+  # A slice shares its parent's buffers: read only its own bytes.
+  start, end = offsets[values.offset], offsets[values.offset + len(values)]
+  return memoryview(values.buffers()[2])[start:end].tobytes()
+
+
+def has_any(values: pa.Array, chars: bytes) -> bool:
+  raw = raw_bytes(values)
+  return len(raw.translate(None, chars)) != len(raw)
+
+
+def only(values: pa.Array, chars: bytes) -> bool:
+  """True when every character of the column is one of `chars`."""
+  return not raw_bytes(values).translate(None, chars)
 
 
 def blank_to_null(values: pa.Array) -> pa.Array:
