@@ -65,7 +65,7 @@ def test_any_split_point_yields_the_same_records(tmp_path, batch_rows):
 
 @pytest.mark.parametrize("bundle", [1, 5, 17, 40, 1000])
 def test_initial_splits_cover_every_record_once(tmp_path, bundle):
-  source = RowTuples(_file(tmp_path, TRICKY), batch_rows=2)
+  source = RowTuples(_file(tmp_path, TRICKY), batch_rows=2, min_split_bytes=0)
   splits = [(s.source, s.start_position, s.stop_position)
             for s in source.split(desired_bundle_size=bundle)]
   assert len(splits) > 1 or bundle == 1000
@@ -135,7 +135,7 @@ def test_random_csv_equals_python_csv_at_random_splits(tmp_path_factory, rows,
   path = _file(tmp_path_factory.mktemp("h"), data)
   expected = [tuple(r) for r in csv.reader(io.StringIO(buf.getvalue(),
                                                        newline=""))][1:]
-  source = RowTuples(path, batch_rows=3)
+  source = RowTuples(path, batch_rows=3, min_split_bytes=0)
   got = [r[:3] for s in source.split(desired_bundle_size=bundle)
          for r in source_test_utils.read_from_source(
              s.source, s.start_position, s.stop_position)]

@@ -40,6 +40,7 @@ CR = ord("\r")
 UTF8_BOM = codecs.BOM_UTF8
 CHUNK_BYTES = 1 << 22
 DEFAULT_BATCH_ROWS = 10_000
+MIN_SPLIT_BYTES = 16 << 20
 DELIMITERS = {",", ";", "\t", "|"}
 
 
@@ -160,8 +161,12 @@ class CsvSource(FileBasedSource):
 
   def __init__(self, pattern: str, fmt: CsvFormat = CsvFormat(),
                source_name: str = "", batch_rows: int = DEFAULT_BATCH_ROWS,
-               files: Optional[List[str]] = None):
-    super().__init__(pattern, splittable=True, validate=False)
+               files: Optional[List[str]] = None,
+               min_split_bytes: int = MIN_SPLIT_BYTES):
+    # Each split counts the quotes before its start, so splits are kept at
+    # 16 MB or more: enough of them to spread work, few enough to scan.
+    super().__init__(pattern, min_bundle_size=min_split_bytes,
+                     splittable=True, validate=False)
     self._fmt = fmt
     self._name = source_name or pattern
     self._batch_rows = max(1, batch_rows)

@@ -85,11 +85,12 @@ class EnrichedIndex:
   def used_rows(self, hit_rows: np.ndarray) -> np.ndarray:
     """The source rows behind hit rows (a synthesised row stands for its
     group)."""
+    hit_rows = np.unique(hit_rows)
+    own = hit_rows[hit_rows < self.rows_read]
     members = self.members
-    rows = [r for r in hit_rows.tolist() if r < self.rows_read]
-    for r in hit_rows.tolist():
-      rows.extend(members.get(r, ()))
-    return np.unique(np.array(rows, dtype=np.int64))
+    groups = [members[r] for r in hit_rows[hit_rows >= self.rows_read].tolist()]
+    return np.unique(np.concatenate([own] + [np.asarray(g, np.int64)
+                                             for g in groups]))
 
 
 def _remember(uid: str, decoded):
@@ -160,15 +161,22 @@ def _group_rows(table: pa.Table, key: MatchKey, spec: MergeSpec):
   else:
     values = key_values(table, key, spec.phone_region)
     rows = np.arange(table.num_rows)
-  lookup: Dict[str, int] = {}
+  pairs = pa.table({"value": values, "row": pa.array(rows, pa.int64())})
+  pairs = pairs.filter(pc.is_valid(pairs["value"]))
+  # Grouped in Arrow; Python only touches the (rare) shared values.
+  grouped = pairs.group_by("value", use_threads=False).aggregate(
+      [("row", "min"), ("row", "count_distinct")])
+  lookup = dict(zip(grouped["value"].to_pylist(),
+                    grouped["row_min"].to_pylist()))
+  shared_values = grouped.filter(pc.greater(grouped["row_count_distinct"], 1))
   shared: Dict[str, List[int]] = {}
-  for value, row in zip(values.to_pylist(), rows.tolist()):
-    if value is None:
-      continue
-    first = lookup.setdefault(value, row)
-    if first != row:
-      group = shared.setdefault(value, [first])
-      if group[-1] != row:
+  if shared_values.num_rows:
+    members = pairs.filter(pc.is_in(pairs["value"],
+                                    value_set=shared_values["value"]))
+    for value, row in zip(members["value"].to_pylist(),
+                          members["row"].to_pylist()):
+      group = shared.setdefault(value, [])
+      if not group or group[-1] != row:
         group.append(row)
   return lookup, shared
 

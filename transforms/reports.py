@@ -126,8 +126,9 @@ class Finalize(beam.DoFn):
 
   @staticmethod
   def _unmatched(index: EnrichedIndex, hits) -> np.ndarray:
-    used = [index.used_rows(rows) for name, rows in hits if name == index.name]
-    used = np.unique(np.concatenate(used)) if used else np.array([], np.int64)
+    hit = [rows for name, rows in hits if name == index.name]
+    used = index.used_rows(np.concatenate(hit)) if hit else np.array(
+        [], np.int64)
     mask = np.ones(index.rows_read, bool)
     mask[used] = False
     return np.flatnonzero(mask)
