@@ -22,7 +22,7 @@ from transforms.csv_io import CsvFormat, ReadCsv, match_files, read_header
 from transforms.errors import ConfigError, InputError
 from transforms.matching import applicable_keys
 from transforms.merge import BuildIndex, Merge, layout_of
-from transforms.reports import Finalize, SumStats
+from transforms.reports import Finalize, SumStats, account_from_index
 from transforms.spec import EnrichedSpec, MergeSpec
 from transforms.writing import WriteShards, temp_dir
 
@@ -198,6 +198,8 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan, batch_rows: int = 10_000,
   stats = merged.stats | "SumStats" >> beam.CombineGlobally(SumStats())
   all_rejected = tuple(rejected) | "Rejected" >> beam.Flatten()
   side = beam.pvalue
+  accounts = indexes | "Account" >> beam.Map(account_from_index,
+                                             side.AsList(merged.hits))
   return (p
           | "Once" >> beam.Create([None])
           | "Finalize" >> beam.ParDo(
@@ -208,4 +210,4 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan, batch_rows: int = 10_000,
                        source_order=order),
               side.AsSingleton(stats), side.AsList(written),
               side.AsList(all_rejected), side.AsList(merged.conflicts),
-              side.AsList(merged.hits), side.AsList(indexes)))
+              side.AsList(accounts)))

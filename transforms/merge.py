@@ -59,32 +59,24 @@ def sort_indexes(indexes, source_order: Sequence[str]):
 
 class MergeBatches(beam.DoFn):
   """Original RowBatch -> merged RowBatch, plus tagged conflicts (Arrow
-  batches), hits (source, index rows used) and per-batch stats."""
+  batches), hits (source, index rows used) and per-batch stats. The
+  broadcast join: every enriched index is a side input."""
 
   def __init__(self, spec: MergeSpec, source_order: Sequence[str]):
     self._spec = spec
     self._order = tuple(source_order)
 
-  def setup(self):
-    self._matched = Metrics.counter("crmsync", "rows_matched")
-    self._merged = Metrics.counter("crmsync", "rows_merged")
-    self._conflicts = Metrics.counter("crmsync", "conflicts")
-
   def process(self, batch: RowBatch, indexes: List[EnrichedIndex]):
     spec = self._spec
     indexes = sort_indexes(indexes, self._order)
-    layout = layout_of(spec, indexes)
     table = batch.table
     n = table.num_rows
     keys: Dict[str, pa.Array] = {}
-    gathered = {}
-    matched_any = np.zeros(n, bool)
-    stats = {"merged_rows": n, "matches": {}, "matched_rows": {},
-             "conflicts": {}, "filled_before": {}, "filled_after": {}}
+    gathered, matches = {}, {}
     for index in indexes:
       hit = np.full(n, -1, np.int64)
-      per_key = {}
-      for key in spec.keys:
+      how = np.full(n, -1, np.int64)
+      for k, key in enumerate(spec.keys):
         if key.name not in index.lookups:
           continue
         pending = hit < 0
@@ -95,88 +87,111 @@ class MergeBatches(beam.DoFn):
         found = lookup_rows(keys[key.name], index.lookups[key.name], pending)
         new = found >= 0
         hit[new] = found[new]
-        per_key[key.name] = int(new.sum())
+        how[new] = k
       matched = hit >= 0
-      matched_any |= matched
-      stats["matches"][index.name] = per_key
-      stats["matched_rows"][index.name] = int(matched.sum())
+      matches[index.name] = how
       gathered[index.name] = index.table.take(pa.array(hit, mask=~matched))
       used = np.unique(hit[matched])
       if used.size:
         yield beam.pvalue.TaggedOutput("hits", (index.name, used))
-    stats["matched_any"] = int(matched_any.sum())
-    self._matched.inc(stats["matched_any"])
+    yield from resolve_batch(batch, gathered, matches,
+                             layout_of(spec, indexes), spec)
 
-    values, conflicts = {}, []
-    for column in layout.columns:
-      if column in layout.alternates:
-        continue
-      candidate, source = self._candidate(column, layout, gathered)
-      if column in spec.original_header:
-        original = table.column(column)
-        if candidate is None:
-          values[column] = original
-          continue
-        alt = next((a for a, c in layout.alternates.items() if c == column),
-                   None)
-        result = resolve_column(column, original, candidate, source, spec,
-                                alt is not None)
-        values[column] = result.values
-        if alt:
-          values[alt] = result.alternate
-        if result.conflict_rows.size:
-          conflicts.append(self._conflicts_batch(
-              batch, column, original, result))
-          stats["conflicts"][column] = int(result.conflict_rows.size)
-      else:
-        values[column] = (pc.fill_null(candidate, "") if candidate is not None
-                          else pa.array([""] * n, pa.string()))
-    for column in layout.columns:
-      if column in spec.original_header:
-        stats["filled_before"][column] = _filled(table.column(column))
-      stats["filled_after"][column] = _filled(values[column])
-    for c in conflicts:
-      self._conflicts.inc(c.num_rows)
-      yield beam.pvalue.TaggedOutput("conflicts", c)
-    self._merged.inc(n)
-    yield beam.pvalue.TaggedOutput("stats", stats)
-    arrays = [values[c] for c in layout.columns]
-    arrays += [table.column(OFFSET_COL), table.column(LINE_COL)]
-    yield RowBatch(batch.file_index, pa.RecordBatch.from_arrays(
-        arrays, names=list(layout.columns) + [OFFSET_COL, LINE_COL]))
 
-  @staticmethod
-  def _candidate(column, layout, gathered):
-    """The value of the highest-priority source that has one, and its name."""
-    candidate = source = None
-    for name in layout.sources.get(column, ()):
-      value = gathered[name].column(column).combine_chunks()
-      has = pc.fill_null(pc.not_equal(value, ""), False)
+def resolve_batch(batch: RowBatch, gathered, matches, layout, spec):
+  """The merged batch, its conflicts and stats, from what each source's
+  match gave each row: `gathered[source]` holds the matched enriched values
+  (null where none), `matches[source]` the cascade position of the key that
+  matched each row (-1: none). Both joins end here."""
+  table = batch.table
+  n = table.num_rows
+  stats = {"merged_rows": n, "matches": {}, "matched_rows": {},
+           "conflicts": {}, "filled_before": {}, "filled_after": {}}
+  matched_any = np.zeros(n, bool)
+  for name, how in matches.items():
+    counts = np.bincount(how[how >= 0], minlength=len(spec.keys))
+    stats["matches"][name] = {spec.keys[k].name: int(c)
+                              for k, c in enumerate(counts) if c}
+    stats["matched_rows"][name] = int((how >= 0).sum())
+    matched_any |= how >= 0
+  stats["matched_any"] = int(matched_any.sum())
+  Metrics.counter("crmsync", "rows_matched").inc(stats["matched_any"])
+
+  values, conflicts = {}, []
+  for column in layout.columns:
+    if column in layout.alternates:
+      continue
+    candidate, source = _candidate(column, layout, gathered, n)
+    if column in spec.original_header:
+      original = table.column(column)
       if candidate is None:
-        candidate = value
-        source = pc.if_else(has, name, pa.scalar(None, pa.string()))
-      else:
-        use = pc.and_(pc.invert(pc.fill_null(pc.not_equal(candidate, ""),
-                                             False)), has)
-        candidate = pc.if_else(use, value, candidate)
-        source = pc.if_else(use, name, source)
-    return candidate, source
+        values[column] = original
+        continue
+      alt = next((a for a, c in layout.alternates.items() if c == column),
+                 None)
+      result = resolve_column(column, original, candidate, source, spec,
+                              alt is not None)
+      values[column] = result.values
+      if alt:
+        values[alt] = result.alternate
+      if result.conflict_rows.size:
+        conflicts.append(_conflicts_batch(batch, column, original, result,
+                                          spec))
+        stats["conflicts"][column] = int(result.conflict_rows.size)
+    else:
+      values[column] = (pc.fill_null(candidate, "") if candidate is not None
+                        else pa.array([""] * n, pa.string()))
+  for column in layout.columns:
+    if column in spec.original_header:
+      stats["filled_before"][column] = _filled(table.column(column))
+    stats["filled_after"][column] = _filled(values[column])
+  for c in conflicts:
+    Metrics.counter("crmsync", "conflicts").inc(c.num_rows)
+    yield beam.pvalue.TaggedOutput("conflicts", c)
+  Metrics.counter("crmsync", "rows_merged").inc(n)
+  yield beam.pvalue.TaggedOutput("stats", stats)
+  arrays = [values[c] for c in layout.columns]
+  arrays += [table.column(OFFSET_COL), table.column(LINE_COL)]
+  yield RowBatch(batch.file_index, pa.RecordBatch.from_arrays(
+      arrays, names=list(layout.columns) + [OFFSET_COL, LINE_COL]))
 
-  def _conflicts_batch(self, batch, column, original, result):
-    rows = pa.array(result.conflict_rows)
-    k = len(rows)
-    strategy = self._spec.strategy(column)
-    return pa.RecordBatch.from_arrays([
-        pa.array(np.full(k, batch.file_index, np.int64)),
-        batch.table.column(LINE_COL).take(rows),
-        batch.table.column(OFFSET_COL).take(rows),
-        pa.array([column] * k, pa.string()),
-        original.take(rows),
-        result.candidate.take(rows),
-        result.candidate_source.take(rows),
-        pa.array([strategy] * k, pa.string()),
-        pa.array([resolution(strategy)] * k, pa.string()),
-    ], names=list(CONFLICT_COLUMNS))
+
+def _candidate(column, layout, gathered, n):
+  """The value of the highest-priority source that has one, and its name."""
+  candidate = source = None
+  for name in layout.sources.get(column, ()):
+    if column not in gathered[name].column_names:
+      continue  # a spread column this part of the source never needed
+    value = gathered[name].column(column)
+    if isinstance(value, pa.ChunkedArray):
+      value = value.combine_chunks()
+    has = pc.fill_null(pc.not_equal(value, ""), False)
+    if candidate is None:
+      candidate = value
+      source = pc.if_else(has, name, pa.scalar(None, pa.string()))
+    else:
+      use = pc.and_(pc.invert(pc.fill_null(pc.not_equal(candidate, ""),
+                                           False)), has)
+      candidate = pc.if_else(use, value, candidate)
+      source = pc.if_else(use, name, source)
+  return candidate, source
+
+
+def _conflicts_batch(batch, column, original, result, spec):
+  rows = pa.array(result.conflict_rows)
+  k = len(rows)
+  strategy = spec.strategy(column)
+  return pa.RecordBatch.from_arrays([
+      pa.array(np.full(k, batch.file_index, np.int64)),
+      batch.table.column(LINE_COL).take(rows),
+      batch.table.column(OFFSET_COL).take(rows),
+      pa.array([column] * k, pa.string()),
+      original.take(rows),
+      result.candidate.take(rows),
+      result.candidate_source.take(rows),
+      pa.array([strategy] * k, pa.string()),
+      pa.array([resolution(strategy)] * k, pa.string()),
+  ], names=list(CONFLICT_COLUMNS))
 
 
 def _filled(values) -> int:

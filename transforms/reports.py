@@ -13,7 +13,7 @@ import csv
 import io
 import json
 import logging
-from typing import Dict, List, Sequence
+from typing import Dict, List, NamedTuple, Sequence
 
 import apache_beam as beam
 import numpy as np
@@ -21,14 +21,34 @@ import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.matching import FILE_COL, EnrichedIndex
-from transforms.merge import CONFLICT_COLUMNS, sort_indexes
-from transforms.rows import INTERNAL_COLS, LINE_COL, OFFSET_COL, RejectedRow
+from transforms.rows import LINE_COL, OFFSET_COL, RejectedRow
 from transforms.writing import commit, shard_name
 
 _LOG = logging.getLogger(__name__)
 
 REPORTS = ("stats.json", "conflicts.csv", "unmatched_enriched.csv",
            "rejected.csv")
+
+
+class EnrichedAccount(NamedTuple):
+  """What became of one enriched source's rows, whichever join ran."""
+  source: str
+  files: List[str]
+  rows_read: int
+  rows_used: int
+  unmatched: pa.Table  # __file, __line and the row's values, in file order
+
+
+def account_from_index(index: EnrichedIndex, hits) -> EnrichedAccount:
+  """The broadcast join's account: hits are rows of the index."""
+  hit = [rows for name, rows in hits if name == index.name]
+  used = index.used_rows(np.concatenate(hit)) if hit else np.array(
+      [], np.int64)
+  mask = np.ones(index.rows_read, bool)
+  mask[used] = False
+  unmatched = index.table.take(pa.array(np.flatnonzero(mask), pa.int64()))
+  return EnrichedAccount(index.name, index.files, index.rows_read,
+                         int(used.size), unmatched.drop_columns([OFFSET_COL]))
 
 
 class UnbalancedBooksError(RuntimeError):
@@ -89,16 +109,16 @@ class Finalize(beam.DoFn):
     self._original_files = list(original_files)
     self._order = tuple(source_order)
 
-  def process(self, _, stats, written, rejected, conflicts, hits, indexes):
-    indexes = sort_indexes(indexes, self._order)
+  def process(self, _, stats, written, rejected, conflicts, accounts):
+    rank = {name: i for i, name in enumerate(self._order)}
+    accounts = sorted(accounts, key=lambda a: rank[a.source])
     rows_written = sum(r for _, _, r in written)
     rejected = sorted(rejected, key=self._rejected_order)
-    unmatched = {i.name: self._unmatched(i, hits) for i in indexes}
-    summary = self._summary(stats, rows_written, rejected, unmatched, indexes)
+    summary = self._summary(stats, rows_written, rejected, accounts)
     files = {
         "stats.json": (json.dumps(summary, indent=2) + "\n").encode(),
         "conflicts.csv": self._conflicts_csv(conflicts),
-        "unmatched_enriched.csv": self._unmatched_csv(indexes, unmatched),
+        "unmatched_enriched.csv": self._unmatched_csv(accounts),
         "rejected.csv": _csv_bytes(
             ("source", "file", "line", "reason", "raw"),
             [(r.source, r.file, r.line, r.reason, r.raw) for r in rejected]),
@@ -124,34 +144,24 @@ class Finalize(beam.DoFn):
     rank = {n: i for i, n in enumerate((self._original,) + self._order)}
     return rank.get(r.source, len(rank)), r.file, r.offset
 
-  @staticmethod
-  def _unmatched(index: EnrichedIndex, hits) -> np.ndarray:
-    hit = [rows for name, rows in hits if name == index.name]
-    used = index.used_rows(np.concatenate(hit)) if hit else np.array(
-        [], np.int64)
-    mask = np.ones(index.rows_read, bool)
-    mask[used] = False
-    return np.flatnonzero(mask)
-
-  def _summary(self, stats, rows_written, rejected, unmatched, indexes):
+  def _summary(self, stats, rows_written, rejected, accounts):
     merged = stats.get("merged_rows", 0)
     rejected_by = {}
     for r in rejected:
       rejected_by[r.source] = rejected_by.get(r.source, 0) + 1
     orig_rejected = rejected_by.get(self._original, 0)
     enriched = {}
-    for index in indexes:
-      rows = index.rows_read
-      n_unmatched = int(unmatched[index.name].size)
-      matched_rows = stats.get("matched_rows", {}).get(index.name, 0)
-      enriched[index.name] = {
-          "files": index.files,
-          "rows_read": rows + rejected_by.get(index.name, 0),
-          "rows_rejected": rejected_by.get(index.name, 0),
-          "rows_used": rows - n_unmatched,
-          "rows_unmatched": n_unmatched,
+    for a in accounts:
+      matched_rows = stats.get("matched_rows", {}).get(a.source, 0)
+      rejected_here = rejected_by.get(a.source, 0)
+      enriched[a.source] = {
+          "files": a.files,
+          "rows_read": a.rows_read + rejected_here,
+          "rows_rejected": rejected_here,
+          "rows_used": a.rows_used,
+          "rows_unmatched": a.unmatched.num_rows,
           "original_rows_matched": matched_rows,
-          "matches_per_key": stats.get("matches", {}).get(index.name, {}),
+          "matches_per_key": stats.get("matches", {}).get(a.source, {}),
           "match_rate": _rate(matched_rows, merged),
       }
     enriched_read = sum(e["rows_read"] for e in enriched.values())
@@ -200,14 +210,14 @@ class Finalize(beam.DoFn):
     return _csv_bytes(header, rows)
 
   @staticmethod
-  def _unmatched_csv(indexes, unmatched) -> bytes:
+  def _unmatched_csv(accounts) -> bytes:
     rows = []
-    for index in indexes:
-      idx = pa.array(unmatched[index.name], pa.int64())
-      part = index.table.take(idx)
-      values = part.drop_columns([FILE_COL] + list(INTERNAL_COLS)).to_pylist()
+    for a in accounts:
+      part = a.unmatched.sort_by([(FILE_COL, "ascending"),
+                                  (LINE_COL, "ascending")])
+      values = part.drop_columns([FILE_COL, LINE_COL]).to_pylist()
       for fi, line, record in zip(part[FILE_COL].to_pylist(),
                                   part[LINE_COL].to_pylist(), values):
-        rows.append((index.name, index.files[fi], line,
+        rows.append((a.source, a.files[fi], line,
                      json.dumps(record, ensure_ascii=False)))
     return _csv_bytes(("source", "file", "line", "row"), rows)
