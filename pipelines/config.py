@@ -150,6 +150,12 @@ class JobConfig(_Model):
   multi_value: MultiValueConfig = MultiValueConfig()
   columns: ColumnsConfig = ColumnsConfig()
   output: OutputConfig
+  # How enriched rows meet original rows: `broadcast` (every worker holds
+  # every enriched index), `partitioned` (by key hash), or `auto` (broadcast
+  # while the enriched files total at most broadcast_limit_mb).
+  join: Literal["auto", "broadcast", "partitioned"] = "auto"
+  join_partitions: int = Field(16, ge=1, le=4096)
+  broadcast_limit_mb: int = Field(100, ge=0)
 
   @field_validator("enriched")
   @classmethod

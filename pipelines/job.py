@@ -22,6 +22,7 @@ from transforms.csv_io import CsvFormat, ReadCsv, match_files, read_header
 from transforms.errors import ConfigError, InputError
 from transforms.matching import applicable_keys
 from transforms.merge import BuildIndex, Merge, layout_of
+from transforms.partitioned import PartitionedMerge
 from transforms.reports import Finalize, SumStats, account_from_index
 from transforms.spec import EnrichedSpec, MergeSpec
 from transforms.writing import WriteShards, temp_dir
@@ -58,6 +59,8 @@ class JobPlan:
   original_header: Tuple[str, ...]
   sources: List[SourcePlan]
   spec: MergeSpec
+  join: str  # broadcast | partitioned, as configured or chosen by size
+  enriched_bytes: int
 
   @property
   def source_order(self):
@@ -85,12 +88,16 @@ def _columns(names) -> str:
       names[:12]) + ", ..."
 
 
+def _sizes(files) -> List[int]:
+  return [m.size_in_bytes for r in FileSystems.match(files)
+          for m in r.metadata_list]
+
+
 def plan_job(config: JobConfig) -> JobPlan:
   """Checks the config against the input headers; reads no data rows."""
   fmt = _fmt(config.original.csv, "original.csv")
   files = match_files(config.original.path)
-  sizes = [m.size_in_bytes for m in FileSystems.match(files)
-           for m in m.metadata_list]
+  sizes = _sizes(files)
   header = _header(files, fmt)
   spec = config.merge_spec(header)
   for i, key in enumerate(spec.keys):
@@ -103,7 +110,15 @@ def plan_job(config: JobConfig) -> JobPlan:
   for i, (e, es) in enumerate(zip(config.enriched, config.enriched_specs())):
     sources.append(_plan_source(i, e, es, spec))
   _check_columns(config, spec, sources)
-  return JobPlan(config, fmt, files, sizes, header, sources, spec)
+  enriched_bytes = sum(sum(_sizes(s.files)) for s in sources)
+  join = config.join
+  if join == "auto":
+    # The broadcast join holds every index in each worker's memory, about
+    # ten times the CSV's size; beyond the limit, partition by key.
+    join = ("broadcast" if enriched_bytes <= config.broadcast_limit_mb << 20
+            else "partitioned")
+  return JobPlan(config, fmt, files, sizes, header, sources, spec, join,
+                 enriched_bytes)
 
 
 def _plan_source(i: int, e: EnrichedInput, es: EnrichedSpec,
@@ -168,38 +183,50 @@ class _Supplied:
   columns: Tuple[str, ...]
 
 
-def build_pipeline(p: beam.Pipeline, plan: JobPlan, batch_rows: int = 10_000,
-                   run_id: str = ""):
-  """Adds the whole job to `p`."""
-  config, spec = plan.config, plan.spec
-  run_id = run_id or uuid.uuid4().hex[:12]
-  prefix = config.output.path
-  tmp = temp_dir(prefix, run_id)
-  original = p | "ReadOriginal" >> ReadCsv(
-      config.original.path, plan.original_fmt, "original", batch_rows)
-  rejected, indexes = [original.rejected], []
-  for s in plan.sources:
-    read = p | f"Read[{s.spec.name}]" >> ReadCsv(
-        s.config.path, s.fmt, s.spec.name, batch_rows)
-    rejected.append(read.rejected)
-    indexes.append(read.rows | f"Index[{s.spec.name}]" >> BuildIndex(
-        s.spec, spec, s.header, s.files))
-  indexes = tuple(indexes) | "Indexes" >> beam.Flatten()
-  merged = original.rows | "Merge" >> Merge(spec, plan.source_order, indexes)
-  order = plan.source_order
+def _broadcast(original, reads, plan: JobPlan):
+  """The broadcast join: every enriched index is a side input of Merge."""
+  spec, order = plan.spec, plan.source_order
+  indexes = tuple(
+      read.rows | f"Index[{s.spec.name}]" >> BuildIndex(
+          s.spec, spec, s.header, s.files)
+      for s, read in zip(plan.sources, reads)) | "Indexes" >> beam.Flatten()
+  merged = original.rows | "Merge" >> Merge(spec, order, indexes)
   header = (indexes
             | "Supplied" >> beam.Map(lambda i: _Supplied(i.name, i.columns))
             | "AllSupplied" >> beam.combiners.ToList()
             | "Layout" >> beam.Map(lambda s: list(layout_of(
                 spec, sorted(s, key=lambda x: order.index(x.name))).columns)))
-  written = merged.merged | "Write" >> WriteShards(
-      prefix, config.output.shards, plan.original_sizes, header, tmp,
+  accounts = indexes | "Account" >> beam.Map(
+      account_from_index, beam.pvalue.AsList(merged.hits))
+  return {"merged": merged.merged, "conflicts": merged.conflicts,
+          "stats": merged.stats, "accounts": accounts, "header": header}
+
+
+def build_pipeline(p: beam.Pipeline, plan: JobPlan, batch_rows: int = 10_000,
+                   run_id: str = ""):
+  """Adds the whole job to `p`."""
+  config = plan.config
+  run_id = run_id or uuid.uuid4().hex[:12]
+  prefix = config.output.path
+  tmp = temp_dir(prefix, run_id)
+  original = p | "ReadOriginal" >> ReadCsv(
+      config.original.path, plan.original_fmt, "original", batch_rows)
+  reads = [p | f"Read[{s.spec.name}]" >> ReadCsv(
+      s.config.path, s.fmt, s.spec.name, batch_rows) for s in plan.sources]
+  if plan.join == "partitioned":
+    out = original.rows | "PartitionedMerge" >> PartitionedMerge(
+        plan.spec, [(s.spec, s.header, s.files, read.rows)
+                    for s, read in zip(plan.sources, reads)],
+        config.join_partitions)
+  else:
+    out = _broadcast(original, reads, plan)
+  written = out["merged"] | "Write" >> WriteShards(
+      prefix, config.output.shards, plan.original_sizes, out["header"], tmp,
       config.output.delimiter or plan.original_fmt.delimiter)
-  stats = merged.stats | "SumStats" >> beam.CombineGlobally(SumStats())
-  all_rejected = tuple(rejected) | "Rejected" >> beam.Flatten()
+  stats = out["stats"] | "SumStats" >> beam.CombineGlobally(SumStats())
+  rejected = ((original.rejected, *[r.rejected for r in reads])
+              | "Rejected" >> beam.Flatten())
   side = beam.pvalue
-  accounts = indexes | "Account" >> beam.Map(account_from_index,
-                                             side.AsList(merged.hits))
   return (p
           | "Once" >> beam.Create([None])
           | "Finalize" >> beam.ParDo(
@@ -207,7 +234,7 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan, batch_rows: int = 10_000,
                        reports_dir=config.output.reports_dir, tmp=tmp,
                        original_name="original",
                        original_files=plan.original_files,
-                       source_order=order),
+                       source_order=plan.source_order),
               side.AsSingleton(stats), side.AsList(written),
-              side.AsList(all_rejected), side.AsList(merged.conflicts),
-              side.AsList(accounts)))
+              side.AsList(rejected), side.AsList(out["conflicts"]),
+              side.AsList(out["accounts"])))

@@ -11,7 +11,8 @@ import pickle
 import uuid
 from itertools import repeat
 from collections import OrderedDict
-from typing import Dict, List, Optional
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import pyarrow as pa
@@ -59,17 +60,27 @@ class EnrichedIndex:
   def __init__(self, name: str, files: List[str], columns: List[str],
                table: pa.Table, rows_read: int,
                lookups: Dict[str, Dict[str, int]],
-               members: Dict[int, List[int]]):
+               members: Dict[int, List[int]], cols: "SourceColumns"):
     self.name = name
     self.files = files
     self.columns = columns  # output columns it supplies, spread included
+    self.source_columns = cols
     self.table = table  # columns + __file, __offset, __line
     self.rows_read = rows_read
     self.uid = uuid.uuid4().hex
-    self._blob = pickle.dumps((lookups, members), pickle.HIGHEST_PROTOCOL)
-    _remember(self.uid, (lookups, members))
+    self._local = (lookups, members)  # until the index is pickled
+    self._blob = None
+
+  def __getstate__(self):
+    state = dict(self.__dict__)
+    if state["_blob"] is None:
+      state["_blob"] = pickle.dumps(self._local, pickle.HIGHEST_PROTOCOL)
+    state["_local"] = None
+    return state
 
   def _decoded(self):
+    if self._local is not None:
+      return self._local
     if self.uid not in _DECODED:
       _remember(self.uid, pickle.loads(self._blob))
     return _DECODED[self.uid]
@@ -81,6 +92,13 @@ class EnrichedIndex:
   @property
   def members(self) -> Dict[int, List[int]]:
     return self._decoded()[1]
+
+  def rows(self, rows: np.ndarray) -> pa.Table:
+    """Source rows as the reports list them: file rank, line, then the kept
+    and key columns (as written, multi-value policy applied)."""
+    c = self.source_columns
+    return self.table.take(pa.array(rows, pa.int64())).select(
+        [FILE_COL, LINE_COL] + list(c.keep) + list(c.key_columns))
 
   def used_rows(self, hit_rows: np.ndarray) -> np.ndarray:
     """The source rows behind hit rows (a synthesised row stands for its
@@ -104,19 +122,49 @@ def rename_batch(batch: pa.RecordBatch, rename: Dict[str, str]):
   return batch.rename_columns([rename.get(n, n) for n in batch.schema.names])
 
 
+@dataclass(frozen=True)
+class SourceColumns:
+  """Which columns of an enriched source matter, after mapping."""
+  keep: Tuple[str, ...]  # written to the output
+  keys: Tuple[MatchKey, ...]  # cascade keys the source has columns for
+  key_columns: Tuple[str, ...]  # key columns that are not kept
+
+  @classmethod
+  def of(cls, source: EnrichedSpec, spec: MergeSpec, mapped_header):
+    keep = tuple(source.keep_columns(mapped_header, spec.original_header))
+    keys = tuple(applicable_keys(spec, mapped_header))
+    key_columns = tuple(sorted({c for k in keys for c in k.columns} -
+                               set(keep)))
+    return cls(keep, keys, key_columns)
+
+  @property
+  def wanted(self):
+    return list(self.keep) + list(self.key_columns) + list(INTERNAL_COLS)
+
+
+def source_table(batch: RowBatch, source: EnrichedSpec,
+                 cols: SourceColumns) -> pa.Table:
+  """An enriched batch, mapped, reduced to the columns that matter, with
+  its file rank as a column."""
+  t = pa.Table.from_batches([rename_batch(batch.table, source.rename)])
+  t = t.select(cols.wanted)
+  return t.append_column(FILE_COL, pa.array(
+      np.full(t.num_rows, batch.file_index, np.int64)))
+
+
 def build_index(batches: List[RowBatch], source: EnrichedSpec,
                 spec: MergeSpec, mapped_header, files: List[str]):
   """Builds the EnrichedIndex of a source from all its batches."""
-  keep = [c for c in source.keep_columns(mapped_header, spec.original_header)]
-  keys = applicable_keys(spec, mapped_header)
-  key_columns = sorted({c for k in keys for c in k.columns} - set(keep))
-  wanted = keep + key_columns + list(INTERNAL_COLS)
-  tables = []
-  for b in batches:
-    t = pa.Table.from_batches([rename_batch(b.table, source.rename)])
-    t = t.select(wanted)
-    tables.append(t.append_column(
-        FILE_COL, pa.array(np.full(t.num_rows, b.file_index, np.int64))))
+  cols = SourceColumns.of(source, spec, mapped_header)
+  tables = [source_table(b, source, cols) for b in batches]
+  return index_from_tables(tables, source, spec, cols, files)
+
+
+def index_from_tables(tables, source: EnrichedSpec, spec: MergeSpec,
+                      cols: SourceColumns, files: List[str]):
+  """The EnrichedIndex of the rows in `tables` (from source_table)."""
+  keep, keys = list(cols.keep), cols.keys
+  key_columns = list(cols.key_columns)
   if tables:
     table = pa.concat_tables(tables)
   else:
@@ -144,10 +192,10 @@ def build_index(batches: List[RowBatch], source: EnrichedSpec,
   for c in dups.spread_columns:
     base = base.append_column(c, pa.array([""] * n, pa.string()))
   ext = pa.concat_tables([base, dups.table.select(base.column_names)])
-  _LOG.info("enriched source %s: %d rows, keys %s, %d duplicate groups",
-            source.name, n, [k.name for k in keys], len(dups.members))
+  _LOG.debug("enriched source %s: %d rows, keys %s, %d duplicate groups",
+             source.name, n, [k.name for k in keys], len(dups.members))
   return EnrichedIndex(source.name, files, keep + list(dups.spread_columns),
-                       ext.combine_chunks(), n, lookups, dups.members)
+                       ext.combine_chunks(), n, lookups, dups.members, cols)
 
 
 def _group_rows(table: pa.Table, key: MatchKey, spec: MergeSpec):

@@ -46,9 +46,8 @@ def account_from_index(index: EnrichedIndex, hits) -> EnrichedAccount:
       [], np.int64)
   mask = np.ones(index.rows_read, bool)
   mask[used] = False
-  unmatched = index.table.take(pa.array(np.flatnonzero(mask), pa.int64()))
   return EnrichedAccount(index.name, index.files, index.rows_read,
-                         int(used.size), unmatched.drop_columns([OFFSET_COL]))
+                         int(used.size), index.rows(np.flatnonzero(mask)))
 
 
 class UnbalancedBooksError(RuntimeError):

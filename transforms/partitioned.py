@@ -1,0 +1,339 @@
+"""The key-partitioned join, for enriched sides too big to broadcast.
+
+Every key value is hashed to one of P partitions (a stable hash: the same on
+every worker and runner). In one CoGroupByKey per partition:
+
+- enriched fragments: each enriched row goes to the partitions of its key
+  values, and an index of just those rows is built there. All rows sharing a
+  key value meet in its partition, so duplicates resolve exactly as in the
+  broadcast join; a row is "owned" by the lowest of its partitions, which
+  counts it once for the reports;
+- probes: each original batch sends, per key of the cascade, its rows' key
+  values to their partitions, and gets back the enriched values of the hits.
+
+A second CoGroupByKey brings each original batch together with its answers;
+the cascade (the first key that hits, per source) is applied there, and the
+batch is resolved by the same code as the broadcast join. Output and reports
+are therefore byte-identical whichever join runs.
+"""
+
+from typing import Dict, List, Sequence
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from transforms import multi_value, normalizers
+from transforms.matching import (FILE_COL, SourceColumns, index_from_tables,
+                                 key_values, lookup_rows, source_table)
+from transforms.merge import resolve_batch
+from transforms.reports import EnrichedAccount
+from transforms.resolve import output_layout
+from transforms.rows import LINE_COL, OFFSET_COL, RowBatch
+from transforms.spec import EnrichedSpec, MergeSpec
+
+_PRIME = 0x100000001B3  # odd, so it has an inverse modulo 2**64
+_INVERSE = pow(_PRIME, -1, 1 << 64)
+OWNED_COL = "__owned"
+
+
+def stable_hash(values: pa.Array) -> np.ndarray:
+  """A 64-bit polynomial hash of each string, vectorised with numpy; the
+  same bytes give the same hash in every process (unlike Python's hash)."""
+  if isinstance(values, pa.ChunkedArray):
+    values = values.combine_chunks()
+  values = pc.fill_null(values, "").cast(pa.large_string())
+  n = len(values)
+  offsets = np.frombuffer(values.buffers()[1], np.int64)[
+      values.offset:values.offset + n + 1]
+  start, end = int(offsets[0]), int(offsets[-1])
+  if end == start:
+    return np.zeros(n, np.uint64)
+  data = np.frombuffer(values.buffers()[2], np.uint8)[start:end]
+  size = end - start
+  powers = np.full(size, _PRIME, np.uint64)
+  powers[0] = 1
+  powers = np.cumprod(powers, dtype=np.uint64)
+  inverse = np.full(size, _INVERSE, np.uint64)
+  inverse[0] = 1
+  inverse = np.cumprod(inverse, dtype=np.uint64)
+  terms = (data.astype(np.uint64) + np.uint64(1)) * powers
+  rel = offsets[:-1] - start
+  lengths = np.diff(offsets)
+  sums = np.add.reduceat(terms, np.minimum(rel, size - 1))
+  h = sums * inverse[np.minimum(rel, size - 1)]
+  h[lengths == 0] = 0
+  # Mix the bits so that h % P spreads evenly.
+  h ^= h >> np.uint64(33)
+  h *= np.uint64(0xFF51AFD7ED558CCD)
+  h ^= h >> np.uint64(33)
+  return h
+
+
+def partition_of(values: pa.Array, partitions: int) -> np.ndarray:
+  return (stable_hash(values) % np.uint64(partitions)).astype(np.int64)
+
+
+def _key_pairs(table, key, spec):
+  """(key value, row) pairs of a table, multi-valued cells exploded."""
+  if key.multi_valued:
+    values, rows = multi_value.explode(table.column(key.columns[0]))
+    values = normalizers.get(key.normalizers[0])(
+        values, phone_region=spec.phone_region)
+    rows = rows.to_numpy()
+  else:
+    values = key_values(table, key, spec.phone_region)
+    rows = np.arange(table.num_rows)
+  valid = pc.is_valid(values).to_numpy(zero_copy_only=False)
+  return values.filter(pa.array(valid)), rows[valid]
+
+
+class _EnrichedFragments(beam.DoFn):
+  """Enriched RowBatch -> (partition, ("enriched", source, rows))."""
+
+  def __init__(self, source: EnrichedSpec, spec: MergeSpec, mapped_header,
+               partitions: int):
+    self._source, self._spec = source, spec
+    self._cols = SourceColumns.of(source, spec, mapped_header)
+    self._partitions = partitions
+
+  def process(self, batch: RowBatch):
+    table = source_table(batch, self._source, self._cols)
+    n = table.num_rows
+    owner = np.full(n, self._partitions, np.int64)
+    rows_in = []
+    for key in self._cols.keys:
+      values, rows = _key_pairs(table, key, self._spec)
+      parts = partition_of(values, self._partitions)
+      np.minimum.at(owner, rows, parts)
+      rows_in.append((parts, rows))
+    owner[owner == self._partitions] = 0  # no key at all: counted in 0
+    for p in range(self._partitions):
+      mask = owner == p
+      for parts, rows in rows_in:
+        mask[rows[parts == p]] = True
+      if mask.any():
+        part = table.filter(pa.array(mask)).append_column(
+            OWNED_COL, pa.array((owner == p)[mask]))
+        yield p, ("enriched", self._source.name, part)
+
+
+class _Probes(beam.DoFn):
+  """Original RowBatch -> (batch id, batch) and, per cascade key, the rows'
+  key values to their partitions: (partition, ("probe", ...))."""
+
+  def __init__(self, spec: MergeSpec, key_names: Sequence[str],
+               partitions: int):
+    self._spec, self._partitions = spec, partitions
+    self._keys = [(k, key) for k, key in enumerate(spec.keys)
+                  if key.name in key_names]
+
+  def process(self, batch: RowBatch):
+    table = batch.table
+    batch_id = (batch.file_index, int(table.column(OFFSET_COL)[0].as_py()))
+    yield beam.pvalue.TaggedOutput("batches", (batch_id, batch))
+    for k, key in self._keys:
+      values = key_values(table, key, self._spec.phone_region)
+      valid = pc.is_valid(values).to_numpy(zero_copy_only=False)
+      rows = np.flatnonzero(valid)
+      values = values.filter(pa.array(valid))
+      parts = partition_of(values, self._partitions)
+      for p in np.unique(parts).tolist():
+        sel = parts == p
+        yield p, ("probe", batch_id, k, rows[sel],
+                  values.filter(pa.array(sel)))
+
+
+def _identities(table: pa.Table, rows: np.ndarray) -> np.ndarray:
+  """A row's identity across partitions: file rank and byte offset."""
+  rows = pa.array(rows, pa.int64())
+  files = table.column(FILE_COL).take(rows).to_numpy()
+  offsets = table.column(OFFSET_COL).take(rows).to_numpy()
+  return (files << 40) | offsets
+
+
+class _JoinPartition(beam.DoFn):
+  """One partition: index its enriched rows, answer its probes."""
+
+  def __init__(self, sources: Sequence[EnrichedSpec], spec: MergeSpec,
+               headers: Dict[str, Sequence[str]], files: Dict[str, List[str]]):
+    self._sources = list(sources)
+    self._spec = spec
+    self._cols = {s.name: SourceColumns.of(s, spec, headers[s.name])
+                  for s in sources}
+    self._files = files
+
+  def process(self, element):
+    _, items = element
+    fragments: Dict[str, list] = {}
+    probes = []
+    for item in items:
+      if item[0] == "enriched":
+        fragments.setdefault(item[1], []).append(item[2])
+      else:
+        probes.append(item[1:])
+    for source in self._sources:
+      tables = fragments.get(source.name, [])
+      if not tables:
+        continue
+      table = pa.concat_tables(tables)
+      owned = _identities(table, np.flatnonzero(
+          table.column(OWNED_COL).to_numpy(zero_copy_only=False)))
+      index = index_from_tables([table.drop_columns([OWNED_COL])], source,
+                                self._spec, self._cols[source.name],
+                                self._files[source.name])
+      mine = _identities(index.table, np.arange(index.rows_read))
+      yield beam.pvalue.TaggedOutput("owned", (source.name, (
+          mine[np.isin(mine, owned)], index.rows(np.flatnonzero(
+              np.isin(mine, owned))))))
+      yield beam.pvalue.TaggedOutput("columns", (source.name, index.columns))
+      supplied = index.table.select(index.columns)
+      used = []
+      for batch_id, k, rows, values in probes:
+        lookup = index.lookups.get(self._spec.keys[k].name)
+        if lookup is None:
+          continue
+        hit = lookup_rows(values, lookup)
+        found = hit >= 0
+        if not found.any():
+          continue
+        ext = hit[found]
+        yield beam.pvalue.TaggedOutput("answers", (batch_id, (
+            source.name, k, rows[found], supplied.take(pa.array(ext)))))
+        used.append(ext)
+      if used:
+        real = index.used_rows(np.concatenate(used))
+        yield beam.pvalue.TaggedOutput(
+            "used", (source.name, _identities(index.table, real)))
+
+
+class _Assemble(beam.DoFn):
+  """An original batch and its answers -> the merged batch."""
+
+  def __init__(self, spec: MergeSpec, source_order: Sequence[str]):
+    self._spec, self._order = spec, tuple(source_order)
+
+  def process(self, element, layout):
+    _, grouped = element
+    batch = grouped["batch"][0]
+    n = batch.num_rows
+    by_source: Dict[str, list] = {}
+    for source, k, rows, values in grouped["answers"]:
+      by_source.setdefault(source, []).append((k, rows, values))
+    gathered, matches = {}, {}
+    for name in self._order:
+      columns = [c for c, srcs in layout.sources.items() if name in srcs]
+      answers = by_source.get(name, [])
+      how = np.full(n, -1, np.int64)
+      pick = np.full(n, -1, np.int64)
+      tables, base = [], 0
+      # Lowest cascade position first: the first key that hits wins.
+      for k, rows, values in sorted(answers, key=lambda a: a[0]):
+        free = how[rows] < 0
+        how[rows[free]] = k
+        pick[rows[free]] = base + np.flatnonzero(free)
+        tables.append(_with_columns(values, columns))
+        base += values.num_rows
+      table = (pa.concat_tables(tables) if tables else
+               pa.table({c: pa.array([], pa.string()) for c in columns}))
+      gathered[name] = table.take(pa.array(pick, mask=pick < 0))
+      matches[name] = how
+    yield from resolve_batch(batch, gathered, matches, layout, self._spec)
+
+
+def _with_columns(table: pa.Table, columns) -> pa.Table:
+  """The answer's columns as the layout has them (a partition without a
+  wide duplicate group lacks some spread columns)."""
+  empty = pa.array([""] * table.num_rows, pa.string())
+  return pa.table([table.column(c) if c in table.column_names else empty
+                   for c in columns], names=columns)
+
+
+def _layout(columns, spec: MergeSpec, kept: Dict[str, Sequence[str]],
+            source_order: Sequence[str]):
+  """The output layout from the columns each partition's index supplied:
+  kept columns, then spread columns up to the widest group anywhere."""
+  seen: Dict[str, set] = {}
+  for name, cols in columns:
+    seen.setdefault(name, set()).update(cols)
+  supplied = []
+  for name in source_order:
+    keep = list(kept[name])
+    extra = seen.get(name, set()) - set(keep)
+    spread = sorted(extra, key=lambda c: (keep.index(c.rsplit("_", 1)[0]),
+                                          int(c.rsplit("_", 1)[1])))
+    supplied.append((name, keep + spread))
+  return output_layout(spec, supplied)
+
+
+def _account(element, used, files):
+  """A source's account from the rows each partition owns."""
+  name, parts = element
+  parts = [p for p in parts if p is not None]
+  ids = [u for source, u in used if source == name]
+  ids = np.unique(np.concatenate(ids)) if ids else np.array([], np.int64)
+  if not parts:
+    return EnrichedAccount(name, files[name], 0, 0, pa.table(
+        {FILE_COL: pa.array([], pa.int64()), LINE_COL: pa.array(
+            [], pa.int64())}))
+  mine = np.concatenate([m for m, _ in parts])
+  rows = pa.concat_tables([t for _, t in parts])
+  is_used = np.isin(mine, ids)
+  return EnrichedAccount(name, files[name], rows.num_rows, int(is_used.sum()),
+                         rows.filter(pa.array(~is_used)))
+
+
+class PartitionedMerge(beam.PTransform):
+  """Original RowBatches + enriched RowBatches per source -> the outputs of
+  Merge (merged, conflicts, stats) plus `accounts` and `header`.
+
+  `sources`: (EnrichedSpec, its header as read, its files, its RowBatch
+  PCollection) in priority order."""
+
+  def __init__(self, spec: MergeSpec, sources, partitions: int = 16):
+    super().__init__()
+    self._spec, self._sources = spec, list(sources)
+    self._partitions = partitions
+
+  def expand(self, original):
+    spec, partitions = self._spec, self._partitions
+    order = [s.name for s, _, _, _ in self._sources]
+    headers, files, kept, key_names, fragments = {}, {}, {}, set(), []
+    for source, header, source_files, rows in self._sources:
+      mapped = tuple(source.rename.get(c, c) for c in header)
+      cols = SourceColumns.of(source, spec, mapped)
+      headers[source.name], files[source.name] = mapped, source_files
+      kept[source.name] = cols.keep
+      key_names.update(k.name for k in cols.keys)
+      fragments.append(rows | f"Fragments[{source.name}]" >> beam.ParDo(
+          _EnrichedFragments(source, spec, mapped, partitions)))
+    probes = original | "Probes" >> beam.ParDo(
+        _Probes(spec, sorted(key_names), partitions)).with_outputs(
+            "batches", main="probes")
+    joined = ((*fragments, probes.probes)
+              | "AllFragments" >> beam.Flatten()
+              | "ByPartition" >> beam.GroupByKey()
+              | "JoinPartitions" >> beam.ParDo(_JoinPartition(
+                  [s for s, _, _, _ in self._sources], spec, headers,
+                  files)).with_outputs("answers", "owned", "used", "columns"))
+    layout = (joined.columns
+              | "SuppliedColumns" >> beam.combiners.ToList()
+              | "Layout" >> beam.Map(_layout, spec, kept, order))
+    merged = ({"batch": probes.batches, "answers": joined.answers}
+              | "ByBatch" >> beam.CoGroupByKey()
+              | "Assemble" >> beam.ParDo(
+                  _Assemble(spec, order),
+                  beam.pvalue.AsSingleton(layout)).with_outputs(
+                      "conflicts", "stats", main="merged"))
+    every_source = original.pipeline | "EverySource" >> beam.Create(
+        [(name, None) for name in order])
+    accounts = ((joined.owned, every_source)
+                | "AllOwned" >> beam.Flatten()
+                | "OwnedBySource" >> beam.GroupByKey()
+                | "Account" >> beam.Map(_account,
+                                        beam.pvalue.AsList(joined.used),
+                                        files))
+    return {"merged": merged.merged, "conflicts": merged.conflicts,
+            "stats": merged.stats, "accounts": accounts,
+            "header": layout | "Header" >> beam.Map(lambda l: list(l.columns))}
