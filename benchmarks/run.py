@@ -19,6 +19,7 @@ import argparse
 import csv
 import glob
 import hashlib
+import itertools
 import os
 import shutil
 import subprocess
@@ -168,8 +169,8 @@ def main(argv=None):
     same = _digest(ours) == _digest(two)
     print(f"1 and 2 workers give identical bytes: {same}")
   if base and ours:
-    equal = all(a == b for a, b in zip(_rows(ours),
-                                       _rows([f"{out}/duckdb.csv"])))
+    equal = all(a == b for a, b in itertools.zip_longest(
+        _rows(ours), _rows([f"{out}/duckdb.csv"])))
     count = sum(1 for _ in _rows(ours))
     print(f"DuckDB's output equals crmsync's row for row: {equal} "
           f"({count:,} rows)")

@@ -1,0 +1,92 @@
+"""The key-partitioned join gives the broadcast join's bytes, and its hash
+spreads keys the same way in every process."""
+
+import os
+import subprocess
+import sys
+
+import pyarrow as pa
+import pytest
+
+from conftest import write_csv
+from transforms.partitioned import partition_of, stable_hash
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO = os.path.join(ROOT, "data", "demo")
+
+
+def test_stable_hash_is_deterministic_and_ignores_slicing():
+  values = pa.array(["", "a", "b", "ab", "ba", "a@b.co", None, "é"])
+  h = stable_hash(values)
+  assert len(set(h[[1, 2, 3, 4, 5, 7]].tolist())) == 6
+  assert h[0] == h[6] == 0  # empty and null: no key, hash 0
+  assert (stable_hash(values[3:5]) == h[3:5]).all()
+  code = ("import pyarrow as pa; from transforms.partitioned import "
+          "stable_hash; print(stable_hash(pa.array(['a@b.co'])).tolist())")
+  other = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, cwd=ROOT, check=True)
+  assert other.stdout.strip() == str([int(h[5])])
+
+
+def test_partitions_spread_evenly():
+  parts = partition_of(pa.array([f"user{i}@x.com" for i in range(16000)]),
+                       16)
+  counts = [int((parts == p).sum()) for p in range(16)]
+  assert min(counts) > 800 and max(counts) < 1200
+
+
+def _run(cli, job, config, join, *extra):
+  prefix = os.path.join(job.root, join, "merged")
+  reports = os.path.join(job.root, join, "reports")
+  code, _, err = cli("run", config, f"--set=join={join}",
+                     f"--set=output.path={prefix}",
+                     f"--set=output.reports={reports}", *extra)
+  assert code == 0, err
+  out = {}
+  for folder in (os.path.dirname(prefix), reports):
+    for name in sorted(os.listdir(folder)):
+      path = os.path.join(folder, name)
+      if os.path.isfile(path):
+        with open(path, "rb") as f:
+          out[name] = f.read()
+  return out
+
+
+@pytest.mark.parametrize("duplicates", ["first", "most_complete", "spread"])
+def test_both_joins_give_identical_bytes_on_the_demo(job, cli, duplicates):
+  config = os.path.join(ROOT, "configs", "demo.yaml")
+  args = [f"--set=original.path={DEMO}/crm_export.csv",
+          f"--set=enriched.0.path={DEMO}/enriched_email.csv",
+          f"--set=enriched.1.path={DEMO}/enriched_phone.csv",
+          f"--set=enriched.2.path={DEMO}/enriched_firmographic.csv",
+          f"--set=duplicates={duplicates}", "--set=join_partitions=5",
+          "--batch_rows=700"]
+  broadcast = _run(cli, job, config, "broadcast", *args)
+  partitioned = _run(cli, job, config, "partitioned", *args)
+  assert sorted(broadcast) == sorted(partitioned)
+  assert len(broadcast) == 8  # 4 shards and 4 reports
+  for name in broadcast:
+    assert broadcast[name] == partitioned[name], name
+
+
+def test_both_joins_agree_on_multi_values_and_empty_sources(job, tmp_path,
+                                                            cli):
+  original = write_csv(tmp_path / "crm.csv", [
+      ["ID", "Email", "Phone"], ["1", "a@x.com", "555-000-1111"],
+      ["2", "", "555-000-2222"], ["3", "c@x.com", ""]])
+  multi = write_csv(tmp_path / "multi.csv", [
+      ["Phone", "Mail", "Kind"],
+      ["555 000 9999, (555) 000-2222", "", "multi"],
+      ['["c@x.com", "z@x.com"]', "A@X.com", "both"],
+      ["", "", "no keys"]])
+  empty = write_csv(tmp_path / "empty.csv", [["Email", "Nothing"]])
+  config = job.config(original, [
+      {"path": multi, "columns": {"Mail": "Email"}, "keep": ["Kind", "Phone"]},
+      {"path": empty}],
+      [{"name": "email", "normalize": "email", "columns": ["Email"]},
+       {"name": "phone", "normalize": "phone", "columns": ["Phone"]}],
+      multi_value={"default": "all"})
+  broadcast = _run(cli, job, config, "broadcast")
+  partitioned = _run(cli, job, config, "partitioned")
+  assert broadcast == partitioned
+  assert b"no keys" in broadcast["unmatched_enriched.csv"]
