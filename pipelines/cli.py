@@ -3,6 +3,7 @@
     crmsync run CONFIG [--set key.path=value ...] [Beam pipeline options]
     crmsync validate CONFIG [--set ...]
     crmsync demo-data [DIR]
+    crmsync dev s3 [--dir DIR] [--port PORT]
 
 Exit codes: 0 success; 2 bad input or config (one line on stderr naming the
 file, line or key; nothing written); 1 the run itself failed.
@@ -36,6 +37,12 @@ def _parser():
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="KEY.PATH=VALUE", help="override a config value")
     p.add_argument("-v", "--verbose", action="store_true")
+  dev = sub.add_parser("dev", help="local services for demos and tests")
+  dev_sub = dev.add_subparsers(dest="service", required=True)
+  s3 = dev_sub.add_parser("s3", help="run a local S3 server (SeaweedFS)")
+  s3.add_argument("--dir", default="out/seaweedfs")
+  s3.add_argument("--port", type=int, default=8333)
+  s3.add_argument("--demo-data", default="data/demo")
   demo = sub.add_parser("demo-data", help="write the demo input files")
   demo.add_argument("directory", nargs="?", default="data/demo")
   demo.add_argument("--rows", type=int, default=10_000)
@@ -98,16 +105,21 @@ def _run(args, extra) -> int:
   import apache_beam as beam
   from apache_beam.options.pipeline_options import PipelineOptions
 
+  from pipelines import storage
   from pipelines.config import load_config
   from pipelines.job import CrmsyncOptions, build_pipeline, plan_job
 
   config = load_config(args.config, args.overrides)
+  beam_args = _beam_args(extra)
+  options = PipelineOptions(beam_args + storage.storage_args(config,
+                                                             beam_args))
+  storage.configure(options)
+  storage.check_buckets(storage.job_paths(config), options)
   plan = plan_job(config)
   if args.command == "validate":
     print(_describe(plan))
     print("config OK")
     return EXIT_OK
-  options = PipelineOptions(_beam_args(extra))
   batch_rows = options.view_as(CrmsyncOptions).batch_rows
   _LOG.info("%s", _describe(plan).replace("\n", "; "))
   start = time.monotonic()
@@ -164,7 +176,10 @@ def main(argv=None) -> int:
     from pipelines.demo_data import write_demo_data
     write_demo_data(args.directory, args.rows)
     return EXIT_OK
-  if extra and args.command != "run":
+  if args.command == "dev":
+    from pipelines.dev import serve_s3
+    return serve_s3(args.dir, args.port, args.demo_data)
+  if extra and args.command not in ("run", "validate"):
     print(f"crmsync: error: unknown arguments {' '.join(extra)}",
           file=sys.stderr)
     return EXIT_BAD_INPUT

@@ -140,6 +140,15 @@ class OutputConfig(_Model):
     return f"{parent}/reports"
 
 
+class StorageConfig(_Model):
+  """S3-compatible storage; credentials come from the environment, a
+  profile or Beam's --s3_* options, never from this file."""
+  endpoint_url: Optional[str] = None
+  region: Optional[str] = None
+  profile: Optional[str] = None
+  verify: Optional[bool] = None
+
+
 class JobConfig(_Model):
   original: OriginalInput
   enriched: List[EnrichedInput] = Field(min_length=1)
@@ -150,6 +159,7 @@ class JobConfig(_Model):
   multi_value: MultiValueConfig = MultiValueConfig()
   columns: ColumnsConfig = ColumnsConfig()
   output: OutputConfig
+  storage: StorageConfig = StorageConfig()
   # How enriched rows meet original rows: `broadcast` (every worker holds
   # every enriched index), `partitioned` (by key hash), or `auto` (broadcast
   # while the enriched files total at most broadcast_limit_mb).

@@ -223,7 +223,14 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan, batch_rows: int = 10_000,
   written = out["merged"] | "Write" >> WriteShards(
       prefix, config.output.shards, plan.original_sizes, out["header"], tmp,
       config.output.delimiter or plan.original_fmt.delimiter)
-  stats = out["stats"] | "SumStats" >> beam.CombineGlobally(SumStats())
+  # Rows as the readers counted them: the books are checked against these.
+  counts = [read.rows | f"Count[{name}]" >> beam.Map(
+      lambda b, n=name: {"read": {n: b.num_rows}})
+            for name, read in [("original", original)] + list(
+                zip(plan.source_order, reads))]
+  stats = ((out["stats"], *counts)
+           | "AllStats" >> beam.Flatten()
+           | "SumStats" >> beam.CombineGlobally(SumStats()))
   rejected = ((original.rejected, *[r.rejected for r in reads])
               | "Rejected" >> beam.Flatten())
   side = beam.pvalue

@@ -169,3 +169,16 @@ def test_runtime_failure_exits_1_without_output(job, tmp_path, cli,
   assert code == 1
   assert "crmsync: run failed:" in err and "disk on fire" in err
   assert job.shards() == []
+
+
+def test_rows_lost_inside_the_pipeline_fail_the_books(job, tmp_path, cli,
+                                                      monkeypatch):
+  cfg = design_example(job, tmp_path)
+  import transforms.matching as matching
+  real = matching.source_table
+  monkeypatch.setattr(matching, "source_table",
+                      lambda *a: real(*a).slice(1))  # drops a row per batch
+  code, _, err = cli("run", cfg)
+  assert code == 1
+  assert "row accounting does not balance" in err
+  assert job.shards() == []

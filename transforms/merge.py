@@ -117,15 +117,17 @@ def resolve_batch(batch: RowBatch, gathered, matches, layout, spec):
   stats["matched_any"] = int(matched_any.sum())
   Metrics.counter("crmsync", "rows_matched").inc(stats["matched_any"])
 
-  values, conflicts = {}, []
+  values, conflicts, untouched = {}, [], set()
   for column in layout.columns:
     if column in layout.alternates:
       continue
-    candidate, source = _candidate(column, layout, gathered, n)
-    if column in spec.original_header:
+    is_original = column in spec.original_header
+    candidate, source = _candidate(column, layout, gathered, is_original)
+    if is_original:
       original = table.column(column)
       if candidate is None:
         values[column] = original
+        untouched.add(column)
         continue
       alt = next((a for a, c in layout.alternates.items() if c == column),
                  None)
@@ -144,7 +146,9 @@ def resolve_batch(batch: RowBatch, gathered, matches, layout, spec):
   for column in layout.columns:
     if column in spec.original_header:
       stats["filled_before"][column] = _filled(table.column(column))
-    stats["filled_after"][column] = _filled(values[column])
+    stats["filled_after"][column] = (
+        stats["filled_before"][column] if column in untouched
+        else _filled(values[column]))
   for c in conflicts:
     Metrics.counter("crmsync", "conflicts").inc(c.num_rows)
     yield beam.pvalue.TaggedOutput("conflicts", c)
@@ -156,8 +160,9 @@ def resolve_batch(batch: RowBatch, gathered, matches, layout, spec):
       arrays, names=list(layout.columns) + [OFFSET_COL, LINE_COL]))
 
 
-def _candidate(column, layout, gathered, n):
-  """The value of the highest-priority source that has one, and its name."""
+def _candidate(column, layout, gathered, with_source: bool):
+  """The value of the highest-priority source that has one, and (if asked:
+  conflicts need it) the name of that source per row."""
   candidate = source = None
   for name in layout.sources.get(column, ()):
     if column not in gathered[name].column_names:
@@ -165,14 +170,17 @@ def _candidate(column, layout, gathered, n):
     value = gathered[name].column(column)
     if isinstance(value, pa.ChunkedArray):
       value = value.combine_chunks()
-    has = pc.fill_null(pc.not_equal(value, ""), False)
     if candidate is None:
       candidate = value
-      source = pc.if_else(has, name, pa.scalar(None, pa.string()))
-    else:
-      use = pc.and_(pc.invert(pc.fill_null(pc.not_equal(candidate, ""),
-                                           False)), has)
-      candidate = pc.if_else(use, value, candidate)
+      if with_source:
+        has = pc.fill_null(pc.not_equal(value, ""), False)
+        source = pc.if_else(has, name, pa.scalar(None, pa.string()))
+      continue
+    has = pc.fill_null(pc.not_equal(value, ""), False)
+    use = pc.and_(pc.invert(pc.fill_null(pc.not_equal(candidate, ""),
+                                         False)), has)
+    candidate = pc.if_else(use, value, candidate)
+    if with_source:
       source = pc.if_else(use, name, source)
   return candidate, source
 

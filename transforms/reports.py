@@ -163,6 +163,13 @@ class Finalize(beam.DoFn):
           "matches_per_key": stats.get("matches", {}).get(a.source, {}),
           "match_rate": _rate(matched_rows, merged),
       }
+    counted = stats.get("read", {})
+    lost = {name: {"read": counted.get(name, 0), "accounted": a.rows_read}
+            for name, a in ((a.source, a) for a in accounts)
+            if counted.get(name, 0) != a.rows_read}
+    if counted.get(self._original, 0) != merged:
+      lost[self._original] = {"read": counted.get(self._original, 0),
+                              "accounted": merged}
     enriched_read = sum(e["rows_read"] for e in enriched.values())
     enriched_accounted = sum(e["rows_used"] + e["rows_unmatched"] +
                              e["rows_rejected"] for e in enriched.values())
@@ -188,7 +195,8 @@ class Finalize(beam.DoFn):
             "original_written_plus_rejected": rows_written + orig_rejected,
             "enriched_read": enriched_read,
             "enriched_used_plus_unmatched_plus_rejected": enriched_accounted,
-            "balanced": (merged == rows_written and
+            **({"rows_read_but_not_accounted": lost} if lost else {}),
+            "balanced": (merged == rows_written and not lost and
                          enriched_read == enriched_accounted),
         },
     }

@@ -111,8 +111,11 @@ class _WriteParts(beam.DoFn):
       s, first = int(shard[start]), int(offsets[start])
       name = f"part-{s:05d}-{batch.file_index:05d}-{first:015d}.csv"
       path = FileSystems.join(self._tmp, "parts", name)
+      # Encoded before the file is opened: a failure must not close (and
+      # so publish) a half-written object.
+      encoded = encode_csv(data.slice(start, stop - start), self._delimiter)
       with FileSystems.create(path) as f:
-        f.write(encode_csv(data.slice(start, stop - start), self._delimiter))
+        f.write(encoded)
       yield s, (batch.file_index, first, path, int(stop - start))
 
 
@@ -213,4 +216,4 @@ def remove_temp_dirs(prefix: str):
     for path in glob.glob(pattern):
       shutil.rmtree(path, ignore_errors=True)
   else:  # object stores: a folder is just the keys under it
-    _delete_matching(pattern)
+    _delete_matching(pattern + "*")

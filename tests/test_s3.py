@@ -1,0 +1,191 @@
+"""Reading and writing s3:// through a real SeaweedFS server."""
+
+import os
+
+import boto3
+import pytest
+
+from conftest import write_csv
+from pipelines.dev import SeaweedFS
+
+EMAIL = {"name": "email", "normalize": "email", "columns": ["Email"]}
+SECRET = "s3cr3t-Do-Not-Print-42"
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+  server = SeaweedFS(str(tmp_path_factory.mktemp("seaweedfs")),
+                     secret_key=SECRET).start()
+  server.create_bucket("crm")
+  yield server
+  server.stop()
+
+
+def _inputs(tmp_path, s3, prefix):
+  """The same job's input, on local disk and in the bucket."""
+  local = tmp_path / "in"
+  local.mkdir(exist_ok=True)
+  write_csv(local / "crm.csv", [["ID", "Email", "Title"]] + [
+      [str(i), f"u{i}@x.com", "" if i % 3 else "CEO"] for i in range(300)])
+  write_csv(local / "vendor-a.csv", [["Email", "Score"]] + [
+      [f"U{i}@x.com", f"a{i}"] for i in range(0, 300, 2)])
+  write_csv(local / "vendor-b.csv", [["Email", "Score"]] + [
+      [f"u{i}@x.com", f"b{i}"] for i in range(1, 300, 4)] + [
+      ["nobody@x.com", "zz"]])
+  s3.upload_dir(str(local), "crm", prefix)
+  return local
+
+
+def _s3_objects(s3, prefix):
+  client = s3.client()
+  found = client.list_objects_v2(Bucket="crm", Prefix=prefix).get(
+      "Contents", [])
+  return {o["Key"][len(prefix):]: client.get_object(
+      Bucket="crm", Key=o["Key"])["Body"].read() for o in found}
+
+
+def _local_files(folder):
+  out = {}
+  for root, _, names in os.walk(folder):
+    for n in names:
+      with open(os.path.join(root, n), "rb") as f:
+        out[os.path.relpath(os.path.join(root, n), folder)] = f.read()
+  return out
+
+
+def _config(job, src, out, endpoint=None):
+  cfg = job.config(f"{src}/crm.csv", [{"path": f"{src}/vendor-*.csv",
+                                       "name": "vendor"}], [EMAIL], shards=3)
+  import yaml
+  with open(cfg) as f:
+    doc = yaml.safe_load(f)
+  doc["output"] = {"path": f"{out}/merged", "shards": 3,
+                   "reports": f"{out}/reports"}
+  if endpoint:
+    doc["storage"] = {"endpoint_url": endpoint, "region": "us-east-1"}
+  with open(cfg, "w") as f:
+    yaml.safe_dump(doc, f)
+  return cfg
+
+
+@pytest.fixture
+def creds(s3, monkeypatch):
+  monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
+  monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+
+
+def test_s3_job_equals_the_local_job_byte_for_byte(job, tmp_path, s3, cli,
+                                                    creds):
+  local = _inputs(tmp_path, s3, "t1/in")
+  code, _, err = cli("run", _config(job, local, tmp_path / "out"))
+  assert code == 0, err
+  code, _, err = cli("run", _config(job, "s3://crm/t1/in", "s3://crm/t1/out",
+                                    s3.endpoint))
+  assert code == 0, err
+  remote = _s3_objects(s3, "t1/out/")
+  # The reports name the input files: the same files, at other paths.
+  local_out = {k: v.replace(str(local).encode(), b"s3://crm/t1/in")
+               for k, v in _local_files(tmp_path / "out").items()}
+  assert remote == local_out
+  assert sorted(remote) == ["merged-00000-of-00003.csv",
+                            "merged-00001-of-00003.csv",
+                            "merged-00002-of-00003.csv",
+                            "reports/conflicts.csv", "reports/rejected.csv",
+                            "reports/stats.json",
+                            "reports/unmatched_enriched.csv"]
+  assert b'"rows_read": 226' in remote["reports/stats.json"]  # both files
+
+
+def test_failed_run_leaves_no_output_and_rerun_replaces_cleanly(
+    job, tmp_path, s3, cli, creds, monkeypatch):
+  _inputs(tmp_path, s3, "t2/in")
+  cfg = _config(job, "s3://crm/t2/in", "s3://crm/t2/out", s3.endpoint)
+  cfg_small_batches = ["--batch_rows=50"]
+  assert cli("run", cfg, "--set", "output.shards=5", *cfg_small_batches)[0] == 0
+  before = _s3_objects(s3, "t2/out/")
+  import transforms.writing as writing
+  real = writing.encode_csv
+  calls = []
+
+  def boom(*a, **k):
+    calls.append(1)
+    if len(calls) > 1:  # after a part file has gone to the bucket
+      raise RuntimeError("worker lost")
+    return real(*a, **k)
+  with monkeypatch.context() as m:
+    m.setattr(writing, "encode_csv", boom)
+    code, _, err = cli("run", cfg, *cfg_small_batches)
+  assert code == 1 and "worker lost" in err
+  final = {k: v for k, v in _s3_objects(s3, "t2/out/").items()
+           if "crmsync-tmp" not in k}
+  assert final == before  # the old output, untouched
+  assert cli("run", cfg)[0] == 0
+  after = _s3_objects(s3, "t2/out/")
+  assert sorted(k for k in after if k.startswith("merged")) == [
+      f"merged-0000{i}-of-00003.csv" for i in range(3)]
+  assert not [k for k in _s3_objects(s3, "t2/") if "crmsync-tmp" in k]
+
+
+def _one_line_error(cli, *args):
+  code, out, err = cli(*args)
+  assert code == 2, err
+  assert "Traceback" not in err
+  lines = [l for l in err.splitlines() if l.startswith("crmsync: error:")]
+  assert len(lines) == 1, err
+  assert SECRET not in out + err
+  return lines[0]
+
+
+def test_wrong_credentials(job, tmp_path, s3, cli, monkeypatch):
+  _inputs(tmp_path, s3, "t3/in")
+  monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
+  monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-" + SECRET)
+  msg = _one_line_error(cli, "run", _config(job, "s3://crm/t3/in",
+                                            "s3://crm/t3/out", s3.endpoint))
+  assert "s3://crm: access denied" in msg
+
+
+def test_missing_bucket(job, tmp_path, s3, cli, creds):
+  msg = _one_line_error(cli, "run", _config(job, "s3://no-such-bucket/in",
+                                            "s3://crm/t4/out", s3.endpoint))
+  assert "s3://no-such-bucket: bucket does not exist" in msg
+
+
+def test_unreachable_endpoint(job, tmp_path, cli, creds):
+  from pipelines.dev import free_port
+  msg = _one_line_error(cli, "validate", _config(
+      job, "s3://crm/in", "s3://crm/out", f"http://127.0.0.1:{free_port()}"))
+  assert "cannot reach the S3 endpoint" in msg
+
+
+def test_secret_appears_in_no_log_or_report(job, tmp_path, s3, cli,
+                                            monkeypatch):
+  _inputs(tmp_path, s3, "t5/in")
+  monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+  monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+  code, out, err = cli("run", _config(job, "s3://crm/t5/in", "s3://crm/t5/out",
+                                      s3.endpoint), "-v", *s3.beam_args())
+  assert code == 0, err
+  assert SECRET not in out + err
+  for key, data in _s3_objects(s3, "t5/out/").items():
+    assert SECRET.encode() not in data, key
+
+
+def test_shards_over_100_mb_are_multipart_uploads(tmp_path, s3, creds):
+  from apache_beam.io.filesystems import FileSystems
+  from apache_beam.options.pipeline_options import PipelineOptions
+  from transforms.writing import _ConcatShard
+  FileSystems.set_options(PipelineOptions(s3.beam_args()))
+  part = tmp_path / "part.csv"
+  line = b"x" * 1023 + b"\n"
+  with open(part, "wb") as f:
+    for _ in range(101 * 1024):
+      f.write(line)
+  shard = _ConcatShard("s3://crm/t6/merged", 1, "s3://crm/t6/tmp", ",")
+  shard.setup()
+  [(_, path, rows)] = shard.process((0, [(0, 0, str(part), 101 * 1024)]),
+                                    ["col"])
+  head = s3.client().head_object(Bucket="crm", Key=path[len("s3://crm/"):])
+  assert head["ContentLength"] == 4 + 101 * 1024 * 1024
+  parts = int(head["ETag"].strip('"').rsplit("-", 1)[1])
+  assert parts > 1
