@@ -189,3 +189,39 @@ def test_shards_over_100_mb_are_multipart_uploads(tmp_path, s3, creds):
   assert head["ContentLength"] == 4 + 101 * 1024 * 1024
   parts = int(head["ETag"].strip('"').rsplit("-", 1)[1])
   assert parts > 1
+
+
+def test_server_stopped_mid_run_fails_cleanly_and_rerun_is_identical(
+    job, tmp_path, cli, monkeypatch):
+  server = SeaweedFS(str(tmp_path / "weed"), secret_key=SECRET).start()
+  try:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", server.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    server.create_bucket("crm")
+    _inputs(tmp_path, server, "t7/in")
+    cfg = _config(job, "s3://crm/t7/in", "s3://crm/t7/out", server.endpoint)
+    assert cli("run", cfg, "--set=output.path=s3://crm/t7/clean/merged",
+               "--set=output.reports=s3://crm/t7/clean/reports")[0] == 0
+    clean = _s3_objects(server, "t7/clean/")
+    import transforms.writing as writing
+    real = writing.encode_csv
+
+    def stop_server_then_encode(*a, **k):
+      server.stop()
+      return real(*a, **k)
+    with monkeypatch.context() as m:
+      m.setattr(writing, "encode_csv", stop_server_then_encode)
+      code, _, err = cli("run", cfg)
+    assert code == 1, err
+    assert err.count("\n") <= 2 and "crmsync: run failed:" in err
+    assert SECRET not in err
+    server = SeaweedFS(server.data_dir, server.s3_port,
+                       secret_key=SECRET).start()
+    final = {k for k in _s3_objects(server, "t7/out/") if "tmp" not in k}
+    assert final == set()  # nothing was published
+    assert cli("run", cfg)[0] == 0
+    out = {k: v.replace(b"t7/out", b"t7/clean") for k, v in
+           _s3_objects(server, "t7/out/").items()}
+    assert out == clean
+  finally:
+    server.stop()
