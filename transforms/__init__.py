@@ -8,6 +8,7 @@
     normalizers  email, phone, name, company, zip, url, domain, text
 """
 
+from transforms import s3_clients  # noqa: F401  (one boto3 client per config)
 from transforms.csv_io import CsvFormat, CsvSource, ReadCsv
 from transforms.merge import BuildIndex, Merge
 from transforms.rows import RejectedRow, RowBatch
