@@ -90,3 +90,19 @@ def test_both_joins_agree_on_multi_values_and_empty_sources(job, tmp_path,
   partitioned = _run(cli, job, config, "partitioned")
   assert broadcast == partitioned
   assert b"no keys" in broadcast["unmatched_enriched.csv"]
+
+
+def test_stable_hash_of_a_string_before_trailing_empties():
+  alone = stable_hash(pa.array(["abc"]))[0]
+  assert stable_hash(pa.array(["abc", None, ""]))[0] == alone
+  assert stable_hash(pa.array(["", "abc", ""]))[1] == alone
+
+
+def test_key_lookup_confirms_strings_on_hash_collisions(monkeypatch):
+  import numpy as np
+  import transforms.matching as matching
+  monkeypatch.setattr(matching, "stable_hash",
+                      lambda values: np.full(len(values), 7, np.uint64))
+  lookup = matching.KeyLookup(pa.array(["a", "b", "c"]), np.array([5, 6, 7]))
+  found = lookup.find(pa.array(["c", "a", "zz", None, "b"]))
+  assert found.tolist() == [7, 5, -1, -1, 6]

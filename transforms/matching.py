@@ -1,16 +1,12 @@
 """The match cascade: normalised keys, and an index of one enriched source.
 
 An original row matches an enriched source at the first key of the cascade
-that hits. Keys are computed column-wise; the lookup is a Python dict built
-once per source, which is the fastest hash join available per batch here
-(pyarrow's index_in rebuilds its hash table on every call).
+that hits. Keys are computed column-wise and looked up with KeyLookup, a
+sorted-hash search in numpy (pyarrow's index_in rebuilds its hash table on
+every call; a dict of Python strings costs ten times the memory).
 """
 
 import logging
-import pickle
-import uuid
-from itertools import repeat
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
@@ -19,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms import multi_value, normalizers
+from transforms.hashing import stable_hash
 from transforms.resolve import resolve_duplicates
 from transforms.rows import INTERNAL_COLS, LINE_COL, OFFSET_COL, RowBatch
 from transforms.spec import EnrichedSpec, MatchKey, MergeSpec
@@ -44,22 +41,57 @@ def applicable_keys(spec: MergeSpec, columns) -> List[MatchKey]:
   return [k for k in spec.keys if set(k.columns) <= present]
 
 
-_DECODED: "OrderedDict[str, tuple]" = OrderedDict()  # uid -> lookups, members
+class KeyLookup:
+  """Exact lookup of a source's normalised key values, vectorised: the
+  values sorted by a 64-bit hash and searched with numpy, each candidate
+  confirmed by comparing the strings. A few numpy arrays instead of a dict of
+  Python strings: about a tenth of the memory, and no per-key Python."""
+
+  def __init__(self, values: pa.Array, rows: np.ndarray):
+    hashes = stable_hash(values)
+    order = np.argsort(hashes, kind="stable")
+    self.hashes = hashes[order]
+    self.rows = np.asarray(rows, np.int64)[order]
+    self.keys = values.take(pa.array(order))
+
+  def __len__(self):
+    return len(self.hashes)
+
+  def find(self, values: pa.Array) -> np.ndarray:
+    """The row for each value (-1: none, or a null value)."""
+    if isinstance(values, pa.ChunkedArray):
+      values = values.combine_chunks()
+    out = np.full(len(values), -1, np.int64)
+    if not len(self) or not len(values):
+      return out
+    h = stable_hash(values)
+    pos = np.searchsorted(self.hashes, h)
+    todo = np.flatnonzero(pc.is_valid(values).to_numpy(zero_copy_only=False))
+    step = 0
+    while todo.size:  # more than one step only on a hash collision
+      p = pos[todo] + step
+      inside = p < len(self)
+      todo, p = todo[inside], p[inside]
+      same_hash = self.hashes[p] == h[todo]
+      todo, p = todo[same_hash], p[same_hash]
+      if not todo.size:
+        break
+      equal = pc.equal(self.keys.take(pa.array(p)),
+                       values.take(pa.array(todo))).to_numpy(
+                           zero_copy_only=False)
+      out[todo[equal]] = self.rows[p[equal]]
+      todo = todo[~equal]
+      step += 1
+    return out
 
 
 class EnrichedIndex:
   """One enriched source, ready to join: its rows (file order) followed by
-  rows synthesised for groups of duplicates, and a lookup per key.
-
-  It travels as a side input. Its dicts are pickled to one bytes blob and
-  decoded once per worker process (cached by uid): Beam's side-input cache
-  would otherwise walk every dict entry to size the object, and decode it
-  again for every bundle.
-  """
+  rows synthesised for groups of duplicates, and a KeyLookup per key. It
+  travels as a side input: Arrow tables and numpy arrays, cheap to ship."""
 
   def __init__(self, name: str, files: List[str], columns: List[str],
-               table: pa.Table, rows_read: int,
-               lookups: Dict[str, Dict[str, int]],
+               table: pa.Table, rows_read: int, lookups: Dict[str, KeyLookup],
                members: Dict[int, List[int]], cols: "SourceColumns"):
     self.name = name
     self.files = files
@@ -67,31 +99,8 @@ class EnrichedIndex:
     self.source_columns = cols
     self.table = table  # columns + __file, __offset, __line
     self.rows_read = rows_read
-    self.uid = uuid.uuid4().hex
-    self._local = (lookups, members)  # until the index is pickled
-    self._blob = None
-
-  def __getstate__(self):
-    state = dict(self.__dict__)
-    if state["_blob"] is None:
-      state["_blob"] = pickle.dumps(self._local, pickle.HIGHEST_PROTOCOL)
-    state["_local"] = None
-    return state
-
-  def _decoded(self):
-    if self._local is not None:
-      return self._local
-    if self.uid not in _DECODED:
-      _remember(self.uid, pickle.loads(self._blob))
-    return _DECODED[self.uid]
-
-  @property
-  def lookups(self) -> Dict[str, Dict[str, int]]:
-    return self._decoded()[0]
-
-  @property
-  def members(self) -> Dict[int, List[int]]:
-    return self._decoded()[1]
+    self.lookups = lookups
+    self.members = members  # synthesised row -> the rows it stands for
 
   def rows(self, rows: np.ndarray) -> pa.Table:
     """Source rows as the reports list them: file rank, line, then the kept
@@ -105,17 +114,10 @@ class EnrichedIndex:
     group)."""
     hit_rows = np.unique(hit_rows)
     own = hit_rows[hit_rows < self.rows_read]
-    members = self.members
-    groups = [members[r] for r in hit_rows[hit_rows >= self.rows_read].tolist()]
+    groups = [self.members[r] for r in
+              hit_rows[hit_rows >= self.rows_read].tolist()]
     return np.unique(np.concatenate([own] + [np.asarray(g, np.int64)
                                              for g in groups]))
-
-
-def _remember(uid: str, decoded):
-  _DECODED[uid] = decoded
-  _DECODED.move_to_end(uid)
-  while len(_DECODED) > 32:
-    _DECODED.popitem(last=False)
 
 
 def rename_batch(batch: pa.RecordBatch, rename: Dict[str, str]):
@@ -177,15 +179,21 @@ def index_from_tables(tables, source: EnrichedSpec, spec: MergeSpec,
   table = table.combine_chunks()
   n = table.num_rows
 
-  lookups, groups = {}, {}
+  firsts, groups = {}, {}
   for key in keys:
-    lookups[key.name], groups[key.name] = _group_rows(table, key, spec)
+    firsts[key.name], groups[key.name] = _group_rows(table, key, spec)
   written = _apply_multi_value(table, keep, spec)
   # Key columns that are not kept still show in unmatched_enriched.csv.
   internal = table.select([FILE_COL, OFFSET_COL, LINE_COL] + key_columns)
   dups = resolve_duplicates(written, internal, groups, spec)
-  for name, chosen in dups.choice.items():
-    lookups[name].update(chosen)
+  lookups = {}
+  for name, (values, rows) in firsts.items():
+    chosen = dups.choice.get(name)
+    if chosen:  # shared values resolve to their synthesised row
+      at = pc.index_in(pa.array(list(chosen), pa.string()),
+                       value_set=values).to_numpy(zero_copy_only=False)
+      rows[at] = list(chosen.values())
+    lookups[name] = KeyLookup(values, rows)
   base = internal
   for c in written.column_names:
     base = base.append_column(c, written[c])
@@ -199,8 +207,9 @@ def index_from_tables(tables, source: EnrichedSpec, spec: MergeSpec,
 
 
 def _group_rows(table: pa.Table, key: MatchKey, spec: MergeSpec):
-  """value -> first row, and value -> all rows for values shared by several
-  rows. A multi-valued cell gives its row one entry per value."""
+  """(distinct values, the first row of each), and value -> all rows for
+  values shared by several rows. A multi-valued cell gives its row one entry
+  per value."""
   if key.multi_valued:
     values, rows = multi_value.explode(table.column(key.columns[0]))
     values = normalizers.get(key.normalizers[0])(
@@ -214,8 +223,8 @@ def _group_rows(table: pa.Table, key: MatchKey, spec: MergeSpec):
   # Grouped in Arrow; Python only touches the (rare) shared values.
   grouped = pairs.group_by("value", use_threads=False).aggregate(
       [("row", "min"), ("row", "count_distinct")])
-  lookup = dict(zip(grouped["value"].to_pylist(),
-                    grouped["row_min"].to_pylist()))
+  first = (grouped["value"].combine_chunks(),
+           grouped["row_min"].to_numpy().copy())
   shared_values = grouped.filter(pc.greater(grouped["row_count_distinct"], 1))
   shared: Dict[str, List[int]] = {}
   if shared_values.num_rows:
@@ -226,7 +235,7 @@ def _group_rows(table: pa.Table, key: MatchKey, spec: MergeSpec):
       group = shared.setdefault(value, [])
       if not group or group[-1] != row:
         group.append(row)
-  return lookup, shared
+  return first, shared
 
 
 def _apply_multi_value(table: pa.Table, keep, spec: MergeSpec) -> pa.Table:
@@ -247,15 +256,12 @@ def _apply_multi_value(table: pa.Table, keep, spec: MergeSpec) -> pa.Table:
   return pa.table(columns, names=list(keep))
 
 
-def lookup_rows(values: pa.Array, lookup: Dict[str, int],
+def lookup_rows(values: pa.Array, lookup: KeyLookup,
                 pending: Optional[np.ndarray] = None) -> np.ndarray:
   """Index rows for each key value (-1: no hit); only `pending` rows."""
   if pending is not None and not pending.all():
     rows = np.flatnonzero(pending)
     hits = np.full(len(values), -1, np.int64)
-    hits[rows] = lookup_rows(values.take(pa.array(rows)), lookup)
+    hits[rows] = lookup.find(values.take(pa.array(rows)))
     return hits
-  keys = values.to_pylist()
-  # map() calls dict.get in C: the fastest per-key lookup Python offers.
-  return np.array(list(map(lookup.get, keys, repeat(-1, len(keys)))),
-                  np.int64)
+  return lookup.find(values)
