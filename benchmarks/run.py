@@ -138,7 +138,7 @@ def main(argv=None):
       ("naive-beam", [sys.executable, os.path.join(HERE, "naive_beam.py"),
                       data, f"{out}/naive/merged"]),
   ]
-  results = {}
+  results, failed = {}, []
   for name, cmd in contenders:
     if name in args.skip:
       continue
@@ -146,7 +146,8 @@ def main(argv=None):
     wall, rss, code = measure(cmd)
     if code:
       print(f"{name} failed with exit code {code}", file=sys.stderr)
-      return 1
+      failed.append(name)
+      continue
     results[name] = (wall, rss)
 
   base = results.get("duckdb")
@@ -159,11 +160,14 @@ def main(argv=None):
     rss_ratio = f"{rss / base[1]:.2f}x" if base else "-"
     print(f"{name:<15}{wall:>9.1f}{rows / wall:>11,.0f}{rss:>13,.0f}"
           f"{ratio:>13}{rss_ratio:>12}")
+  for name in failed:
+    print(f"{name:<15}{'FAILED':>9}")
   if "naive-beam" in results and "crmsync" in results:
     print(f"\ncrmsync is {results['naive-beam'][0] / results['crmsync'][0]:.1f}x"
           f" faster than the naive Beam pipeline")
 
   ours = sorted(glob.glob(f"{out}/crmsync/merged-*-of-*.csv"))
+  print(f"crmsync join: {args.join}")
   if "crmsync-2proc" in results and ours:
     two = sorted(glob.glob(f"{out}/crmsync-2proc/merged-*-of-*.csv"))
     same = _digest(ours) == _digest(two)
@@ -176,7 +180,7 @@ def main(argv=None):
           f"({count:,} rows)")
     if not equal:
       return 1
-  return 0
+  return 1 if failed else 0
 
 
 if __name__ == "__main__":

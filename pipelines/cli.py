@@ -96,6 +96,8 @@ def _describe(plan):
   lines.append(f"conflicts: {c.conflicts.default}"
                + (f" ({c.conflicts.columns})" if c.conflicts.columns else "")
                + f"; duplicates: {c.duplicates}")
+  lines.append(f"join: {plan.join} (enriched files: "
+               f"{plan.enriched_bytes / 2**20:,.1f} MB)")
   lines.append(f"output: {c.output.path}-*-of-{c.output.shards:05d}.csv, "
                f"reports in {c.output.reports_dir}")
   return "\n".join(lines)

@@ -162,10 +162,12 @@ class JobConfig(_Model):
   storage: StorageConfig = StorageConfig()
   # How enriched rows meet original rows: `broadcast` (every worker holds
   # every enriched index), `partitioned` (by key hash), or `auto` (broadcast
-  # while the enriched files total at most broadcast_limit_mb).
+  # while the enriched files total at most broadcast_limit_mb; by default a
+  # fortieth of this machine's memory, as an index takes about twenty times
+  # its CSV's size and half the memory is left for the rest).
   join: Literal["auto", "broadcast", "partitioned"] = "auto"
   join_partitions: int = Field(16, ge=1, le=4096)
-  broadcast_limit_mb: int = Field(100, ge=0)
+  broadcast_limit_mb: Optional[int] = Field(None, ge=0)
 
   @field_validator("enriched")
   @classmethod

@@ -8,6 +8,7 @@ the Beam graph built from it.
 """
 
 import logging
+import os
 import re
 import uuid
 from dataclasses import dataclass
@@ -88,6 +89,10 @@ def _columns(names) -> str:
       names[:12]) + ", ..."
 
 
+def _memory_bytes() -> int:
+  return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
 def _sizes(files) -> List[int]:
   return [m.size_in_bytes for r in FileSystems.match(files)
           for m in r.metadata_list]
@@ -113,10 +118,10 @@ def plan_job(config: JobConfig) -> JobPlan:
   enriched_bytes = sum(sum(_sizes(s.files)) for s in sources)
   join = config.join
   if join == "auto":
-    # The broadcast join holds every index in each worker's memory, about
-    # ten times the CSV's size; beyond the limit, partition by key.
-    join = ("broadcast" if enriched_bytes <= config.broadcast_limit_mb << 20
-            else "partitioned")
+    limit = config.broadcast_limit_mb
+    if limit is None:
+      limit = _memory_bytes() // 40 >> 20
+    join = "broadcast" if enriched_bytes <= limit << 20 else "partitioned"
   return JobPlan(config, fmt, files, sizes, header, sources, spec, join,
                  enriched_bytes)
 

@@ -206,10 +206,9 @@ def index_from_tables(tables, source: EnrichedSpec, spec: MergeSpec,
                        ext.combine_chunks(), n, lookups, dups.members, cols)
 
 
-def _group_rows(table: pa.Table, key: MatchKey, spec: MergeSpec):
-  """(distinct values, the first row of each), and value -> all rows for
-  values shared by several rows. A multi-valued cell gives its row one entry
-  per value."""
+def key_pairs(table, key: MatchKey, spec: MergeSpec):
+  """(key value, row) pairs of an enriched table, nulls dropped; a
+  multi-valued cell gives its row one pair per value."""
   if key.multi_valued:
     values, rows = multi_value.explode(table.column(key.columns[0]))
     values = normalizers.get(key.normalizers[0])(
@@ -218,8 +217,16 @@ def _group_rows(table: pa.Table, key: MatchKey, spec: MergeSpec):
   else:
     values = key_values(table, key, spec.phone_region)
     rows = np.arange(table.num_rows)
+  valid = pc.is_valid(values).to_numpy(zero_copy_only=False)
+  return values.filter(pa.array(valid)), rows[valid]
+
+
+def _group_rows(table: pa.Table, key: MatchKey, spec: MergeSpec):
+  """(distinct values, the first row of each), and value -> all rows for
+  values shared by several rows. A multi-valued cell gives its row one entry
+  per value."""
+  values, rows = key_pairs(table, key, spec)
   pairs = pa.table({"value": values, "row": pa.array(rows, pa.int64())})
-  pairs = pairs.filter(pc.is_valid(pairs["value"]))
   # Grouped in Arrow; Python only touches the (rare) shared values.
   grouped = pairs.group_by("value", use_threads=False).aggregate(
       [("row", "min"), ("row", "count_distinct")])

@@ -24,10 +24,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms import multi_value, normalizers
 from transforms.hashing import stable_hash
 from transforms.matching import (FILE_COL, SourceColumns, index_from_tables,
-                                 key_values, lookup_rows, source_table)
+                                 key_pairs, key_values, lookup_rows,
+                                 source_table)
 from transforms.merge import resolve_batch
 from transforms.reports import EnrichedAccount
 from transforms.resolve import output_layout
@@ -39,20 +39,6 @@ OWNED_COL = "__owned"
 
 def partition_of(values: pa.Array, partitions: int) -> np.ndarray:
   return (stable_hash(values) % np.uint64(partitions)).astype(np.int64)
-
-
-def _key_pairs(table, key, spec):
-  """(key value, row) pairs of a table, multi-valued cells exploded."""
-  if key.multi_valued:
-    values, rows = multi_value.explode(table.column(key.columns[0]))
-    values = normalizers.get(key.normalizers[0])(
-        values, phone_region=spec.phone_region)
-    rows = rows.to_numpy()
-  else:
-    values = key_values(table, key, spec.phone_region)
-    rows = np.arange(table.num_rows)
-  valid = pc.is_valid(values).to_numpy(zero_copy_only=False)
-  return values.filter(pa.array(valid)), rows[valid]
 
 
 class _EnrichedFragments(beam.DoFn):
@@ -70,7 +56,7 @@ class _EnrichedFragments(beam.DoFn):
     owner = np.full(n, self._partitions, np.int64)
     rows_in = []
     for key in self._cols.keys:
-      values, rows = _key_pairs(table, key, self._spec)
+      values, rows = key_pairs(table, key, self._spec)
       parts = partition_of(values, self._partitions)
       np.minimum.at(owner, rows, parts)
       rows_in.append((parts, rows))
