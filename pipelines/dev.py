@@ -10,6 +10,7 @@ server through `SeaweedFS` on free ports.
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -131,6 +132,8 @@ def serve_s3(directory: str, port: int, demo_data: str) -> int:
         f"AWS_SECRET_ACCESS_KEY={server.secret_key}\n"
         f"  crmsync run configs/demo-s3.yaml\n"
         f"Ctrl-C stops it.", flush=True)
+  # A scheduler or `kill` sends SIGTERM: stop the server with us.
+  signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
   try:
     server.process.wait()
   except KeyboardInterrupt:
