@@ -10,6 +10,21 @@ _PRIME = 0x100000001B3  # odd, so it has an inverse modulo 2**64
 _INVERSE = pow(_PRIME, -1, 1 << 64)
 
 
+_POWERS = [np.ones(1, np.uint64), np.ones(1, np.uint64)]
+
+
+def _powers(size: int):
+  """PRIME**i and PRIME**-i modulo 2**64 for i < size, computed once and
+  grown as needed (every batch would otherwise pay two cumprods)."""
+  if len(_POWERS[0]) < size:
+    n = max(size, 2 * len(_POWERS[0]))
+    for k, base in enumerate((_PRIME, _INVERSE)):
+      p = np.full(n, base, np.uint64)
+      p[0] = 1
+      _POWERS[k] = np.cumprod(p, dtype=np.uint64)
+  return _POWERS[0], _POWERS[1]
+
+
 def stable_hash(values: pa.Array) -> np.ndarray:
   """A 64-bit polynomial hash of each string, vectorised with numpy; the
   same bytes give the same hash in every process (unlike Python's hash)."""
@@ -24,17 +39,12 @@ def stable_hash(values: pa.Array) -> np.ndarray:
     return np.zeros(n, np.uint64)
   data = np.frombuffer(values.buffers()[2], np.uint8)[start:end]
   size = end - start
-  powers = np.full(size, _PRIME, np.uint64)
-  powers[0] = 1
-  powers = np.cumprod(powers, dtype=np.uint64)
-  inverse = np.full(size, _INVERSE, np.uint64)
-  inverse[0] = 1
-  inverse = np.cumprod(inverse, dtype=np.uint64)
-  # A zero sentinel at the end: empty strings at the tail start there, and
+  powers, inverse = _powers(size + 1)
+  # A zero term at the end: empty strings at the tail start there, and
   # reduceat then ends the string before them at the right byte.
-  terms = np.append((data.astype(np.uint64) + np.uint64(1)) * powers,
-                    np.uint64(0))
-  inverse = np.append(inverse, np.uint64(0))
+  terms = np.empty(size + 1, np.uint64)
+  np.multiply(data + np.uint64(1), powers[:size], out=terms[:size])
+  terms[size] = 0
   rel = offsets[:-1] - start
   lengths = np.diff(offsets)
   h = np.add.reduceat(terms, rel) * inverse[rel]
