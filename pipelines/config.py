@@ -126,6 +126,8 @@ class OutputConfig(_Model):
   shards: int = Field(4, ge=1, le=10000)
   reports: Optional[str] = None
   delimiter: Optional[str] = None  # default: the original's
+  # Cells a spreadsheet would run as a formula get a leading quote.
+  escape_formulas: bool = True
 
   @field_validator("delimiter")
   @classmethod

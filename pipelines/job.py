@@ -227,7 +227,8 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan, batch_rows: int = 10_000,
     out = _broadcast(original, reads, plan)
   written = out["merged"] | "Write" >> WriteShards(
       prefix, config.output.shards, plan.original_sizes, out["header"], tmp,
-      config.output.delimiter or plan.original_fmt.delimiter)
+      config.output.delimiter or plan.original_fmt.delimiter,
+      config.output.escape_formulas)
   # Rows as the readers counted them: the books are checked against these.
   counts = [read.rows | f"Count[{name}]" >> beam.Map(
       lambda b, n=name: {"read": {n: b.num_rows}})

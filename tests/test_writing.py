@@ -88,3 +88,29 @@ def test_stale_temp_folders_are_removed(tmp_path):
   keep.write_text("x")
   remove_temp_dirs(prefix)
   assert not os.path.exists(stale) and keep.exists()
+
+
+def _formula_job(job, tmp_path):
+  original = write_csv(tmp_path / "crm.csv", [
+      ["ID", "Email", "Note"], ["1", "a@x.com", "=HYPERLINK(\"http://x\")"],
+      ["2", "b@x.com", "-5"], ["3", "c@x.com", "+1 555 123 4567"],
+      ["4", "d@x.com", "@SUM(A1)"]])
+  enriched = write_csv(tmp_path / "e.csv", [["Email", "Score"],
+                                            ["a@x.com", "+cmd|' /C calc'!A0"],
+                                            ["b@x.com", "-3.5"]])
+  return job.config(original, [{"path": enriched}], [EMAIL], shards=1)
+
+
+def test_formulas_are_escaped_but_numbers_are_not(job, tmp_path, cli):
+  assert cli("run", _formula_job(job, tmp_path))[0] == 0
+  _, rows = job.output()
+  assert [r[2] for r in rows] == ["'=HYPERLINK(\"http://x\")", "-5",
+                                  "+1 555 123 4567", "'@SUM(A1)"]
+  assert [r[3] for r in rows] == ["'+cmd|' /C calc'!A0", "-3.5", "", ""]
+
+
+def test_formula_escaping_can_be_turned_off(job, tmp_path, cli):
+  cfg = _formula_job(job, tmp_path)
+  assert cli("run", cfg, "--set", "output.escape_formulas=false")[0] == 0
+  _, rows = job.output()
+  assert rows[0][2] == "=HYPERLINK(\"http://x\")"

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from transforms.normalizers.text import raw_bytes
+from transforms.normalizers.text import has_any, raw_bytes
 from transforms.rows import INTERNAL_COLS, OFFSET_COL, RowBatch
 
 _LOG = logging.getLogger(__name__)
@@ -57,6 +57,26 @@ def _quote(values: pa.Array, delimiter: str) -> pa.Array:
   quoted = pc.binary_join_element_wise(
       '"', pc.replace_substring(values, '"', '""'), '"', "")
   return pc.if_else(needs, quoted, values)
+
+
+FORMULA_START = r"^[=+\-@\t\r]"
+# Numbers and phone numbers start with + or - too, and are plain values.
+PLAIN_NUMBER = r"^[+\-]?[0-9(][0-9 ().,\-/]*$"
+
+
+def escape_formulas(values: pa.Array) -> pa.Array:
+  """Prefixes a quote to cells a spreadsheet would run as a formula (those
+  starting with = + - @ tab or CR), leaving numbers such as "-5" and
+  "+1 555 123 4567" alone: CSV injection protection for whoever opens the
+  output in Excel, Sheets or LibreOffice."""
+  if not has_any(values, b"=+-@\t\r"):
+    return values
+  risky = pc.and_(pc.match_substring_regex(values, FORMULA_START),
+                  pc.invert(pc.match_substring_regex(values, PLAIN_NUMBER)))
+  if not pc.any(risky).as_py():
+    return values
+  return pc.if_else(risky, pc.binary_join_element_wise("'", values, ""),
+                    values)
 
 
 def encode_csv(table, delimiter: str = ",") -> bytes:
@@ -91,11 +111,12 @@ class _WriteParts(beam.DoFn):
   shuffle carries only part names."""
 
   def __init__(self, shards: int, file_starts: Sequence[int], total: int,
-               tmp: str, delimiter: str):
+               tmp: str, delimiter: str, escape: bool):
     self._shards = shards
     self._starts = np.asarray(file_starts, np.int64)
     self._total = max(1, total)
     self._tmp, self._delimiter = tmp, delimiter
+    self._escape = escape
 
   def process(self, batch: RowBatch):
     t = batch.table
@@ -104,6 +125,10 @@ class _WriteParts(beam.DoFn):
     shard = np.minimum(position * self._shards // self._total,
                        self._shards - 1)
     data = t.drop_columns(list(INTERNAL_COLS))
+    if self._escape:
+      data = pa.table([escape_formulas(c.combine_chunks()
+                                       if isinstance(c, pa.ChunkedArray) else c)
+                       for c in data.columns], names=data.column_names)
     # A batch is a run of consecutive records, so each shard's rows in it
     # are one contiguous slice.
     bounds = np.flatnonzero(np.diff(shard)) + 1
@@ -158,10 +183,12 @@ class WriteShards(beam.PTransform):
   """
 
   def __init__(self, prefix: str, shards: int, file_sizes: Sequence[int],
-               header, tmp: str, delimiter: str = ","):
+               header, tmp: str, delimiter: str = ",",
+               escape_formulas: bool = True):
     super().__init__()
     self._prefix, self._shards, self._tmp = prefix, shards, tmp
     self._delimiter = delimiter
+    self._escape = escape_formulas
     self._starts = np.concatenate(([0], np.cumsum(file_sizes)[:-1])).tolist()
     self._total = int(sum(file_sizes))
     self._header = header
@@ -174,7 +201,8 @@ class WriteShards(beam.PTransform):
               if isinstance(self._header, beam.pvalue.PCollection)
               else list(self._header))
     parts = merged | "WriteParts" >> beam.ParDo(_WriteParts(
-        self._shards, self._starts, self._total, self._tmp, self._delimiter))
+        self._shards, self._starts, self._total, self._tmp, self._delimiter,
+        self._escape))
     return ((parts, every_shard)
             | "Flatten" >> beam.Flatten()
             | "GroupByShard" >> beam.GroupByKey()
