@@ -2,7 +2,6 @@
 
 import os
 
-import boto3
 import pytest
 
 from conftest import write_csv

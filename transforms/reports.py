@@ -21,14 +21,10 @@ import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.matching import FILE_COL, EnrichedIndex
-from transforms.rows import LINE_COL, OFFSET_COL, RejectedRow
+from transforms.rows import LINE_COL, RejectedRow
 from transforms.writing import commit, shard_name
 
 _LOG = logging.getLogger(__name__)
-
-REPORTS = ("stats.json", "conflicts.csv", "unmatched_enriched.csv",
-           "rejected.csv")
-
 
 class EnrichedAccount(NamedTuple):
   """What became of one enriched source's rows, whichever join ran."""

@@ -26,9 +26,6 @@ class RowBatch(NamedTuple):
   def num_rows(self) -> int:
     return self.table.num_rows
 
-  def data_columns(self):
-    return [n for n in self.table.schema.names if n not in INTERNAL_COLS]
-
 
 class RejectedRow(NamedTuple):
   """A malformed input record, kept for rejected.csv: nothing read is dropped
@@ -40,6 +37,3 @@ class RejectedRow(NamedTuple):
   reason: str
   raw: str
 
-
-def empty_strings(n: int) -> pa.Array:
-  return pa.array([""] * n, pa.string()) if n else pa.array([], pa.string())
