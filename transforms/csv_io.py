@@ -30,6 +30,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from transforms.errors import InputError
+from transforms.progress import Progress
 from transforms.rows import LINE_COL, OFFSET_COL, RejectedRow, RowBatch
 
 _LOG = logging.getLogger(__name__)
@@ -367,12 +368,14 @@ class _SplitRowsAndRejects(beam.DoFn):
 
   def setup(self):
     self._rows = Metrics.counter("crmsync", f"rows_read[{self._name}]")
+    self._progress = Progress(f"read {self._name}")
 
   def process(self, element):
     if isinstance(element, RejectedRow):
       yield beam.pvalue.TaggedOutput("rejected", element)
     else:
       self._rows.inc(element.num_rows)
+      self._progress.add(element.num_rows)
       yield element
 
 

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.metrics import Metrics
 
+from transforms.progress import Progress
 from transforms.matching import (EnrichedIndex, build_index, key_values,
                                  lookup_rows)
 from transforms.resolve import output_layout, resolution, resolve_column
@@ -66,7 +67,11 @@ class MergeBatches(beam.DoFn):
     self._spec = spec
     self._order = tuple(source_order)
 
+  def setup(self):
+    self._progress = Progress("merged")
+
   def process(self, batch: RowBatch, indexes: List[EnrichedIndex]):
+    self._progress.add(batch.num_rows)
     spec = self._spec
     indexes = sort_indexes(indexes, self._order)
     table = batch.table

@@ -29,6 +29,7 @@ from transforms.matching import (FILE_COL, SourceColumns, index_from_tables,
                                  key_pairs, key_values, lookup_rows,
                                  source_table)
 from transforms.merge import resolve_batch
+from transforms.progress import Progress
 from transforms.reports import EnrichedAccount
 from transforms.resolve import output_layout
 from transforms.rows import LINE_COL, OFFSET_COL, RowBatch
@@ -166,8 +167,12 @@ class _Assemble(beam.DoFn):
   def __init__(self, spec: MergeSpec, source_order: Sequence[str]):
     self._spec, self._order = spec, tuple(source_order)
 
+  def setup(self):
+    self._progress = Progress("merged")
+
   def process(self, element, layout):
     _, grouped = element
+    self._progress.add(grouped["batch"][0].num_rows)
     batch = grouped["batch"][0]
     n = batch.num_rows
     by_source: Dict[str, list] = {}
