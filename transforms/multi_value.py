@@ -7,10 +7,12 @@ ones, or the best (the first that its normalizer says is valid).
 
 import json
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms import normalizers
+from transforms.normalizers.text import has_any
 
 SEPARATORS = r"\s*[,;|]\s*"
 JSON_ARRAY = r"^\s*\[.*\]\s*$"
@@ -26,8 +28,21 @@ def split_cells(values: pa.Array) -> pa.ListArray:
   return pc.split_pattern_regex(unwrapped, SEPARATORS)
 
 
+def _may_hold_several(values: pa.Array) -> bool:
+  """Cheap test on the column's bytes: without a separator or a bracket no
+  cell holds several values, and the regex passes can be skipped."""
+  return has_any(values, b",;|[")
+
+
 def explode(values: pa.Array):
   """(each value, index of the cell it came from), empty values dropped."""
+  if isinstance(values, pa.ChunkedArray):
+    values = values.combine_chunks()
+  if not _may_hold_several(values):
+    values = pc.utf8_trim_whitespace(values.cast(pa.string()))
+    keep = pc.fill_null(pc.not_equal(values, ""), False)
+    rows = pa.array(np.arange(len(values), dtype=np.int64))
+    return values.filter(keep), rows.filter(keep)
   lists = split_cells(values)
   flat = pc.list_flatten(lists)
   parents = pc.list_parent_indices(lists)
@@ -48,6 +63,8 @@ def _json_values(cell: str):
 def apply_policy(values: pa.Array, policy: str, normalizer: str = "text",
                  separator: str = ", ", phone_region: str = "US") -> pa.Array:
   """What to write for each cell; single-valued cells are left as they are."""
+  if not _may_hold_several(values):
+    return values
   lists = split_cells(values)
   multi = pc.greater(pc.list_value_length(lists), 1)
   if not pc.any(multi).as_py():
