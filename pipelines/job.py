@@ -1,10 +1,11 @@
 """The merge job: a config checked against the input headers (the plan), and
 the Beam graph built from it.
 
-    ReadCsv(original) ------------------------------+
-    ReadCsv(enriched_i) -> BuildIndex (side input) --+-> Merge -> WriteShards
-                                                         \\-> Finalize: reports,
-                                                             books, commit
+    ReadCsv(original) -----------------------------+
+    ReadCsv(enriched_i) -> BuildIndex (side input) -+-> Merge -> WriteShards
+                 (or both into PartitionedMerge)        |
+    readers' row counts, rejects, conflicts, stats -----+-> Finalize: reports,
+                                                            books, commit
 """
 
 import logging
