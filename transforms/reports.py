@@ -130,7 +130,7 @@ class Finalize(beam.DoFn):
           json.dumps(summary["accounting"]))
     for shard, path, _ in sorted(written):
       moves.append((path, shard_name(self._prefix, shard, self._shards)))
-    commit(self._prefix, self._tmp, moves)
+    commit(self._prefix, moves)
     _LOG.info("committed %d shards (%d rows) to %s-*, reports in %s",
               len(written), rows_written, self._prefix, self._reports)
     yield summary

@@ -2,9 +2,11 @@
 
 Each row's place in the output is its byte position in the original input
 (file rank, then offset), so shard i holds the rows whose position falls in
-the i-th of N equal byte ranges; a shard sorts its rows by position. The
-shards therefore concatenate, in name order, to the original row order, and
-the bytes do not depend on how the runner split or batched the work.
+the i-th of N equal byte ranges. Each merged batch (a run of consecutive
+records) is encoded at once into a part file of its shard; a shard is its
+header and its parts in position order. The shards therefore concatenate,
+in name order, to the original row order, and the bytes do not depend on
+how the runner split or batched the work.
 
 Shards are written under a temporary folder beside the prefix and moved into
 place by `commit` only when the whole job succeeded: a failed run leaves the
@@ -222,7 +224,7 @@ def _ensure_parent(path: str):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
 
 
-def commit(prefix: str, tmp: str, moves: List[tuple]):
+def commit(prefix: str, moves: List[tuple]):
   """Moves (temp path, final path) pairs into place, replacing the previous
   output of this prefix, then removes this run's temporary folder and those
   that failed runs left behind. Called once, after everything was written."""
