@@ -25,12 +25,23 @@ def _powers(size: int):
   return _POWERS[0], _POWERS[1]
 
 
+CHUNK_VALUES = 16_384  # bounds the temporaries (and the powers cached)
+
+
 def stable_hash(values: pa.Array) -> np.ndarray:
   """A 64-bit polynomial hash of each string, vectorised with numpy; the
   same bytes give the same hash in every process (unlike Python's hash)."""
   if isinstance(values, pa.ChunkedArray):
     values = values.combine_chunks()
   values = pc.fill_null(values, "").cast(pa.large_string())
+  if len(values) <= CHUNK_VALUES:
+    return _hash_chunk(values)
+  return np.concatenate([
+      _hash_chunk(values.slice(i, CHUNK_VALUES))
+      for i in range(0, len(values), CHUNK_VALUES)])
+
+
+def _hash_chunk(values: pa.Array) -> np.ndarray:
   n = len(values)
   offsets = np.frombuffer(values.buffers()[1], np.int64)[
       values.offset:values.offset + n + 1]
