@@ -224,3 +224,36 @@ def test_server_stopped_mid_run_fails_cleanly_and_rerun_is_identical(
     assert out == clean
   finally:
     server.stop()
+
+
+def test_dev_s3_command_serves_the_demo_bucket_and_stops(tmp_path):
+  import signal
+  import subprocess
+  import sys
+  import time
+  from pipelines.dev import DEMO_BUCKET, free_port
+  port = free_port()
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  proc = subprocess.Popen(
+      [sys.executable, "-m", "pipelines.cli", "dev", "s3", "--port",
+       str(port), "--dir", str(tmp_path / "weed"), "--demo-data",
+       os.path.join(root, "data", "demo")],
+      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=root)
+  try:
+    first = proc.stdout.readline()
+    assert f"http://127.0.0.1:{port}" in first, first
+    server = SeaweedFS(str(tmp_path), port)  # a client for the same server
+    keys = [o["Key"] for o in server.client().list_objects_v2(
+        Bucket=DEMO_BUCKET)["Contents"]]
+    assert "demo/crm_export.csv" in keys and len(keys) == 4
+  finally:
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+  deadline = time.monotonic() + 20
+  while time.monotonic() < deadline:
+    alive = subprocess.run(["pgrep", "-f", f"s3.port={port}"],
+                           capture_output=True).returncode == 0
+    if not alive:
+      break
+    time.sleep(0.5)
+  assert not alive, "SeaweedFS outlived crmsync dev s3"
