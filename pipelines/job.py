@@ -20,7 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.config import EnrichedInput, JobConfig
-from transforms.csv_io import CsvFormat, ReadCsv, match_files, read_header
+from transforms.csv_io import CsvFormat, ReadCsv, match_files, shared_header
 from transforms.errors import ConfigError, InputError
 from transforms.matching import applicable_keys
 from transforms.merge import BuildIndex, Merge, layout_of
@@ -76,15 +76,6 @@ def _fmt(csv_options, where: str) -> CsvFormat:
     raise ConfigError(f"{where}.{e}") from None
 
 
-def _header(files, fmt) -> Tuple[str, ...]:
-  headers = [read_header(f, fmt).names for f in files]
-  for f, h in zip(files[1:], headers[1:]):
-    if h != headers[0]:
-      raise InputError(f"{f}: header differs from {files[0]}'s (all files "
-                       f"of one glob must share a header)")
-  return headers[0]
-
-
 def _columns(names) -> str:
   return ", ".join(names) if len(names) <= 12 else ", ".join(
       names[:12]) + ", ..."
@@ -104,7 +95,7 @@ def plan_job(config: JobConfig) -> JobPlan:
   fmt = _fmt(config.original.csv, "original.csv")
   files = match_files(config.original.path)
   sizes = _sizes(files)
-  header = _header(files, fmt)
+  header = shared_header(files, fmt)
   spec = config.merge_spec(header)
   for i, key in enumerate(spec.keys):
     missing = [c for c in key.columns if c not in header]
@@ -131,7 +122,7 @@ def _plan_source(i: int, e: EnrichedInput, es: EnrichedSpec,
                  spec: MergeSpec) -> SourcePlan:
   fmt = _fmt(e.csv, f"enriched.{i}.csv")
   files = match_files(e.path)
-  header = _header(files, fmt)
+  header = shared_header(files, fmt)
   for name in e.columns:
     if name not in header:
       raise ConfigError(f"enriched.{i}.columns: {name!r} is not a column of "
@@ -216,9 +207,11 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan, batch_rows: int = 10_000,
   prefix = config.output.path
   tmp = temp_dir(prefix, run_id)
   original = p | "ReadOriginal" >> ReadCsv(
-      config.original.path, plan.original_fmt, "original", batch_rows)
+      config.original.path, plan.original_fmt, "original", batch_rows,
+      plan.original_files)
   reads = [p | f"Read[{s.spec.name}]" >> ReadCsv(
-      s.config.path, s.fmt, s.spec.name, batch_rows) for s in plan.sources]
+      s.config.path, s.fmt, s.spec.name, batch_rows, s.files)
+           for s in plan.sources]
   if plan.join == "partitioned":
     out = original.rows | "PartitionedMerge" >> PartitionedMerge(
         plan.spec, [(s.spec, s.header, s.files, read.rows)

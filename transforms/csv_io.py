@@ -139,6 +139,17 @@ def read_header(path: str, fmt: CsvFormat = CsvFormat()) -> CsvHeader:
   return CsvHeader(names, end, head[:end].count(b"\n"))
 
 
+def shared_header(files: List[str], fmt: CsvFormat = CsvFormat()):
+  """The column names all `files` (one path or glob) share; InputError if
+  one differs."""
+  headers = [read_header(f, fmt).names for f in files]
+  for f, h in zip(files[1:], headers[1:]):
+    if h != headers[0]:
+      raise InputError(f"{f}: header differs from {files[0]}'s (all files "
+                       f"of one glob must share a header)")
+  return headers[0]
+
+
 def match_files(pattern: str) -> List[str]:
   """The files a path or glob names, sorted: their order is the row order."""
   try:
@@ -388,18 +399,14 @@ class ReadCsv(beam.PTransform):
   """
 
   def __init__(self, pattern: str, fmt: CsvFormat = CsvFormat(),
-               source_name: str = "", batch_rows: int = DEFAULT_BATCH_ROWS):
+               source_name: str = "", batch_rows: int = DEFAULT_BATCH_ROWS,
+               files: Optional[List[str]] = None):
     super().__init__()
     self._name = source_name or pattern
-    self._files = match_files(pattern)
-    headers = [read_header(f, fmt) for f in self._files]
-    for f, h in zip(self._files[1:], headers[1:]):
-      if h.names != headers[0].names:
-        raise InputError(f"{f}: header differs from {self._files[0]}'s; all "
-                         f"files of {pattern} must share one header")
-    self.header = headers[0].names
-    self.files = self._files
-    self._source = CsvSource(pattern, fmt, self._name, batch_rows, self._files)
+    # `files`: the pattern's files when the caller has listed them already.
+    self.files = files if files is not None else match_files(pattern)
+    self.header = shared_header(self.files, fmt)
+    self._source = CsvSource(pattern, fmt, self._name, batch_rows, self.files)
 
   def expand(self, pbegin):
     return (pbegin

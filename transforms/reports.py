@@ -103,6 +103,7 @@ class Finalize(beam.DoFn):
     self._original = original_name
     self._original_files = list(original_files)
     self._order = tuple(source_order)
+    self._rank = {n: i for i, n in enumerate((original_name,) + self._order)}
 
   def process(self, _, stats, written, rejected, conflicts, accounts):
     rank = {name: i for i, name in enumerate(self._order)}
@@ -136,8 +137,7 @@ class Finalize(beam.DoFn):
     yield summary
 
   def _rejected_order(self, r: RejectedRow):
-    rank = {n: i for i, n in enumerate((self._original,) + self._order)}
-    return rank.get(r.source, len(rank)), r.file, r.offset
+    return self._rank.get(r.source, len(self._rank)), r.file, r.offset
 
   def _summary(self, stats, rows_written, rejected, accounts):
     merged = stats.get("merged_rows", 0)
