@@ -206,9 +206,9 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan, batch_rows: int = 10_000,
   run_id = run_id or uuid.uuid4().hex[:12]
   prefix = config.output.path
   tmp = temp_dir(prefix, run_id)
-  original = p | "ReadOriginal" >> ReadCsv(
-      config.original.path, plan.original_fmt, "original", batch_rows,
-      plan.original_files)
+  read_original = ReadCsv(config.original.path, plan.original_fmt,
+                          "original", batch_rows, plan.original_files)
+  original = p | "ReadOriginal" >> read_original
   reads = [p | f"Read[{s.spec.name}]" >> ReadCsv(
       s.config.path, s.fmt, s.spec.name, batch_rows, s.files)
            for s in plan.sources]
@@ -216,7 +216,7 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan, batch_rows: int = 10_000,
     out = original.rows | "PartitionedMerge" >> PartitionedMerge(
         plan.spec, [(s.spec, s.header, s.files, read.rows)
                     for s, read in zip(plan.sources, reads)],
-        config.join_partitions)
+        read_original.source, config.join_partitions)
   else:
     out = _broadcast(original, reads, plan)
   written = out["merged"] | "Write" >> WriteShards(

@@ -106,3 +106,35 @@ def test_key_lookup_confirms_strings_on_hash_collisions(monkeypatch):
   lookup = matching.KeyLookup(pa.array(["a", "b", "c"]), np.array([5, 6, 7]))
   found = lookup.find(pa.array(["c", "a", "zz", None, "b"]))
   assert found.tolist() == [7, 5, -1, -1, 6]
+
+
+def test_partitioned_join_rereads_batches_around_rejects_and_files(
+    job, tmp_path, cli):
+  """Original batches are re-read by byte range in the partitioned join:
+  a malformed row, quoted newlines, CRLF ends and a glob of two files must
+  come back exactly as the broadcast join saw them."""
+  rows = [b"ID,Email,Note\r\n"]
+  for i in range(40):
+    note = f'"line one\r\nline {i}"' if i % 7 == 0 else f"n{i}"
+    rows.append(f"{i},u{i}@x.com,{note}\r\n".encode())
+    if i == 13:
+      rows.append(b"13b,too,many,fields\r\n")
+      rows.append(b"13c,too few\r\n")
+  (tmp_path / "crm").mkdir()
+  (tmp_path / "crm" / "a.csv").write_bytes(b"".join(rows[:25]))
+  (tmp_path / "crm" / "b.csv").write_bytes(rows[0] + b"".join(rows[25:]))
+  enriched = write_csv(tmp_path / "e.csv", [["Email", "Title"]] + [
+      [f"U{i}@X.com", f"title {i}"] for i in range(0, 40, 3)])
+  config = job.config(str(tmp_path / "crm" / "*.csv"), [{"path": enriched}],
+                      [{"name": "email", "normalize": "email",
+                        "columns": ["Email"]}])
+  broadcast = _run(cli, job, config, "broadcast", "--batch_rows=4",
+                   "--set=join_partitions=3")
+  partitioned = _run(cli, job, config, "partitioned", "--batch_rows=4",
+                     "--set=join_partitions=3")
+  assert broadcast == partitioned
+  merged = b"".join(v for k, v in broadcast.items() if k.startswith("merged"))
+  assert merged.count(b"title ") == 14
+  assert b"line one\r\nline 7" in merged
+  assert b"13b,too,many" in broadcast["rejected.csv"]
+  assert b"13c,too few" in broadcast["rejected.csv"]

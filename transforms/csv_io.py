@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from apache_beam.io.filebasedsource import FileBasedSource
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.range_trackers import OffsetRangeTracker
 from apache_beam.metrics import Metrics
 
 from transforms.errors import InputError
@@ -186,6 +187,10 @@ class CsvSource(FileBasedSource):
     self._file_index = {f: i for i, f in enumerate(self._files)}
     self._headers = {}
 
+  @property
+  def files(self) -> List[str]:
+    return self._files
+
   def _header(self, file_name: str) -> CsvHeader:
     if file_name not in self._headers:
       self._headers[file_name] = read_header(file_name, self._fmt)
@@ -201,6 +206,25 @@ class CsvSource(FileBasedSource):
         return
       yield from self._read_from(f, file_name, header, first, lines_before,
                                  range_tracker)
+
+  def reread(self, file_index: int, start: int, last: int,
+             line: int) -> RowBatch:
+    """The rows of a batch read before: the records starting in [start,
+    last] of the source's file `file_index`, where `start` is a record's
+    offset and `line` its line (no quote scan from the top of the file).
+    The partitioned join re-reads original batches rather than shuffle
+    them."""
+    file_name = self._files[file_index]
+    header = self._header(file_name)
+    tracker = OffsetRangeTracker(start, last + 1)
+    with self.open_file(file_name) as f:
+      parts = [b.table for b in self._read_from(f, file_name, header, start,
+                                                line - 1, tracker)
+               if isinstance(b, RowBatch)]
+    if len(parts) == 1:
+      return RowBatch(file_index, parts[0])
+    table = pa.Table.from_batches(parts).combine_chunks()
+    return RowBatch(file_index, table.to_batches()[0])
 
   def _first_record_at_or_after(self, f, header: CsvHeader, begin: int):
     """(offset, newlines before it) of the first record starting >= begin."""
@@ -406,10 +430,10 @@ class ReadCsv(beam.PTransform):
     # `files`: the pattern's files when the caller has listed them already.
     self.files = files if files is not None else match_files(pattern)
     self.header = shared_header(self.files, fmt)
-    self._source = CsvSource(pattern, fmt, self._name, batch_rows, self.files)
+    self.source = CsvSource(pattern, fmt, self._name, batch_rows, self.files)
 
   def expand(self, pbegin):
     return (pbegin
-            | "Read" >> beam.io.Read(self._source)
+            | "Read" >> beam.io.Read(self.source)
             | "SplitRejects" >> beam.ParDo(_SplitRowsAndRejects(
                 self._name)).with_outputs("rejected", main="rows"))

@@ -11,10 +11,12 @@ every worker and runner). In one CoGroupByKey per partition:
 - probes: each original batch sends, per key of the cascade, its rows' key
   values to their partitions, and gets back the enriched values of the hits.
 
-A second CoGroupByKey brings each original batch together with its answers;
-the cascade (the first key that hits, per source) is applied there, and the
-batch is resolved by the same code as the broadcast join. Output and reports
-are therefore byte-identical whichever join runs.
+A second CoGroupByKey brings each original batch's answers together; the
+batch itself is not shuffled but re-read from its file by byte range (a
+shuffle holds its data in memory on the local runner, and the original side
+is the largest). The cascade (the first key that hits, per source) is applied
+there, and the batch is resolved by the same code as the broadcast join.
+Output and reports are therefore byte-identical whichever join runs.
 """
 
 from typing import Dict, List, Sequence
@@ -24,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from transforms.csv_io import CsvSource
 from transforms.hashing import stable_hash
 from transforms.matching import (FILE_COL, SourceColumns, index_from_tables,
                                  key_pairs, key_values, lookup_rows,
@@ -73,8 +76,9 @@ class _EnrichedFragments(beam.DoFn):
 
 
 class _Probes(beam.DoFn):
-  """Original RowBatch -> (batch id, batch) and, per cascade key, the rows'
-  key values to their partitions: (partition, ("probe", ...))."""
+  """Original RowBatch -> (batch id, where to re-read it) and, per cascade
+  key, the rows' key values to their partitions: (partition, ("probe",
+  ...))."""
 
   def __init__(self, spec: MergeSpec, key_names: Sequence[str],
                partitions: int):
@@ -84,8 +88,11 @@ class _Probes(beam.DoFn):
 
   def process(self, batch: RowBatch):
     table = batch.table
-    batch_id = (batch.file_index, int(table.column(OFFSET_COL)[0].as_py()))
-    yield beam.pvalue.TaggedOutput("batches", (batch_id, batch))
+    offsets = table.column(OFFSET_COL)
+    batch_id = (batch.file_index, offsets[0].as_py())
+    yield beam.pvalue.TaggedOutput("batches", (batch_id, (
+        offsets[-1].as_py(), table.column(LINE_COL)[0].as_py(),
+        table.num_rows)))
     for k, key in self._keys:
       values = key_values(table, key, self._spec.phone_region)
       valid = pc.is_valid(values).to_numpy(zero_copy_only=False)
@@ -162,19 +169,25 @@ class _JoinPartition(beam.DoFn):
 
 
 class _Assemble(beam.DoFn):
-  """An original batch and its answers -> the merged batch."""
+  """An original batch (re-read) and its answers -> the merged batch."""
 
-  def __init__(self, spec: MergeSpec, source_order: Sequence[str]):
+  def __init__(self, spec: MergeSpec, source_order: Sequence[str],
+               original: CsvSource):
     self._spec, self._order = spec, tuple(source_order)
+    self._original = original
 
   def setup(self):
     self._progress = Progress("merged")
 
   def process(self, element, layout):
-    _, grouped = element
-    self._progress.add(grouped["batch"][0].num_rows)
-    batch = grouped["batch"][0]
+    (file_index, start), grouped = element
+    last, line, rows = grouped["batch"][0]
+    batch = self._original.reread(file_index, start, last, line)
     n = batch.num_rows
+    if n != rows:  # the file changed under the job: the books would not balance
+      raise RuntimeError(f"{self._original.files[file_index]}: {rows} rows "
+                         f"at byte {start} when first read, {n} when re-read")
+    self._progress.add(n)
     by_source: Dict[str, list] = {}
     for source, k, rows, values in grouped["answers"]:
       by_source.setdefault(source, []).append((k, rows, values))
@@ -246,12 +259,14 @@ class PartitionedMerge(beam.PTransform):
   Merge (merged, conflicts, stats) plus `accounts` and `header`.
 
   `sources`: (EnrichedSpec, its header as read, its files, its RowBatch
-  PCollection) in priority order."""
+  PCollection) in priority order; `original`: the source the original
+  batches came from, to re-read them."""
 
-  def __init__(self, spec: MergeSpec, sources, partitions: int = 16):
+  def __init__(self, spec: MergeSpec, sources, original: CsvSource,
+               partitions: int = 16):
     super().__init__()
     self._spec, self._sources = spec, list(sources)
-    self._partitions = partitions
+    self._original, self._partitions = original, partitions
 
   def expand(self, original):
     spec, partitions = self._spec, self._partitions
@@ -280,7 +295,7 @@ class PartitionedMerge(beam.PTransform):
     merged = ({"batch": probes.batches, "answers": joined.answers}
               | "ByBatch" >> beam.CoGroupByKey()
               | "Assemble" >> beam.ParDo(
-                  _Assemble(spec, order),
+                  _Assemble(spec, order, self._original),
                   beam.pvalue.AsSingleton(layout)).with_outputs(
                       "conflicts", "stats", main="merged"))
     every_source = original.pipeline | "EverySource" >> beam.Create(
