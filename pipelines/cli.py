@@ -63,8 +63,10 @@ def _setup_logging(verbose: bool):
   for handler in logging.getLogger().handlers:
     handler.addFilter(_DropBeamImportNoise())
   # Beam is chatty at INFO; our own modules are not.
-  logging.getLogger("apache_beam").setLevel(
-      logging.INFO if verbose else logging.WARNING)
+  # The Flink and Spark job servers' own Java logs come through these.
+  for name in ("apache_beam", "FlinkJarJobServer", "SparkJarJobServer"):
+    logging.getLogger(name).setLevel(
+        logging.INFO if verbose else logging.WARNING)
   for name in ("crmsync", "pipelines", "transforms"):
     logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
 
@@ -107,12 +109,14 @@ def _run(args, extra) -> int:
   import apache_beam as beam
   from apache_beam.options.pipeline_options import PipelineOptions
 
-  from pipelines import storage
+  from pipelines import runners, storage
   from pipelines.config import load_config
   from pipelines.job import CrmsyncOptions, build_pipeline, plan_job
 
   config = load_config(args.config, args.overrides)
   beam_args = _beam_args(extra)
+  if args.command == "run":
+    beam_args = runners.portable_args(beam_args)
   options = PipelineOptions(beam_args + storage.storage_args(config,
                                                              beam_args))
   storage.configure(options)

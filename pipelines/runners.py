@@ -1,0 +1,103 @@
+"""Beam's portable runners: Flink and Spark.
+
+`crmsync run --runner FlinkRunner` (or SparkRunner) hands the pipeline to a
+Beam job server, a Java program that translates it for the cluster; Python
+workers run our DoFns. This module fills in what Beam leaves to the user:
+
+- the job-server jar: assembled once by Maven from the POMs in
+  `pipelines/jobservers/` into a cache folder (`crmsync dev jobservers`, or
+  on first use), rather than downloaded at every run;
+- the worker environment: LOOPBACK (the workers run in the submitting
+  process) for an embedded cluster, PROCESS with the `crmsync-worker` boot
+  command for a cluster on this machine. An explicit `--environment_type`,
+  `--job_endpoint` or `--*_job_server_jar` wins.
+"""
+
+import filecmp
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from typing import List, Optional
+
+from transforms.errors import ConfigError
+
+_LOG = logging.getLogger(__name__)
+HERE = os.path.dirname(os.path.abspath(__file__))
+JOB_SERVERS = {"flink": "FlinkRunner", "spark": "SparkRunner"}
+EMBEDDED = {"flink": ("--flink_master", "[local]"),
+            "spark": ("--spark_master_url", "local[2]")}
+
+
+def cache_dir() -> str:
+  return os.environ.get("CRMSYNC_CACHE") or os.path.join(
+      os.path.expanduser("~"), ".cache", "crmsync")
+
+
+def job_server_jar(kind: str) -> str:
+  """The path of the `kind` ("flink" or "spark") job-server launcher jar,
+  built by Maven if it is missing or its POM changed."""
+  folder = os.path.join(cache_dir(), "jobservers", kind)
+  pom = os.path.join(HERE, "jobservers", f"{kind}.pom.xml")
+  cached_pom = os.path.join(folder, "pom.xml")
+  jar = os.path.join(folder, "target", "job-server.jar")
+  if os.path.exists(jar) and os.path.exists(cached_pom) and filecmp.cmp(
+      pom, cached_pom, shallow=False):
+    return jar
+  if shutil.which("mvn") is None or shutil.which("java") is None:
+    raise ConfigError(f"--runner {JOB_SERVERS[kind]} needs Java and Maven to "
+                      f"build the {kind} job server (or pass "
+                      f"--{kind}_job_server_jar or --job_endpoint)")
+  os.makedirs(folder, exist_ok=True)
+  shutil.copyfile(pom, cached_pom)
+  _LOG.info("building the %s job server with Maven in %s (once)", kind,
+            folder)
+  done = subprocess.run(["mvn", "-q", "-B", "package"], cwd=folder,
+                        capture_output=True, text=True)
+  if done.returncode != 0 or not os.path.exists(jar):
+    os.remove(cached_pom)  # not a valid cache: rebuild next time
+    tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
+    raise ConfigError(f"building the {kind} job server failed (mvn in "
+                      f"{folder}): {' | '.join(tail)}")
+  return jar
+
+
+def worker_command() -> str:
+  """The PROCESS environment's boot command: installed beside this Python."""
+  return os.path.join(os.path.dirname(sys.executable), "crmsync-worker")
+
+
+def _value(args: List[str], flag: str) -> Optional[str]:
+  for i, a in enumerate(args):
+    if a.startswith(flag + "="):
+      return a.split("=", 1)[1]
+    if a == flag and i + 1 < len(args):
+      return args[i + 1]
+  return None
+
+
+def portable_args(args: List[str]) -> List[str]:
+  """Beam options for a Flink or Spark run, with our defaults filled in;
+  other runners' options come back unchanged."""
+  runner = (_value(args, "--runner") or "").lower()
+  kind = next((k for k, r in JOB_SERVERS.items() if runner == r.lower()),
+              None)
+  if kind is None:
+    return list(args)
+  args = list(args)
+  master_flag, embedded = EMBEDDED[kind]
+  master = _value(args, master_flag)
+  if master is None and _value(args, "--job_endpoint") is None:
+    args.append(f"{master_flag}={embedded}")
+    master = embedded
+  if (_value(args, "--job_endpoint") is None
+      and _value(args, f"--{kind}_job_server_jar") is None):
+    args.append(f"--{kind}_job_server_jar={job_server_jar(kind)}")
+  if _value(args, "--environment_type") is None:
+    if master is not None and master.startswith(("[local]", "local")):
+      args.append("--environment_type=LOOPBACK")
+    else:
+      args += ["--environment_type=PROCESS",
+               f'--environment_config={{"command": "{worker_command()}"}}']
+  return args
