@@ -26,6 +26,14 @@ class _Model(BaseModel):
   model_config = ConfigDict(extra="forbid")
 
 
+def _absolute(path: Optional[str]) -> Optional[str]:
+  """Local paths made absolute, against the directory crmsync runs in:
+  workers of a Flink or Spark cluster run in directories of their own."""
+  if not path or "://" in path:
+    return path
+  return os.path.abspath(os.path.expanduser(path))
+
+
 class CsvOptions(_Model):
   delimiter: str = ","
   encoding: str = "utf-8"
@@ -41,9 +49,12 @@ class OriginalInput(_Model):
   path: str
   csv: CsvOptions = CsvOptions()
 
+  _absolute_path = field_validator("path")(_absolute)
+
 
 class EnrichedInput(_Model):
   path: str
+  _absolute_path = field_validator("path")(_absolute)
   name: Optional[str] = None
   columns: Dict[str, str] = {}
   keep: Optional[List[str]] = None
@@ -128,6 +139,8 @@ class OutputConfig(_Model):
   delimiter: Optional[str] = None  # default: the original's
   # Cells a spreadsheet would run as a formula get a leading quote.
   escape_formulas: bool = True
+
+  _absolute_paths = field_validator("path", "reports")(_absolute)
 
   @field_validator("delimiter")
   @classmethod

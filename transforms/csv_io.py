@@ -163,6 +163,10 @@ def match_files(pattern: str) -> List[str]:
   return files
 
 
+def _size(path: str) -> int:
+  return FileSystems.match([path])[0].metadata_list[0].size_in_bytes
+
+
 def _short(e: Exception) -> str:
   return str(e).strip().splitlines()[-1][:300] if str(e).strip() else type(
       e).__name__
@@ -190,6 +194,20 @@ class CsvSource(FileBasedSource):
   @property
   def files(self) -> List[str]:
     return self._files
+
+  def _get_concat_source(self):
+    # FileBasedSource lists the pattern again where the job is split, which
+    # on a cluster is a worker: a file it cannot see would be read as no
+    # rows at all. The job was planned on the files listed at submission.
+    concat = super()._get_concat_source()
+    seen = {s._file_name for s in concat.sources}
+    expected = {f for f in self._files if _size(f) > 0}
+    if seen != expected:
+      missing = sorted(expected - seen) or sorted(seen - expected)
+      raise InputError(f"{self._pattern.get()}: the workers list other files "
+                       f"than the job was planned on ({missing[0]}); use "
+                       f"absolute paths or storage every worker can reach")
+    return concat
 
   def _header(self, file_name: str) -> CsvHeader:
     if file_name not in self._headers:

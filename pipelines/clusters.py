@@ -1,0 +1,240 @@
+"""Standalone Flink and Spark clusters on 127.0.0.1, for tests and users.
+
+    crmsync dev flink   # a JobManager and a TaskManager
+    crmsync dev spark   # a master and a worker
+
+The distributions are the real ones, taken from PyPI once into the cache
+folder: `apache-flink-libraries` carries Flink's lib/ folder, `pyspark` a
+whole Spark distribution. Their versions match the job servers' (Flink 1.19,
+Spark 3.5, Scala 2.12). The daemons are started as Flink's and Spark's own
+scripts start them: Flink's memory settings come from its BashJavaUtils, as
+in bin/taskmanager.sh, and Spark's through bin/spark-class.
+"""
+
+import glob
+import os
+import subprocess
+import sys
+import tarfile
+import time
+import urllib.error
+import urllib.request
+from typing import Dict, List
+
+from pipelines.dev import free_port
+from pipelines.runners import cache_dir
+
+FLINK = ("apache-flink-libraries", "1.19.1")
+SPARK = ("pyspark", "3.5.1")
+# What Flink's default config passes to every JVM on Java 17.
+JAVA17_OPENS = [f"--add-opens=java.base/{p}=ALL-UNNAMED" for p in (
+    "java.lang", "java.lang.invoke", "java.lang.reflect", "java.io",
+    "java.net", "java.nio", "java.text", "java.time", "java.util",
+    "java.util.concurrent", "java.util.concurrent.atomic", "sun.nio.ch",
+    "sun.nio.cs", "sun.security.action", "sun.util.calendar")] + [
+        f"--add-exports=java.base/{p}=ALL-UNNAMED" for p in (
+            "sun.net.util", "sun.net.www", "sun.security.x509")]
+
+
+def distribution(package: str, version: str) -> str:
+  """The `deps/` folder of a PyPI sdist (Flink's lib/, Spark's home),
+  downloaded and unpacked once."""
+  home = os.path.join(cache_dir(), "dist", f"{package}-{version}")
+  if os.path.isdir(os.path.join(home, "lib")) or os.path.isdir(
+      os.path.join(home, "jars")):
+    return home
+  download = os.path.join(cache_dir(), "dist", "sdist")
+  subprocess.run([sys.executable, "-m", "pip", "download", "--quiet",
+                  "--no-deps", "--no-binary", ":all:", "-d", download,
+                  f"{package}=={version}"], check=True)
+  sdist = glob.glob(os.path.join(download, f"{package.replace('-', '?')}-"
+                                 f"{version}.tar.gz"))[0]
+  partial = home + ".partial"
+  with tarfile.open(sdist) as tar:
+    top = f"{os.path.basename(sdist)[:-len('.tar.gz')]}/deps/"
+    members = [m for m in tar.getmembers() if m.name.startswith(top)]
+    for m in members:
+      m.name = m.name[len(top):]
+    tar.extractall(partial, [m for m in members if m.name],
+                   filter="tar")
+  os.rename(partial, home)
+  return home
+
+
+def _wait_http(url: str, process: subprocess.Popen, log: str,
+               timeout: float):
+  deadline = time.monotonic() + timeout
+  while time.monotonic() < deadline:
+    if process.poll() is not None:
+      raise RuntimeError(f"{url}: the daemon exited at start; see {log}")
+    try:
+      urllib.request.urlopen(url, timeout=1)
+      return
+    except urllib.error.HTTPError:
+      return
+    except OSError:
+      time.sleep(0.3)
+  raise RuntimeError(f"{url} did not answer within {timeout:.0f} s; see {log}")
+
+
+class _Daemons:
+  """Processes started in order, stopped in reverse."""
+
+  def __init__(self, work_dir: str):
+    self.work_dir = work_dir
+    self.processes: List[subprocess.Popen] = []
+
+  def _start(self, name: str, command: List[str], env: Dict[str, str] = None):
+    os.makedirs(self.work_dir, exist_ok=True)
+    log = os.path.join(self.work_dir, f"{name}.log")
+    with open(log, "ab") as out:
+      process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                 cwd=self.work_dir,
+                                 env=dict(os.environ, **(env or {})),
+                                 start_new_session=True)
+    self.processes.append(process)
+    return process, log
+
+  def stop(self):
+    for process in reversed(self.processes):
+      if process.poll() is None:
+        process.terminate()
+        try:
+          process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+          process.kill()
+          process.wait()
+    self.processes = []
+
+  def __enter__(self):
+    return self.start()
+
+  def __exit__(self, *exc):
+    self.stop()
+
+
+class FlinkCluster(_Daemons):
+  """A Flink session cluster: one JobManager, one TaskManager with 2 slots."""
+
+  def __init__(self, work_dir: str, rest_port: int = 0):
+    super().__init__(work_dir)
+    self.rest_port = rest_port or free_port()
+
+  @property
+  def master(self) -> str:
+    """The value of --flink_master."""
+    return f"127.0.0.1:{self.rest_port}"
+
+  def _config(self) -> str:
+    conf = os.path.join(self.work_dir, "conf")
+    os.makedirs(conf, exist_ok=True)
+    settings = {
+        "jobmanager.rpc.address": "127.0.0.1",
+        "jobmanager.rpc.port": free_port(),
+        "jobmanager.bind-host": "127.0.0.1",
+        "rest.address": "127.0.0.1", "rest.bind-address": "127.0.0.1",
+        "rest.port": self.rest_port,
+        "taskmanager.host": "127.0.0.1", "taskmanager.bind-host": "127.0.0.1",
+        "taskmanager.numberOfTaskSlots": 2, "parallelism.default": 2,
+        "jobmanager.memory.process.size": "1024m",
+        "taskmanager.memory.process.size": "2560m",
+        # A Beam job is one wide graph of tasks running at once: the default
+        # network memory is short of buffers for it.
+        "taskmanager.memory.network.min": "512m",
+        "taskmanager.memory.network.max": "512m",
+        "io.tmp.dirs": os.path.join(self.work_dir, "tmp"),
+    }
+    with open(os.path.join(conf, "config.yaml"), "w") as f:
+      f.writelines(f"{k}: {v}\n" for k, v in settings.items())
+    return conf
+
+  def _memory_args(self, home: str, conf: str, which: str):
+    """JVM options and dynamic settings, as bin/*.sh get them."""
+    cp = os.pathsep.join([os.path.join(home, "bin", "bash-java-utils.jar")]
+                         + glob.glob(os.path.join(home, "lib", "*.jar")))
+    out = subprocess.run(
+        ["java", "-cp", cp, "org.apache.flink.runtime.util.bash.BashJavaUtils",
+         f"GET_{which}_RESOURCE_PARAMS", "--configDir", conf],
+        capture_output=True, text=True, check=True).stdout
+    results = [line.split(":", 1)[1] for line in out.splitlines()
+               if line.startswith("BASH_JAVA_UTILS_EXEC_RESULT:")]
+    return results[0].split(), results[1].split() if len(results) > 1 else []
+
+  def start(self, timeout: float = 120.0):
+    home = distribution(*FLINK)
+    conf = self._config()
+    cp = os.pathsep.join(sorted(glob.glob(os.path.join(home, "lib", "*.jar"))))
+    for name, which, main in (
+        ("jobmanager", "JM",
+         "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint"),
+        ("taskmanager", "TM",
+         "org.apache.flink.runtime.taskexecutor.TaskManagerRunner")):
+      jvm, dynamic = self._memory_args(home, conf, which)
+      process, log = self._start(name, ["java", *JAVA17_OPENS, *jvm, "-cp", cp,
+                                        main, "--configDir", conf, *dynamic])
+      if name == "jobmanager":
+        _wait_http(f"http://{self.master}/overview", process, log, timeout)
+    self._wait_for_taskmanager(timeout)
+    return self
+
+  def _wait_for_taskmanager(self, timeout: float):
+    import json
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+      with urllib.request.urlopen(f"http://{self.master}/overview") as r:
+        if json.load(r).get("taskmanagers", 0) >= 1:
+          return
+      time.sleep(0.3)
+    raise RuntimeError(f"no Flink TaskManager registered within "
+                       f"{timeout:.0f} s; see {self.work_dir}/taskmanager.log")
+
+  def beam_args(self) -> List[str]:
+    return ["--runner=FlinkRunner", f"--flink_master={self.master}",
+            "--parallelism=2"]
+
+
+class SparkCluster(_Daemons):
+  """A Spark standalone cluster: one master, one worker with 2 cores."""
+
+  def __init__(self, work_dir: str, port: int = 0):
+    super().__init__(work_dir)
+    self.port = port or free_port()
+    self.ui_port = free_port()
+
+  @property
+  def master(self) -> str:
+    """The value of --spark_master_url."""
+    return f"spark://127.0.0.1:{self.port}"
+
+  def start(self, timeout: float = 120.0):
+    home = distribution(*SPARK)
+    spark_class = os.path.join(home, "bin", "spark-class")
+    env = {"SPARK_HOME": home, "SPARK_LOCAL_IP": "127.0.0.1",
+           "SPARK_LOCAL_DIRS": os.path.join(self.work_dir, "tmp"),
+           "SPARK_WORKER_DIR": os.path.join(self.work_dir, "work")}
+    process, log = self._start("master", [
+        spark_class, "org.apache.spark.deploy.master.Master",
+        "--host", "127.0.0.1", "--port", str(self.port),
+        "--webui-port", str(self.ui_port)], env)
+    _wait_http(f"http://127.0.0.1:{self.ui_port}/json/", process, log,
+               timeout)
+    self._start("worker", [
+        spark_class, "org.apache.spark.deploy.worker.Worker",
+        "--host", "127.0.0.1", "--cores", "2", "--memory", "2g",
+        "--webui-port", str(free_port()), self.master], env)
+    self._wait_for_worker(timeout)
+    return self
+
+  def _wait_for_worker(self, timeout: float):
+    import json
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+      with urllib.request.urlopen(f"http://127.0.0.1:{self.ui_port}/json/") as r:
+        if json.load(r).get("aliveworkers", 0) >= 1:
+          return
+      time.sleep(0.3)
+    raise RuntimeError(f"no Spark worker registered within {timeout:.0f} s; "
+                       f"see {self.work_dir}/worker.log")
+
+  def beam_args(self) -> List[str]:
+    return ["--runner=SparkRunner", f"--spark_master_url={self.master}"]
