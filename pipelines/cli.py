@@ -4,6 +4,8 @@
     crmsync validate CONFIG [--set ...]
     crmsync demo-data [DIR]
     crmsync dev s3 [--dir DIR] [--port PORT]
+    crmsync dev flink|spark [--dir DIR]
+    crmsync dev jobservers
 
 Exit codes: 0 success; 2 bad input or config (one line on stderr naming the
 file, line or key; nothing written); 1 the run itself failed.
@@ -43,6 +45,12 @@ def _parser():
   s3.add_argument("--dir", default="out/seaweedfs")
   s3.add_argument("--port", type=int, default=8333)
   s3.add_argument("--demo-data", default="data/demo")
+  for kind in ("flink", "spark"):
+    cluster = dev_sub.add_parser(
+        kind, help=f"run a standalone {kind.title()} cluster on 127.0.0.1")
+    cluster.add_argument("--dir", default=f"out/{kind}")
+  dev_sub.add_parser("jobservers", help="build the Flink and Spark job "
+                                        "servers with Maven (cached)")
   demo = sub.add_parser("demo-data", help="write the demo input files")
   demo.add_argument("directory", nargs="?", default="data/demo")
   demo.add_argument("--rows", type=int, default=10_000)
@@ -176,6 +184,25 @@ def _print_summary(config, elapsed: float):
         f" reports: {config.output.reports_dir}/", file=sys.stderr)
 
 
+def _dev(args) -> int:
+  _setup_logging(False)
+  if args.service == "s3":
+    from pipelines.dev import serve_s3
+    return serve_s3(args.dir, args.port, args.demo_data)
+  if args.service in ("flink", "spark"):
+    from pipelines.clusters import serve_cluster
+    return serve_cluster(args.service, args.dir)
+  from pipelines.runners import JOB_SERVERS, job_server_jar
+  from transforms.errors import CrmsyncError
+  try:
+    for kind in JOB_SERVERS:
+      print(f"{kind} job server: {job_server_jar(kind)}")
+  except CrmsyncError as e:
+    print(f"crmsync: error: {e}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+  return EXIT_OK
+
+
 def main(argv=None) -> int:
   args, extra = _parser().parse_known_args(argv)
   if args.command == "demo-data":
@@ -183,8 +210,7 @@ def main(argv=None) -> int:
     write_demo_data(args.directory, args.rows)
     return EXIT_OK
   if args.command == "dev":
-    from pipelines.dev import serve_s3
-    return serve_s3(args.dir, args.port, args.demo_data)
+    return _dev(args)
   if extra and args.command not in ("run", "validate"):
     print(f"crmsync: error: unknown arguments {' '.join(extra)}",
           file=sys.stderr)

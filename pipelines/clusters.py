@@ -238,3 +238,24 @@ class SparkCluster(_Daemons):
 
   def beam_args(self) -> List[str]:
     return ["--runner=SparkRunner", f"--spark_master_url={self.master}"]
+
+
+def serve_cluster(kind: str, directory: str) -> int:
+  """`crmsync dev flink|spark`: a cluster in the foreground until Ctrl-C."""
+  import signal
+  cluster = (FlinkCluster if kind == "flink" else SparkCluster)(directory)
+  started = time.monotonic()
+  cluster.start()
+  print(f"{kind} cluster up on {cluster.master} in "
+        f"{time.monotonic() - started:.1f} s (logs in {directory}).\n"
+        f"In another shell:\n"
+        f"  crmsync run configs/demo.yaml {' '.join(cluster.beam_args())}\n"
+        f"Ctrl-C stops it.", flush=True)
+  signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+  try:
+    cluster.processes[0].wait()
+  except KeyboardInterrupt:
+    pass
+  finally:
+    cluster.stop()
+  return 0

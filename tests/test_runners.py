@@ -1,0 +1,107 @@
+"""The demo job on Flink and Spark, embedded and on standalone clusters on
+127.0.0.1, gives the DirectRunner's bytes: every shard and every report.
+
+Java and Maven must be on the PATH: the job servers are built by Maven into
+the cache (`crmsync dev jobservers`), and the clusters are the Flink and
+Spark distributions from PyPI. CRMSYNC_SKIP_RUNNERS=1 skips this module.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from pipelines.clusters import FlinkCluster, SparkCluster
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO = os.path.join(ROOT, "configs", "demo.yaml")
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("CRMSYNC_SKIP_RUNNERS") == "1",
+    reason="CRMSYNC_SKIP_RUNNERS=1")
+
+
+def run_demo(out_dir, *beam_args):
+  """`crmsync run configs/demo.yaml` in a subprocess, as a user runs it; the
+  output folder's files by name."""
+  done = subprocess.run(
+      [sys.executable, "-m", "pipelines.cli", "run", DEMO,
+       f"--set=output.path={out_dir}/merged",
+       f"--set=output.reports={out_dir}/reports", *beam_args],
+      capture_output=True, text=True, cwd=ROOT, timeout=600)
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert "10000 original rows read, 10000 written" in done.stderr
+  files = {}
+  for folder in (out_dir, os.path.join(out_dir, "reports")):
+    for name in sorted(os.listdir(folder)):
+      path = os.path.join(folder, name)
+      if os.path.isfile(path):
+        with open(path, "rb") as f:
+          files[name] = f.read()
+  return files
+
+
+@pytest.fixture(scope="module")
+def direct(tmp_path_factory):
+  return run_demo(str(tmp_path_factory.mktemp("direct")))
+
+
+def assert_same(direct, other):
+  assert sorted(other) == sorted(direct)
+  assert len(direct) == 8  # 4 shards and 4 reports
+  for name in direct:
+    assert other[name] == direct[name], f"{name} differs"
+
+
+def test_flink_embedded_matches_the_direct_runner(direct, tmp_path):
+  assert_same(direct, run_demo(str(tmp_path), "--runner=FlinkRunner"))
+
+
+def test_spark_embedded_matches_the_direct_runner(direct, tmp_path):
+  assert_same(direct, run_demo(str(tmp_path), "--runner=SparkRunner"))
+
+
+def test_flink_cluster_with_process_workers_matches(direct, tmp_path):
+  with FlinkCluster(str(tmp_path / "flink")) as cluster:
+    out = run_demo(str(tmp_path / "out"), *cluster.beam_args())
+    # The job really ran on this cluster, not on an embedded one.
+    with urllib.request.urlopen(f"http://{cluster.master}/jobs/overview") as r:
+      assert b'"state":"FINISHED"' in r.read()
+  assert_same(direct, out)
+
+
+def test_spark_cluster_with_process_workers_matches(direct, tmp_path):
+  with SparkCluster(str(tmp_path / "spark")) as cluster:
+    out = run_demo(str(tmp_path / "out"), *cluster.beam_args())
+    with urllib.request.urlopen(
+        f"http://127.0.0.1:{cluster.ui_port}/json/") as r:
+      assert b'"completedapps" : [ {' in r.read()
+  assert_same(direct, out)
+
+
+def test_dev_flink_command_starts_a_cluster_and_stops_on_sigterm(tmp_path):
+  proc = subprocess.Popen(
+      [sys.executable, "-m", "pipelines.cli", "dev", "flink", "--dir",
+       str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+      text=True, cwd=ROOT)
+  try:
+    first = proc.stdout.readline()
+    assert "flink cluster up on 127.0.0.1:" in first, first
+    master = first.split(" on ")[1].split()[0]
+    with urllib.request.urlopen(f"http://{master}/overview") as r:
+      assert b'"taskmanagers":1' in r.read()
+  finally:
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+  deadline = time.monotonic() + 30
+  while time.monotonic() < deadline:
+    try:
+      urllib.request.urlopen(f"http://{master}/overview", timeout=1)
+      time.sleep(0.5)
+    except OSError:
+      return
+  pytest.fail("the Flink JobManager outlived crmsync dev flink")
