@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -138,3 +139,31 @@ def test_partitioned_join_rereads_batches_around_rejects_and_files(
   assert b"line one\r\nline 7" in merged
   assert b"13b,too,many" in broadcast["rejected.csv"]
   assert b"13c,too few" in broadcast["rejected.csv"]
+
+
+def test_stable_hash_is_thread_safe_while_its_cache_grows(monkeypatch):
+  """Beam's workers hash in several threads at once; the cached powers grow
+  with the longest chunk seen (a race here failed a Flink run)."""
+  import threading
+  import transforms.hashing as hashing
+  arrays = [pa.array(["x" * (n % 97) + str(n) for n in range(k * 500)])
+            for k in range(1, 40)]
+  expected = [stable_hash(a) for a in arrays]
+  errors = []
+
+  def work(order):
+    try:
+      for i in order:
+        assert (stable_hash(arrays[i]) == expected[i]).all()
+    except Exception as e:  # reported below, with the thread's error
+      errors.append(e)
+
+  for _ in range(5):
+    monkeypatch.setattr(hashing, "_POWERS", (np.ones(1, np.uint64),) * 2)
+    threads = [threading.Thread(target=work, args=(
+        list(range(t, 39)) + list(range(t)),)) for t in range(8)]
+    for t in threads:
+      t.start()
+    for t in threads:
+      t.join()
+  assert not errors, errors[0]

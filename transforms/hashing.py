@@ -10,19 +10,25 @@ _PRIME = 0x100000001B3  # odd, so it has an inverse modulo 2**64
 _INVERSE = pow(_PRIME, -1, 1 << 64)
 
 
-_POWERS = [np.ones(1, np.uint64), np.ones(1, np.uint64)]
+_POWERS = (np.ones(1, np.uint64), np.ones(1, np.uint64))
 
 
 def _powers(size: int):
   """PRIME**i and PRIME**-i modulo 2**64 for i < size, computed once and
-  grown as needed (every batch would otherwise pay two cumprods)."""
-  if len(_POWERS[0]) < size:
-    n = max(size, 2 * len(_POWERS[0]))
-    for k, base in enumerate((_PRIME, _INVERSE)):
+  grown as needed (every batch would otherwise pay two cumprods). Beam's
+  workers run bundles in threads: the pair is read and replaced as one
+  tuple, never mutated in place."""
+  global _POWERS
+  powers = _POWERS
+  if len(powers[0]) < size:
+    n = max(size, 2 * len(powers[0]))
+    grown = []
+    for base in (_PRIME, _INVERSE):
       p = np.full(n, base, np.uint64)
       p[0] = 1
-      _POWERS[k] = np.cumprod(p, dtype=np.uint64)
-  return _POWERS[0], _POWERS[1]
+      grown.append(np.cumprod(p, dtype=np.uint64))
+    powers = _POWERS = tuple(grown)
+  return powers
 
 
 CHUNK_VALUES = 16_384  # bounds the temporaries (and the powers cached)
