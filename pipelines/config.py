@@ -164,6 +164,14 @@ class StorageConfig(_Model):
   verify: Optional[bool] = None
 
 
+class LimitsConfig(_Model):
+  """Rows beyond these sizes are rejected (listed in rejected.csv) instead of
+  held in memory: a stray quote can otherwise make one record of the whole
+  rest of a file."""
+  max_field_bytes: int = Field(4 << 20, ge=1)
+  max_row_bytes: int = Field(16 << 20, ge=1)
+
+
 class JobConfig(_Model):
   original: OriginalInput
   enriched: List[EnrichedInput] = Field(min_length=1)
@@ -175,6 +183,7 @@ class JobConfig(_Model):
   columns: ColumnsConfig = ColumnsConfig()
   output: OutputConfig
   storage: StorageConfig = StorageConfig()
+  limits: LimitsConfig = LimitsConfig()
   # How enriched rows meet original rows: `broadcast` (every worker holds
   # every enriched index), `partitioned` (by key hash), or `auto` (broadcast
   # while the enriched files total at most broadcast_limit_mb; by default a

@@ -69,9 +69,10 @@ class JobPlan:
     return tuple(s.spec.name for s in self.sources)
 
 
-def _fmt(csv_options, where: str) -> CsvFormat:
+def _fmt(csv_options, where: str, limits) -> CsvFormat:
   try:
-    return CsvFormat(csv_options.delimiter, csv_options.encoding)
+    return CsvFormat(csv_options.delimiter, csv_options.encoding,
+                     limits.max_field_bytes, limits.max_row_bytes)
   except InputError as e:
     raise ConfigError(f"{where}.{e}") from None
 
@@ -92,7 +93,7 @@ def _sizes(files) -> List[int]:
 
 def plan_job(config: JobConfig) -> JobPlan:
   """Checks the config against the input headers; reads no data rows."""
-  fmt = _fmt(config.original.csv, "original.csv")
+  fmt = _fmt(config.original.csv, "original.csv", config.limits)
   files = match_files(config.original.path)
   sizes = _sizes(files)
   header = shared_header(files, fmt)
@@ -105,7 +106,7 @@ def plan_job(config: JobConfig) -> JobPlan:
           f"header of {files[0]} (columns: {_columns(header)})")
   sources = []
   for i, (e, es) in enumerate(zip(config.enriched, config.enriched_specs())):
-    sources.append(_plan_source(i, e, es, spec))
+    sources.append(_plan_source(i, e, es, spec, config.limits))
   _check_columns(config, spec, sources)
   enriched_bytes = sum(sum(_sizes(s.files)) for s in sources)
   join = config.join
@@ -119,8 +120,8 @@ def plan_job(config: JobConfig) -> JobPlan:
 
 
 def _plan_source(i: int, e: EnrichedInput, es: EnrichedSpec,
-                 spec: MergeSpec) -> SourcePlan:
-  fmt = _fmt(e.csv, f"enriched.{i}.csv")
+                 spec: MergeSpec, limits) -> SourcePlan:
+  fmt = _fmt(e.csv, f"enriched.{i}.csv", limits)
   files = match_files(e.path)
   header = shared_header(files, fmt)
   for name in e.columns:

@@ -24,6 +24,7 @@ from typing import List, Optional, Tuple
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from apache_beam.io.filebasedsource import FileBasedSource
 from apache_beam.io.filesystems import FileSystems
@@ -39,6 +40,7 @@ _LOG = logging.getLogger(__name__)
 QUOTE = ord('"')
 NEWLINE = ord("\n")
 CR = ord("\r")
+NEWLINE_BYTE = b"\n"
 UTF8_BOM = codecs.BOM_UTF8
 CHUNK_BYTES = 1 << 22
 DEFAULT_BATCH_ROWS = 10_000
@@ -48,9 +50,12 @@ DELIMITERS = {",", ";", "\t", "|"}
 
 @dataclass(frozen=True)
 class CsvFormat:
-  """How a file is written. BOM and CRLF line ends are handled regardless."""
+  """How a file is written (BOM and CRLF line ends are handled regardless),
+  and the largest field and record accepted: bigger ones are rejected."""
   delimiter: str = ","
   encoding: str = "utf-8"
+  max_field_bytes: int = 4 << 20
+  max_row_bytes: int = 16 << 20
 
   def __post_init__(self):
     if self.delimiter not in DELIMITERS:
@@ -127,6 +132,10 @@ def read_header(path: str, fmt: CsvFormat = CsvFormat()) -> CsvHeader:
                            delimiter=fmt.delimiter, strict=True))
   except csv.Error as e:
     raise InputError(f"{path}: line 1: malformed header ({e})") from None
+  if len(rows) > 1:
+    raise InputError(f"{path}: line 1: the header holds a bare carriage "
+                     f"return: lines end with CR only (classic Mac OS)? "
+                     f"Convert the file to LF or CRLF line ends")
   names = tuple(n.strip() or f"column_{i + 1}" for i, n in enumerate(rows[0]))
   seen = {}
   for i, n in enumerate(names):
@@ -170,6 +179,15 @@ def _size(path: str) -> int:
 def _short(e: Exception) -> str:
   return str(e).strip().splitlines()[-1][:300] if str(e).strip() else type(
       e).__name__
+
+
+class _Rejected(Exception):
+  """A record rejected before parsing."""
+
+
+def _longest_field(table: pa.Table) -> int:
+  return max((pc.max(pc.binary_length(c)).as_py() or 0)
+             for c in table.columns)
 
 
 class CsvSource(FileBasedSource):
@@ -293,6 +311,16 @@ class CsvSource(FileBasedSource):
         unterminated = True
         ends = np.append(ends, len(data) - 1)
       if ends.size == 0:
+        if len(data) > self._fmt.max_row_bytes:
+          # One record longer than the limit: skip to its end without
+          # holding it, and reject it.
+          if not tracker.try_claim(pos):
+            return
+          rejected, length, lines, carry = self._skip_record(
+              f, data, file_name, pos, line)
+          yield rejected
+          pos, line = pos + length, line + lines
+          continue
         carry = data
         continue
       starts = np.concatenate(([0], ends[:-1] + 1))
@@ -326,13 +354,51 @@ class CsvSource(FileBasedSource):
       if eof:
         return
 
+  def _skip_record(self, f, data: bytes, file_name: str, pos: int,
+                   line: int):
+    """Reads past a record that starts at `pos` (its first bytes in `data`,
+    no end among them) keeping only its head: (RejectedRow, its length, the
+    newlines in it, the bytes after it already read)."""
+    in_quotes = bool(data.count(b'"') & 1)
+    length, newlines, head = len(data), data.count(b"\n"), data[:200]
+    rest = b""
+    while True:
+      chunk = f.read(CHUNK_BYTES)
+      if not chunk:
+        break
+      ends = _record_ends(np.frombuffer(chunk, np.uint8), in_quotes)
+      if ends.size:
+        end = int(ends[0]) + 1
+        length += end
+        newlines += chunk.count(b"\n", 0, end)
+        rest = chunk[end:]
+        break
+      in_quotes ^= bool(chunk.count(b'"') & 1)
+      newlines += chunk.count(b"\n")
+      length += len(chunk)
+    reason = (f"row is over the limit of {self._fmt.max_row_bytes} bytes "
+              f"(limits.max_row_bytes): {length} bytes"
+              + (", up to the end of the file (an unclosed quote?)"
+                 if not rest and in_quotes else ""))
+    Metrics.counter("crmsync", "rows_rejected").inc()
+    text = head.decode(self._fmt.encoding, errors="replace") + "..."
+    return (RejectedRow(self._name, file_name, line, pos, reason, text),
+            length, newlines, rest)
+
   def _parse(self, file_name, header, data, starts, ends, offsets, lines,
              last_unterminated):
     if starts.size == 0:
       return
     raw = data[int(starts[0]):int(ends[-1]) + 1]
-    table = None if last_unterminated else self._parse_fast(raw, header)
+    # Rows too long or holding a NUL byte are rejected by the slow path.
+    suspect = (ends - starts + 1 > self._fmt.max_row_bytes).any() or (
+        raw.find(b"\x00") >= 0)
+    table = None if last_unterminated or suspect else self._parse_fast(
+        raw, header)
     if table is not None and table.num_rows != starts.size:
+      table = None
+    if (table is not None and len(raw) > self._fmt.max_field_bytes
+        and _longest_field(table) > self._fmt.max_field_bytes):
       table = None
     rejected = []
     good = np.arange(starts.size)
@@ -381,26 +447,52 @@ class CsvSource(FileBasedSource):
     """Record by record with Python's csv module; bad records are rejected."""
     width = len(header.names)
     rows, good = [], []
+    max_row, max_field = self._fmt.max_row_bytes, self._fmt.max_field_bytes
+    # Python's csv module has a field limit of its own (128 KB by default).
+    csv.field_size_limit(max(max_field, csv.field_size_limit()))
     for k in range(starts.size):
       raw = _strip_eol(data[int(starts[k]):int(ends[k]) + 1])
       reason = None
+      if len(raw) > max_row:
+        reason = (f"row is over the limit of {max_row} bytes "
+                  f"(limits.max_row_bytes): {len(raw)} bytes")
+        raw = raw[:200]
       try:
+        if reason:
+          raise _Rejected(reason)
         text = raw.decode(self._fmt.encoding)
         if last_unterminated and k == starts.size - 1 and (
             raw.count(b'"') & 1):
-          raise csv.Error("unclosed quote: the field runs to the end of the "
-                          "file")
+          lines_over = raw.count(NEWLINE_BYTE) + 1
+          raise csv.Error(f"unclosed quote: the field runs to the end of the "
+                          f"file, over {lines_over} lines")
+        if b"\x00" in raw:
+          raise _Rejected("a NUL byte: binary data, not text")
         parsed = list(csv.reader(io.StringIO(text, newline=""),
                                  delimiter=self._fmt.delimiter, strict=True))
-        if len(parsed) != 1 or len(parsed[0]) != width:
+        if len(parsed) > 1 and b"\r" in raw:
+          reason = ("a bare carriage return (CR) outside quotes: only LF "
+                    "and CRLF end a line")
+        elif len(parsed) != 1 or len(parsed[0]) != width:
           found = len(parsed[0]) if len(parsed) == 1 else "several records"
           reason = f"expected {width} fields, found {found}"
+        else:
+          big = [i for i, v in enumerate(parsed[0]) if len(v) * 4 > max_field
+                 and len(v.encode(self._fmt.encoding)) > max_field]
+          if big:
+            reason = (f"field {header.names[big[0]]!r} is over the limit of "
+                      f"{max_field} bytes (limits.max_field_bytes)")
+            text = text[:200] + "..."
       except UnicodeDecodeError as e:
         text = raw.decode(self._fmt.encoding, errors="replace")
         reason = (f"not valid {self._fmt.encoding}: {e.reason} at byte "
                   f"{e.start} of the row")
       except csv.Error as e:
         reason = f"malformed quoting ({e})"
+      except _Rejected as e:
+        reason = str(e)
+        text = raw.decode(self._fmt.encoding, errors="replace")
+        text = text if len(text) <= 200 else text[:200] + "..."
       if reason:
         Metrics.counter("crmsync", "rows_rejected").inc()
         rejected.append(RejectedRow(self._name, file_name, int(lines[k]),
