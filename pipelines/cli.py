@@ -17,6 +17,7 @@ import logging
 import re
 import sys
 import time
+import uuid
 
 _LOG = logging.getLogger("crmsync")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -57,11 +58,24 @@ def _parser():
   return parser
 
 
-class _DropBeamImportNoise(logging.Filter):
-  """Beam warns about optional GCP clients at import; we use none of them."""
+class _BeamNoise(logging.Filter):
+  """Beam warns about optional GCP clients at import (we use none), and its
+  runners log a worker's failure with the whole traceback: crmsync prints
+  that failure as one line, and `-v` shows everything."""
+
+  def __init__(self, verbose: bool):
+    super().__init__()
+    self._verbose = verbose
 
   def filter(self, record):
-    return not record.getMessage().startswith("apitools not found")
+    message = record.getMessage()
+    if message.startswith("apitools not found"):
+      return False
+    if self._verbose or record.name.startswith(("crmsync", "pipelines",
+                                                  "transforms")):
+      return True
+    return not (record.exc_info or "Traceback (most recent call last)"
+                in message)
 
 
 def _setup_logging(verbose: bool):
@@ -69,7 +83,7 @@ def _setup_logging(verbose: bool):
       level=logging.INFO, stream=sys.stderr,
       format="%(asctime)s %(levelname)s %(name)s: %(message)s")
   for handler in logging.getLogger().handlers:
-    handler.addFilter(_DropBeamImportNoise())
+    handler.addFilter(_BeamNoise(verbose))
   # Beam is chatty at INFO; our own modules are not.
   # The Flink and Spark job servers' own Java logs come through these.
   for name in ("apache_beam", "FlinkJarJobServer", "SparkJarJobServer"):
@@ -120,6 +134,7 @@ def _run(args, extra) -> int:
   from pipelines import runners, storage
   from pipelines.config import load_config
   from pipelines.job import CrmsyncOptions, build_pipeline, plan_job
+  from transforms.writing import temp_dir
 
   config = load_config(args.config, args.overrides)
   beam_args = _beam_args(extra)
@@ -134,21 +149,32 @@ def _run(args, extra) -> int:
     print(_describe(plan))
     print("config OK")
     return EXIT_OK
+  storage.check_local_outputs(config)
   batch_rows = options.view_as(CrmsyncOptions).batch_rows
   _LOG.info("%s", _describe(plan).replace("\n", "; "))
   start = time.monotonic()
   p = beam.Pipeline(options=options)
-  summaries = build_pipeline(p, plan, batch_rows)
-  _ = summaries  # the summary is also written to stats.json
+  run_id = uuid.uuid4().hex[:12]
+  build_pipeline(p, plan, batch_rows, run_id)
   try:
     p.run().wait_until_finish()
   except Exception as e:  # a worker failure: one line, exit 1
     _LOG.debug("run failed", exc_info=True)
     print(f"crmsync: run failed: {_root_message(e)}", file=sys.stderr)
+    _remove_quietly(temp_dir(config.output.path, run_id))
     return EXIT_FAILED
   elapsed = time.monotonic() - start
   _print_summary(config, elapsed)
   return EXIT_OK
+
+
+def _remove_quietly(folder: str):
+  """A failed run's local temporary folder (a full disk, say). Not on an
+  object store: that may be what failed, and its client retries for
+  minutes; the next successful run removes whatever is left anyway."""
+  import shutil
+  if "://" not in folder:
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _root_message(e: BaseException) -> str:

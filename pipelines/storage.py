@@ -10,6 +10,7 @@ by `storage.profile` or AWS_PROFILE). Secrets are never logged or printed.
 """
 
 import os
+import shutil
 from typing import Iterable, List
 
 from apache_beam.io.filesystems import FileSystems
@@ -112,6 +113,35 @@ def check_buckets(paths: Iterable[str], options: PipelineOptions):
     except BotoCoreError as e:
       raise InputError(f"s3://{bucket}: {type(e).__name__} talking to "
                        f"{endpoint}") from None
+
+
+def check_local_outputs(config):
+  """One clear error before the run if a local output folder cannot be
+  created or written (a file in the way, a read-only mount, no rights)."""
+  import tempfile
+  for key, path in (("output.path", config.output.path),
+                    ("output.reports", config.output.reports_dir + "/")):
+    if "://" in path:
+      continue
+    folder = os.path.dirname(path) or "."
+    if os.path.exists(folder) and not os.path.isdir(folder):
+      raise InputError(f"{key}: cannot write to {folder} (a file, not a "
+                       f"folder)")
+    # The first folder that does not exist yet: removed after the probe.
+    created = folder
+    while not os.path.exists(os.path.dirname(created) or "."):
+      created = os.path.dirname(created)
+    created = None if os.path.exists(created) else created
+    try:
+      os.makedirs(folder, exist_ok=True)
+      with tempfile.NamedTemporaryFile(dir=folder, prefix=".crmsync-probe-"):
+        pass
+    except OSError as e:
+      raise InputError(f"{key}: cannot write to {folder} "
+                       f"({e.strerror or e})") from None
+    finally:
+      if created:
+        shutil.rmtree(created, ignore_errors=True)
 
 
 def job_paths(config) -> List[str]:
