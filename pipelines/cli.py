@@ -40,6 +40,15 @@ def _parser():
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="KEY.PATH=VALUE", help="override a config value")
     p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="errors only: no progress, no summary")
+    p.add_argument("--log-format", choices=("text", "json"), default="text",
+                   help="json: one JSON object per line on stderr (logs, "
+                        "errors and the summary), for schedulers")
+    p.add_argument("--sample", type=int, metavar="N",
+                   help="run on the first N original rows only")
+    p.add_argument("--run-id", help="the {run_id} of templated paths "
+                                    "(default: a new one)")
   dev = sub.add_parser("dev", help="local services for demos and tests")
   dev_sub = dev.add_subparsers(dest="service", required=True)
   s3 = dev_sub.add_parser("s3", help="run a local S3 server (SeaweedFS)")
@@ -78,19 +87,45 @@ class _BeamNoise(logging.Filter):
                 in message)
 
 
-def _setup_logging(verbose: bool):
+class _JsonFormatter(logging.Formatter):
+
+  def format(self, record):
+    return json.dumps({"time": self.formatTime(record), "level":
+                       record.levelname, "logger": record.name,
+                       "message": record.getMessage()})
+
+
+_OUTPUT = {"format": "text", "quiet": False}
+
+
+def _emit(kind: str, text: str, **fields):
+  """An error or summary line on stderr, as text or as one JSON object."""
+  if _OUTPUT["format"] == "json":
+    print(json.dumps({"event": kind, "message": text, **fields}),
+          file=sys.stderr)
+  else:
+    print(text, file=sys.stderr)
+
+
+def _setup_logging(verbose: bool, quiet: bool = False, fmt: str = "text"):
+  _OUTPUT.update(format=fmt, quiet=quiet)
   logging.basicConfig(
       level=logging.INFO, stream=sys.stderr,
       format="%(asctime)s %(levelname)s %(name)s: %(message)s")
   for handler in logging.getLogger().handlers:
     handler.addFilter(_BeamNoise(verbose))
+    if fmt == "json":
+      handler.setFormatter(_JsonFormatter())
+  if quiet and not verbose:
+    logging.getLogger().setLevel(logging.ERROR)
   # Beam is chatty at INFO; our own modules are not.
   # The Flink and Spark job servers' own Java logs come through these.
   for name in ("apache_beam", "FlinkJarJobServer", "SparkJarJobServer"):
     logging.getLogger(name).setLevel(
         logging.INFO if verbose else logging.WARNING)
   for name in ("crmsync", "pipelines", "transforms"):
-    logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
+    logging.getLogger(name).setLevel(
+        logging.DEBUG if verbose else logging.ERROR if quiet else logging.INFO)
 
 
 def _beam_args(extra):
@@ -134,9 +169,13 @@ def _run(args, extra) -> int:
   from pipelines import runners, storage
   from pipelines.config import load_config
   from pipelines.job import CrmsyncOptions, build_pipeline, plan_job
+  from transforms.errors import ConfigError
   from transforms.writing import temp_dir
 
-  config = load_config(args.config, args.overrides)
+  run_id = args.run_id or uuid.uuid4().hex[:12]
+  config = load_config(args.config, args.overrides, run_id=run_id)
+  if args.sample is not None and args.sample < 1:
+    raise ConfigError("--sample: N must be 1 or more")
   beam_args = _beam_args(extra)
   if args.command == "run":
     beam_args = runners.portable_args(beam_args)
@@ -154,17 +193,17 @@ def _run(args, extra) -> int:
   _LOG.info("%s", _describe(plan).replace("\n", "; "))
   start = time.monotonic()
   p = beam.Pipeline(options=options)
-  run_id = uuid.uuid4().hex[:12]
-  build_pipeline(p, plan, batch_rows, run_id)
+  build_pipeline(p, plan, batch_rows, run_id, sample=args.sample)
   try:
     p.run().wait_until_finish()
   except Exception as e:  # a worker failure: one line, exit 1
     _LOG.debug("run failed", exc_info=True)
-    print(f"crmsync: run failed: {_root_message(e)}", file=sys.stderr)
+    _emit("error", f"crmsync: run failed: {_root_message(e)}", exit_code=1)
     _remove_quietly(temp_dir(config.output.path, run_id))
     return EXIT_FAILED
   elapsed = time.monotonic() - start
-  _print_summary(config, elapsed)
+  if not args.quiet:
+    _print_summary(config, elapsed)
   return EXIT_OK
 
 
@@ -196,6 +235,11 @@ def _print_summary(config, elapsed: float):
     stats = json.loads(f.read())
   o = stats["original"]
   rate = o["rows_read"] / elapsed if elapsed else 0
+  if _OUTPUT["format"] == "json":
+    _emit("summary", "crmsync: done", seconds=round(elapsed, 2),
+          rows_per_second=round(rate), output=config.output.path,
+          reports=config.output.reports_dir, stats=stats)
+    return
   print(f"crmsync: {o['rows_read']} original rows read, {o['rows_written']} "
         f"written, {stats['rows_matched']} matched "
         f"({stats['match_rate']:.1%}), {o['rows_rejected']} rejected; "
@@ -241,13 +285,13 @@ def main(argv=None) -> int:
     print(f"crmsync: error: unknown arguments {' '.join(extra)}",
           file=sys.stderr)
     return EXIT_BAD_INPUT
-  _setup_logging(args.verbose)
+  _setup_logging(args.verbose, args.quiet, args.log_format)
   # Imported after logging is set up: importing Beam logs.
   from transforms.errors import CrmsyncError
   try:
     return _run(args, extra)
   except CrmsyncError as e:
-    print(f"crmsync: error: {e}", file=sys.stderr)
+    _emit("error", f"crmsync: error: {e}", exit_code=2)
     return EXIT_BAD_INPUT
 
 

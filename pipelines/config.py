@@ -5,6 +5,7 @@ are errors, so a typo never silently falls back to a default. Every error
 names the config file and the key path, on one line.
 """
 
+import datetime
 import os
 import re
 from pathlib import Path
@@ -258,9 +259,13 @@ def _format_error(source: str, e: ValidationError) -> str:
   return f"{source}: " + "; ".join(parts)
 
 
-def load_config(path: str, overrides: List[str] = ()) -> JobConfig:
+def load_config(path: str, overrides: List[str] = (),
+                run_id: str = "") -> JobConfig:
   """Reads, overrides and validates a job config; ConfigError on any
-  problem, with the file and key path in its one-line message."""
+  problem, with the file and key path in its one-line message. In string
+  values, `$VAR`/`${VAR}` come from the environment, `{run_date}` is
+  today's date (YYYY-MM-DD, or $CRMSYNC_RUN_DATE), `{run_id}` this run's
+  id."""
   p = Path(path)
   if not p.is_file():
     raise ConfigError(f"{path}: config file not found")
@@ -279,10 +284,33 @@ def load_config(path: str, overrides: List[str] = ()) -> JobConfig:
     key, raw = item.split("=", 1)
     _set_path(doc, key.strip(), yaml.safe_load(raw) if raw else "")
   doc = _expand_env(doc)
+  doc = _expand_templates(doc, {
+      "run_date": os.environ.get("CRMSYNC_RUN_DATE")
+      or datetime.date.today().isoformat(),
+      "run_id": run_id or "run"}, path)
   try:
     return JobConfig.model_validate(doc)
   except ValidationError as e:
     raise ConfigError(_format_error(path, e)) from None
+
+
+def _expand_templates(node, values, path, where=""):
+  """{run_date} and {run_id} in string values; any other {name} is an
+  error naming the key (a literal brace is written {{ or }})."""
+  if isinstance(node, dict):
+    return {k: _expand_templates(v, values, path, f"{where}{k}.")
+            for k, v in node.items()}
+  if isinstance(node, list):
+    return [_expand_templates(v, values, path, f"{where}{i}.")
+            for i, v in enumerate(node)]
+  if isinstance(node, str) and "{" in node:
+    try:
+      return node.format(**values)
+    except (KeyError, IndexError, ValueError) as e:
+      raise ConfigError(f"{path}: {where.rstrip('.')}: unknown template "
+                        f"{e} in {node!r} (known: {{run_date}}, "
+                        f"{{run_id}})") from None
+  return node
 
 
 def _expand_env(node):

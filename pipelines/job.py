@@ -13,14 +13,15 @@ import os
 import re
 import uuid
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.config import EnrichedInput, JobConfig
-from transforms.csv_io import CsvFormat, ReadCsv, match_files, shared_header
+from transforms.csv_io import (CsvFormat, ReadCsv, match_files, shared_header,
+                               write_sample)
 from transforms.errors import ConfigError, InputError
 from transforms.matching import applicable_keys
 from transforms.merge import BuildIndex, Merge, layout_of
@@ -201,14 +202,23 @@ def _broadcast(original, reads, plan: JobPlan):
 
 
 def build_pipeline(p: beam.Pipeline, plan: JobPlan, batch_rows: int = 10_000,
-                   run_id: str = ""):
-  """Adds the whole job to `p`."""
+                   run_id: str = "", sample: Optional[int] = None):
+  """Adds the whole job to `p`; with `sample`, on the first `sample`
+  original records only (copied to the run's temporary folder)."""
   config = plan.config
   run_id = run_id or uuid.uuid4().hex[:12]
   prefix = config.output.path
   tmp = temp_dir(prefix, run_id)
-  read_original = ReadCsv(config.original.path, plan.original_fmt,
-                          "original", batch_rows, plan.original_files)
+  original_files, original_sizes = plan.original_files, plan.original_sizes
+  if sample:
+    original_files = [write_sample(plan.original_files, plan.original_fmt,
+                                   sample, f"{tmp}/sample-original.csv")]
+    original_sizes = _sizes(original_files)
+    _LOG.info("sample: the first %d original records, in %s", sample,
+              original_files[0])
+  read_original = ReadCsv(original_files[0] if sample else
+                          config.original.path, plan.original_fmt,
+                          "original", batch_rows, original_files)
   original = p | "ReadOriginal" >> read_original
   reads = [p | f"Read[{s.spec.name}]" >> ReadCsv(
       s.config.path, s.fmt, s.spec.name, batch_rows, s.files)
@@ -221,7 +231,7 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan, batch_rows: int = 10_000,
   else:
     out = _broadcast(original, reads, plan)
   written = out["merged"] | "Write" >> WriteShards(
-      prefix, config.output.shards, plan.original_sizes, out["header"], tmp,
+      prefix, config.output.shards, original_sizes, out["header"], tmp,
       config.output.delimiter or plan.original_fmt.delimiter,
       config.output.escape_formulas)
   # Rows as the readers counted them: the books are checked against these.
@@ -241,7 +251,7 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan, batch_rows: int = 10_000,
               Finalize(prefix=prefix, shards=config.output.shards,
                        reports_dir=config.output.reports_dir, tmp=tmp,
                        original_name="original",
-                       original_files=plan.original_files,
+                       original_files=original_files,
                        source_order=plan.source_order),
               side.AsSingleton(stats), side.AsList(written),
               side.AsList(rejected), side.AsList(out["conflicts"]),

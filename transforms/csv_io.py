@@ -172,6 +172,43 @@ def match_files(pattern: str) -> List[str]:
   return files
 
 
+def write_sample(files: List[str], fmt: CsvFormat, rows: int,
+                 dest: str) -> str:
+  """Copies the header and the first `rows` records of `files` (in order)
+  to `dest`, byte for byte, so `--sample N` runs the whole job on them."""
+  header = read_header(files[0], fmt)
+  with FileSystems.open(files[0], compression_type="uncompressed") as f:
+    head = f.read(header.data_start)
+  left = rows
+  with FileSystems.create(dest) as out:
+    out.write(head if head.endswith(b"\n") else head + b"\n")
+    for path in files:
+      data_start = read_header(path, fmt).data_start
+      with FileSystems.open(path, compression_type="uncompressed") as f:
+        f.seek(data_start)
+        in_quotes, carry = False, b""
+        while left > 0:
+          chunk = f.read(CHUNK_BYTES)
+          if not chunk:
+            if carry.strip():
+              out.write(carry + b"\n")
+              left -= 1
+            break
+          buf = np.frombuffer(chunk, np.uint8)
+          ends = _record_ends(buf, in_quotes)[:left]
+          if ends.size:
+            out.write(carry + chunk[:int(ends[-1]) + 1])
+            left -= ends.size
+            carry = chunk[int(ends[-1]) + 1:]
+            in_quotes = bool(carry.count(b'"') & 1)
+          else:
+            carry += chunk
+            in_quotes ^= bool(chunk.count(b'"') & 1)
+      if left <= 0:
+        break
+  return dest
+
+
 def _size(path: str) -> int:
   return FileSystems.match([path])[0].metadata_list[0].size_in_bytes
 

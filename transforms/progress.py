@@ -2,6 +2,7 @@
 seconds per worker), so a run of millions of rows shows it is alive."""
 
 import logging
+import os
 import time
 
 _LOG = logging.getLogger("crmsync.progress")
@@ -9,7 +10,9 @@ _LOG = logging.getLogger("crmsync.progress")
 
 class Progress:
 
-  def __init__(self, what: str, every_seconds: float = 5.0):
+  def __init__(self, what: str, every_seconds: float = None):
+    if every_seconds is None:  # CRMSYNC_PROGRESS_SECONDS: for tests and logs
+      every_seconds = float(os.environ.get("CRMSYNC_PROGRESS_SECONDS", 5))
     self._what, self._every = what, every_seconds
     self._start = self._last = time.monotonic()
     self._count = 0
