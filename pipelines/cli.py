@@ -61,6 +61,15 @@ def _parser():
     cluster.add_argument("--dir", default=f"out/{kind}")
   dev_sub.add_parser("jobservers", help="build the Flink and Spark job "
                                         "servers with Maven (cached)")
+  suggest = sub.add_parser("suggest", help="write a job config from samples "
+                                           "of the files")
+  suggest.add_argument("--original", required=True)
+  suggest.add_argument("--enriched", required=True, nargs="+")
+  suggest.add_argument("-o", "--output", help="write the config here "
+                                              "(default: print it)")
+  suggest.add_argument("--sample-rows", type=int, default=20_000)
+  suggest.add_argument("--merged", default="out/merged",
+                       help="output.path of the suggested job")
   demo = sub.add_parser("demo-data", help="write the demo input files")
   demo.add_argument("directory", nargs="?", default="data/demo")
   demo.add_argument("--rows", type=int, default=10_000)
@@ -185,7 +194,9 @@ def _run(args, extra) -> int:
   storage.check_buckets(storage.job_paths(config), options)
   plan = plan_job(config)
   if args.command == "validate":
+    from pipelines.suggest import sample_match_rates
     print(_describe(plan))
+    print("\n".join(sample_match_rates(plan)))
     print("config OK")
     return EXIT_OK
   storage.check_local_outputs(config)
@@ -254,6 +265,27 @@ def _print_summary(config, elapsed: float):
         f" reports: {config.output.reports_dir}/", file=sys.stderr)
 
 
+def _suggest(args) -> int:
+  _setup_logging(False)
+  from pipelines.suggest import suggest
+  from transforms.errors import CrmsyncError
+  try:
+    config, profile = suggest(args.original, args.enriched, args.sample_rows,
+                              args.merged)
+  except CrmsyncError as e:
+    print(f"crmsync: error: {e}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+  if args.output:
+    with open(args.output, "w", encoding="utf-8") as f:
+      f.write(config)
+    print(profile)
+    print(f"wrote {args.output}; check it, then: crmsync run {args.output}")
+  else:
+    print(config)
+    print(profile, file=sys.stderr)
+  return EXIT_OK
+
+
 def _dev(args) -> int:
   _setup_logging(False)
   if args.service == "s3":
@@ -281,6 +313,8 @@ def main(argv=None) -> int:
     return EXIT_OK
   if args.command == "dev":
     return _dev(args)
+  if args.command == "suggest":
+    return _suggest(args)
   if extra and args.command not in ("run", "validate"):
     print(f"crmsync: error: unknown arguments {' '.join(extra)}",
           file=sys.stderr)
