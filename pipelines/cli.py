@@ -104,7 +104,7 @@ class _JsonFormatter(logging.Formatter):
                        "message": record.getMessage()})
 
 
-_OUTPUT = {"format": "text", "quiet": False}
+_OUTPUT = {"format": "text"}
 
 
 def _emit(kind: str, text: str, **fields):
@@ -117,7 +117,7 @@ def _emit(kind: str, text: str, **fields):
 
 
 def _setup_logging(verbose: bool, quiet: bool = False, fmt: str = "text"):
-  _OUTPUT.update(format=fmt, quiet=quiet)
+  _OUTPUT.update(format=fmt)
   logging.basicConfig(
       level=logging.INFO, stream=sys.stderr,
       format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -125,8 +125,8 @@ def _setup_logging(verbose: bool, quiet: bool = False, fmt: str = "text"):
     handler.addFilter(_BeamNoise(verbose))
     if fmt == "json":
       handler.setFormatter(_JsonFormatter())
-  if quiet and not verbose:
-    logging.getLogger().setLevel(logging.ERROR)
+  logging.getLogger().setLevel(
+      logging.ERROR if quiet and not verbose else logging.INFO)
   # Beam is chatty at INFO; our own modules are not.
   # The Flink and Spark job servers' own Java logs come through these.
   for name in ("apache_beam", "FlinkJarJobServer", "SparkJarJobServer"):

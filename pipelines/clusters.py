@@ -12,6 +12,7 @@ in bin/taskmanager.sh, and Spark's through bin/spark-class.
 """
 
 import glob
+import json
 import os
 import subprocess
 import sys
@@ -94,6 +95,19 @@ class _Daemons:
                                  start_new_session=True)
     self.processes.append(process)
     return process, log
+
+  def _wait_for_count(self, url: str, field: str, name: str,
+                      timeout: float):
+    """Until the JSON at `url` counts at least one `field` (a registered
+    TaskManager or worker)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+      with urllib.request.urlopen(url) as r:
+        if json.load(r).get(field, 0) >= 1:
+          return
+      time.sleep(0.3)
+    raise RuntimeError(f"no {name} registered within {timeout:.0f} s; see "
+                       f"{self.work_dir}/{name}.log")
 
   def stop(self):
     for process in reversed(self.processes):
@@ -178,15 +192,8 @@ class FlinkCluster(_Daemons):
     return self
 
   def _wait_for_taskmanager(self, timeout: float):
-    import json
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-      with urllib.request.urlopen(f"http://{self.master}/overview") as r:
-        if json.load(r).get("taskmanagers", 0) >= 1:
-          return
-      time.sleep(0.3)
-    raise RuntimeError(f"no Flink TaskManager registered within "
-                       f"{timeout:.0f} s; see {self.work_dir}/taskmanager.log")
+    self._wait_for_count(f"http://{self.master}/overview", "taskmanagers",
+                         "taskmanager", timeout)
 
   def beam_args(self) -> List[str]:
     return ["--runner=FlinkRunner", f"--flink_master={self.master}",
@@ -226,15 +233,8 @@ class SparkCluster(_Daemons):
     return self
 
   def _wait_for_worker(self, timeout: float):
-    import json
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-      with urllib.request.urlopen(f"http://127.0.0.1:{self.ui_port}/json/") as r:
-        if json.load(r).get("aliveworkers", 0) >= 1:
-          return
-      time.sleep(0.3)
-    raise RuntimeError(f"no Spark worker registered within {timeout:.0f} s; "
-                       f"see {self.work_dir}/worker.log")
+    self._wait_for_count(f"http://127.0.0.1:{self.ui_port}/json/",
+                         "aliveworkers", "worker", timeout)
 
   def beam_args(self) -> List[str]:
     return ["--runner=SparkRunner", f"--spark_master_url={self.master}"]
