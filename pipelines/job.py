@@ -20,8 +20,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.config import EnrichedInput, JobConfig
-from transforms.csv_io import (CsvFormat, ReadCsv, match_files, shared_header,
-                               write_sample)
+from transforms.csv_io import (DEFAULT_BATCH_ROWS, CsvFormat, ReadCsv,
+                               match_files, shared_header, write_sample)
 from transforms.errors import ConfigError, InputError
 from transforms.matching import applicable_keys
 from transforms.merge import BuildIndex, Merge, layout_of
@@ -37,8 +37,11 @@ class CrmsyncOptions(PipelineOptions):
 
   @classmethod
   def _add_argparse_args(cls, parser):
-    parser.add_argument("--batch_rows", type=int, default=10_000,
-                        help="rows per Arrow batch (default 10000)")
+    # 30,000 rows (about a 4 MB read chunk of a typical export): fewer,
+    # larger batches cut per-element runner and pyarrow call overhead
+    # (1M rows: 12.2 s at 10,000, 10.9 s at 25,000-40,000; no gain beyond).
+    parser.add_argument("--batch_rows", type=int, default=DEFAULT_BATCH_ROWS,
+                        help="rows per Arrow batch (default 30000)")
 
 
 @dataclass
@@ -201,7 +204,8 @@ def _broadcast(original, reads, plan: JobPlan):
           "stats": merged.stats, "accounts": accounts, "header": header}
 
 
-def build_pipeline(p: beam.Pipeline, plan: JobPlan, batch_rows: int = 10_000,
+def build_pipeline(p: beam.Pipeline, plan: JobPlan,
+                   batch_rows: int = DEFAULT_BATCH_ROWS,
                    run_id: str = "", sample: Optional[int] = None):
   """Adds the whole job to `p`; with `sample`, on the first `sample`
   original records only (copied to the run's temporary folder)."""

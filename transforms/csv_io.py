@@ -43,7 +43,7 @@ CR = ord("\r")
 NEWLINE_BYTE = b"\n"
 UTF8_BOM = codecs.BOM_UTF8
 CHUNK_BYTES = 1 << 22
-DEFAULT_BATCH_ROWS = 10_000
+DEFAULT_BATCH_ROWS = 30_000
 MIN_SPLIT_BYTES = 16 << 20
 DELIMITERS = {",", ";", "\t", "|"}
 

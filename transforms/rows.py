@@ -1,6 +1,6 @@
 """The elements that travel through a crmsync pipeline.
 
-Rows move as Arrow record batches of string columns (about 10,000 rows each),
+Rows move as Arrow record batches of string columns (up to 30,000 rows each),
 never one Beam element per row: per-element runner overhead dominates
 otherwise. Two bookkeeping columns ride along in every batch so that any
 stage can report a row's file and line, and the writer can restore the
