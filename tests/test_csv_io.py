@@ -10,7 +10,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import python_runner_pipeline
+from conftest import python_runner_pipeline, write_csv
 from transforms.csv_io import CsvFormat, CsvSource, ReadCsv, read_header
 from transforms.errors import InputError
 from transforms.rows import RowBatch
@@ -140,3 +140,23 @@ def test_random_csv_equals_python_csv_at_random_splits(tmp_path_factory, rows,
          for r in source_test_utils.read_from_source(
              s.source, s.start_position, s.stop_position)]
   assert got == expected
+
+
+def test_source_fails_when_its_workers_list_other_files(tmp_path):
+  """A worker that lists the glob and finds other files (relative paths in
+  another directory, storage it cannot see) fails instead of reading no
+  rows; files that are empty may be absent, as Beam leaves them out."""
+  from transforms.errors import InputError
+  a = write_csv(tmp_path / "a.csv", [["ID"], ["1"]])
+  b = write_csv(tmp_path / "b.csv", [["ID"], ["2"]])
+  (tmp_path / "c.csv").write_bytes(b"")
+  pattern = str(tmp_path / "*.csv")
+  ok = CsvSource(pattern, files=[a, b, str(tmp_path / "c.csv")])
+  assert len(list(ok.split(1 << 20))) == 2
+  planned_on_one = CsvSource(pattern, files=[a])
+  with pytest.raises(InputError, match="the workers list other files than "
+                                       "the job was planned on .*b.csv"):
+    list(planned_on_one.split(1 << 20))
+  gone = CsvSource(str(tmp_path / "a.csv"), files=[a, str(tmp_path / "x.csv")])
+  with pytest.raises(InputError, match="x.csv"):
+    list(gone.split(1 << 20))

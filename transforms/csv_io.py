@@ -210,7 +210,12 @@ def write_sample(files: List[str], fmt: CsvFormat, rows: int,
 
 
 def _size(path: str) -> int:
-  return FileSystems.match([path])[0].metadata_list[0].size_in_bytes
+  """The size of `path`, -1 if it cannot be found."""
+  try:
+    found = FileSystems.match([path])[0].metadata_list
+  except Exception:  # Beam wraps "not found" in its own error types
+    return -1
+  return found[0].size_in_bytes if found else -1
 
 
 def _short(e: Exception) -> str:
@@ -256,11 +261,12 @@ class CsvSource(FileBasedSource):
     # rows at all. The job was planned on the files listed at submission.
     concat = super()._get_concat_source()
     seen = {s._file_name for s in concat.sources}
-    expected = {f for f in self._files if _size(f) > 0}
-    if seen != expected:
-      missing = sorted(expected - seen) or sorted(seen - expected)
+    # Empty files are left out by Beam; only those are asked for a size.
+    odd = sorted(seen - set(self._files)) + [
+        f for f in self._files if f not in seen and _size(f) != 0]
+    if odd:
       raise InputError(f"{self._pattern.get()}: the workers list other files "
-                       f"than the job was planned on ({missing[0]}); use "
+                       f"than the job was planned on ({odd[0]}); use "
                        f"absolute paths or storage every worker can reach")
     return concat
 
