@@ -9,8 +9,9 @@ workers run our DoFns. This module fills in what Beam leaves to the user:
   on first use), rather than downloaded at every run;
 - the worker environment: LOOPBACK (the workers run in the submitting
   process) for an embedded cluster, PROCESS with the `crmsync-worker` boot
-  command for a cluster on this machine. An explicit `--environment_type`,
-  `--job_endpoint` or `--*_job_server_jar` wins.
+  command for a cluster (and for `--runner PortableRunner`, a job server
+  of your own). An explicit `--environment_type`, `--job_endpoint` or
+  `--*_job_server_jar` wins.
 """
 
 import filecmp
@@ -83,9 +84,13 @@ def portable_args(args: List[str]) -> List[str]:
   runner = (_value(args, "--runner") or "").lower()
   kind = next((k for k, r in JOB_SERVERS.items() if runner == r.lower()),
               None)
-  if kind is None:
-    return list(args)
   args = list(args)
+  if runner == "portablerunner" and _value(args, "--environment_type") is None:
+    # A job server you run yourself (YARN, Kubernetes): Beam's default
+    # environment is DOCKER; crmsync's workers boot with crmsync-worker.
+    return args + _process_environment()
+  if kind is None:
+    return args
   master_flag, embedded = EMBEDDED[kind]
   master = _value(args, master_flag)
   if master is None and _value(args, "--job_endpoint") is None:
@@ -98,6 +103,10 @@ def portable_args(args: List[str]) -> List[str]:
     if master is not None and master.startswith(("[local]", "local")):
       args.append("--environment_type=LOOPBACK")
     else:
-      args += ["--environment_type=PROCESS",
-               f'--environment_config={{"command": "{worker_command()}"}}']
+      args += _process_environment()
   return args
+
+
+def _process_environment() -> List[str]:
+  return ["--environment_type=PROCESS",
+          f'--environment_config={{"command": "{worker_command()}"}}']

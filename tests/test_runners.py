@@ -105,3 +105,28 @@ def test_dev_flink_command_starts_a_cluster_and_stops_on_sigterm(tmp_path):
     except OSError:
       return
   pytest.fail("the Flink JobManager outlived crmsync dev flink")
+
+
+def test_runner_options_filled_in_and_never_overridden(monkeypatch):
+  """What crmsync adds to a Flink, Spark or portable run's options."""
+  from pipelines import runners
+  monkeypatch.setattr(runners, "job_server_jar", lambda kind: f"/{kind}.jar")
+  worker = runners.worker_command()
+  process = ["--environment_type=PROCESS",
+             f'--environment_config={{"command": "{worker}"}}']
+  assert runners.portable_args(["--runner=FlinkRunner"]) == [
+      "--runner=FlinkRunner", "--flink_master=[local]",
+      "--flink_job_server_jar=/flink.jar", "--environment_type=LOOPBACK"]
+  assert runners.portable_args(
+      ["--runner", "SparkRunner", "--spark_master_url=spark://h:7077"]) == [
+      "--runner", "SparkRunner", "--spark_master_url=spark://h:7077",
+      "--spark_job_server_jar=/spark.jar"] + process
+  assert runners.portable_args(
+      ["--runner=PortableRunner", "--job_endpoint=h:8099"]) == [
+      "--runner=PortableRunner", "--job_endpoint=h:8099"] + process
+  mine = ["--runner=FlinkRunner", "--flink_master=h:8081",
+          "--flink_job_server_jar=/mine.jar", "--environment_type=DOCKER"]
+  assert runners.portable_args(mine) == mine
+  direct = ["--runner=apache_beam.runners.portability.fn_api_runner."
+            "FnApiRunner"]
+  assert runners.portable_args(direct) == direct
