@@ -140,6 +140,8 @@ class OutputConfig(_Model):
   delimiter: Optional[str] = None  # default: the original's
   # Cells a spreadsheet would run as a formula get a leading quote.
   escape_formulas: bool = True
+  # _match_key and _match_score columns at the end of every merged row.
+  match_columns: bool = False
 
   _absolute_paths = field_validator("path", "reports")(_absolute)
 
@@ -218,7 +220,8 @@ class JobConfig(_Model):
         multi_value_columns=dict(self.multi_value.columns),
         multi_value_separator=self.multi_value.separator,
         placement=self.columns.placement,
-        order=tuple(self.columns.order))
+        order=tuple(self.columns.order),
+        match_columns=self.output.match_columns)
 
   def enriched_specs(self) -> List[EnrichedSpec]:
     return [EnrichedSpec(e.label, dict(e.columns),

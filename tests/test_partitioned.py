@@ -167,3 +167,35 @@ def test_stable_hash_is_thread_safe_while_its_cache_grows(monkeypatch):
     for t in threads:
       t.join()
   assert not errors, errors[0]
+
+
+def test_match_columns_name_the_matching_source_and_key(job, cli):
+  """output.match_columns: _match_key lists `source:key` for each source
+  that matched, in priority order; both joins write the same."""
+  import csv
+  import io
+  import json
+  config = os.path.join(ROOT, "configs", "demo.yaml")
+  args = [f"--set=original.path={DEMO}/crm_export.csv",
+          f"--set=enriched.0.path={DEMO}/enriched_email.csv",
+          f"--set=enriched.1.path={DEMO}/enriched_phone.csv",
+          f"--set=enriched.2.path={DEMO}/enriched_firmographic.csv",
+          "--set=output.match_columns=true", "--set=join_partitions=5"]
+  broadcast = _run(cli, job, config, "broadcast", *args)
+  assert broadcast == _run(cli, job, config, "partitioned", *args)
+  rows = []
+  for name in sorted(n for n in broadcast if n.startswith("merged")):
+    rows += list(csv.DictReader(io.StringIO(broadcast[name].decode())))
+  stats = json.loads(broadcast["stats.json"])
+  assert list(rows[0])[-2:] == ["_match_key", "_match_score"]
+  assert sum(r["_match_score"] == "1" for r in rows) == stats["rows_matched"]
+  per_source = {}
+  for r in rows:
+    assert (r["_match_key"] == "") == (r["_match_score"] == "")
+    for part in filter(None, r["_match_key"].split("; ")):
+      source, key = part.split(":")
+      per_source.setdefault(source, {}).setdefault(key, 0)
+      per_source[source][key] += 1
+  assert per_source == {s: e["matches_per_key"]
+                        for s, e in stats["enriched"].items()}
+  assert rows[0]["_match_key"] == "phone_vendor:email; firmographic:name_zip"

@@ -17,7 +17,8 @@ from apache_beam.metrics import Metrics
 from transforms.progress import Progress
 from transforms.matching import (EnrichedIndex, build_index, key_values,
                                  lookup_rows)
-from transforms.resolve import output_layout, resolution, resolve_column
+from transforms.resolve import (MATCH_COLUMNS, MATCH_KEY_COL, MATCH_SCORE_COL,
+                                output_layout, resolution, resolve_column)
 from transforms.rows import LINE_COL, OFFSET_COL, RowBatch
 from transforms.spec import EnrichedSpec, MergeSpec
 
@@ -124,7 +125,7 @@ def resolve_batch(batch: RowBatch, gathered, matches, layout, spec):
 
   values, conflicts, untouched = {}, [], set()
   for column in layout.columns:
-    if column in layout.alternates:
+    if column in layout.alternates or column in MATCH_COLUMNS:
       continue
     is_original = column in spec.original_header
     candidate, source = _candidate(column, layout, gathered, is_original)
@@ -148,6 +149,9 @@ def resolve_batch(batch: RowBatch, gathered, matches, layout, spec):
     else:
       values[column] = (pc.fill_null(candidate, "") if candidate is not None
                         else pa.array([""] * n, pa.string()))
+  if spec.match_columns:
+    values[MATCH_KEY_COL], values[MATCH_SCORE_COL] = _match_columns(
+        matches, matched_any, spec)
   for column in layout.columns:
     if column in spec.original_header:
       stats["filled_before"][column] = _filled(table.column(column))
@@ -163,6 +167,28 @@ def resolve_batch(batch: RowBatch, gathered, matches, layout, spec):
   arrays += [table.column(OFFSET_COL), table.column(LINE_COL)]
   yield RowBatch(batch.file_index, pa.RecordBatch.from_arrays(
       arrays, names=list(layout.columns) + [OFFSET_COL, LINE_COL]))
+
+
+def _match_columns(matches, matched_any: np.ndarray, spec: MergeSpec):
+  """_match_key: `source:key` of each source that matched the row, in
+  priority order; _match_score: 1 for an exact key (empty: no match)."""
+  n = len(matched_any)
+  names = pa.array([k.name for k in spec.keys] + [None], pa.string())
+  empty = pa.array([""] * n, pa.string())
+  parts = []
+  for source, how in matches.items():
+    key = names.take(pa.array(np.where(how >= 0, how, len(spec.keys))))
+    parts.append(pc.fill_null(pc.binary_join_element_wise(
+        pa.array([f"{source}:"] * n, pa.string()), key, ""), ""))
+  if not parts:
+    return empty, empty
+  # Joined with the empty parts, then the separators around them dropped
+  # (pyarrow 25's null_handling="skip" drops rows that are all null).
+  joined = pc.binary_join_element_wise(*parts, "; ")
+  joined = pc.replace_substring_regex(joined, "(; )+", "; ")
+  joined = pc.replace_substring_regex(joined, "^; |; $", "")
+  score = pc.if_else(pa.array(matched_any), "1", "")
+  return joined, score
 
 
 def _candidate(column, layout, gathered, with_source: bool):

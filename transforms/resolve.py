@@ -102,6 +102,9 @@ class Layout:
   alternates: Dict[str, str] = field(default_factory=dict)  # alt -> column
 
 
+MATCH_KEY_COL, MATCH_SCORE_COL = MATCH_COLUMNS = ("_match_key", "_match_score")
+
+
 def output_layout(spec: MergeSpec, supplied) -> Layout:
   """`supplied`: (source name, its output columns) in priority order."""
   original = list(spec.original_header)
@@ -127,6 +130,8 @@ def output_layout(spec: MergeSpec, supplied) -> Layout:
     columns += [c for c in list(alternates) + new if c not in placed]
   else:
     columns = original + list(alternates) + new
+  if spec.match_columns:
+    columns += [c for c in MATCH_COLUMNS if c not in columns]
   return Layout(tuple(columns), {c: tuple(s) for c, s in sources.items()},
                 alternates)
 

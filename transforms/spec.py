@@ -59,6 +59,8 @@ class MergeSpec:
   multi_value_separator: str = ", "
   placement: str = "append"
   order: Tuple[str, ...] = ()
+  # Append _match_key (source:key per matching source) and _match_score.
+  match_columns: bool = False
 
   def strategy(self, column: str) -> str:
     return self.conflict_columns.get(column, self.conflict_default)
