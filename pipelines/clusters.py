@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 from typing import Dict, List
 
-from pipelines.dev import free_port
+from pipelines.dev import free_port, serve_until_stopped
 from pipelines.runners import cache_dir
 
 FLINK = ("apache-flink-libraries", "1.19.1")
@@ -162,10 +162,11 @@ class FlinkCluster(_Daemons):
       f.writelines(f"{k}: {v}\n" for k, v in settings.items())
     return conf
 
-  def _memory_args(self, home: str, conf: str, which: str):
-    """JVM options and dynamic settings, as bin/*.sh get them."""
-    cp = os.pathsep.join([os.path.join(home, "bin", "bash-java-utils.jar")]
-                         + glob.glob(os.path.join(home, "lib", "*.jar")))
+  def _memory_args(self, home: str, lib: str, conf: str, which: str):
+    """JVM options and dynamic settings, as bin/*.sh get them (`lib`: the
+    classpath of Flink's lib/ jars)."""
+    cp = os.pathsep.join([os.path.join(home, "bin", "bash-java-utils.jar"),
+                          lib])
     out = subprocess.run(
         ["java", "-cp", cp, "org.apache.flink.runtime.util.bash.BashJavaUtils",
          f"GET_{which}_RESOURCE_PARAMS", "--configDir", conf],
@@ -183,17 +184,14 @@ class FlinkCluster(_Daemons):
          "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint"),
         ("taskmanager", "TM",
          "org.apache.flink.runtime.taskexecutor.TaskManagerRunner")):
-      jvm, dynamic = self._memory_args(home, conf, which)
+      jvm, dynamic = self._memory_args(home, cp, conf, which)
       process, log = self._start(name, ["java", *JAVA17_OPENS, *jvm, "-cp", cp,
                                         main, "--configDir", conf, *dynamic])
       if name == "jobmanager":
         _wait_http(f"http://{self.master}/overview", process, log, timeout)
-    self._wait_for_taskmanager(timeout)
-    return self
-
-  def _wait_for_taskmanager(self, timeout: float):
     self._wait_for_count(f"http://{self.master}/overview", "taskmanagers",
                          "taskmanager", timeout)
+    return self
 
   def beam_args(self) -> List[str]:
     return ["--runner=FlinkRunner", f"--flink_master={self.master}",
@@ -229,12 +227,9 @@ class SparkCluster(_Daemons):
         spark_class, "org.apache.spark.deploy.worker.Worker",
         "--host", "127.0.0.1", "--cores", "2", "--memory", "2g",
         "--webui-port", str(free_port()), self.master], env)
-    self._wait_for_worker(timeout)
-    return self
-
-  def _wait_for_worker(self, timeout: float):
     self._wait_for_count(f"http://127.0.0.1:{self.ui_port}/json/",
                          "aliveworkers", "worker", timeout)
+    return self
 
   def beam_args(self) -> List[str]:
     return ["--runner=SparkRunner", f"--spark_master_url={self.master}"]
@@ -242,7 +237,6 @@ class SparkCluster(_Daemons):
 
 def serve_cluster(kind: str, directory: str) -> int:
   """`crmsync dev flink|spark`: a cluster in the foreground until Ctrl-C."""
-  import signal
   cluster = (FlinkCluster if kind == "flink" else SparkCluster)(directory)
   started = time.monotonic()
   cluster.start()
@@ -251,11 +245,4 @@ def serve_cluster(kind: str, directory: str) -> int:
         f"In another shell:\n"
         f"  crmsync run configs/demo.yaml {' '.join(cluster.beam_args())}\n"
         f"Ctrl-C stops it.", flush=True)
-  signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-  try:
-    cluster.processes[0].wait()
-  except KeyboardInterrupt:
-    pass
-  finally:
-    cluster.stop()
-  return 0
+  return serve_until_stopped(cluster.processes[0], cluster.stop)

@@ -286,42 +286,35 @@ def load_config(path: str, overrides: List[str] = (),
       raise ConfigError(f"--set {item}: expected key.path=value")
     key, raw = item.split("=", 1)
     _set_path(doc, key.strip(), yaml.safe_load(raw) if raw else "")
-  doc = _expand_env(doc)
-  doc = _expand_templates(doc, {
-      "run_date": os.environ.get("CRMSYNC_RUN_DATE")
-      or datetime.date.today().isoformat(),
-      "run_id": run_id or "run"}, path)
+  values = {"run_date": os.environ.get("CRMSYNC_RUN_DATE")
+            or datetime.date.today().isoformat(), "run_id": run_id or "run"}
+  doc = _map_strings(doc, lambda text, where: _expand_templates(
+      os.path.expandvars(text), values, path, where))
   try:
     return JobConfig.model_validate(doc)
   except ValidationError as e:
     raise ConfigError(_format_error(path, e)) from None
 
 
-def _expand_templates(node, values, path, where=""):
-  """{run_date} and {run_id} in string values; any other {name} is an
-  error naming the key (a literal brace is written {{ or }})."""
+def _map_strings(node, fn, where=""):
+  """`fn(text, key path)` applied to every string value of the document."""
   if isinstance(node, dict):
-    return {k: _expand_templates(v, values, path, f"{where}{k}.")
-            for k, v in node.items()}
+    return {k: _map_strings(v, fn, f"{where}{k}.") for k, v in node.items()}
   if isinstance(node, list):
-    return [_expand_templates(v, values, path, f"{where}{i}.")
-            for i, v in enumerate(node)]
-  if isinstance(node, str) and "{" in node:
-    try:
-      return node.format(**values)
-    except (KeyError, IndexError, ValueError) as e:
-      raise ConfigError(f"{path}: {where.rstrip('.')}: unknown template "
-                        f"{e} in {node!r} (known: {{run_date}}, "
-                        f"{{run_id}})") from None
-  return node
-
-
-def _expand_env(node):
-  """${VAR} and $VAR in string values, as a scheduler would expect."""
-  if isinstance(node, dict):
-    return {k: _expand_env(v) for k, v in node.items()}
-  if isinstance(node, list):
-    return [_expand_env(v) for v in node]
+    return [_map_strings(v, fn, f"{where}{i}.") for i, v in enumerate(node)]
   if isinstance(node, str):
-    return os.path.expandvars(node)
+    return fn(node, where.rstrip("."))
   return node
+
+
+def _expand_templates(text: str, values, path: str, where: str) -> str:
+  """{run_date} and {run_id} (environment variables, $VAR and ${VAR}, are
+  expanded first, as a scheduler would expect); any other {name} is an
+  error naming the key (a literal brace is written {{ or }})."""
+  if "{" not in text:
+    return text
+  try:
+    return text.format(**values)
+  except (KeyError, IndexError, ValueError) as e:
+    raise ConfigError(f"{path}: {where}: unknown template {e} in {text!r} "
+                      f"(known: {{run_date}}, {{run_id}})") from None

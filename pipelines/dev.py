@@ -132,12 +132,17 @@ def serve_s3(directory: str, port: int, demo_data: str) -> int:
         f"AWS_SECRET_ACCESS_KEY={server.secret_key}\n"
         f"  crmsync run configs/demo-s3.yaml\n"
         f"Ctrl-C stops it.", flush=True)
-  # A scheduler or `kill` sends SIGTERM: stop the server with us.
+  return serve_until_stopped(server.process, server.stop)
+
+
+def serve_until_stopped(process: subprocess.Popen, stop) -> int:
+  """Waits on a dev service's main process; Ctrl-C, or the SIGTERM a
+  scheduler or `kill` sends, runs `stop` (the service goes down with us)."""
   signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
   try:
-    server.process.wait()
+    process.wait()
   except KeyboardInterrupt:
     pass
   finally:
-    server.stop()
+    stop()
   return 0

@@ -169,15 +169,20 @@ def map_columns(original: Sample, enriched: Sample) -> Dict[str, tuple]:
   return mapped
 
 
-def _field_columns(sample: Sample, names=None) -> Dict[str, str]:
-  """Field -> column of `sample` (after mapping `names`: column -> name)."""
+def _field_columns(sample: Sample) -> Dict[str, str]:
+  """Field -> column of `sample`, by its values' kind or its header."""
   found = {}
   for column in sample.header:
-    name = (names or {}).get(column, column)
-    for kind in (sample.kinds[column], _ALIAS_OF.get(_plain(name))):
+    for kind in (sample.kinds[column], _ALIAS_OF.get(_plain(column))):
       if kind and kind not in found:
-        found[kind] = name
+        found[kind] = column
   return found
+
+
+def _share_found(theirs: pa.Array, present: pa.Array) -> float:
+  """The share of `theirs` (an enriched sample's keys) in `present`."""
+  hits = pc.sum(pc.is_in(theirs, value_set=present)).as_py() or 0
+  return hits / max(len(theirs), 1)
 
 
 def _key_values(sample: Sample, columns, normalize, rename=None,
@@ -230,9 +235,8 @@ def profile_keys(original: Sample, enriched: Sequence[Sample],
       mapped = set(rename.get(c, c) for c in sample.header)
       if not all(c in mapped for c in columns):
         continue
-      theirs = _key_values(sample, columns, normalize, rename)
-      hits = pc.is_in(theirs, value_set=present)
-      rates[sample.path] = (pc.sum(hits).as_py() or 0) / max(len(theirs), 1)
+      rates[sample.path] = _share_found(
+          _key_values(sample, columns, normalize, rename), present)
     if rates:
       profiles.append(KeyProfile(name, normalize, columns, unique, filled,
                                  rates))
@@ -324,6 +328,7 @@ def sample_match_rates(plan, rows: int = 20_000) -> List[str]:
   spec = plan.spec
   original = read_sample(plan.original_files[0], rows, plan.original_fmt)
   lines = [f"match rates on the first {rows:,} rows of each file:"]
+  present = {}  # key name -> the original sample's keys, computed once
   for source in plan.sources:
     sample = read_sample(source.files[0], rows, source.fmt)
     rename = source.spec.rename
@@ -333,12 +338,12 @@ def sample_match_rates(plan, rows: int = 20_000) -> List[str]:
       if key.name not in source.keys or not all(c in mapped
                                                 for c in key.columns):
         continue
-      mine = _key_values(original, key.columns, key.normalizers,
-                         region=spec.phone_region)
+      if key.name not in present:
+        mine = _key_values(original, key.columns, key.normalizers,
+                           region=spec.phone_region)
+        present[key.name] = mine.filter(mine.is_valid())
       theirs = _key_values(sample, key.columns, key.normalizers, rename,
                            spec.phone_region)
-      present = mine.filter(mine.is_valid())
-      hits = pc.sum(pc.is_in(theirs, value_set=present)).as_py() or 0
-      found.append(f"{key.name} {hits / max(len(theirs), 1):.0%}")
+      found.append(f"{key.name} {_share_found(theirs, present[key.name]):.0%}")
     lines.append(f"  {source.spec.name}: {', '.join(found) or '-'}")
   return lines

@@ -22,6 +22,18 @@ def write_csv(path, rows, *, delimiter=",", encoding="utf-8", newline="\n",
   return str(path)
 
 
+def files_in(*folders):
+  """The bytes of the files directly in `folders`, by file name."""
+  found = {}
+  for folder in folders:
+    for name in sorted(os.listdir(folder)):
+      path = os.path.join(folder, name)
+      if os.path.isfile(path):
+        with open(path, "rb") as f:
+          found[name] = f.read()
+  return found
+
+
 def read_csv(path, delimiter=","):
   with open(path, newline="", encoding="utf-8") as f:
     return list(csv.reader(f, delimiter=delimiter))

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from conftest import write_csv
+from conftest import files_in, write_csv
 from transforms.partitioned import partition_of, stable_hash
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,14 +43,7 @@ def _run(cli, job, config, join, *extra):
                      f"--set=output.path={prefix}",
                      f"--set=output.reports={reports}", *extra)
   assert code == 0, err
-  out = {}
-  for folder in (os.path.dirname(prefix), reports):
-    for name in sorted(os.listdir(folder)):
-      path = os.path.join(folder, name)
-      if os.path.isfile(path):
-        with open(path, "rb") as f:
-          out[name] = f.read()
-  return out
+  return files_in(os.path.dirname(prefix), reports)
 
 
 @pytest.mark.parametrize("duplicates", ["first", "most_complete", "spread"])

@@ -15,6 +15,7 @@ import urllib.request
 
 import pytest
 
+from conftest import files_in
 from pipelines.clusters import FlinkCluster, SparkCluster
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -35,14 +36,7 @@ def run_demo(out_dir, *beam_args):
       capture_output=True, text=True, cwd=ROOT, timeout=600)
   assert done.returncode == 0, done.stderr[-3000:]
   assert "10000 original rows read, 10000 written" in done.stderr
-  files = {}
-  for folder in (out_dir, os.path.join(out_dir, "reports")):
-    for name in sorted(os.listdir(folder)):
-      path = os.path.join(folder, name)
-      if os.path.isfile(path):
-        with open(path, "rb") as f:
-          files[name] = f.read()
-  return files
+  return files_in(out_dir, os.path.join(out_dir, "reports"))
 
 
 @pytest.fixture(scope="module")
