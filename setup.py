@@ -18,6 +18,9 @@ setup(
         "pyyaml==6.0.4",
         "pydantic==2.13.4",
         "boto3==1.44.8",
+        "rapidfuzz==3.14.6",
+        "jellyfish==1.3.0",
+        "nicknames==1.0.1",
     ],
     extras_require={
         "test": ["pytest==9.2.0", "hypothesis==6.170.17",

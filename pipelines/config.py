@@ -18,7 +18,7 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationError,
 from transforms import normalizers
 from transforms.errors import ConfigError
 from transforms.spec import (DUPLICATES, MULTI_VALUE, PLACEMENTS, STRATEGIES,
-                             EnrichedSpec, MatchKey, MergeSpec)
+                             EnrichedSpec, FuzzyRule, MatchKey, MergeSpec)
 
 Strategy = Literal[STRATEGIES]
 
@@ -69,28 +69,71 @@ class EnrichedInput(_Model):
     return stem.rsplit(".", 1)[0] if "." in stem else stem
 
 
+FUZZY = "fuzzy"
+# How a column is compared (fuzzy key, confirm) by what its name says it
+# holds; anything else is compared as text.
+_COMPARE_AS = {"first": "name", "last": "name", "company": "company",
+               "zip": "zip", "email": "email", "phone": "phone"}
+
+
+def compare_kind(column: str) -> str:
+  from pipelines.suggest import field_of
+  return _COMPARE_AS.get(field_of(column), "text")
+
+
 class KeyConfig(_Model):
   name: str
   normalize: Union[str, List[str]]
   columns: List[str] = Field(min_length=1)
+  # Rejects a hit whose columns here clearly belong to another person.
+  confirm: List[str] = []
+  # The fuzzy key (normalize: fuzzy) only:
+  compare: Optional[List[str]] = None  # normalizer per column; default: by name
+  block: Optional[List[Union[str, List[str]]]] = None
+  threshold: float = Field(default=FuzzyRule.threshold, gt=0, le=1)
+  max_block: int = Field(default=FuzzyRule.max_block, ge=1)
+
+  @property
+  def fuzzy(self) -> bool:
+    return self.normalize == FUZZY
 
   @model_validator(mode="after")
   def _check(self):
-    names = ([self.normalize] * len(self.columns)
-             if isinstance(self.normalize, str) else self.normalize)
-    if len(names) != len(self.columns):
-      raise ValueError(f"normalize lists {len(names)} normalizers for "
-                       f"{len(self.columns)} columns")
+    if self.fuzzy:
+      names = self.compare or []
+      if self.compare is not None and len(names) != len(self.columns):
+        raise ValueError(f"compare lists {len(names)} normalizers for "
+                         f"{len(self.columns)} columns")
+    else:
+      for option in ("compare", "block", "threshold", "max_block"):
+        if option in self.model_fields_set:
+          raise ValueError(f"{option} applies to a fuzzy key only "
+                           f"(normalize: fuzzy)")
+      names = ([self.normalize] * len(self.columns)
+               if isinstance(self.normalize, str) else self.normalize)
+      if len(names) != len(self.columns):
+        raise ValueError(f"normalize lists {len(names)} normalizers for "
+                         f"{len(self.columns)} columns")
     for n in names:
       if n not in normalizers.NORMALIZERS:
         raise ValueError(f"unknown normalizer {n!r} (known: "
-                         f"{', '.join(normalizers.NORMALIZERS)})")
+                         f"{', '.join(normalizers.NORMALIZERS)}"
+                         f"{'' if self.fuzzy else ', fuzzy'})")
     return self
 
   def to_key(self) -> MatchKey:
+    confirm = dict(confirm=tuple(self.confirm), confirm_normalizers=tuple(
+        compare_kind(c) for c in self.confirm))
+    if self.fuzzy:
+      kinds = self.compare or [compare_kind(c) for c in self.columns]
+      blocks = tuple((b,) if isinstance(b, str) else tuple(b)
+                     for b in self.block or ())
+      rule = FuzzyRule(self.threshold, blocks, self.max_block)
+      return MatchKey(self.name, tuple(self.columns), tuple(kinds),
+                      fuzzy=rule, **confirm)
     names = ([self.normalize] * len(self.columns)
              if isinstance(self.normalize, str) else self.normalize)
-    return MatchKey(self.name, tuple(self.columns), tuple(names))
+    return MatchKey(self.name, tuple(self.columns), tuple(names), **confirm)
 
 
 class MatchConfig(_Model):
@@ -104,6 +147,9 @@ class MatchConfig(_Model):
     dup = {n for n in names if names.count(n) > 1}
     if dup:
       raise ValueError(f"duplicate key name {sorted(dup)[0]!r}")
+    if any(k.fuzzy for k in keys[:-1]):
+      raise ValueError("the fuzzy key must be the last key of the cascade "
+                       "(it only looks at rows no exact key matched)")
     return keys
 
   @field_validator("phone_region")

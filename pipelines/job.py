@@ -103,7 +103,7 @@ def plan_job(config: JobConfig) -> JobPlan:
   header = shared_header(files, fmt)
   spec = config.merge_spec(header)
   for i, key in enumerate(spec.keys):
-    missing = [c for c in key.columns if c not in header]
+    missing = [c for c in key.needed_columns if c not in header]
     if missing:
       raise ConfigError(
           f"match.keys.{i} ({key.name}): column {missing[0]!r} is not in the "
@@ -201,7 +201,8 @@ def _broadcast(original, reads, plan: JobPlan):
   accounts = indexes | "Account" >> beam.Map(
       account_from_index, beam.pvalue.AsList(merged.hits))
   return {"merged": merged.merged, "conflicts": merged.conflicts,
-          "stats": merged.stats, "accounts": accounts, "header": header}
+          "rejected_matches": merged.rejected_matches, "stats": merged.stats,
+          "accounts": accounts, "header": header}
 
 
 def build_pipeline(p: beam.Pipeline, plan: JobPlan,
@@ -259,4 +260,5 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
                        source_order=plan.source_order),
               side.AsSingleton(stats), side.AsList(written),
               side.AsList(rejected), side.AsList(out["conflicts"]),
-              side.AsList(out["accounts"])))
+              side.AsList(out["accounts"]),
+              side.AsList(out["rejected_matches"])))

@@ -64,6 +64,11 @@ def _plain(name: str) -> str:
 _ALIAS_OF = {_plain(a): f for f, names in ALIASES.items() for a in names}
 
 
+def field_of(column: str) -> str:
+  """The field a column's name says it holds ("Given Name": first), or ''."""
+  return _ALIAS_OF.get(_plain(column), "")
+
+
 @dataclass
 class Sample:
   path: str

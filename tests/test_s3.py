@@ -90,6 +90,7 @@ def test_s3_job_equals_the_local_job_byte_for_byte(job, tmp_path, s3, cli,
                             "merged-00001-of-00003.csv",
                             "merged-00002-of-00003.csv",
                             "reports/conflicts.csv", "reports/rejected.csv",
+                            "reports/rejected_matches.csv",
                             "reports/stats.json",
                             "reports/unmatched_enriched.csv"]
   assert b'"rows_read": 226' in remote["reports/stats.json"]  # both files

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms import multi_value, normalizers
+from transforms.fuzzy import FuzzyIndex, fuzzy_index
 from transforms.hashing import stable_hash
 from transforms.resolve import resolve_duplicates
 from transforms.rows import INTERNAL_COLS, LINE_COL, OFFSET_COL, RowBatch
@@ -38,7 +39,18 @@ def key_values(table, key: MatchKey, region: str) -> pa.Array:
 def applicable_keys(spec: MergeSpec, columns) -> List[MatchKey]:
   """The cascade keys whose columns this table has: others are skipped."""
   present = set(columns)
-  return [k for k in spec.keys if set(k.columns) <= present]
+  return [k for k in spec.keys if set(k.needed_columns) <= present]
+
+
+def identities(table, rows: Optional[np.ndarray] = None) -> np.ndarray:
+  """A row's identity wherever it travels: file rank and byte offset."""
+  files = table.column(FILE_COL)
+  offsets = table.column(OFFSET_COL)
+  if rows is not None:
+    files = files.take(pa.array(rows, pa.int64()))
+    offsets = offsets.take(pa.array(rows, pa.int64()))
+  return ((pc.cast(files, pa.int64()).to_numpy() << 40) |
+          pc.cast(offsets, pa.int64()).to_numpy())
 
 
 class KeyLookup:
@@ -92,7 +104,8 @@ class EnrichedIndex:
 
   def __init__(self, name: str, files: List[str], columns: List[str],
                table: pa.Table, rows_read: int, lookups: Dict[str, KeyLookup],
-               members: Dict[int, List[int]], cols: "SourceColumns"):
+               members: Dict[int, List[int]], cols: "SourceColumns",
+               fuzzy: Dict[str, FuzzyIndex]):
     self.name = name
     self.files = files
     self.columns = columns  # output columns it supplies, spread included
@@ -101,6 +114,7 @@ class EnrichedIndex:
     self.rows_read = rows_read
     self.lookups = lookups
     self.members = members  # synthesised row -> the rows it stands for
+    self.fuzzy = fuzzy  # key name -> FuzzyIndex of the source's own rows
 
   def rows(self, rows: np.ndarray) -> pa.Table:
     """Source rows as the reports list them: file rank, line, then the kept
@@ -135,8 +149,8 @@ class SourceColumns:
   def of(cls, source: EnrichedSpec, spec: MergeSpec, mapped_header):
     keep = tuple(source.keep_columns(mapped_header, spec.original_header))
     keys = tuple(applicable_keys(spec, mapped_header))
-    key_columns = tuple(sorted({c for k in keys for c in k.columns} -
-                               set(keep)))
+    key_columns = tuple(sorted({c for k in keys for c in k.needed_columns}
+                               - set(keep)))
     return cls(keep, keys, key_columns)
 
   @property
@@ -163,8 +177,9 @@ def build_index(batches: List[RowBatch], source: EnrichedSpec,
 
 
 def index_from_tables(tables, source: EnrichedSpec, spec: MergeSpec,
-                      cols: SourceColumns, files: List[str]):
-  """The EnrichedIndex of the rows in `tables` (from source_table)."""
+                      cols: SourceColumns, files: List[str], partition=None):
+  """The EnrichedIndex of the rows in `tables` (from source_table);
+  `partition` (p, P): fuzzy block codes of partition p only."""
   keep, keys = list(cols.keep), cols.keys
   key_columns = list(cols.key_columns)
   if tables:
@@ -180,8 +195,13 @@ def index_from_tables(tables, source: EnrichedSpec, spec: MergeSpec,
   n = table.num_rows
 
   firsts, groups = {}, {}
+  fuzzy = {}
   for key in keys:
-    firsts[key.name], groups[key.name] = _group_rows(table, key, spec)
+    if key.fuzzy:
+      fuzzy[key.name] = fuzzy_index(table, key, spec.phone_region, n,
+                                    identities(table), partition)
+    else:
+      firsts[key.name], groups[key.name] = _group_rows(table, key, spec)
   written = _apply_multi_value(table, keep, spec)
   # Key columns that are not kept still show in unmatched_enriched.csv.
   internal = table.select([FILE_COL, OFFSET_COL, LINE_COL] + key_columns)
@@ -203,7 +223,8 @@ def index_from_tables(tables, source: EnrichedSpec, spec: MergeSpec,
   _LOG.debug("enriched source %s: %d rows, keys %s, %d duplicate groups",
              source.name, n, [k.name for k in keys], len(dups.members))
   return EnrichedIndex(source.name, files, keep + list(dups.spread_columns),
-                       ext.combine_chunks(), n, lookups, dups.members, cols)
+                       ext.combine_chunks(), n, lookups, dups.members, cols,
+                       fuzzy)
 
 
 def key_pairs(table, key: MatchKey, spec: MergeSpec):

@@ -14,9 +14,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.metrics import Metrics
 
+from transforms import confirm
+from transforms.fuzzy import FuzzyValues
 from transforms.progress import Progress
-from transforms.matching import (EnrichedIndex, build_index, key_values,
-                                 lookup_rows)
+from transforms.matching import (FILE_COL, EnrichedIndex, build_index,
+                                 key_values, lookup_rows)
 from transforms.resolve import (MATCH_COLUMNS, MATCH_KEY_COL, MATCH_SCORE_COL,
                                 output_layout, resolution, resolve_column)
 from transforms.rows import LINE_COL, OFFSET_COL, RowBatch
@@ -75,50 +77,118 @@ class MergeBatches(beam.DoFn):
     self._progress.add(batch.num_rows)
     spec = self._spec
     indexes = sort_indexes(indexes, self._order)
-    table = batch.table
-    n = table.num_rows
-    keys: Dict[str, pa.Array] = {}
+    values = _BatchKeys(batch.table, spec)
     gathered, matches = {}, {}
     for index in indexes:
-      hit = np.full(n, -1, np.int64)
-      how = np.full(n, -1, np.int64)
+      match = SourceMatch(batch.num_rows)
       for k, key in enumerate(spec.keys):
-        if key.name not in index.lookups:
+        if key.name not in index.lookups and key.name not in index.fuzzy:
           continue
-        pending = hit < 0
+        pending = match.how < 0
         if not pending.any():
           break
-        if key.name not in keys:
-          keys[key.name] = key_values(table, key, spec.phone_region)
-        found = lookup_rows(keys[key.name], index.lookups[key.name], pending)
-        new = found >= 0
-        hit[new] = found[new]
-        how[new] = k
-      matched = hit >= 0
-      matches[index.name] = how
-      gathered[index.name] = index.table.take(pa.array(hit, mask=~matched))
-      used = np.unique(hit[matched])
+        if key.fuzzy:
+          todo = np.flatnonzero(pending)
+          rows, found, scores = index.fuzzy[key.name].best(
+              values.fuzzy(key).take(todo))
+          rows = todo[rows]
+        else:
+          found = lookup_rows(values.exact(key), index.lookups[key.name],
+                              pending)
+          rows = np.flatnonzero(found >= 0)
+          found, scores = found[rows], np.ones(rows.size)
+        hits = (index.table.take(pa.array(found, pa.int64()))
+                if key.confirm else None)
+        yield from match.accept(batch, k, key, rows, found, scores, hits,
+                                index.name, index.files, spec)
+      matches[index.name] = match
+      gathered[index.name] = index.table.take(
+          pa.array(match.hit, mask=match.how < 0))
+      used = np.unique(match.hit[match.how >= 0])
       if used.size:
         yield beam.pvalue.TaggedOutput("hits", (index.name, used))
     yield from resolve_batch(batch, gathered, matches,
                              layout_of(spec, indexes), spec)
 
 
+class _BatchKeys:
+  """A batch's key values, computed the first time a source needs them."""
+
+  def __init__(self, table: pa.Table, spec: MergeSpec):
+    self._table, self._spec = table, spec
+    self._exact: Dict[str, pa.Array] = {}
+    self._fuzzy: Dict[str, FuzzyValues] = {}
+
+  def exact(self, key) -> pa.Array:
+    if key.name not in self._exact:
+      self._exact[key.name] = key_values(self._table, key,
+                                         self._spec.phone_region)
+    return self._exact[key.name]
+
+  def fuzzy(self, key) -> FuzzyValues:
+    if key.name not in self._fuzzy:
+      self._fuzzy[key.name] = FuzzyValues.of(self._table, key,
+                                             self._spec.phone_region)
+    return self._fuzzy[key.name]
+
+
+class SourceMatch:
+  """What one source's cascade gave each row of a batch: the row of the
+  source that matched (`hit`), the cascade position of the key (`how`, -1:
+  none) and the score (1 for an exact key). Both joins fill it."""
+
+  def __init__(self, n: int):
+    self.hit = np.full(n, -1, np.int64)
+    self.how = np.full(n, -1, np.int64)
+    self.score = np.full(n, np.nan)
+    self.rejected = 0
+
+  def accept(self, batch: RowBatch, k: int, key, rows, found, scores,
+             hits: pa.Table, source: str, files, spec: MergeSpec):
+    """Takes the hits of key `k` for rows no earlier key matched, unless
+    the key's confirming columns reject them (reported, and the row stays
+    free for the next key). `hits`: the source's rows that hit (with
+    __file, __line and the key's columns), aligned with `rows`."""
+    free = self.how[rows] < 0
+    rows, found, scores = rows[free], found[free], scores[free]
+    if key.confirm and rows.size:
+      hits = hits.filter(pa.array(free))
+      bad = confirm.rejected(key, spec.phone_region, batch.table, rows, hits)
+      if bad.any():
+        self.rejected += int(bad.sum())
+        Metrics.counter("crmsync", "matches_rejected_by_confirm").inc(
+            int(bad.sum()))
+        yield beam.pvalue.TaggedOutput("rejected_matches",
+                                       confirm.rejected_batch(
+            batch, rows[bad], source, key, spec.phone_region,
+            hits.filter(pa.array(bad)), files, FILE_COL, OFFSET_COL,
+            LINE_COL))
+        rows, found, scores = rows[~bad], found[~bad], scores[~bad]
+    self.hit[rows] = found
+    self.how[rows] = k
+    self.score[rows] = scores
+
+
 def resolve_batch(batch: RowBatch, gathered, matches, layout, spec):
   """The merged batch, its conflicts and stats, from what each source's
   match gave each row: `gathered[source]` holds the matched enriched values
-  (null where none), `matches[source]` the cascade position of the key that
-  matched each row (-1: none). Both joins end here."""
+  (null where none), `matches[source]` the SourceMatch. Both joins end
+  here."""
   table = batch.table
   n = table.num_rows
   stats = {"merged_rows": n, "matches": {}, "matched_rows": {},
+           "fuzzy_matches": {}, "rejected_by_confirm": {},
            "conflicts": {}, "filled_before": {}, "filled_after": {}}
   matched_any = np.zeros(n, bool)
-  for name, how in matches.items():
+  fuzzy = np.array([bool(k.fuzzy) for k in spec.keys] + [False])
+  for name, match in matches.items():
+    how = match.how
     counts = np.bincount(how[how >= 0], minlength=len(spec.keys))
     stats["matches"][name] = {spec.keys[k].name: int(c)
                               for k, c in enumerate(counts) if c}
     stats["matched_rows"][name] = int((how >= 0).sum())
+    stats["fuzzy_matches"][name] = int(fuzzy[how].sum())
+    stats["rejected_by_confirm"][name] = match.rejected
     matched_any |= how >= 0
   stats["matched_any"] = int(matched_any.sum())
   Metrics.counter("crmsync", "rows_matched").inc(stats["matched_any"])
@@ -171,12 +241,16 @@ def resolve_batch(batch: RowBatch, gathered, matches, layout, spec):
 
 def _match_columns(matches, matched_any: np.ndarray, spec: MergeSpec):
   """_match_key: `source:key` of each source that matched the row, in
-  priority order; _match_score: 1 for an exact key (empty: no match)."""
+  priority order; _match_score: the weakest of those matches' scores (1 for
+  an exact key, the similarity for the fuzzy key; empty: no match)."""
   n = len(matched_any)
   names = pa.array([k.name for k in spec.keys] + [None], pa.string())
   empty = pa.array([""] * n, pa.string())
   parts = []
-  for source, how in matches.items():
+  weakest = np.full(n, np.inf)
+  for source, match in matches.items():
+    how = match.how
+    weakest = np.fmin(weakest, np.where(how >= 0, match.score, np.inf))
     key = names.take(pa.array(np.where(how >= 0, how, len(spec.keys))))
     parts.append(pc.fill_null(pc.binary_join_element_wise(
         pa.array([f"{source}:"] * n, pa.string()), key, ""), ""))
@@ -187,7 +261,9 @@ def _match_columns(matches, matched_any: np.ndarray, spec: MergeSpec):
   joined = pc.binary_join_element_wise(*parts, "; ")
   joined = pc.replace_substring_regex(joined, "(; )+", "; ")
   joined = pc.replace_substring_regex(joined, "^; |; $", "")
-  score = pc.if_else(pa.array(matched_any), "1", "")
+  score = pa.array(["" if not m else "1" if s >= 1 else f"{s:.3f}"
+                    for m, s in zip(matched_any.tolist(), weakest.tolist())],
+                   pa.string())
   return joined, score
 
 
@@ -242,7 +318,7 @@ class Merge(beam.PTransform):
 
   Input: original RowBatch PCollection; `indexes`: a PCollection of
   EnrichedIndex (one per source). Output tags: `merged` (RowBatch),
-  `conflicts` (Arrow batches), `hits`, `stats`.
+  `conflicts` and `rejected_matches` (Arrow batches), `hits`, `stats`.
   """
 
   def __init__(self, spec: MergeSpec, source_order: Sequence[str], indexes):
@@ -255,4 +331,5 @@ class Merge(beam.PTransform):
     return rows | beam.ParDo(
         MergeBatches(self._spec, self._order),
         beam.pvalue.AsList(self._indexes)).with_outputs(
-            "conflicts", "hits", "stats", main="merged")
+            "conflicts", "rejected_matches", "hits", "stats",
+            main="merged")

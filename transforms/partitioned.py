@@ -27,11 +27,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms.csv_io import CsvSource
+from transforms.fuzzy import FuzzyValues, pick_best
 from transforms.hashing import stable_hash
-from transforms.matching import (FILE_COL, SourceColumns, index_from_tables,
-                                 key_pairs, key_values, lookup_rows,
-                                 source_table)
-from transforms.merge import resolve_batch
+from transforms.matching import (FILE_COL, SourceColumns, identities,
+                                 index_from_tables, key_pairs, key_values,
+                                 lookup_rows, source_table)
+from transforms.merge import SourceMatch, resolve_batch
 from transforms.progress import Progress
 from transforms.reports import EnrichedAccount
 from transforms.resolve import output_layout
@@ -39,10 +40,26 @@ from transforms.rows import LINE_COL, OFFSET_COL, RowBatch
 from transforms.spec import EnrichedSpec, MergeSpec
 
 OWNED_COL = "__owned"
+ID_COL = "__id"  # the enriched row's identity: ties and the reports
+USED_COL = "__used"  # the identities of the rows an answer stands for
+EVIDENCE = "__e:"  # prefix of the columns a confirming key compares
 
 
 def partition_of(values: pa.Array, partitions: int) -> np.ndarray:
-  return (stable_hash(values) % np.uint64(partitions)).astype(np.int64)
+  return _part(stable_hash(values), partitions)
+
+
+def _part(hashes: np.ndarray, partitions: int) -> np.ndarray:
+  return (hashes % np.uint64(partitions)).astype(np.int64)
+
+
+def _routes(table, key, spec: MergeSpec, partitions: int):
+  """(partition, row) of every key value (fuzzy: block code) of a table."""
+  if key.fuzzy:
+    values = FuzzyValues.of(table, key, spec.phone_region)
+    return _part(values.hashes, partitions), values.rows
+  values, rows = key_pairs(table, key, spec)
+  return partition_of(values, partitions), rows
 
 
 class _EnrichedFragments(beam.DoFn):
@@ -60,8 +77,7 @@ class _EnrichedFragments(beam.DoFn):
     owner = np.full(n, self._partitions, np.int64)
     rows_in = []
     for key in self._cols.keys:
-      values, rows = key_pairs(table, key, self._spec)
-      parts = partition_of(values, self._partitions)
+      parts, rows = _routes(table, key, self._spec, self._partitions)
       np.minimum.at(owner, rows, parts)
       rows_in.append((parts, rows))
     owner[owner == self._partitions] = 0  # no key at all: counted in 0
@@ -94,6 +110,9 @@ class _Probes(beam.DoFn):
         offsets[-1].as_py(), table.column(LINE_COL)[0].as_py(),
         table.num_rows)))
     for k, key in self._keys:
+      if key.fuzzy:
+        yield from self._fuzzy_probes(batch_id, k, key, table)
+        continue
       values = key_values(table, key, self._spec.phone_region)
       valid = pc.is_valid(values).to_numpy(zero_copy_only=False)
       rows = np.flatnonzero(valid)
@@ -104,13 +123,36 @@ class _Probes(beam.DoFn):
         yield p, ("probe", batch_id, k, rows[sel],
                   values.filter(pa.array(sel)))
 
+  def _fuzzy_probes(self, batch_id, k, key, table):
+    """Each partition gets the rows with a block code there, with their
+    compared values. Rows an exact key matches are sent too: which ones
+    those are is only known once the answers meet."""
+    values = FuzzyValues.of(table, key, self._spec.phone_region)
+    parts = _part(values.hashes, self._partitions)
+    for p in np.unique(parts).tolist():
+      part = values.only(parts == p)
+      rows = np.unique(part.rows)
+      yield p, ("probe", batch_id, k, rows, part.take(rows))
 
-def _identities(table: pa.Table, rows: np.ndarray) -> np.ndarray:
-  """A row's identity across partitions: file rank and byte offset."""
-  rows = pa.array(rows, pa.int64())
-  files = table.column(FILE_COL).take(rows).to_numpy()
-  offsets = table.column(OFFSET_COL).take(rows).to_numpy()
-  return (files << 40) | offsets
+
+def _answer(index, found: np.ndarray, key, columns) -> pa.Table:
+  """The hit rows as an answer: the columns the source supplies, the row's
+  identity, the identities it stands for (a row synthesised from
+  duplicates stands for its group), and for a confirming key the columns
+  compared and the row's file and line."""
+  take = pa.array(found, pa.int64())
+  table = index.table.select(columns).take(take)
+  ids = identities(index.table, found)
+  used = [[i] if r < index.rows_read else
+          identities(index.table, np.asarray(index.members[r])).tolist()
+          for r, i in zip(found.tolist(), ids.tolist())]
+  table = table.append_column(ID_COL, pa.array(ids, pa.int64()))
+  table = table.append_column(USED_COL, pa.array(used, pa.list_(pa.int64())))
+  if key.confirm:
+    for c in key.needed_columns + (FILE_COL, LINE_COL):
+      table = table.append_column(EVIDENCE + c, index.table.column(c).take(
+          take))
+  return table
 
 
 class _JoinPartition(beam.DoFn):
@@ -124,8 +166,8 @@ class _JoinPartition(beam.DoFn):
                   for s in sources}
     self._files = files
 
-  def process(self, element):
-    _, items = element
+  def process(self, element, partitions):
+    p, items = element
     fragments: Dict[str, list] = {}
     probes = []
     for item in items:
@@ -138,43 +180,42 @@ class _JoinPartition(beam.DoFn):
       if not tables:
         continue
       table = pa.concat_tables(tables)
-      owned = _identities(table, np.flatnonzero(
+      owned = identities(table, np.flatnonzero(
           table.column(OWNED_COL).to_numpy(zero_copy_only=False)))
       index = index_from_tables([table.drop_columns([OWNED_COL])], source,
                                 self._spec, self._cols[source.name],
-                                self._files[source.name])
-      mine = _identities(index.table, np.arange(index.rows_read))
+                                self._files[source.name], (p, partitions))
+      mine = identities(index.table, np.arange(index.rows_read))
       yield beam.pvalue.TaggedOutput("owned", (source.name, (
           mine[np.isin(mine, owned)], index.rows(np.flatnonzero(
               np.isin(mine, owned))))))
       yield beam.pvalue.TaggedOutput("columns", (source.name, index.columns))
-      supplied = index.table.select(index.columns)
-      used = []
       for batch_id, k, rows, values in probes:
-        lookup = index.lookups.get(self._spec.keys[k].name)
-        if lookup is None:
-          continue
-        hit = lookup_rows(values, lookup)
-        found = hit >= 0
-        if not found.any():
-          continue
-        ext = hit[found]
-        yield beam.pvalue.TaggedOutput("answers", (batch_id, (
-            source.name, k, rows[found], supplied.take(pa.array(ext)))))
-        used.append(ext)
-      if used:
-        real = index.used_rows(np.concatenate(used))
-        yield beam.pvalue.TaggedOutput(
-            "used", (source.name, _identities(index.table, real)))
+        key = self._spec.keys[k]
+        if key.fuzzy:
+          if key.name not in index.fuzzy:
+            continue
+          asked, found, scores = index.fuzzy[key.name].best(values)
+          rows = rows[asked]
+        else:
+          if key.name not in index.lookups:
+            continue
+          hit = lookup_rows(values, index.lookups[key.name])
+          rows, found = rows[hit >= 0], hit[hit >= 0]
+          scores = np.ones(rows.size)
+        if rows.size:
+          yield beam.pvalue.TaggedOutput("answers", (batch_id, (
+              source.name, k, rows, scores,
+              _answer(index, found, key, index.columns))))
 
 
 class _Assemble(beam.DoFn):
   """An original batch (re-read) and its answers -> the merged batch."""
 
   def __init__(self, spec: MergeSpec, source_order: Sequence[str],
-               original: CsvSource):
+               original: CsvSource, files: Dict[str, List[str]]):
     self._spec, self._order = spec, tuple(source_order)
-    self._original = original
+    self._original, self._files = original, files
 
   def setup(self):
     self._progress = Progress("merged")
@@ -188,36 +229,60 @@ class _Assemble(beam.DoFn):
       raise RuntimeError(f"{self._original.files[file_index]}: {rows} rows "
                          f"at byte {start} when first read, {n} when re-read")
     self._progress.add(n)
-    by_source: Dict[str, list] = {}
-    for source, k, rows, values in grouped["answers"]:
-      by_source.setdefault(source, []).append((k, rows, values))
+    by_source: Dict[str, Dict[int, list]] = {}
+    for source, k, rows, scores, values in grouped["answers"]:
+      by_source.setdefault(source, {}).setdefault(k, []).append(
+          (rows, scores, values))
     gathered, matches = {}, {}
     for name in self._order:
       columns = [c for c, srcs in layout.sources.items() if name in srcs]
-      answers = by_source.get(name, [])
-      how = np.full(n, -1, np.int64)
-      pick = np.full(n, -1, np.int64)
+      match = SourceMatch(n)
       tables, base = [], 0
       # Lowest cascade position first: the first key that hits wins.
-      for k, rows, values in sorted(answers, key=lambda a: a[0]):
-        free = how[rows] < 0
-        how[rows[free]] = k
-        pick[rows[free]] = base + np.flatnonzero(free)
-        tables.append(_with_columns(values, columns))
-        base += values.num_rows
-      table = (pa.concat_tables(tables) if tables else
-               pa.table({c: pa.array([], pa.string()) for c in columns}))
-      gathered[name] = table.take(pa.array(pick, mask=pick < 0))
-      matches[name] = how
+      for k, answers in sorted(by_source.get(name, {}).items()):
+        key = self._spec.keys[k]
+        rows = np.concatenate([a[0] for a in answers])
+        scores = np.concatenate([a[1] for a in answers])
+        table = pa.concat_tables([_with_columns(a[2], columns)
+                                  for a in answers])
+        at = np.arange(rows.size)
+        if key.fuzzy:  # one candidate per partition: the best one wins
+          rows, at, scores = pick_best(rows, at, scores,
+                                       table.column(ID_COL).to_numpy())
+        hits = _evidence(table.take(pa.array(at))) if key.confirm else None
+        yield from match.accept(batch, k, key, rows, base + at, scores,
+                                hits, name, self._files[name], self._spec)
+        tables.append(table)
+        base += table.num_rows
+      # Only a confirming key's answers carry evidence columns.
+      table = (pa.concat_tables(tables, promote_options="default")
+               if tables else pa.table(
+          {**{c: pa.array([], pa.string()) for c in columns},
+           USED_COL: pa.array([], pa.list_(pa.int64()))}))
+      taken = table.take(pa.array(match.hit, mask=match.how < 0))
+      used = pc.list_flatten(taken.column(USED_COL)).drop_null()
+      if len(used):
+        yield beam.pvalue.TaggedOutput("used", (name, used.to_numpy()))
+      gathered[name] = taken.select(columns)
+      matches[name] = match
     yield from resolve_batch(batch, gathered, matches, layout, self._spec)
+
+
+def _evidence(table: pa.Table) -> pa.Table:
+  """An answer's confirming columns under their own names."""
+  names = [c for c in table.column_names if c.startswith(EVIDENCE)]
+  return table.select(names).rename_columns(
+      [c[len(EVIDENCE):] for c in names])
 
 
 def _with_columns(table: pa.Table, columns) -> pa.Table:
   """The answer's columns as the layout has them (a partition without a
-  wide duplicate group lacks some spread columns)."""
+  wide duplicate group lacks some spread columns), then its own."""
   empty = pa.array([""] * table.num_rows, pa.string())
+  own = [c for c in table.column_names if c.startswith("__")]
   return pa.table([table.column(c) if c in table.column_names else empty
-                   for c in columns], names=columns)
+                   for c in columns] + [table.column(c) for c in own],
+                  names=list(columns) + own)
 
 
 def _layout(columns, spec: MergeSpec, kept: Dict[str, Sequence[str]],
@@ -256,7 +321,8 @@ def _account(element, used, files):
 
 class PartitionedMerge(beam.PTransform):
   """Original RowBatches + enriched RowBatches per source -> the outputs of
-  Merge (merged, conflicts, stats) plus `accounts` and `header`.
+  Merge (merged, conflicts, rejected_matches, stats) plus `accounts` and
+  `header`.
 
   `sources`: (EnrichedSpec, its header as read, its files, its RowBatch
   PCollection) in priority order; `original`: the source the original
@@ -288,24 +354,27 @@ class PartitionedMerge(beam.PTransform):
               | "ByPartition" >> beam.GroupByKey()
               | "JoinPartitions" >> beam.ParDo(_JoinPartition(
                   [s for s, _, _, _ in self._sources], spec, headers,
-                  files)).with_outputs("answers", "owned", "used", "columns"))
+                  files), partitions).with_outputs("answers", "owned",
+                                                   "columns"))
     layout = (joined.columns
               | "SuppliedColumns" >> beam.combiners.ToList()
               | "Layout" >> beam.Map(_layout, spec, kept, order))
     merged = ({"batch": probes.batches, "answers": joined.answers}
               | "ByBatch" >> beam.CoGroupByKey()
               | "Assemble" >> beam.ParDo(
-                  _Assemble(spec, order, self._original),
+                  _Assemble(spec, order, self._original, files),
                   beam.pvalue.AsSingleton(layout)).with_outputs(
-                      "conflicts", "stats", main="merged"))
+                      "conflicts", "rejected_matches", "stats", "used",
+                      main="merged"))
     every_source = original.pipeline | "EverySource" >> beam.Create(
         [(name, None) for name in order])
     accounts = ((joined.owned, every_source)
                 | "AllOwned" >> beam.Flatten()
                 | "OwnedBySource" >> beam.GroupByKey()
                 | "Account" >> beam.Map(_account,
-                                        beam.pvalue.AsList(joined.used),
+                                        beam.pvalue.AsList(merged.used),
                                         files))
     return {"merged": merged.merged, "conflicts": merged.conflicts,
+            "rejected_matches": merged.rejected_matches,
             "stats": merged.stats, "accounts": accounts,
             "header": layout | "Header" >> beam.Map(lambda l: list(l.columns))}

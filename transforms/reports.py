@@ -5,6 +5,8 @@ stats.json    rows read, matched per key per source, match and fill rates,
 conflicts.csv every value a strategy had to decide on
 unmatched_enriched.csv  enriched rows that matched nothing (file, line, row)
 rejected.csv  malformed input records (file, line, reason, raw text)
+rejected_matches.csv  key hits that a key's `confirm` columns rejected, with
+              both rows
 
 Everything is sorted by input position, so reports are deterministic bytes.
 """
@@ -105,7 +107,8 @@ class Finalize(beam.DoFn):
     self._order = tuple(source_order)
     self._rank = {n: i for i, n in enumerate((original_name,) + self._order)}
 
-  def process(self, _, stats, written, rejected, conflicts, accounts):
+  def process(self, _, stats, written, rejected, conflicts, accounts,
+              rejected_matches):
     rank = {name: i for i, name in enumerate(self._order)}
     accounts = sorted(accounts, key=lambda a: rank[a.source])
     rows_written = sum(r for _, _, r in written)
@@ -118,6 +121,7 @@ class Finalize(beam.DoFn):
         "rejected.csv": _csv_bytes(
             ("source", "file", "line", "reason", "raw"),
             [(r.source, r.file, r.line, r.reason, r.raw) for r in rejected]),
+        "rejected_matches.csv": self._rejected_matches_csv(rejected_matches),
     }
     moves = []
     for name, data in files.items():
@@ -157,6 +161,9 @@ class Finalize(beam.DoFn):
           "rows_unmatched": a.unmatched.num_rows,
           "original_rows_matched": matched_rows,
           "matches_per_key": stats.get("matches", {}).get(a.source, {}),
+          "fuzzy_matches": stats.get("fuzzy_matches", {}).get(a.source, 0),
+          "matches_rejected_by_confirm": stats.get(
+              "rejected_by_confirm", {}).get(a.source, 0),
           "match_rate": _rate(matched_rows, merged),
       }
     counted = stats.get("read", {})
@@ -211,6 +218,20 @@ class Finalize(beam.DoFn):
                 d["file_index"], d["line"], d["column"], d["original"],
                 d["enriched"], d["source"], d["strategy"], d["resolution"])]
     return _csv_bytes(header, rows)
+
+  def _rejected_matches_csv(self, batches) -> bytes:
+    header = ("original_file", "original_line", "source", "key",
+              "confirm_score", "original_values", "enriched_file",
+              "enriched_line", "enriched_values")
+    if not batches:
+      return _csv_bytes(header, [])
+    t = pa.Table.from_batches(batches).to_pylist()
+    t.sort(key=lambda r: (r["file_index"], r["offset"],
+                          self._rank[r["source"]], r["key"]))
+    return _csv_bytes(header, [
+        (self._original_files[r["file_index"]], r["line"], r["source"],
+         r["key"], r["score"], r["original"], r["enriched_file"],
+         r["enriched_line"], r["enriched"]) for r in t])
 
   @staticmethod
   def _unmatched_csv(accounts) -> bytes:

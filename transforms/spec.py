@@ -17,14 +17,43 @@ SPLITTABLE_NORMALIZERS = ("email", "email_provider", "phone")
 
 
 @dataclass(frozen=True)
+class FuzzyRule:
+  """How the fuzzy key finds and scores candidates (transforms/fuzzy.py)."""
+  threshold: float = 0.88  # the score a candidate needs to match
+  # Blocks: a candidate shares every column's code with the row in at least
+  # one block. Empty: every pair of the compared columns.
+  blocks: Tuple[Tuple[str, ...], ...] = ()
+  max_block: int = 100  # rows sharing one block value; more: too common
+
+
+@dataclass(frozen=True)
 class MatchKey:
   name: str
   columns: Tuple[str, ...]
   normalizers: Tuple[str, ...]  # one per column
+  # A fuzzy key scores candidates instead of looking up equal values.
+  fuzzy: Optional[FuzzyRule] = None
+  # A hit whose confirming columns clearly differ is rejected (e.g. a shared
+  # inbox); one normalizer per column says how they are compared.
+  confirm: Tuple[str, ...] = ()
+  confirm_normalizers: Tuple[str, ...] = ()
+
+  @property
+  def block_columns(self) -> Tuple[str, ...]:
+    if not self.fuzzy:
+      return ()
+    return tuple(dict.fromkeys(c for b in self.fuzzy.blocks for c in b))
+
+  @property
+  def needed_columns(self) -> Tuple[str, ...]:
+    """Every column the key reads, on both sides."""
+    return tuple(dict.fromkeys(self.columns + self.block_columns +
+                               self.confirm))
+
   # Enriched columns that are split into several values (email and phone).
   @property
   def multi_valued(self) -> bool:
-    return (len(self.columns) == 1 and
+    return (len(self.columns) == 1 and not self.fuzzy and
             self.normalizers[0] in SPLITTABLE_NORMALIZERS)
 
 
@@ -69,6 +98,6 @@ class MergeSpec:
     """The normalizer that decides whether two values of a column agree:
     that of the first key using the column, else plain text."""
     for key in self.keys:
-      if column in key.columns:
+      if column in key.columns and not key.fuzzy:
         return key.normalizers[key.columns.index(column)]
     return "text"

@@ -1,0 +1,169 @@
+"""The fuzzy key: the last stage of the cascade, for rows no exact key found.
+
+Blocking keeps it near-linear. Each row gets one code per block: the
+phonetic codes (metaphone) of the block's columns, joined, hashed. Only rows
+that share a code are compared, so "Jon Smith" at "ACME, Inc." meets
+"Jonathan Smith" at "Acme Incorporated" through the (Last, Company) block
+even though the first names' codes differ. A code shared by more than
+`max_block` enriched rows is too common to tell anyone apart and is dropped,
+so no row is ever compared with a whole city.
+
+Candidates are scored with transforms/similarity.py; the best one at or
+above the threshold matches (ties: the first in file order). The same code
+runs in both joins: the broadcast join over a whole source, the partitioned
+join over the rows whose codes hash to a partition (all rows sharing a code
+meet there, so the cap and the winner are the same).
+"""
+
+import itertools
+from typing import List, Optional, Tuple
+
+import jellyfish
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from transforms.hashing import stable_hash
+from transforms.similarity import prepare, row_scores
+from transforms.spec import MatchKey
+
+SEPARATOR = "\x1f"
+
+
+def blocks_of(key: MatchKey) -> Tuple[Tuple[str, ...], ...]:
+  """The configured blocks, or every pair of the compared columns."""
+  if key.fuzzy.blocks:
+    return key.fuzzy.blocks
+  if len(key.columns) == 1:
+    return ((key.columns[0],),)
+  return tuple(itertools.combinations(key.columns, 2))
+
+
+def _code(value: str) -> str:
+  """A phonetic code for words; the value itself (spaces dropped) when it
+  holds digits, as zip codes and house numbers do."""
+  if any(ch.isdigit() for ch in value):
+    return value.replace(" ", "")
+  return jellyfish.metaphone(value) or value
+
+
+def _codes(values: pa.Array) -> pa.Array:
+  """Codes of a column, computed once per distinct value."""
+  uniq = pc.unique(values.drop_null())
+  codes = pa.array([_code(v) for v in uniq.to_pylist()], pa.string())
+  return codes.take(pc.index_in(values, value_set=uniq))
+
+
+class FuzzyValues:
+  """A table's side of the fuzzy key: the compared columns prepared for
+  scoring, and its block entries (code hash, row), sorted by hash."""
+
+  def __init__(self, fields: List[pa.Array], hashes: np.ndarray,
+               rows: np.ndarray):
+    self.fields, self.hashes, self.rows = fields, hashes, rows
+
+  @classmethod
+  def of(cls, table, key: MatchKey, region: str) -> "FuzzyValues":
+    fields = [prepare(table.column(c), kind, region)
+              for c, kind in zip(key.columns, key.normalizers)]
+    kinds = dict(zip(key.columns, key.normalizers))
+    codes = {}
+    for c in key.block_columns or {c for b in blocks_of(key) for c in b}:
+      if c in kinds:
+        values = fields[key.columns.index(c)]
+      else:
+        values = prepare(table.column(c), "text", region)
+      codes[c] = _codes(values)
+    hashes, rows = [], []
+    for i, block in enumerate(blocks_of(key)):
+      parts = [pa.array([str(i)] * table.num_rows, pa.string())]
+      joined = pc.binary_join_element_wise(
+          *(parts + [codes[c] for c in block]), SEPARATOR)
+      valid = np.flatnonzero(pc.is_valid(joined).to_numpy(
+          zero_copy_only=False))
+      hashes.append(stable_hash(joined.take(pa.array(valid))))
+      rows.append(valid)
+    return cls(fields, np.concatenate(hashes), np.concatenate(rows))
+
+  def only(self, keep: np.ndarray) -> "FuzzyValues":
+    """The same rows with only the block entries in `keep` (a mask)."""
+    return FuzzyValues(self.fields, self.hashes[keep], self.rows[keep])
+
+  def take(self, rows: np.ndarray) -> "FuzzyValues":
+    """Rows `rows` renumbered 0..len-1, with their block entries."""
+    at = np.full(len(self.fields[0]), -1, np.int64)
+    at[rows] = np.arange(len(rows))
+    keep = at[self.rows] >= 0
+    return FuzzyValues([f.take(pa.array(rows)) for f in self.fields],
+                       self.hashes[keep], at[self.rows[keep]])
+
+
+class FuzzyIndex:
+  """One source's rows, ready to be searched by block code."""
+
+  def __init__(self, key: MatchKey, values: FuzzyValues,
+               identities: np.ndarray):
+    order = np.argsort(values.hashes, kind="stable")
+    hashes, rows = values.hashes[order], values.rows[order]
+    _, first, counts = np.unique(hashes, return_index=True,
+                                 return_counts=True)
+    common = np.repeat(counts > key.fuzzy.max_block, counts)
+    self.hashes, self.rows = hashes[~common], rows[~common]
+    self.fields = values.fields
+    self.identities = identities  # (file, offset) per row: ties go first
+    self.kinds = key.normalizers
+    self.threshold = key.fuzzy.threshold
+    self.dropped_blocks = int((counts > key.fuzzy.max_block).sum())
+
+  def candidates(self, query: FuzzyValues):
+    """(query row, index row) pairs that share a block code, each once."""
+    left = np.searchsorted(self.hashes, query.hashes, "left")
+    right = np.searchsorted(self.hashes, query.hashes, "right")
+    counts = right - left
+    total = int(counts.sum())
+    if not total:
+      return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    starts = np.repeat(left - np.cumsum(counts) + counts, counts)
+    found = self.rows[starts + np.arange(total)]
+    asked = np.repeat(query.rows, counts)
+    pairs = np.unique((asked.astype(np.int64) << 32) | found)
+    return pairs >> 32, pairs & 0xFFFFFFFF
+
+  def best(self, query: FuzzyValues):
+    """(query rows, index rows, scores): each query row's best candidate at
+    or above the threshold."""
+    asked, found = self.candidates(query)
+    if not asked.size:
+      empty = np.zeros(0, np.int64)
+      return empty, empty, np.zeros(0)
+    scores = row_scores([f.take(pa.array(asked)) for f in query.fields],
+                        [f.take(pa.array(found)) for f in self.fields],
+                        self.kinds)
+    ok = np.nan_to_num(scores, nan=-1.0) >= self.threshold
+    asked, found, scores = asked[ok], found[ok], scores[ok]
+    return pick_best(asked, found, scores, self.identities[found])
+
+
+def pick_best(rows: np.ndarray, found: np.ndarray, scores: np.ndarray,
+              identities: np.ndarray):
+  """Per row, the candidate with the highest score, then the first in file
+  order: the same winner wherever the candidates were scored."""
+  order = np.lexsort((identities, -scores, rows))
+  rows, found, scores = rows[order], found[order], scores[order]
+  first = np.ones(rows.size, bool)
+  first[1:] = rows[1:] != rows[:-1]
+  return rows[first], found[first], scores[first]
+
+
+def fuzzy_index(table: pa.Table, key: MatchKey, region: str, rows: int,
+                identities: np.ndarray,
+                partition: Optional[Tuple[int, int]] = None) -> FuzzyIndex:
+  """The FuzzyIndex of a source's first `rows` rows (its own rows, not the
+  rows synthesised for duplicates). `partition` (p, P): only the block codes
+  that hash to partition p of P."""
+  values = FuzzyValues.of(table.slice(0, rows), key, region)
+  if partition is not None:
+    p, parts = partition
+    values = values.only(values.hashes % np.uint64(parts) == np.uint64(p))
+  return FuzzyIndex(key, values, identities[:rows])
+

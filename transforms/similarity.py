@@ -1,0 +1,141 @@
+"""How alike two rows' values are, column by column (0..1), vectorised.
+
+Each compared column has a kind (the normalizer of its key column):
+- name: 1 when equal or nicknames of each other ("Jon" and "Jonathan", from
+  the `nicknames` table); 0 when both are known given names that are not
+  ("John" and "Joan" are two people, however close the letters); otherwise
+  Jaro-Winkler, which forgives typos;
+- everything else (company, city, street, zip ...): the key's normalizer,
+  common abbreviations expanded, then rapidfuzz's token-sort ratio (word
+  order and small typos forgiven).
+
+A row pair's score is the mean over the columns both sides fill; a 0 on a
+name vetoes the pair. With two name columns, first and last swapped are tried
+too (vendors swap them).
+"""
+
+import functools
+import re
+from typing import List, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import JaroWinkler
+
+from transforms import normalizers
+
+PAIR_SEPARATOR = "\x1f"
+# Words vendors abbreviate; expanded before comparing ("Acme Intl" and
+# "Acme International", "12 Main St" and "12 Main Street").
+ABBREVIATIONS = {
+    "intl": "international", "int": "international", "mfg": "manufacturing",
+    "tech": "technology", "techs": "technologies", "svcs": "services",
+    "svc": "service", "grp": "group", "natl": "national", "assn": "association",
+    "assoc": "associates", "bros": "brothers", "univ": "university",
+    "hosp": "hospital", "dept": "department", "mgmt": "management",
+    "sys": "systems", "labs": "laboratories", "lab": "laboratory",
+    "st": "street", "ave": "avenue", "av": "avenue", "rd": "road",
+    "blvd": "boulevard", "dr": "drive", "ln": "lane", "ct": "court",
+    "hwy": "highway", "pkwy": "parkway", "pl": "place", "sq": "square",
+    "ste": "suite", "apt": "apartment", "fl": "floor", "n": "north",
+    "s": "south", "e": "east", "w": "west", "ft": "fort", "mt": "mount",
+    "saint": "st",
+}
+_ABBREVIATION_RE = re.compile(r"\b(%s)\b" % "|".join(
+    sorted(ABBREVIATIONS, key=len, reverse=True)))
+
+
+@functools.lru_cache(maxsize=1)
+def _nicknames():
+  """(known given names, "a<sep>b" for every pair of related names: a name
+  and its nicknames, and nicknames of the same name)."""
+  import nicknames
+  groups = {}
+  for t in nicknames.name_triplets():
+    groups.setdefault(t.name1, {t.name1}).add(t.name2)
+  related = {a + PAIR_SEPARATOR + b for group in groups.values()
+             for a in group for b in group if a != b}
+  known = set().union(*groups.values())
+  return (pa.array(sorted(known), pa.string()),
+          pa.array(sorted(related), pa.string()))
+
+
+def prepare(values: pa.Array, kind: str, region: str) -> pa.Array:
+  """A column normalised for comparing: null where blank."""
+  v = normalizers.get(kind)(values, phone_region=region)
+  if kind == "name":
+    return v
+  v = pc.replace_substring_regex(v, r"[^\w\s]", " ")
+  return _expand_abbreviations(v)
+
+
+def _expand_abbreviations(v: pa.Array) -> pa.Array:
+  v = v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v
+  uniq = pc.unique(v.drop_null())
+  if not len(uniq):
+    return v
+  expanded = pa.array([" ".join(_ABBREVIATION_RE.sub(
+      lambda m: ABBREVIATIONS[m.group(1)], s).split())
+                       for s in uniq.to_pylist()], pa.string())
+  return expanded.take(pc.index_in(v, value_set=uniq))
+
+
+def _ratios(a: pa.Array, b: pa.Array, scorer) -> np.ndarray:
+  if not len(a):
+    return np.zeros(0)
+  return process.cpdist(pc.fill_null(a, "").to_pylist(),
+                        pc.fill_null(b, "").to_pylist(), scorer=scorer,
+                        dtype=np.float64, workers=1)
+
+
+def column_similarity(a: pa.Array, b: pa.Array, kind: str) -> np.ndarray:
+  """Similarity of a[i] and b[i] (prepared values); NaN where either is
+  null."""
+  both = (pc.is_valid(a).to_numpy(zero_copy_only=False) &
+          pc.is_valid(b).to_numpy(zero_copy_only=False))
+  if kind == "name":
+    known, related = _nicknames()
+    sim = _ratios(a, b, JaroWinkler.normalized_similarity)
+    same = pc.fill_null(pc.or_(
+        pc.equal(a, b),
+        pc.is_in(pc.binary_join_element_wise(a, b, PAIR_SEPARATOR),
+                 value_set=related)), False).to_numpy(zero_copy_only=False)
+    two_names = pc.fill_null(pc.and_(pc.is_in(a, value_set=known),
+                                     pc.is_in(b, value_set=known)),
+                             False).to_numpy(zero_copy_only=False)
+    sim = np.where(same, 1.0, np.where(two_names, 0.0, sim))
+  else:
+    sim = _ratios(a, b, fuzz.token_sort_ratio) / 100.0
+  return np.where(both, sim, np.nan)
+
+
+def row_scores(left: Sequence[pa.Array], right: Sequence[pa.Array],
+               kinds: Sequence[str], min_columns: int = 2) -> np.ndarray:
+  """The score of each row pair left[*][i], right[*][i]; NaN when fewer than
+  `min_columns` columns are filled on both sides."""
+  n = len(left[0]) if left else 0
+  sims: List[np.ndarray] = [column_similarity(a, b, k)
+                            for a, b, k in zip(left, right, kinds)]
+  names = [i for i, k in enumerate(kinds) if k == "name"]
+  if len(names) == 2:
+    i, j = names
+    swapped = (column_similarity(left[i], right[j], "name"),
+               column_similarity(left[j], right[i], "name"))
+    with np.errstate(invalid="ignore"):
+      direct = np.nanmean(np.vstack([sims[i], sims[j]]), axis=0)
+      other = np.nanmean(np.vstack(swapped), axis=0)
+    use = np.nan_to_num(other, nan=-1) > np.nan_to_num(direct, nan=-1)
+    sims[i] = np.where(use, swapped[0], sims[i])
+    sims[j] = np.where(use, swapped[1], sims[j])
+  if not sims:
+    return np.full(n, np.nan)
+  stack = np.vstack(sims)
+  filled = (~np.isnan(stack)).sum(axis=0)
+  with np.errstate(invalid="ignore"):
+    score = np.nanmean(stack, axis=0)
+  if names:
+    veto = (np.vstack([sims[i] for i in names]) == 0).any(axis=0)
+    score = np.where(veto, 0.0, score)
+  return np.where(filled >= min_columns, score, np.nan)
