@@ -27,6 +27,7 @@ from rapidfuzz.distance import JaroWinkler
 from transforms import normalizers
 
 PAIR_SEPARATOR = "\x1f"
+SWAPPED_AGREE = 0.85
 # Words vendors abbreviate; expanded before comparing ("Acme Intl" and
 # "Acme International", "12 Main St" and "12 Main Street").
 ABBREVIATIONS = {
@@ -126,7 +127,10 @@ def row_scores(left: Sequence[pa.Array], right: Sequence[pa.Array],
     with np.errstate(invalid="ignore"):
       direct = np.nanmean(np.vstack([sims[i], sims[j]]), axis=0)
       other = np.nanmean(np.vstack(swapped), axis=0)
-    use = np.nan_to_num(other, nan=-1) > np.nan_to_num(direct, nan=-1)
+    # Only a real swap: both names agree crosswise, better than straight.
+    agree = np.fmin(*swapped) >= SWAPPED_AGREE
+    use = agree & (np.nan_to_num(other, nan=-1) >
+                   np.nan_to_num(direct, nan=-1))
     sims[i] = np.where(use, swapped[0], sims[i])
     sims[j] = np.where(use, swapped[1], sims[j])
   if not sims:

@@ -1,0 +1,231 @@
+"""The fuzzy key and `confirm`: scoring, blocking, threshold, the output
+columns and reports, and the same bytes from both joins."""
+
+import json
+import os
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from conftest import files_in, write_csv
+from transforms.fuzzy import FuzzyIndex, FuzzyValues
+from transforms.similarity import prepare, row_scores
+from transforms.spec import FuzzyRule, MatchKey
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KINDS = ("name", "name", "company")
+
+
+def _score(left, right, kinds=KINDS):
+  cols = lambda rows: [prepare(pa.array(list(c)), k, "US")
+                       for c, k in zip(zip(*rows), kinds)]
+  return row_scores(cols(left), cols(right), kinds)
+
+
+def test_scores_forgive_nicknames_typos_swaps_and_legal_suffixes():
+  s = _score([("Jonathan", "Smith", "Acme Incorporated"),
+              ("William", "Johnson", "Globex Intl"),
+              ("Katherine", "Brown", "Initech"),
+              ("Maria", "Garcia", "Hooli"),
+              ("Peter", "Davis", "Umbrella Corp")],
+             [("Jon", "Smith", "ACME, Inc."),
+              ("Bill", "Jonhson", "Globex International"),
+              ("Brown", "Katherine", "Initech LLC"),
+              ("Maria", "Garcia", ""),
+              ("Peter", "Davis", "Stark Industries")])
+  assert s[0] == 1.0  # nickname, case and legal suffix
+  assert 0.9 < s[1] < 1.0  # nickname, a typo in the last name, "Intl"
+  assert s[2] == 1.0  # first and last swapped
+  assert s[3] == 1.0  # a blank company is not held against the row
+  assert s[4] < 0.85  # same name, another company
+
+
+def test_two_different_known_names_veto_a_pair_however_close():
+  s = _score([("John", "Smith", "Acme"), ("Jhon", "Smith", "Acme")],
+             [("Joan", "Smith", "Acme"), ("John", "Smith", "Acme")])
+  assert s[0] == 0.0  # John and Joan: two people
+  assert s[1] > 0.9  # Jhon is no one's name: a typo
+
+
+def test_too_little_in_common_to_score_is_no_score():
+  s = _score([("John", "", "")], [("John", "Smith", "Acme")])
+  assert np.isnan(s[0])
+
+
+KEY = MatchKey("fuzzy", ("First", "Last", "Company"), KINDS,
+               fuzzy=FuzzyRule(threshold=0.85, max_block=2))
+
+
+def _values(rows, key=KEY):
+  table = pa.table({c: pa.array(list(v)) for c, v in
+                    zip(key.columns, zip(*rows))})
+  return FuzzyValues.of(table, key, "US")
+
+
+def test_blocks_pair_the_columns_and_compare_only_rows_sharing_a_code():
+  index = FuzzyIndex(KEY, _values([("Jonathan", "Smith", "Acme Inc"),
+                                   ("Mary", "Jones", "Globex"),
+                                   ("Jonathan", "Smith", "Initech")]),
+                     np.arange(3))
+  asked, found = index.candidates(_values([("Jon", "Smith", "Acme")]))
+  # (Last, Company) is the only block "Jon" shares, and only with row 0:
+  # (First, Last) codes differ (JN / JN0N), and row 2 is at another company.
+  assert found.tolist() == [0]
+  rows, hit, scores = index.best(_values([("Jon", "Smith", "Acme"),
+                                          ("Zed", "Quux", "Nothing")]))
+  assert rows.tolist() == [0] and hit.tolist() == [0]
+  assert scores[0] == 1.0
+
+
+def test_a_block_code_shared_by_too_many_rows_is_dropped():
+  same = [("Jonathan", "Smith", f"Company {i}") for i in range(3)]
+  index = FuzzyIndex(KEY, _values(same), np.arange(3))
+  # The (First, Last) code is shared by 3 rows, over max_block 2: dropped.
+  # Each (First, Company) and (Last, Company) code stays.
+  assert index.dropped_blocks == 1
+  asked, found = index.candidates(_values([("Jonathan", "Smith", "Other")]))
+  assert found.size == 0
+  asked, found = index.candidates(_values([("Jon", "Smith", "Company 1")]))
+  assert found.tolist() == [1]
+
+
+def test_ties_go_to_the_first_row_in_file_order():
+  index = FuzzyIndex(KEY, _values([("Jonathan", "Smith", "Acme"),
+                                   ("Jonathan", "Smith", "Acme")]),
+                     np.array([7, 3]))  # the second row comes first on disk
+  rows, hit, _ = index.best(_values([("Jon", "Smith", "Acme")]))
+  assert hit.tolist() == [1]
+
+
+ORIGINAL = [["ID", "First", "Last", "Email", "Company", "City"],
+            ["1", "Jonathan", "Smith", "jsmith@acme.com", "Acme Incorporated",
+             "Boston"],
+            ["2", "William", "Johnson", "", "Globex", "Denver"],
+            ["3", "John", "Brown", "info@hooli.com", "Hooli", "Austin"],
+            ["4", "Mary", "Jones", "info@hooli.com", "Hooli", "Austin"],
+            ["5", "Katherine", "Lee", "klee@initech.com", "Initech",
+             "Seattle"]]
+VENDOR = [["Email", "First", "Last", "Company", "City", "Score"],
+          ["", "Jon", "Smith", "ACME, Inc.", "Boston", "91"],  # fuzzy: 1
+          ["", "Bill", "Jonson", "Globex LLC", "Denver", "72"],  # fuzzy: 2
+          ["info@hooli.com", "Mary", "Jones", "Hooli", "Austin", "55"],
+          ["", "Kathleen", "Lee", "Initech", "Seattle", "40"],  # not 5
+          ["", "Zed", "Quux", "Nowhere", "Nome", "10"]]
+
+
+def _config(job, tmp_path, confirm=(), threshold=None, **extra):
+  original = write_csv(tmp_path / "crm.csv", ORIGINAL)
+  vendor = write_csv(tmp_path / "vendor.csv", VENDOR)
+  fuzzy = {"name": "fuzzy", "normalize": "fuzzy",
+           "columns": ["First", "Last", "Company", "City"]}
+  if threshold:
+    fuzzy["threshold"] = threshold
+  email = {"name": "email", "normalize": "email", "columns": ["Email"]}
+  if confirm:
+    email["confirm"] = list(confirm)
+  return job.config(original, [{"path": vendor, "name": "vendor",
+                                 "keep": ["Score"]}], [email, fuzzy],
+                    output={"path": job.prefix, "shards": 2,
+                            "reports": job.reports, "match_columns": True},
+                    **extra)
+
+
+def test_fuzzy_matches_only_what_exact_keys_missed_and_says_so(
+    job, cli, tmp_path):
+  code, _, err = cli("run", _config(job, tmp_path))
+  assert code == 0, err
+  rows = {r["ID"]: r for r in job.dicts()}
+  got = {i: (r["Score"], r["_match_key"], r["_match_score"])
+         for i, r in rows.items()}
+  assert got["1"] == ("91", "vendor:fuzzy", "1")
+  assert got["2"][:2] == ("72", "vendor:fuzzy")
+  assert 0.88 <= float(got["2"][2]) < 1  # "Jonson": a typo
+  # Without confirm, a shared inbox matches both colleagues.
+  assert got["3"] == ("55", "vendor:email", "1")
+  assert got["4"] == ("55", "vendor:email", "1")
+  # Kathleen is not Katherine; nothing is a match for Zed.
+  assert got["5"] == ("", "", "")
+  stats = job.report("stats.json")["enriched"]["vendor"]
+  assert stats["matches_per_key"] == {"email": 2, "fuzzy": 2}
+  assert stats["fuzzy_matches"] == 2
+  assert stats["rows_used"] == 3 and stats["rows_unmatched"] == 2
+  unmatched = [json.loads(r["row"])["First"]
+               for r in job.report("unmatched_enriched.csv")]
+  assert unmatched == ["Kathleen", "Zed"]
+
+
+def test_the_threshold_decides_how_close_is_close_enough(job, cli, tmp_path):
+  code, _, err = cli("run", _config(job, tmp_path, threshold=0.995))
+  assert code == 0, err
+  rows = {r["ID"]: r for r in job.dicts()}
+  assert rows["1"]["_match_key"] == "vendor:fuzzy"  # scores 1
+  assert rows["2"]["_match_key"] == ""  # scores below 0.995
+
+
+def test_confirm_rejects_a_shared_inbox_and_reports_both_rows(
+    job, cli, tmp_path):
+  code, _, err = cli("run", _config(job, tmp_path,
+                                    confirm=("First", "Last")))
+  assert code == 0, err
+  rows = {r["ID"]: r for r in job.dicts()}
+  assert rows["3"]["Score"] == ""  # John Brown is not Mary Jones
+  assert rows["4"]["Score"] == "55"
+  rejected = job.report("rejected_matches.csv")
+  assert len(rejected) == 1
+  r = rejected[0]
+  assert (r["original_line"], r["source"], r["key"], r["enriched_line"]) == (
+      "4", "vendor", "email", "4")
+  assert r["enriched_file"].endswith("vendor.csv")
+  assert json.loads(r["original_values"]) == {
+      "Email": "info@hooli.com", "First": "John", "Last": "Brown"}
+  assert json.loads(r["enriched_values"]) == {
+      "Email": "info@hooli.com", "First": "Mary", "Last": "Jones"}
+  stats = job.report("stats.json")["enriched"]["vendor"]
+  assert stats["matches_rejected_by_confirm"] == 1
+  assert stats["matches_per_key"] == {"email": 1, "fuzzy": 2}
+
+
+@pytest.mark.parametrize("keys, message", [
+    ([{"name": "fuzzy", "normalize": "fuzzy", "columns": ["First", "Last"]},
+      {"name": "email", "normalize": "email", "columns": ["Email"]}],
+     "match.keys: the fuzzy key must be the last key"),
+    ([{"name": "email", "normalize": "email", "columns": ["Email"],
+       "threshold": 0.9}],
+     "match.keys.0: threshold applies to a fuzzy key only"),
+    ([{"name": "email", "normalize": "email", "columns": ["Email"],
+       "confirm": ["Middle"]}],
+     "match.keys.0 (email): column 'Middle' is not in the header"),
+])
+def test_fuzzy_and_confirm_config_errors_name_the_key(job, cli, tmp_path,
+                                                      keys, message):
+  original = write_csv(tmp_path / "crm.csv", ORIGINAL)
+  vendor = write_csv(tmp_path / "vendor.csv", VENDOR)
+  config = job.config(original, [{"path": vendor}], keys)
+  code, _, err = cli("run", config)
+  assert code == 2
+  assert message in err, err
+  assert len(err.strip().splitlines()) == 1
+
+
+def test_both_joins_agree_with_fuzzy_and_confirm_on_the_labelled_set(
+    tmp_path, cli):
+  sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+  import match_quality
+  data = str(tmp_path / "data")
+  match_quality.build(600, 2, data)
+  out = {}
+  for join in ("broadcast", "partitioned"):
+    config = tmp_path / f"{join}.yaml"
+    config.write_text(match_quality.config(data, str(tmp_path / join),
+                                           True, True, join))
+    code, _, err = cli("run", config, "--set=join_partitions=5",
+                       "--batch_rows=97")
+    assert code == 0, err
+    out[join] = files_in(str(tmp_path / join),
+                         str(tmp_path / join / "reports"))
+  assert out["broadcast"] == out["partitioned"]
+  stats = json.loads(out["broadcast"]["stats.json"])["enriched"]["vendor"]
+  assert stats["fuzzy_matches"] > 50
+  assert stats["matches_rejected_by_confirm"] > 0
