@@ -21,6 +21,7 @@ setup(
         "rapidfuzz==3.14.6",
         "jellyfish==1.3.0",
         "nicknames==1.0.1",
+        "gender-guesser==0.4.0",
     ],
     extras_require={
         "test": ["pytest==9.2.0", "hypothesis==6.170.17",

@@ -114,6 +114,38 @@ CITIES = [("Austin", "787"), ("Boston", "021"), ("Denver", "802"),
           ("Baltimore", "212"), ("Milwaukee", "532"), ("Sacramento", "958"),
           ("Pittsburgh", "152"), ("Cincinnati", "452")]
 
+# More names and companies than the lists above, as a real CRM has: surnames
+# from stems and endings, companies from two words; drawn with Zipf-like
+# weights, so some names are common and most are rare.
+STEMS = ["Ander", "Bal", "Car", "Dal", "Ell", "Fair", "Gold", "Har", "Kings",
+         "Lind", "Mar", "Nor", "Old", "Pem", "Ross", "Stan", "Thorn", "Ward",
+         "Wes", "Whit", "Ash", "Brad", "Chat", "Dun", "Ever", "Fitz", "Green",
+         "Hol", "Kirk", "Lang"]
+ENDINGS = ["ford", "ley", "ton", "wood", "field", "berg", "man", "son",
+           "well", "by", "worth", "more", "ridge", "stone", "burn", "er",
+           "ing", "ham", "land", "wick"]
+SECOND = ["ridge", "peak", "field", "point", "stream", "bridge", "crest",
+          "forge", "gate", "grove", "haven", "hollow", "isle", "key", "mill",
+          "park", "rock", "shore", "spring", "star", "stone", "vale", "view",
+          "wave", "wind", "wood", "works", "line", "path", "port"]
+ALL_LAST = LAST + [s + e for s in STEMS for e in ENDINGS]
+COMPANY_WORDS = [w + x for w in WORDS for x in SECOND]
+
+
+def _zipf(n: int) -> np.ndarray:
+  w = 1.0 / np.arange(1, n + 1) ** 0.9
+  return w / w.sum()
+
+
+def _given_names():
+  """FIRST, then the nicknames table's other given names."""
+  import nicknames
+  seen = {n.lower() for n in FIRST} | {n.lower() for n in
+                                       LOOKALIKE.values()}
+  more = sorted({t.name1 for t in nicknames.name_triplets()} - seen)
+  return FIRST + [n.capitalize() for n in more]
+
+
 ORIGINAL_HEADER = ["ID", "First", "Last", "Email", "Phone", "Company",
                    "Street", "City", "Zip"]
 VENDOR_HEADER = ["Vendor_Ref", "First Name", "Last Name", "Email", "Phone",
@@ -140,10 +172,16 @@ def _phone(rng) -> str:
           f"{rng.integers(0, 10000):04d}")
 
 
-def _person(rng, i: int):
-  first = FIRST[int(rng.integers(0, len(FIRST)))]
-  last = LAST[int(rng.integers(0, len(LAST)))]
-  word = WORDS[int(rng.integers(0, len(WORDS)))]
+def _names(rng, n: int):
+  given = _given_names()
+  return zip(np.array(given)[rng.choice(len(given), n, p=_zipf(len(given)))],
+             np.array(ALL_LAST)[rng.choice(len(ALL_LAST), n,
+                                          p=_zipf(len(ALL_LAST)))])
+
+
+def _person(rng, i: int, name):
+  first, last = (str(x) for x in name)
+  word = COMPANY_WORDS[int(rng.integers(0, len(COMPANY_WORDS)))]
   kind = KINDS[int(rng.integers(0, len(KINDS)))]
   legal = LEGAL[int(rng.integers(0, len(LEGAL)))]
   city, zip3 = CITIES[int(rng.integers(0, len(CITIES)))]
@@ -158,7 +196,7 @@ def _person(rng, i: int):
       "Street": f"{rng.integers(1, 9999)} {street} {skind[0]}",
       "street_parts": (street, skind),
       "City": city,
-      "Zip": f"{zip3}{rng.integers(0, 100):02d}",
+      "Zip": f"{zip3[:2]}{rng.integers(0, 1000):03d}",
   }
 
 
@@ -212,7 +250,8 @@ def build(rows: int, noise: int, out_dir: str, seed: int = 11):
   """Writes crm.csv, vendor.csv and truth.csv (Vendor_Ref -> ID)."""
   rng = np.random.default_rng(seed + noise)
   os.makedirs(out_dir, exist_ok=True)
-  people = [_person(rng, i) for i in range(rows)]
+  people = [_person(rng, i, name) for i, name in enumerate(_names(rng,
+                                                                  rows))]
   # Shared inboxes: 2% of people share info@ with the next person, who
   # works at the same company.
   for i in range(0, rows - 1, 50):
@@ -250,16 +289,17 @@ def build(rows: int, noise: int, out_dir: str, seed: int = 11):
     else:
       add(_hard_copy(rng, p, noise), p["ID"], "hard")
   # Hard negatives: a colleague at the same desk with a look-alike name.
-  for i in rng.choice(rows, int(rows * 0.06 * noise), replace=False).tolist():
+  alike = [i for i, p in enumerate(people) if p["First"] in LOOKALIKE]
+  for i in rng.choice(alike, min(len(alike), int(rows * 0.06 * noise)),
+                      replace=False).tolist():
     p = people[i]
-    if p["First"] not in LOOKALIKE:
-      continue
     add({"First Name": LOOKALIKE[p["First"]], "Last Name": p["Last"],
          "Email": "", "Phone": "", "Company": _vendor_company(rng, p, noise),
          "Street": p["Street"], "City": p["City"], "Zip": p["Zip"]},
         "", "hard_negative")
-  for i in range(int(rows * 0.05)):  # strangers
-    s = _person(rng, rows + i)
+  strangers = int(rows * 0.05)
+  for i, name in enumerate(_names(rng, strangers)):
+    s = _person(rng, rows + i, name)
     add({"First Name": s["First"], "Last Name": s["Last"],
          "Email": f"x{i}@elsewhere.example", "Phone": "",
          "Company": s["Company"], "Street": s["Street"], "City": s["City"],
@@ -286,7 +326,7 @@ EXACT = """\
     - {name: name_zip, normalize: [name, name, zip], columns: [First, Last, Zip]}
 """
 FUZZY = """\
-    - {name: fuzzy, normalize: fuzzy, columns: [First, Last, Company, Street, City]}
+    - {name: fuzzy, normalize: fuzzy, columns: [First, Last, Company, City]}
 """
 
 

@@ -142,6 +142,13 @@ def _plan_source(i: int, e: EnrichedInput, es: EnrichedSpec,
       raise ConfigError(f"enriched.{i}.keep: {name!r} is not a column of "
                         f"{files[0]} after mapping (columns: "
                         f"{_columns(mapped)})")
+  for k, key in enumerate(spec.keys):
+    lacks = [c for c in key.needed_columns if c not in mapped]
+    if lacks and set(key.columns) <= set(mapped):
+      raise ConfigError(
+          f"match.keys.{k} ({key.name}): {files[0]} ({es.name}) lacks "
+          f"column {lacks[0]!r}, which the key also needs (block or "
+          f"confirm); map it with enriched.{i}.columns")
   keys = applicable_keys(spec, mapped)
   if not keys:
     raise ConfigError(

@@ -80,15 +80,28 @@ def test_blocks_pair_the_columns_and_compare_only_rows_sharing_a_code():
 
 
 def test_a_block_code_shared_by_too_many_rows_is_dropped():
-  same = [("Jonathan", "Smith", f"Company {i}") for i in range(3)]
+  same = [("Jonathan", "Smith", c) for c in ("Acme", "Globex", "Initech")]
   index = FuzzyIndex(KEY, _values(same), np.arange(3))
   # The (First, Last) code is shared by 3 rows, over max_block 2: dropped.
   # Each (First, Company) and (Last, Company) code stays.
   assert index.dropped_blocks == 1
-  asked, found = index.candidates(_values([("Jonathan", "Smith", "Other")]))
+  asked, found = index.candidates(_values([("Jonathan", "Smith", "Hooli")]))
   assert found.size == 0
-  asked, found = index.candidates(_values([("Jon", "Smith", "Company 1")]))
+  asked, found = index.candidates(_values([("Jon", "Smith", "Globex")]))
   assert found.tolist() == [1]
+
+
+def test_a_row_scores_its_best_few_candidates_only(monkeypatch):
+  from transforms import fuzzy
+  monkeypatch.setattr(fuzzy, "MAX_CANDIDATES", 2)
+  key = MatchKey("fuzzy", KEY.columns, KINDS,
+                 fuzzy=FuzzyRule(threshold=0.5, max_block=100))
+  rows = [("Jonathan", "Smith", f"Company{i}") for i in range(5)]
+  rows.append(("Jonathan", "Smith", "Acme"))  # shares 3 blocks, not 1
+  index = FuzzyIndex(key, _values(rows, key), np.arange(6))
+  asked, found = index.candidates(_values([("Jonathan", "Smith", "Acme")],
+                                          key))
+  assert found.tolist() == [5, 0]  # the most blocks shared, then file order
 
 
 def test_ties_go_to_the_first_row_in_file_order():
@@ -229,3 +242,16 @@ def test_both_joins_agree_with_fuzzy_and_confirm_on_the_labelled_set(
   stats = json.loads(out["broadcast"]["stats.json"])["enriched"]["vendor"]
   assert stats["fuzzy_matches"] > 50
   assert stats["matches_rejected_by_confirm"] > 0
+
+
+def test_a_source_without_a_confirming_column_is_an_error(job, cli,
+                                                          tmp_path):
+  original = write_csv(tmp_path / "crm.csv", ORIGINAL)
+  vendor = write_csv(tmp_path / "vendor.csv", [["Email", "Score"],
+                                               ["info@hooli.com", "1"]])
+  config = job.config(original, [{"path": vendor, "name": "v"}], [
+      {"name": "email", "normalize": "email", "columns": ["Email"],
+       "confirm": ["First"]}])
+  code, _, err = cli("run", config)
+  assert code == 2
+  assert "match.keys.0 (email): " in err and "lacks column 'First'" in err

@@ -28,6 +28,8 @@ from transforms.similarity import prepare, row_scores
 from transforms.spec import MatchKey
 
 SEPARATOR = "\x1f"
+# Candidates scored per row at most: the ones sharing the most blocks.
+MAX_CANDIDATES = 8
 
 
 def blocks_of(key: MatchKey) -> Tuple[Tuple[str, ...], ...]:
@@ -40,11 +42,13 @@ def blocks_of(key: MatchKey) -> Tuple[Tuple[str, ...], ...]:
 
 
 def _code(value: str) -> str:
-  """A phonetic code for words; the value itself (spaces dropped) when it
-  holds digits, as zip codes and house numbers do."""
-  if any(ch.isdigit() for ch in value):
-    return value.replace(" ", "")
-  return jellyfish.metaphone(value) or value
+  """The phonetic code (metaphone) of the first word, or the word itself
+  when it holds digits: zip codes and house numbers. The first word only, so
+  "Acme Tech" and "Acme Technologies" share a code."""
+  word = value.split(" ", 1)[0]
+  if any(ch.isdigit() for ch in word):
+    return word
+  return jellyfish.metaphone(word) or word
 
 
 def _codes(values: pa.Array) -> pa.Array:
@@ -116,18 +120,36 @@ class FuzzyIndex:
     self.dropped_blocks = int((counts > key.fuzzy.max_block).sum())
 
   def candidates(self, query: FuzzyValues):
-    """(query row, index row) pairs that share a block code, each once."""
-    left = np.searchsorted(self.hashes, query.hashes, "left")
-    right = np.searchsorted(self.hashes, query.hashes, "right")
+    """(query row, index row) pairs that share a block code, each once; per
+    query row at most MAX_CANDIDATES, those sharing the most blocks first
+    (then file order), so a row's cost is bounded however its blocks
+    grow."""
+    # Sorted needles: searchsorted then walks the index in order.
+    by_hash = np.argsort(query.hashes)
+    needles = query.hashes[by_hash]
+    left = np.searchsorted(self.hashes, needles, "left")
+    right = np.searchsorted(self.hashes, needles, "right")
     counts = right - left
     total = int(counts.sum())
     if not total:
       return np.zeros(0, np.int64), np.zeros(0, np.int64)
     starts = np.repeat(left - np.cumsum(counts) + counts, counts)
     found = self.rows[starts + np.arange(total)]
-    asked = np.repeat(query.rows, counts)
-    pairs = np.unique((asked.astype(np.int64) << 32) | found)
-    return pairs >> 32, pairs & 0xFFFFFFFF
+    asked = np.repeat(query.rows[by_hash], counts)
+    pairs = np.sort((asked.astype(np.int64) << 32) | found)
+    first = np.ones(pairs.size, bool)
+    first[1:] = pairs[1:] != pairs[:-1]
+    at = np.flatnonzero(first)
+    shared = np.diff(np.append(at, pairs.size))
+    pairs = pairs[at]
+    asked, found = pairs >> 32, pairs & 0xFFFFFFFF
+    order = np.lexsort((self.identities[found], -shared, asked))
+    asked, found = asked[order], found[order]
+    run_start = np.flatnonzero(np.r_[True, asked[1:] != asked[:-1]])
+    rank = np.arange(asked.size) - np.repeat(
+        run_start, np.diff(np.append(run_start, asked.size)))
+    keep = rank < MAX_CANDIDATES
+    return asked[keep], found[keep]
 
   def best(self, query: FuzzyValues):
     """(query rows, index rows, scores): each query row's best candidate at
