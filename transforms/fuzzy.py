@@ -16,6 +16,7 @@ meet there, so the cap and the winner are the same).
 """
 
 import itertools
+import re
 from typing import List, Optional, Tuple
 
 import jellyfish
@@ -28,6 +29,7 @@ from transforms.similarity import prepare, row_scores
 from transforms.spec import MatchKey
 
 SEPARATOR = "\x1f"
+_DIGIT = re.compile(r"\d")
 # Candidates scored per row at most: the ones sharing the most blocks.
 MAX_CANDIDATES = 8
 
@@ -46,7 +48,7 @@ def _code(value: str) -> str:
   when it holds digits: zip codes and house numbers. The first word only, so
   "Acme Tech" and "Acme Technologies" share a code."""
   word = value.split(" ", 1)[0]
-  if any(ch.isdigit() for ch in word):
+  if not word.isalpha() and _DIGIT.search(word):
     return word
   return jellyfish.metaphone(word) or word
 
@@ -143,12 +145,18 @@ class FuzzyIndex:
     shared = np.diff(np.append(at, pairs.size))
     pairs = pairs[at]
     asked, found = pairs >> 32, pairs & 0xFFFFFFFF
-    order = np.lexsort((self.identities[found], -shared, asked))
-    asked, found = asked[order], found[order]
-    run_start = np.flatnonzero(np.r_[True, asked[1:] != asked[:-1]])
-    rank = np.arange(asked.size) - np.repeat(
-        run_start, np.diff(np.append(run_start, asked.size)))
-    keep = rank < MAX_CANDIDATES
+    starts = np.flatnonzero(np.r_[True, asked[1:] != asked[:-1]])
+    sizes = np.diff(np.append(starts, asked.size))
+    keep = np.repeat(sizes <= MAX_CANDIDATES, sizes)
+    over = np.flatnonzero(~keep)  # only rows with too many are ranked
+    if over.size:
+      over = over[np.lexsort((self.identities[found[over]], -shared[over],
+                              asked[over]))]
+      starts = np.flatnonzero(np.r_[True, asked[over][1:] !=
+                                    asked[over][:-1]])
+      rank = np.arange(over.size) - np.repeat(
+          starts, np.diff(np.append(starts, over.size)))
+      keep[over[rank < MAX_CANDIDATES]] = True
     return asked[keep], found[keep]
 
   def best(self, query: FuzzyValues):

@@ -66,8 +66,7 @@ def _nicknames():
              for a in group for b in group if a != b}
   known = set().union(*groups.values())
   known.update(_fold(n) for n in Detector(case_sensitive=False).names)
-  return (pa.array(sorted(known), pa.string()),
-          pa.array(sorted(related), pa.string()))
+  return frozenset(known), frozenset(related)
 
 
 def _fold(name: str) -> str:
@@ -95,42 +94,45 @@ def _expand_abbreviations(v: pa.Array) -> pa.Array:
   return expanded.take(pc.index_in(v, value_set=uniq))
 
 
-def _ratios(a: pa.Array, b: pa.Array, scorer) -> np.ndarray:
-  """scorer(a[i], b[i]), computed once per distinct pair of values (names,
-  companies and cities repeat: most pairs do)."""
-  if not len(a):
-    return np.zeros(0)
+def _distinct_pairs(a: pa.Array, b: pa.Array):
+  """The distinct (a[i], b[i]) pairs as two lists, and for each i the
+  position of its pair: names, companies and cities repeat, so most pairs
+  are scored once."""
   a, b = pc.fill_null(a, ""), pc.fill_null(b, "")
   ua, ub = pc.unique(a), pc.unique(b)
   ia = pc.index_in(a, value_set=ua).to_numpy().astype(np.int64)
   ib = pc.index_in(b, value_set=ub).to_numpy().astype(np.int64)
-  pair = ia * len(ub) + ib
-  distinct, back = np.unique(pair, return_inverse=True)
-  scores = process.cpdist(ua.take(pa.array(distinct // len(ub))).to_pylist(),
-                          ub.take(pa.array(distinct % len(ub))).to_pylist(),
-                          scorer=scorer, dtype=np.float64, workers=1)
-  return scores[back]
+  distinct, back = np.unique(ia * len(ub) + ib, return_inverse=True)
+  return (ua.take(pa.array(distinct // len(ub))).to_pylist(),
+          ub.take(pa.array(distinct % len(ub))).to_pylist(), back)
+
+
+def _name_similarity(a: List[str], b: List[str]) -> np.ndarray:
+  known, related = _nicknames()
+  sim = process.cpdist(a, b, scorer=JaroWinkler.normalized_similarity,
+                       dtype=np.float64, workers=1)
+  for i, (x, y) in enumerate(zip(a, b)):
+    if x == y or x + PAIR_SEPARATOR + y in related:
+      sim[i] = 1.0
+    elif x in known and y in known:
+      sim[i] = 0.0
+  return sim
 
 
 def column_similarity(a: pa.Array, b: pa.Array, kind: str) -> np.ndarray:
   """Similarity of a[i] and b[i] (prepared values); NaN where either is
   null."""
+  if not len(a):
+    return np.zeros(0)
   both = (pc.is_valid(a).to_numpy(zero_copy_only=False) &
           pc.is_valid(b).to_numpy(zero_copy_only=False))
+  left, right, back = _distinct_pairs(a, b)
   if kind == "name":
-    known, related = _nicknames()
-    sim = _ratios(a, b, JaroWinkler.normalized_similarity)
-    same = pc.fill_null(pc.or_(
-        pc.equal(a, b),
-        pc.is_in(pc.binary_join_element_wise(a, b, PAIR_SEPARATOR),
-                 value_set=related)), False).to_numpy(zero_copy_only=False)
-    two_names = pc.fill_null(pc.and_(pc.is_in(a, value_set=known),
-                                     pc.is_in(b, value_set=known)),
-                             False).to_numpy(zero_copy_only=False)
-    sim = np.where(same, 1.0, np.where(two_names, 0.0, sim))
+    sim = _name_similarity(left, right)
   else:
-    sim = _ratios(a, b, fuzz.token_sort_ratio) / 100.0
-  return np.where(both, sim, np.nan)
+    sim = process.cpdist(left, right, scorer=fuzz.token_sort_ratio,
+                         dtype=np.float64, workers=1) / 100.0
+  return np.where(both, sim[back], np.nan)
 
 
 def row_scores(left: Sequence[pa.Array], right: Sequence[pa.Array],
