@@ -69,7 +69,7 @@ def test_blocks_pair_the_columns_and_compare_only_rows_sharing_a_code():
                                    ("Mary", "Jones", "Globex"),
                                    ("Jonathan", "Smith", "Initech")]),
                      np.arange(3))
-  asked, found = index.candidates(_values([("Jon", "Smith", "Acme")]))
+  asked, found, _ = index.candidates(_values([("Jon", "Smith", "Acme")]))
   # (Last, Company) is the only block "Jon" shares, and only with row 0:
   # (First, Last) codes differ (JN / JN0N), and row 2 is at another company.
   assert found.tolist() == [0]
@@ -85,9 +85,10 @@ def test_a_block_code_shared_by_too_many_rows_is_dropped():
   # The (First, Last) code is shared by 3 rows, over max_block 2: dropped.
   # Each (First, Company) and (Last, Company) code stays.
   assert index.dropped_blocks == 1
-  asked, found = index.candidates(_values([("Jonathan", "Smith", "Hooli")]))
+  asked, found, _ = index.candidates(
+      _values([("Jonathan", "Smith", "Hooli")]))
   assert found.size == 0
-  asked, found = index.candidates(_values([("Jon", "Smith", "Globex")]))
+  asked, found, _ = index.candidates(_values([("Jon", "Smith", "Globex")]))
   assert found.tolist() == [1]
 
 
@@ -97,11 +98,12 @@ def test_a_row_scores_its_best_few_candidates_only(monkeypatch):
   key = MatchKey("fuzzy", KEY.columns, KINDS,
                  fuzzy=FuzzyRule(threshold=0.5, max_block=100))
   rows = [("Jonathan", "Smith", f"Company{i}") for i in range(5)]
-  rows.append(("Jonathan", "Smith", "Acme"))  # shares 3 blocks, not 1
+  rows.append(("Jonathan", "Smith", "Acme"))  # 3 columns agree, not 2
   index = FuzzyIndex(key, _values(rows, key), np.arange(6))
-  asked, found = index.candidates(_values([("Jonathan", "Smith", "Acme")],
-                                          key))
-  # The most blocks shared, then file order.
+  asked, found, agree = index.candidates(
+      _values([("Jonathan", "Smith", "Acme")], key))
+  # The most columns agreeing (3, not 2), then file order.
+  assert sorted(agree.tolist()) == [2, 3]
   assert sorted(found.tolist()) == [0, 5]
 
 
@@ -223,8 +225,13 @@ def test_fuzzy_and_confirm_config_errors_name_the_key(job, cli, tmp_path,
   assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("max_candidates", [4, 1])
 def test_both_joins_agree_with_fuzzy_and_confirm_on_the_labelled_set(
-    tmp_path, cli):
+    tmp_path, cli, monkeypatch, max_candidates):
+  # A row's blocks meet in different partitions: the candidate cap must
+  # still pick the same candidates (1 makes it bite on most rows).
+  from transforms import fuzzy
+  monkeypatch.setattr(fuzzy, "MAX_CANDIDATES", max_candidates)
   sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
   import match_quality
   data = str(tmp_path / "data")

@@ -31,7 +31,7 @@ from transforms.spec import MatchKey
 SEPARATOR = "\x1f"
 _DIGIT = re.compile(r"\d")
 # Candidates scored per row at most: the ones sharing the most blocks.
-MAX_CANDIDATES = 8
+MAX_CANDIDATES = 4
 
 
 def blocks_of(key: MatchKey) -> Tuple[Tuple[str, ...], ...]:
@@ -62,20 +62,21 @@ def _codes(values: pa.Array) -> pa.Array:
 
 class FuzzyValues:
   """A table's side of the fuzzy key: the compared columns prepared for
-  scoring, and its block entries (code hash, row), sorted by hash."""
+  scoring, each compared column's code (hashed; 0: blank) per row, and the
+  block entries (code hash, row)."""
 
-  def __init__(self, fields: List[pa.Array], hashes: np.ndarray,
-               rows: np.ndarray):
-    self.fields, self.hashes, self.rows = fields, hashes, rows
+  def __init__(self, fields: List[pa.Array], codes: np.ndarray,
+               hashes: np.ndarray, rows: np.ndarray):
+    self.fields, self.codes = fields, codes
+    self.hashes, self.rows = hashes, rows
 
   @classmethod
   def of(cls, table, key: MatchKey, region: str) -> "FuzzyValues":
     fields = [prepare(table.column(c), kind, region)
               for c, kind in zip(key.columns, key.normalizers)]
-    kinds = dict(zip(key.columns, key.normalizers))
     codes = {}
-    for c in key.block_columns or {c for b in blocks_of(key) for c in b}:
-      if c in kinds:
+    for c in dict.fromkeys(key.columns + key.block_columns):
+      if c in key.columns:
         values = fields[key.columns.index(c)]
       else:
         values = prepare(table.column(c), "text", region)
@@ -89,11 +90,13 @@ class FuzzyValues:
           zero_copy_only=False))
       hashes.append(stable_hash(joined.take(pa.array(valid))))
       rows.append(valid)
-    return cls(fields, np.concatenate(hashes), np.concatenate(rows))
+    compared = np.vstack([stable_hash(codes[c]) for c in key.columns])
+    return cls(fields, compared, np.concatenate(hashes), np.concatenate(rows))
 
   def only(self, keep: np.ndarray) -> "FuzzyValues":
     """The same rows with only the block entries in `keep` (a mask)."""
-    return FuzzyValues(self.fields, self.hashes[keep], self.rows[keep])
+    return FuzzyValues(self.fields, self.codes, self.hashes[keep],
+                       self.rows[keep])
 
   def take(self, rows: np.ndarray) -> "FuzzyValues":
     """Rows `rows` renumbered 0..len-1, with their block entries."""
@@ -101,7 +104,8 @@ class FuzzyValues:
     at[rows] = np.arange(len(rows))
     keep = at[self.rows] >= 0
     return FuzzyValues([f.take(pa.array(rows)) for f in self.fields],
-                       self.hashes[keep], at[self.rows[keep]])
+                       self.codes[:, rows], self.hashes[keep],
+                       at[self.rows[keep]])
 
 
 class FuzzyIndex:
@@ -115,17 +119,18 @@ class FuzzyIndex:
                                  return_counts=True)
     common = np.repeat(counts > key.fuzzy.max_block, counts)
     self.hashes, self.rows = hashes[~common], rows[~common]
-    self.fields = values.fields
+    self.fields, self.codes = values.fields, values.codes
     self.identities = identities  # (file, offset) per row: ties go first
     self.kinds = key.normalizers
     self.threshold = key.fuzzy.threshold
     self.dropped_blocks = int((counts > key.fuzzy.max_block).sum())
 
   def candidates(self, query: FuzzyValues):
-    """(query row, index row) pairs that share a block code, each once; per
-    query row at most MAX_CANDIDATES, those sharing the most blocks first
-    (then file order), so a row's cost is bounded however its blocks
-    grow."""
+    """(query row, index row, agreement) for the pairs that share a block
+    code, each once; per query row at most MAX_CANDIDATES: those whose
+    columns agree most (equal codes), then the first in file order. The
+    rank depends on the pair alone, so the partitioned join, which sees a
+    row's blocks in different partitions, can rebuild the same choice."""
     # Sorted needles: searchsorted then walks the index in order.
     by_hash = np.argsort(query.hashes)
     needles = query.hashes[by_hash]
@@ -134,55 +139,68 @@ class FuzzyIndex:
     counts = right - left
     total = int(counts.sum())
     if not total:
-      return np.zeros(0, np.int64), np.zeros(0, np.int64)
+      empty = np.zeros(0, np.int64)
+      return empty, empty, empty
     starts = np.repeat(left - np.cumsum(counts) + counts, counts)
     found = self.rows[starts + np.arange(total)]
     asked = np.repeat(query.rows[by_hash], counts)
-    pairs = np.sort((asked.astype(np.int64) << 32) | found)
-    first = np.ones(pairs.size, bool)
-    first[1:] = pairs[1:] != pairs[:-1]
-    at = np.flatnonzero(first)
-    shared = np.diff(np.append(at, pairs.size))
-    pairs = pairs[at]
+    pairs = np.unique((asked.astype(np.int64) << 32) | found)
     asked, found = pairs >> 32, pairs & 0xFFFFFFFF
-    starts = np.flatnonzero(np.r_[True, asked[1:] != asked[:-1]])
-    sizes = np.diff(np.append(starts, asked.size))
-    keep = np.repeat(sizes <= MAX_CANDIDATES, sizes)
-    over = np.flatnonzero(~keep)  # only rows with too many are ranked
-    if over.size:
-      over = over[np.lexsort((self.identities[found[over]], -shared[over],
-                              asked[over]))]
-      starts = np.flatnonzero(np.r_[True, asked[over][1:] !=
-                                    asked[over][:-1]])
-      rank = np.arange(over.size) - np.repeat(
-          starts, np.diff(np.append(starts, over.size)))
-      keep[over[rank < MAX_CANDIDATES]] = True
-    return asked[keep], found[keep]
+    agree = ((query.codes[:, asked] == self.codes[:, found]) &
+             (query.codes[:, asked] != 0)).sum(axis=0)
+    keep = top_candidates(asked, agree, self.identities[found])
+    return asked[keep], found[keep], agree[keep]
+
+  def scored(self, query: FuzzyValues):
+    """(query rows, index rows, agreement, scores) of the candidates."""
+    asked, found, agree = self.candidates(query)
+    scores = row_scores([f.take(pa.array(asked)) for f in query.fields],
+                        [f.take(pa.array(found)) for f in self.fields],
+                        self.kinds) if asked.size else np.zeros(0)
+    return asked, found, agree, scores
 
   def best(self, query: FuzzyValues):
     """(query rows, index rows, scores): each query row's best candidate at
     or above the threshold."""
-    asked, found = self.candidates(query)
-    if not asked.size:
-      empty = np.zeros(0, np.int64)
-      return empty, empty, np.zeros(0)
-    scores = row_scores([f.take(pa.array(asked)) for f in query.fields],
-                        [f.take(pa.array(found)) for f in self.fields],
-                        self.kinds)
-    ok = np.nan_to_num(scores, nan=-1.0) >= self.threshold
-    asked, found, scores = asked[ok], found[ok], scores[ok]
-    return pick_best(asked, found, scores, self.identities[found])
+    asked, found, agree, scores = self.scored(query)
+    keep = choose(asked, agree, self.identities[found], scores,
+                  self.threshold)
+    return asked[keep], found[keep], scores[keep]
 
 
-def pick_best(rows: np.ndarray, found: np.ndarray, scores: np.ndarray,
-              identities: np.ndarray):
-  """Per row, the candidate with the highest score, then the first in file
-  order: the same winner wherever the candidates were scored."""
-  order = np.lexsort((identities, -scores, rows))
-  rows, found, scores = rows[order], found[order], scores[order]
-  first = np.ones(rows.size, bool)
-  first[1:] = rows[1:] != rows[:-1]
-  return rows[first], found[first], scores[first]
+def top_candidates(rows: np.ndarray, agree: np.ndarray,
+                   identities: np.ndarray) -> np.ndarray:
+  """Which (row, candidate) pairs are among their row's MAX_CANDIDATES
+  best by agreement, then file order (a mask)."""
+  order = np.lexsort((identities, -agree, rows))
+  sorted_rows = rows[order]
+  starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
+  rank = np.arange(rows.size) - np.repeat(
+      starts, np.diff(np.append(starts, rows.size)))
+  keep = np.zeros(rows.size, bool)
+  keep[order[rank < MAX_CANDIDATES]] = True
+  return keep
+
+
+def choose(rows: np.ndarray, agree: np.ndarray, identities: np.ndarray,
+           scores: np.ndarray, threshold: float) -> np.ndarray:
+  """Per row, among its top candidates, the one with the highest score at
+  or above the threshold, then the first in file order (a mask). Scored
+  candidates from several places (partitions) give the same answer: the
+  same candidate twice counts once."""
+  pairs = np.unique(np.stack([rows, identities]), axis=1, return_index=True)[1]
+  once = np.zeros(rows.size, bool)
+  once[pairs] = True
+  top = np.zeros(rows.size, bool)
+  top[once] = top_candidates(rows[once], agree[once], identities[once])
+  ok = top & (np.nan_to_num(scores, nan=-1.0) >= threshold)
+  at = np.flatnonzero(ok)
+  order = at[np.lexsort((identities[at], -scores[at], rows[at]))]
+  first = np.ones(order.size, bool)
+  first[1:] = rows[order][1:] != rows[order][:-1]
+  keep = np.zeros(rows.size, bool)
+  keep[order[first]] = True
+  return keep
 
 
 def fuzzy_index(table: pa.Table, key: MatchKey, region: str, rows: int,

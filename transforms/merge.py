@@ -90,7 +90,7 @@ class MergeBatches(beam.DoFn):
         if key.fuzzy:
           todo = np.flatnonzero(pending)
           rows, found, scores = index.fuzzy[key.name].best(
-              values.fuzzy(key).take(todo))
+              values.fuzzy(key, todo))
           rows = todo[rows]
         else:
           found = lookup_rows(values.exact(key), index.lookups[key.name],
@@ -125,11 +125,18 @@ class _BatchKeys:
                                          self._spec.phone_region)
     return self._exact[key.name]
 
-  def fuzzy(self, key) -> FuzzyValues:
-    if key.name not in self._fuzzy:
-      self._fuzzy[key.name] = FuzzyValues.of(self._table, key,
-                                             self._spec.phone_region)
-    return self._fuzzy[key.name]
+  def fuzzy(self, key, rows: np.ndarray) -> FuzzyValues:
+    """The fuzzy key's values of `rows` (renumbered from 0): computed for
+    the rows the first source asks for, which later sources (asking for the
+    rows still unmatched for them) mostly share."""
+    known = self._fuzzy.get(key.name)
+    if known is None or not np.isin(rows, known[0]).all():
+      rows_all = rows if known is None else np.union1d(known[0], rows)
+      known = (rows_all, FuzzyValues.of(
+          self._table.take(pa.array(rows_all)), key,
+          self._spec.phone_region))
+      self._fuzzy[key.name] = known
+    return known[1].take(np.searchsorted(known[0], rows))
 
 
 class SourceMatch:

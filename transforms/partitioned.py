@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms.csv_io import CsvSource
-from transforms.fuzzy import FuzzyValues, pick_best
+from transforms.fuzzy import FuzzyValues, choose
 from transforms.hashing import stable_hash
 from transforms.matching import (FILE_COL, SourceColumns, identities,
                                  index_from_tables, key_pairs, key_values,
@@ -42,6 +42,7 @@ from transforms.spec import EnrichedSpec, MergeSpec
 OWNED_COL = "__owned"
 ID_COL = "__id"  # the enriched row's identity: ties and the reports
 USED_COL = "__used"  # the identities of the rows an answer stands for
+AGREE_COL = "__agree"  # a fuzzy candidate's columns with equal codes
 EVIDENCE = "__e:"  # prefix of the columns a confirming key compares
 
 
@@ -195,7 +196,9 @@ class _JoinPartition(beam.DoFn):
         if key.fuzzy:
           if key.name not in index.fuzzy:
             continue
-          asked, found, scores = index.fuzzy[key.name].best(values)
+          # Every top candidate, scored: which one wins is decided once
+          # the row's candidates from all partitions meet.
+          asked, found, agree, scores = index.fuzzy[key.name].scored(values)
           rows = rows[asked]
         else:
           if key.name not in index.lookups:
@@ -204,9 +207,11 @@ class _JoinPartition(beam.DoFn):
           rows, found = rows[hit >= 0], hit[hit >= 0]
           scores = np.ones(rows.size)
         if rows.size:
+          answer = _answer(index, found, key, index.columns)
+          if key.fuzzy:
+            answer = answer.append_column(AGREE_COL, pa.array(agree))
           yield beam.pvalue.TaggedOutput("answers", (batch_id, (
-              source.name, k, rows, scores,
-              _answer(index, found, key, index.columns))))
+              source.name, k, rows, scores, answer)))
 
 
 class _Assemble(beam.DoFn):
@@ -246,9 +251,11 @@ class _Assemble(beam.DoFn):
         table = pa.concat_tables([_with_columns(a[2], columns)
                                   for a in answers])
         at = np.arange(rows.size)
-        if key.fuzzy:  # one candidate per partition: the best one wins
-          rows, at, scores = pick_best(rows, at, scores,
-                                       table.column(ID_COL).to_numpy())
+        if key.fuzzy:  # the same choice as the broadcast join's
+          keep = choose(rows, table.column(AGREE_COL).to_numpy(),
+                        table.column(ID_COL).to_numpy(), scores,
+                        key.fuzzy.threshold)
+          rows, at, scores = rows[keep], at[keep], scores[keep]
         hits = _evidence(table.take(pa.array(at))) if key.confirm else None
         yield from match.accept(batch, k, key, rows, base + at, scores,
                                 hits, name, self._files[name], self._spec)

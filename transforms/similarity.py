@@ -95,27 +95,32 @@ def _expand_abbreviations(v: pa.Array) -> pa.Array:
 
 
 def _distinct_pairs(a: pa.Array, b: pa.Array):
-  """The distinct (a[i], b[i]) pairs as two lists, and for each i the
-  position of its pair: names, companies and cities repeat, so most pairs
-  are scored once."""
+  """The distinct values of a and b, the distinct (a[i], b[i]) pairs as
+  positions in them, and for each i the position of its pair: names,
+  companies and cities repeat, so most pairs are scored once."""
   a, b = pc.fill_null(a, ""), pc.fill_null(b, "")
   ua, ub = pc.unique(a), pc.unique(b)
   ia = pc.index_in(a, value_set=ua).to_numpy().astype(np.int64)
   ib = pc.index_in(b, value_set=ub).to_numpy().astype(np.int64)
   distinct, back = np.unique(ia * len(ub) + ib, return_inverse=True)
-  return (ua.take(pa.array(distinct // len(ub))).to_pylist(),
-          ub.take(pa.array(distinct % len(ub))).to_pylist(), back)
+  return ua, ub, distinct // len(ub), distinct % len(ub), back
 
 
-def _name_similarity(a: List[str], b: List[str]) -> np.ndarray:
+def _name_similarity(ua, ub, pa_, pb) -> np.ndarray:
+  """Jaro-Winkler, then the name rules: nicknames 1, two different known
+  names 0. Sets are looked up once per distinct value."""
   known, related = _nicknames()
-  sim = process.cpdist(a, b, scorer=JaroWinkler.normalized_similarity,
+  left, right = ua.to_pylist(), ub.to_pylist()
+  sim = process.cpdist([left[i] for i in pa_], [right[i] for i in pb],
+                       scorer=JaroWinkler.normalized_similarity,
                        dtype=np.float64, workers=1)
-  for i, (x, y) in enumerate(zip(a, b)):
-    if x == y or x + PAIR_SEPARATOR + y in related:
+  known_a = np.array([v in known for v in left], bool)
+  known_b = np.array([v in known for v in right], bool)
+  both = known_a[pa_] & known_b[pb] & (sim < 1.0)
+  sim[both] = 0.0
+  for i in np.flatnonzero(both).tolist():  # related names are known names
+    if left[pa_[i]] + PAIR_SEPARATOR + right[pb[i]] in related:
       sim[i] = 1.0
-    elif x in known and y in known:
-      sim[i] = 0.0
   return sim
 
 
@@ -126,12 +131,14 @@ def column_similarity(a: pa.Array, b: pa.Array, kind: str) -> np.ndarray:
     return np.zeros(0)
   both = (pc.is_valid(a).to_numpy(zero_copy_only=False) &
           pc.is_valid(b).to_numpy(zero_copy_only=False))
-  left, right, back = _distinct_pairs(a, b)
+  ua, ub, pa_, pb, back = _distinct_pairs(a, b)
   if kind == "name":
-    sim = _name_similarity(left, right)
+    sim = _name_similarity(ua, ub, pa_, pb)
   else:
-    sim = process.cpdist(left, right, scorer=fuzz.token_sort_ratio,
-                         dtype=np.float64, workers=1) / 100.0
+    left, right = ua.to_pylist(), ub.to_pylist()
+    sim = process.cpdist([left[i] for i in pa_], [right[i] for i in pb],
+                         scorer=fuzz.token_sort_ratio, dtype=np.float64,
+                         workers=1) / 100.0
   return np.where(both, sim[back], np.nan)
 
 
@@ -145,17 +152,24 @@ def row_scores(left: Sequence[pa.Array], right: Sequence[pa.Array],
   names = [i for i, k in enumerate(kinds) if k == "name"]
   if len(names) == 2:
     i, j = names
-    swapped = (column_similarity(left[i], right[j], "name"),
-               column_similarity(left[j], right[i], "name"))
     with np.errstate(invalid="ignore"):
       direct = np.nanmean(np.vstack([sims[i], sims[j]]), axis=0)
-      other = np.nanmean(np.vstack(swapped), axis=0)
-    # Only a real swap: both names agree crosswise, better than straight.
-    agree = np.fmin(*swapped) >= SWAPPED_AGREE
-    use = agree & (np.nan_to_num(other, nan=-1) >
-                   np.nan_to_num(direct, nan=-1))
-    sims[i] = np.where(use, swapped[0], sims[i])
-    sims[j] = np.where(use, swapped[1], sims[j])
+    # Swaps are tried where the names disagree straight.
+    todo = np.flatnonzero(~(direct >= SWAPPED_AGREE))
+    if todo.size:
+      at = pa.array(todo)
+      swapped = (column_similarity(left[i].take(at), right[j].take(at),
+                                   "name"),
+                 column_similarity(left[j].take(at), right[i].take(at),
+                                   "name"))
+      with np.errstate(invalid="ignore"):
+        other = np.nanmean(np.vstack(swapped), axis=0)
+      # Only a real swap: both names agree crosswise, better than straight.
+      use = ((np.fmin(*swapped) >= SWAPPED_AGREE) &
+             (np.nan_to_num(other, nan=-1) >
+              np.nan_to_num(direct[todo], nan=-1)))
+      sims[i][todo[use]] = swapped[0][use]
+      sims[j][todo[use]] = swapped[1][use]
   if not sims:
     return np.full(n, np.nan)
   stack = np.vstack(sims)
