@@ -144,7 +144,9 @@ class FuzzyIndex:
     starts = np.repeat(left - np.cumsum(counts) + counts, counts)
     found = self.rows[starts + np.arange(total)]
     asked = np.repeat(query.rows[by_hash], counts)
-    pairs = np.unique((asked.astype(np.int64) << 32) | found)
+    # Sorted, then repeats dropped (np.unique hashes: slower here).
+    pairs = np.sort((asked.astype(np.int64) << 32) | found)
+    pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]]
     asked, found = pairs >> 32, pairs & 0xFFFFFFFF
     agree = ((query.codes[:, asked] == self.codes[:, found]) &
              (query.codes[:, asked] != 0)).sum(axis=0)
@@ -172,13 +174,16 @@ def top_candidates(rows: np.ndarray, agree: np.ndarray,
                    identities: np.ndarray) -> np.ndarray:
   """Which (row, candidate) pairs are among their row's MAX_CANDIDATES
   best by agreement, then file order (a mask)."""
-  order = np.lexsort((identities, -agree, rows))
-  sorted_rows = rows[order]
-  starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
-  rank = np.arange(rows.size) - np.repeat(
-      starts, np.diff(np.append(starts, rows.size)))
-  keep = np.zeros(rows.size, bool)
-  keep[order[rank < MAX_CANDIDATES]] = True
+  per_row = np.bincount(rows)
+  keep = per_row[rows] <= MAX_CANDIDATES
+  over = np.flatnonzero(~keep)  # only rows with too many are ranked
+  if over.size:
+    over = over[np.lexsort((identities[over], -agree[over], rows[over]))]
+    sorted_rows = rows[over]
+    starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
+    rank = np.arange(over.size) - np.repeat(
+        starts, np.diff(np.append(starts, over.size)))
+    keep[over[rank < MAX_CANDIDATES]] = True
   return keep
 
 
