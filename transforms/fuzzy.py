@@ -150,7 +150,16 @@ class FuzzyIndex:
     asked, found = pairs >> 32, pairs & 0xFFFFFFFF
     agree = ((query.codes[:, asked] == self.codes[:, found]) &
              (query.codes[:, asked] != 0)).sum(axis=0)
-    keep = top_candidates(asked, agree, self.identities[found])
+    # Index rows are in file order, and the pairs sorted by (row, index
+    # row): a stable sort on (row, agreement) ranks them as top_candidates
+    # would, without the identities.
+    per_row = np.bincount(asked)
+    keep = per_row[asked] <= MAX_CANDIDATES
+    over = np.flatnonzero(~keep)
+    if over.size:
+      over = over[np.argsort((asked[over] << 6) | (63 - agree[over]),
+                             kind="stable")]
+      keep[over[_ranks(asked[over]) < MAX_CANDIDATES]] = True
     return asked[keep], found[keep], agree[keep]
 
   def scored(self, query: FuzzyValues):
@@ -179,12 +188,15 @@ def top_candidates(rows: np.ndarray, agree: np.ndarray,
   over = np.flatnonzero(~keep)  # only rows with too many are ranked
   if over.size:
     over = over[np.lexsort((identities[over], -agree[over], rows[over]))]
-    sorted_rows = rows[over]
-    starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
-    rank = np.arange(over.size) - np.repeat(
-        starts, np.diff(np.append(starts, over.size)))
-    keep[over[rank < MAX_CANDIDATES]] = True
+    keep[over[_ranks(rows[over]) < MAX_CANDIDATES]] = True
   return keep
+
+
+def _ranks(sorted_rows: np.ndarray) -> np.ndarray:
+  """0, 1, 2 ... within each run of equal rows."""
+  starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
+  return np.arange(sorted_rows.size) - np.repeat(
+      starts, np.diff(np.append(starts, sorted_rows.size)))
 
 
 def choose(rows: np.ndarray, agree: np.ndarray, identities: np.ndarray,
