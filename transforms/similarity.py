@@ -13,7 +13,7 @@ A row pair's score is the mean of (the average and the lowest) column
 similarity over the columns both sides fill, so one column that clearly
 disagrees (another company) weighs more than an average would let it; a 0
 on a name vetoes the pair. With two name columns, first and last swapped are tried
-too (vendors swap them).
+too (vendors swap them) where one name is the other's other name.
 """
 
 import functools
@@ -154,8 +154,12 @@ def row_scores(left: Sequence[pa.Array], right: Sequence[pa.Array],
     i, j = names
     with np.errstate(invalid="ignore"):
       direct = np.nanmean(np.vstack([sims[i], sims[j]]), axis=0)
-    # Swaps are tried where the names disagree straight.
-    todo = np.flatnonzero(~(direct >= SWAPPED_AGREE))
+    # Swaps are tried where the names disagree straight and one of them is
+    # the other's other name (a swap with at most one typo).
+    crosswise = pc.fill_null(pc.or_(pc.equal(left[i], right[j]),
+                                    pc.equal(left[j], right[i])), False)
+    todo = np.flatnonzero(~(direct >= SWAPPED_AGREE) &
+                          crosswise.to_numpy(zero_copy_only=False))
     if todo.size:
       at = pa.array(todo)
       swapped = (column_similarity(left[i].take(at), right[j].take(at),
