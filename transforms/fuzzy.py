@@ -31,7 +31,7 @@ from transforms.spec import MatchKey
 SEPARATOR = "\x1f"
 _DIGIT = re.compile(r"\d")
 # Candidates scored per row at most: the ones sharing the most blocks.
-MAX_CANDIDATES = 4
+MAX_CANDIDATES = 3
 
 
 def blocks_of(key: MatchKey) -> Tuple[Tuple[str, ...], ...]:

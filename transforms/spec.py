@@ -23,7 +23,7 @@ class FuzzyRule:
   # Blocks: a candidate shares every column's code with the row in at least
   # one block. Empty: every pair of the compared columns.
   blocks: Tuple[Tuple[str, ...], ...] = ()
-  max_block: int = 30  # rows sharing one block value; more: too common
+  max_block: int = 20  # rows sharing one block value; more: too common
 
 
 @dataclass(frozen=True)
