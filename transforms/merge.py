@@ -268,9 +268,11 @@ def _match_columns(matches, matched_any: np.ndarray, spec: MergeSpec):
   joined = pc.binary_join_element_wise(*parts, "; ")
   joined = pc.replace_substring_regex(joined, "(; )+", "; ")
   joined = pc.replace_substring_regex(joined, "^; |; $", "")
-  score = pa.array(["" if not m else "1" if s >= 1 else f"{s:.3f}"
-                    for m, s in zip(matched_any.tolist(), weakest.tolist())],
-                   pa.string())
+  score = pc.if_else(pa.array(matched_any), "1", "")
+  fuzzy = matched_any & (weakest < 1)
+  if fuzzy.any():  # only fuzzy matches score below 1
+    score = pc.replace_with_mask(score, pa.array(fuzzy), pa.array(
+        [f"{s:.3f}" for s in weakest[fuzzy].tolist()], pa.string()))
   return joined, score
 
 

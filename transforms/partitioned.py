@@ -144,11 +144,16 @@ def _answer(index, found: np.ndarray, key, columns) -> pa.Table:
   take = pa.array(found, pa.int64())
   table = index.table.select(columns).take(take)
   ids = identities(index.table, found)
-  used = [[i] if r < index.rows_read else
-          identities(index.table, np.asarray(index.members[r])).tolist()
-          for r, i in zip(found.tolist(), ids.tolist())]
+  if (found < index.rows_read).all():  # no duplicates: each stands for itself
+    used = pa.ListArray.from_arrays(
+        pa.array(np.arange(found.size + 1, dtype=np.int32)), pa.array(ids))
+  else:
+    used = pa.array([
+        [i] if r < index.rows_read else
+        identities(index.table, np.asarray(index.members[r])).tolist()
+        for r, i in zip(found.tolist(), ids.tolist())], pa.list_(pa.int64()))
   table = table.append_column(ID_COL, pa.array(ids, pa.int64()))
-  table = table.append_column(USED_COL, pa.array(used, pa.list_(pa.int64())))
+  table = table.append_column(USED_COL, used)
   if key.confirm:
     for c in key.needed_columns + (FILE_COL, LINE_COL):
       table = table.append_column(EVIDENCE + c, index.table.column(c).take(
