@@ -263,3 +263,10 @@ def test_a_source_without_a_confirming_column_is_an_error(job, cli,
   code, _, err = cli("run", config)
   assert code == 2
   assert "match.keys.0 (email): " in err and "lacks column 'First'" in err
+
+
+def test_validate_does_not_estimate_the_fuzzy_key_as_an_exact_one(
+    job, cli, tmp_path):
+  code, out, err = cli("validate", _config(job, tmp_path))
+  assert code == 0, err
+  assert "vendor: email 20%, fuzzy (scored in the run; try --sample)" in out
