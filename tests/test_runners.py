@@ -59,6 +59,31 @@ def test_spark_embedded_matches_the_direct_runner(direct, tmp_path):
   assert_same(direct, run_demo(str(tmp_path), "--runner=SparkRunner"))
 
 
+def test_fuzzy_and_confirm_on_flink_give_the_direct_runners_bytes(tmp_path):
+  """The fuzzy key and confirm through a portable runner, partitioned join:
+  their values and answers travel between workers and must come out the
+  same."""
+  sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+  import match_quality
+  data = str(tmp_path / "data")
+  match_quality.build(600, 2, data)
+  config = tmp_path / "job.yaml"
+  config.write_text(match_quality.config(data, str(tmp_path / "unused"),
+                                         True, True, "partitioned"))
+  out = {}
+  for runner in ("DirectRunner", "FlinkRunner"):
+    folder = tmp_path / runner
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "run", str(config),
+         f"--runner={runner}", f"--set=output.path={folder}/merged",
+         f"--set=output.reports={folder}/reports"],
+        capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out[runner] = files_in(str(folder), str(folder / "reports"))
+  assert out["FlinkRunner"] == out["DirectRunner"]
+  assert b'"fuzzy_matches": 0' not in out["DirectRunner"]["stats.json"]
+
+
 def test_flink_cluster_with_process_workers_matches(direct, tmp_path):
   with FlinkCluster(str(tmp_path / "flink")) as cluster:
     out = run_demo(str(tmp_path / "out"), *cluster.beam_args())
