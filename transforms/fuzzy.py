@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.hashing import stable_hash
+from transforms.hashing import sorted_unique, stable_hash
 from transforms.similarity import prepare, row_scores
 from transforms.spec import MatchKey
 
@@ -144,9 +144,7 @@ class FuzzyIndex:
     starts = np.repeat(left - np.cumsum(counts) + counts, counts)
     found = self.rows[starts + np.arange(total)]
     asked = np.repeat(query.rows[by_hash], counts)
-    # Sorted, then repeats dropped (np.unique hashes: slower here).
-    pairs = np.sort((asked.astype(np.int64) << 32) | found)
-    pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]]
+    pairs = sorted_unique((asked.astype(np.int64) << 32) | found)
     asked, found = pairs >> 32, pairs & 0xFFFFFFFF
     agree = ((query.codes[:, asked] == self.codes[:, found]) &
              (query.codes[:, asked] != 0)).sum(axis=0)

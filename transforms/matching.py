@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from transforms import multi_value, normalizers
 from transforms.fuzzy import FuzzyIndex, fuzzy_index
-from transforms.hashing import stable_hash
+from transforms.hashing import sorted_unique, stable_hash
 from transforms.resolve import resolve_duplicates
 from transforms.rows import INTERNAL_COLS, LINE_COL, OFFSET_COL, RowBatch
 from transforms.spec import EnrichedSpec, MatchKey, MergeSpec
@@ -126,12 +126,15 @@ class EnrichedIndex:
   def used_rows(self, hit_rows: np.ndarray) -> np.ndarray:
     """The source rows behind hit rows (a synthesised row stands for its
     group)."""
-    hit_rows = np.unique(hit_rows)
+    hit_rows = sorted_unique(hit_rows)
     own = hit_rows[hit_rows < self.rows_read]
     groups = [self.members[r] for r in
               hit_rows[hit_rows >= self.rows_read].tolist()]
-    return np.unique(np.concatenate([own] + [np.asarray(g, np.int64)
-                                             for g in groups]))
+    if not groups:
+      return own
+    return sorted_unique(np.concatenate([own] + [np.asarray(g, np.int64)
+                                                 for g in groups]))
+
 
 
 def rename_batch(batch: pa.RecordBatch, rename: Dict[str, str]):
