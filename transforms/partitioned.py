@@ -46,6 +46,21 @@ AGREE_COL = "__agree"  # a fuzzy candidate's columns with equal codes
 EVIDENCE = "__e:"  # prefix of the columns a confirming key compares
 
 
+def pack(table: pa.Table) -> bytes:
+  """A table as compressed Arrow IPC bytes, for the shuffles: the local
+  runner holds a shuffle in memory (decoded, then re-encoded), and vendor
+  columns compress several times over."""
+  sink = pa.BufferOutputStream()
+  options = pa.ipc.IpcWriteOptions(compression="lz4")
+  with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
+    writer.write_table(table)
+  return sink.getvalue().to_pybytes()
+
+
+def unpack(data: bytes) -> pa.Table:
+  return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+
+
 def partition_of(values: pa.Array, partitions: int) -> np.ndarray:
   return _part(stable_hash(values), partitions)
 
@@ -89,7 +104,7 @@ class _EnrichedFragments(beam.DoFn):
       if mask.any():
         part = table.filter(pa.array(mask)).append_column(
             OWNED_COL, pa.array((owner == p)[mask]))
-        yield p, ("enriched", self._source.name, part)
+        yield p, ("enriched", self._source.name, pack(part))
 
 
 class _Probes(beam.DoFn):
@@ -121,8 +136,9 @@ class _Probes(beam.DoFn):
       parts = partition_of(values, self._partitions)
       for p in np.unique(parts).tolist():
         sel = parts == p
-        yield p, ("probe", batch_id, k, rows[sel],
-                  values.filter(pa.array(sel)))
+        yield p, ("probe", batch_id, k, pack(pa.table({
+            "rows": pa.array(rows[sel], pa.int32()),
+            "values": values.filter(pa.array(sel))})))
 
   def _fuzzy_probes(self, batch_id, k, key, table):
     """Each partition gets the rows with a block code there, with their
@@ -178,7 +194,7 @@ class _JoinPartition(beam.DoFn):
     probes = []
     for item in items:
       if item[0] == "enriched":
-        fragments.setdefault(item[1], []).append(item[2])
+        fragments.setdefault(item[1], []).append(unpack(item[2]))
       else:
         probes.append(item[1:])
     for source in self._sources:
@@ -192,12 +208,18 @@ class _JoinPartition(beam.DoFn):
                                 self._spec, self._cols[source.name],
                                 self._files[source.name], (p, partitions))
       mine = identities(index.table, np.arange(index.rows_read))
+      is_owned = np.isin(mine, owned)
       yield beam.pvalue.TaggedOutput("owned", (source.name, (
-          mine[np.isin(mine, owned)], index.rows(np.flatnonzero(
-              np.isin(mine, owned))))))
+          mine[is_owned], pack(index.rows(np.flatnonzero(is_owned))))))
       yield beam.pvalue.TaggedOutput("columns", (source.name, index.columns))
-      for batch_id, k, rows, values in probes:
+      for batch_id, k, *probe in probes:
         key = self._spec.keys[k]
+        if key.fuzzy:
+          rows, values = probe
+        else:
+          probe = unpack(probe[0])
+          rows = probe.column("rows").to_numpy().astype(np.int64)
+          values = probe.column("values").combine_chunks()
         if key.fuzzy:
           if key.name not in index.fuzzy:
             continue
@@ -216,7 +238,7 @@ class _JoinPartition(beam.DoFn):
           if key.fuzzy:
             answer = answer.append_column(AGREE_COL, pa.array(agree))
           yield beam.pvalue.TaggedOutput("answers", (batch_id, (
-              source.name, k, rows, scores, answer)))
+              source.name, k, rows, scores, pack(answer))))
 
 
 class _Assemble(beam.DoFn):
@@ -242,7 +264,7 @@ class _Assemble(beam.DoFn):
     by_source: Dict[str, Dict[int, list]] = {}
     for source, k, rows, scores, values in grouped["answers"]:
       by_source.setdefault(source, {}).setdefault(k, []).append(
-          (rows, scores, values))
+          (rows, scores, unpack(values)))
     gathered, matches = {}, {}
     for name in self._order:
       columns = [c for c, srcs in layout.sources.items() if name in srcs]
@@ -325,7 +347,7 @@ def _account(element, used, files):
         {FILE_COL: pa.array([], pa.int64()), LINE_COL: pa.array(
             [], pa.int64())}))
   mine = np.concatenate([m for m, _ in parts])
-  rows = pa.concat_tables([t for _, t in parts])
+  rows = pa.concat_tables([unpack(t) for _, t in parts])
   is_used = np.isin(mine, ids)
   return EnrichedAccount(name, files[name], rows.num_rows, int(is_used.sum()),
                          rows.filter(pa.array(~is_used)))
