@@ -14,6 +14,7 @@ file, line or key; nothing written); 1 the run itself failed.
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 import time
@@ -132,9 +133,12 @@ def _setup_logging(verbose: bool, quiet: bool = False, fmt: str = "text"):
   for name in ("apache_beam", "FlinkJarJobServer", "SparkJarJobServer"):
     logging.getLogger(name).setLevel(
         logging.INFO if verbose else logging.WARNING)
+  level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.INFO
   for name in ("crmsync", "pipelines", "transforms"):
-    logging.getLogger(name).setLevel(
-        logging.DEBUG if verbose else logging.ERROR if quiet else logging.INFO)
+    logging.getLogger(name).setLevel(level)
+  # Local worker processes (multi_processing) configure their own logging;
+  # they learn our level from the environment (transforms/__init__.py).
+  os.environ["CRMSYNC_LOG_LEVEL"] = logging.getLevelName(level)
 
 
 def _beam_args(extra):

@@ -8,12 +8,21 @@
     normalizers  email, phone, name, company, zip, url, domain, text
 """
 
+import logging
+import os
+
 from transforms import s3_clients  # noqa: F401  (one boto3 client per config)
 from transforms.csv_io import CsvFormat, CsvSource, ReadCsv
 from transforms.merge import BuildIndex, Merge
 from transforms.rows import RejectedRow, RowBatch
 from transforms.spec import EnrichedSpec, MatchKey, MergeSpec
 from transforms.writing import WriteShards
+
+# A worker process started by the local runner takes the CLI's log level
+# (--quiet, -v) from the environment.
+if os.environ.get("CRMSYNC_LOG_LEVEL"):
+  for _name in ("crmsync", "transforms"):
+    logging.getLogger(_name).setLevel(os.environ["CRMSYNC_LOG_LEVEL"])
 
 __all__ = ["CsvFormat", "CsvSource", "ReadCsv", "BuildIndex", "Merge",
            "RejectedRow", "RowBatch", "EnrichedSpec", "MatchKey", "MergeSpec",
