@@ -17,6 +17,9 @@ shuffle holds its data in memory on the local runner, and the original side
 is the largest). The cascade (the first key that hits, per source) is applied
 there, and the batch is resolved by the same code as the broadcast join.
 Output and reports are therefore byte-identical whichever join runs.
+
+Tables cross the shuffles as LZ4-compressed Arrow IPC bytes (`pack`): the
+local runner keeps what it shuffles in memory.
 """
 
 from typing import Dict, List, Sequence
@@ -215,14 +218,9 @@ class _JoinPartition(beam.DoFn):
       for batch_id, k, *probe in probes:
         key = self._spec.keys[k]
         if key.fuzzy:
-          rows, values = probe
-        else:
-          probe = unpack(probe[0])
-          rows = probe.column("rows").to_numpy().astype(np.int64)
-          values = probe.column("values").combine_chunks()
-        if key.fuzzy:
           if key.name not in index.fuzzy:
             continue
+          rows, values = probe
           # Every top candidate, scored: which one wins is decided once
           # the row's candidates from all partitions meet.
           asked, found, agree, scores = index.fuzzy[key.name].scored(values)
@@ -230,6 +228,9 @@ class _JoinPartition(beam.DoFn):
         else:
           if key.name not in index.lookups:
             continue
+          probe = unpack(probe[0])
+          rows = probe.column("rows").to_numpy().astype(np.int64)
+          values = probe.column("values").combine_chunks()
           hit = lookup_rows(values, index.lookups[key.name])
           rows, found = rows[hit >= 0], hit[hit >= 0]
           scores = np.ones(rows.size)
