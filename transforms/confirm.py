@@ -35,24 +35,24 @@ def confirm_scores(key: MatchKey, region: str, original: pa.Table,
 
 
 def rejected(key: MatchKey, region: str, original: pa.Table,
-             rows: np.ndarray, enriched: pa.Table) -> np.ndarray:
-  """Which hits the confirming columns reject (a mask over `rows`)."""
+             rows: np.ndarray, enriched: pa.Table):
+  """Which hits the confirming columns reject (a mask over `rows`), and
+  their confirm scores."""
   if not key.confirm or not len(rows):
-    return np.zeros(len(rows), bool)
+    return np.zeros(len(rows), bool), np.full(len(rows), np.nan)
   scores = confirm_scores(key, region, original, rows, enriched)
-  return np.nan_to_num(scores, nan=1.0) < CLEARLY_DIFFERENT
+  return np.nan_to_num(scores, nan=1.0) < CLEARLY_DIFFERENT, scores
 
 
 def rejected_batch(batch, rows: np.ndarray, source: str, key: MatchKey,
-                   region: str, enriched: pa.Table, enriched_files,
+                   scores: np.ndarray, enriched: pa.Table, enriched_files,
                    file_col: str, offset_col: str,
                    line_col: str) -> pa.RecordBatch:
   """The report rows for rejected hits: both rows' key and confirming
-  values. `enriched`: the hit rows (aligned with `rows`), with their file
-  rank and line."""
+  values, and the confirm score. `enriched`: the hit rows (aligned with
+  `rows`), with their file rank and line."""
   table = batch.table
   take = pa.array(rows, pa.int64())
-  scores = confirm_scores(key, region, table, rows, enriched)
   shown = key.needed_columns
   mine = table.select(list(shown)).take(take).to_pylist()
   theirs = enriched.select(list(shown)).to_pylist()

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms.hashing import sorted_unique, stable_hash
+from transforms.normalizers.text import per_distinct
 from transforms.similarity import prepare, row_scores
 from transforms.spec import MatchKey
 
@@ -53,13 +54,6 @@ def _code(value: str) -> str:
   return jellyfish.metaphone(word) or word
 
 
-def _codes(values: pa.Array) -> pa.Array:
-  """Codes of a column, computed once per distinct value."""
-  uniq = pc.unique(values.drop_null())
-  codes = pa.array([_code(v) for v in uniq.to_pylist()], pa.string())
-  return codes.take(pc.index_in(values, value_set=uniq))
-
-
 class FuzzyValues:
   """A table's side of the fuzzy key: the compared columns prepared for
   scoring, each compared column's code (hashed; 0: blank) per row, and the
@@ -80,7 +74,7 @@ class FuzzyValues:
         values = fields[key.columns.index(c)]
       else:
         values = prepare(table.column(c), "text", region)
-      codes[c] = _codes(values)
+      codes[c] = per_distinct(values, _code)
     hashes, rows = [], []
     for i, block in enumerate(blocks_of(key)):
       parts = [pa.array([str(i)] * table.num_rows, pa.string())]
@@ -148,16 +142,9 @@ class FuzzyIndex:
     asked, found = pairs >> 32, pairs & 0xFFFFFFFF
     agree = ((query.codes[:, asked] == self.codes[:, found]) &
              (query.codes[:, asked] != 0)).sum(axis=0)
-    # Index rows are in file order, and the pairs sorted by (row, index
-    # row): a stable sort on (row, agreement) ranks them as top_candidates
-    # would, without the identities.
-    per_row = np.bincount(asked)
-    keep = per_row[asked] <= MAX_CANDIDATES
-    over = np.flatnonzero(~keep)
-    if over.size:
-      over = over[np.argsort((asked[over] << 6) | (63 - agree[over]),
-                             kind="stable")]
-      keep[over[_ranks(asked[over]) < MAX_CANDIDATES]] = True
+    # Index rows are in file order, so the pairs, sorted by (row, index
+    # row), are in file order within each row.
+    keep = top_candidates(asked, agree)
     return asked[keep], found[keep], agree[keep]
 
   def scored(self, query: FuzzyValues):
@@ -177,15 +164,18 @@ class FuzzyIndex:
     return asked[keep], found[keep], scores[keep]
 
 
-def top_candidates(rows: np.ndarray, agree: np.ndarray,
-                   identities: np.ndarray) -> np.ndarray:
+def top_candidates(rows: np.ndarray, agree: np.ndarray) -> np.ndarray:
   """Which (row, candidate) pairs are among their row's MAX_CANDIDATES
-  best by agreement, then file order (a mask)."""
+  best by agreement (a mask). A row's pairs come in file order, which
+  breaks ties."""
   per_row = np.bincount(rows)
   keep = per_row[rows] <= MAX_CANDIDATES
   over = np.flatnonzero(~keep)  # only rows with too many are ranked
   if over.size:
-    over = over[np.lexsort((identities[over], -agree[over], rows[over]))]
+    # Stable, so file order stays within a row and agreement (at most 63
+    # compared columns).
+    over = over[np.argsort((rows[over] << 6) | (63 - agree[over]),
+                           kind="stable")]
     keep[over[_ranks(rows[over]) < MAX_CANDIDATES]] = True
   return keep
 
@@ -203,11 +193,10 @@ def choose(rows: np.ndarray, agree: np.ndarray, identities: np.ndarray,
   or above the threshold, then the first in file order (a mask). Scored
   candidates from several places (partitions) give the same answer: the
   same candidate twice counts once."""
-  pairs = np.unique(np.stack([rows, identities]), axis=1, return_index=True)[1]
-  once = np.zeros(rows.size, bool)
-  once[pairs] = True
+  # Each (row, identity) once, in (row, file) order.
+  once = np.unique(np.stack([rows, identities]), axis=1, return_index=True)[1]
   top = np.zeros(rows.size, bool)
-  top[once] = top_candidates(rows[once], agree[once], identities[once])
+  top[once] = top_candidates(rows[once], agree[once])
   ok = top & (np.nan_to_num(scores, nan=-1.0) >= threshold)
   at = np.flatnonzero(ok)
   order = at[np.lexsort((identities[at], -scores[at], rows[at]))]

@@ -160,14 +160,15 @@ class SourceMatch:
     rows, found, scores = rows[free], found[free], scores[free]
     if key.confirm and rows.size:
       hits = hits.filter(pa.array(free))
-      bad = confirm.rejected(key, spec.phone_region, batch.table, rows, hits)
+      bad, confirmed = confirm.rejected(key, spec.phone_region, batch.table,
+                                        rows, hits)
       if bad.any():
         self.rejected += int(bad.sum())
         Metrics.counter("crmsync", "matches_rejected_by_confirm").inc(
             int(bad.sum()))
         yield beam.pvalue.TaggedOutput("rejected_matches",
                                        confirm.rejected_batch(
-            batch, rows[bad], source, key, spec.phone_region,
+            batch, rows[bad], source, key, confirmed[bad],
             hits.filter(pa.array(bad)), files, FILE_COL, OFFSET_COL,
             LINE_COL))
         rows, found, scores = rows[~bad], found[~bad], scores[~bad]

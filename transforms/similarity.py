@@ -28,6 +28,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import JaroWinkler
 
 from transforms import normalizers
+from transforms.normalizers.text import per_distinct
 
 PAIR_SEPARATOR = "\x1f"
 SWAPPED_AGREE = 0.85
@@ -80,18 +81,12 @@ def prepare(values: pa.Array, kind: str, region: str) -> pa.Array:
   if kind == "name":
     return v
   v = pc.replace_substring_regex(v, r"[^\w\s]", " ")
-  return _expand_abbreviations(v)
+  return per_distinct(v, _expand_abbreviations)
 
 
-def _expand_abbreviations(v: pa.Array) -> pa.Array:
-  v = v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v
-  uniq = pc.unique(v.drop_null())
-  if not len(uniq):
-    return v
-  expanded = pa.array([" ".join(_ABBREVIATION_RE.sub(
-      lambda m: ABBREVIATIONS[m.group(1)], s).split())
-                       for s in uniq.to_pylist()], pa.string())
-  return expanded.take(pc.index_in(v, value_set=uniq))
+def _expand_abbreviations(value: str) -> str:
+  return " ".join(_ABBREVIATION_RE.sub(
+      lambda m: ABBREVIATIONS[m.group(1)], value).split())
 
 
 def _distinct_pairs(a: pa.Array, b: pa.Array):

@@ -34,6 +34,16 @@ def blank_to_null(values: pa.Array) -> pa.Array:
   return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
 
 
+def per_distinct(values: pa.Array, fn) -> pa.Array:
+  """fn (str -> str) applied once per distinct value: for the Python-only
+  steps (phonetic codes, abbreviations) on columns whose values repeat."""
+  if isinstance(values, pa.ChunkedArray):
+    values = values.combine_chunks()
+  uniq = pc.unique(values.drop_null())
+  mapped = pa.array([fn(v) for v in uniq.to_pylist()], pa.string())
+  return mapped.take(pc.index_in(values, value_set=uniq))
+
+
 def squeeze(values: pa.Array) -> pa.Array:
   """Trims and collapses runs of whitespace to one space."""
   values = pc.replace_substring_regex(values, r"\s+", " ")
