@@ -24,7 +24,7 @@ from transforms.csv_io import (DEFAULT_BATCH_ROWS, CsvFormat, ReadCsv,
                                match_files, shared_header, write_sample)
 from transforms.errors import ConfigError, InputError
 from transforms.matching import applicable_keys
-from transforms.merge import BuildIndex, Merge, layout_of
+from transforms.merge import BuildIndex, Merge, layout_of, open_index
 from transforms.partitioned import PartitionedMerge
 from transforms.reports import Finalize, SumStats, account_from_index
 from transforms.spec import EnrichedSpec, MergeSpec
@@ -192,12 +192,13 @@ class _Supplied:
   columns: Tuple[str, ...]
 
 
-def _broadcast(original, reads, plan: JobPlan):
-  """The broadcast join: every enriched index is a side input of Merge."""
+def _broadcast(original, reads, plan: JobPlan, folder: str):
+  """The broadcast join: every enriched index is a side input of Merge,
+  handed over as a file in `folder`."""
   spec, order = plan.spec, plan.source_order
   indexes = tuple(
       read.rows | f"Index[{s.spec.name}]" >> BuildIndex(
-          s.spec, spec, s.header, s.files)
+          s.spec, spec, s.header, s.files, folder)
       for s, read in zip(plan.sources, reads)) | "Indexes" >> beam.Flatten()
   merged = original.rows | "Merge" >> Merge(spec, order, indexes)
   header = (indexes
@@ -206,7 +207,8 @@ def _broadcast(original, reads, plan: JobPlan):
             | "Layout" >> beam.Map(lambda s: list(layout_of(
                 spec, sorted(s, key=lambda x: order.index(x.name))).columns)))
   accounts = indexes | "Account" >> beam.Map(
-      account_from_index, beam.pvalue.AsList(merged.hits))
+      lambda i, hits: account_from_index(open_index(i), hits),
+      beam.pvalue.AsList(merged.hits))
   return {"merged": merged.merged, "conflicts": merged.conflicts,
           "rejected_matches": merged.rejected_matches, "stats": merged.stats,
           "accounts": accounts, "header": header}
@@ -241,7 +243,7 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
                     for s, read in zip(plan.sources, reads)],
         read_original.source, config.join_partitions)
   else:
-    out = _broadcast(original, reads, plan)
+    out = _broadcast(original, reads, plan, f"{tmp}/indexes")
   written = out["merged"] | "Write" >> WriteShards(
       prefix, config.output.shards, original_sizes, out["header"], tmp,
       config.output.delimiter or plan.original_fmt.delimiter,

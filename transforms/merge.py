@@ -5,16 +5,19 @@ each original batch against every index (a broadcast hash join: the indexes
 are a side input) and resolves the output columns.
 """
 
+import hashlib
 import logging
-from typing import Dict, List, Sequence
+import re
+from typing import Dict, List, Optional, Sequence
 
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from transforms import confirm
+from transforms import confirm, handoff
 from transforms.fuzzy import FuzzyValues
 from transforms.progress import Progress
 from transforms.matching import (FILE_COL, EnrichedIndex, build_index,
@@ -34,21 +37,41 @@ class BuildIndex(beam.PTransform):
   """RowBatch of one enriched source -> a single EnrichedIndex.
 
   `header`: the source's header as read (ReadCsv.header); `files`: its files
-  (ReadCsv.files), for the reports."""
+  (ReadCsv.files), for the reports. With `folder` (one every worker can
+  reach, such as the run's temporary folder) the index is written there and
+  travels as a small Handoff (see transforms/handoff.py)."""
 
   def __init__(self, source: EnrichedSpec, spec: MergeSpec,
-               header: Sequence[str], files: List[str]):
+               header: Sequence[str], files: List[str],
+               folder: Optional[str] = None):
     super().__init__()
     mapped = tuple(source.rename.get(c, c) for c in header)
     self._args = (source, spec, mapped, list(files))
+    self._folder = folder
 
   def expand(self, rows):
     source, spec, header, files = self._args
-    return (rows
-            | "Collect" >> beam.combiners.ToList()
-            | "Index" >> beam.Map(
-                lambda batches: build_index(batches, source, spec, header,
-                                            files)))
+    indexed = (rows
+               | "Collect" >> beam.combiners.ToList()
+               | "Index" >> beam.Map(
+                   lambda batches: build_index(batches, source, spec, header,
+                                               files)))
+    if self._folder is None:
+      return indexed
+    path = FileSystems.join(self._folder, _file_name(source.name) + ".index")
+    return indexed | "Handoff" >> beam.Map(
+        lambda index: handoff.save(index, path, index.name, index.columns))
+
+
+def _file_name(name: str) -> str:
+  """A file name for any source name, distinct for distinct names."""
+  digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+  return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:40] + "-" + digest
+
+
+def open_index(index) -> EnrichedIndex:
+  """An EnrichedIndex, whether it came in the element or as a Handoff."""
+  return handoff.load(index) if isinstance(index, handoff.Handoff) else index
 
 
 def layout_of(spec: MergeSpec, indexes: Sequence[EnrichedIndex]):
@@ -72,11 +95,19 @@ class MergeBatches(beam.DoFn):
 
   def setup(self):
     self._progress = Progress("merged")
+    self._opened = {}  # Handoff path -> EnrichedIndex, once per worker
+
+  def _open(self, index) -> EnrichedIndex:
+    if not isinstance(index, handoff.Handoff):
+      return index
+    if index.path not in self._opened:
+      self._opened[index.path] = handoff.load(index)
+    return self._opened[index.path]
 
   def process(self, batch: RowBatch, indexes: List[EnrichedIndex]):
     self._progress.add(batch.num_rows)
     spec = self._spec
-    indexes = sort_indexes(indexes, self._order)
+    indexes = sort_indexes([self._open(i) for i in indexes], self._order)
     values = _BatchKeys(batch.table, spec)
     gathered, matches = {}, {}
     for index in indexes:

@@ -1,0 +1,74 @@
+"""Large values handed from one stage to the next as files, not elements.
+
+An enriched index is a side input of every merge bundle. Through the runner
+it is pickled by the stage that builds it, copied through the data plane,
+and decoded again by each stage that reads it: on the local runner that cost
+about 1.3 s of a 1M-row job, for 70 MB of indexes. Written once to the
+run's temporary folder instead (pickle protocol 5, its Arrow and numpy
+buffers out of band and 64-byte aligned), it travels as a small `Handoff`
+and is read back memory-mapped on local disk: no copy, no decoding. The
+folder must be one every worker can reach, as the output's is.
+"""
+
+import mmap
+import pickle
+import struct
+from typing import Any, NamedTuple, Tuple
+
+from apache_beam.io.filesystems import FileSystems
+
+_MAGIC = b"CRMSYNC\x01"
+_ALIGN = 64
+
+
+class Handoff(NamedTuple):
+  """Where a value was written, with the few fields consumers read without
+  loading it (an index's name and columns, for the output layout)."""
+  path: str
+  name: str
+  columns: Tuple[str, ...]
+
+
+def save(value: Any, path: str, name: str = "", columns=()) -> Handoff:
+  buffers = []
+  meta = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+  raws = [b.raw() for b in buffers]
+  table, offset = [], _padded(len(_MAGIC) + 16 + 16 * len(raws) + len(meta))
+  for raw in raws:
+    table.append((offset, raw.nbytes))
+    offset = _padded(offset + raw.nbytes)
+  with FileSystems.create(path) as f:
+    head = _MAGIC + struct.pack("<QQ", len(meta), len(raws)) + b"".join(
+        struct.pack("<QQ", o, n) for o, n in table) + meta
+    f.write(head)
+    at = len(head)
+    for (start, _), raw in zip(table, raws):
+      f.write(b"\0" * (start - at))
+      f.write(raw)
+      at = start + raw.nbytes
+  return Handoff(path, name, tuple(columns))
+
+
+def load(handoff: Handoff) -> Any:
+  """The value, its buffers mapped from the file (local disk) or read once
+  (object stores)."""
+  path = handoff.path
+  if "://" in path:
+    with FileSystems.open(path, compression_type="uncompressed") as f:
+      data = memoryview(f.read())
+  else:
+    with open(path, "rb") as f:
+      data = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
+  if bytes(data[:len(_MAGIC)]) != _MAGIC:
+    raise ValueError(f"{path}: not a crmsync handoff file")
+  at = len(_MAGIC)
+  meta_len, count = struct.unpack_from("<QQ", data, at)
+  at += 16
+  table = [struct.unpack_from("<QQ", data, at + 16 * i) for i in range(count)]
+  at += 16 * count
+  meta = data[at:at + meta_len]
+  return pickle.loads(meta, buffers=[data[o:o + n] for o, n in table])
+
+
+def _padded(n: int) -> int:
+  return -(-n // _ALIGN) * _ALIGN
