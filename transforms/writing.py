@@ -13,6 +13,7 @@ place by `commit` only when the whole job succeeded: a failed run leaves the
 previous output (or none) at the final names, never a mix.
 """
 
+import collections
 import csv
 import glob
 import io
@@ -21,6 +22,7 @@ import os
 import posixpath
 import re
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from typing import List, Sequence
 
 import apache_beam as beam
@@ -29,6 +31,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.normalizers.text import has_any, raw_bytes
 from transforms.rows import INTERNAL_COLS, OFFSET_COL, RowBatch
@@ -110,7 +115,13 @@ def header_line(columns, delimiter: str = ",") -> bytes:
 class _WriteParts(beam.DoFn):
   """Encodes each merged batch as CSV right away and writes it to a part
   file of its shard: rows never wait in memory for their shard, and the
-  shuffle carries only part names."""
+  shuffle carries only part names.
+
+  Encoding and writing run on a background thread while the next batch is
+  merged: both are mostly Arrow kernels and file I/O, which release the GIL,
+  so the stage uses a second core. At most `_AHEAD` batches wait for it."""
+
+  _AHEAD = 2
 
   def __init__(self, shards: int, file_starts: Sequence[int], total: int,
                tmp: str, delimiter: str, escape: bool):
@@ -120,7 +131,27 @@ class _WriteParts(beam.DoFn):
     self._tmp, self._delimiter = tmp, delimiter
     self._escape = escape
 
+  def setup(self):
+    self._writer = ThreadPoolExecutor(1, thread_name_prefix="crmsync-write")
+
+  def start_bundle(self):
+    self._pending = collections.deque()
+
   def process(self, batch: RowBatch):
+    self._pending.append(self._writer.submit(self._write, batch))
+    while len(self._pending) > self._AHEAD:
+      yield from self._pending.popleft().result()
+
+  def finish_bundle(self):
+    while self._pending:
+      for part in self._pending.popleft().result():
+        yield WindowedValue(part, MIN_TIMESTAMP, [GlobalWindow()])
+
+  def teardown(self):
+    self._writer.shutdown()
+
+  def _write(self, batch: RowBatch):
+    """The (shard, part) of each part file written for the batch."""
     t = batch.table
     offsets = t.column(OFFSET_COL).to_numpy()
     position = offsets + self._starts[batch.file_index]
@@ -134,6 +165,7 @@ class _WriteParts(beam.DoFn):
     # A batch is a run of consecutive records, so each shard's rows in it
     # are one contiguous slice.
     bounds = np.flatnonzero(np.diff(shard)) + 1
+    parts = []
     for start, stop in zip(np.r_[0, bounds], np.r_[bounds, len(shard)]):
       s, first = int(shard[start]), int(offsets[start])
       name = f"part-{s:05d}-{batch.file_index:05d}-{first:015d}.csv"
@@ -143,7 +175,8 @@ class _WriteParts(beam.DoFn):
       encoded = encode_csv(data.slice(start, stop - start), self._delimiter)
       with FileSystems.create(path) as f:
         f.write(encoded)
-      yield s, (batch.file_index, first, path, int(stop - start))
+      parts.append((s, (batch.file_index, first, path, int(stop - start))))
+    return parts
 
 
 class _ConcatShard(beam.DoFn):
