@@ -18,6 +18,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from transforms import confirm, handoff
+from transforms.ahead import RunAhead, default_threads, windowed
 from transforms.fuzzy import FuzzyValues
 from transforms.progress import Progress
 from transforms.matching import (FILE_COL, EnrichedIndex, build_index,
@@ -96,6 +97,7 @@ class MergeBatches(beam.DoFn):
   def setup(self):
     self._progress = Progress("merged")
     self._opened = {}  # Handoff path -> EnrichedIndex, once per worker
+    self._ahead = RunAhead(default_threads(), "crmsync-merge")
 
   def _open(self, index) -> EnrichedIndex:
     if not isinstance(index, handoff.Handoff):
@@ -105,9 +107,23 @@ class MergeBatches(beam.DoFn):
     return self._opened[index.path]
 
   def process(self, batch: RowBatch, indexes: List[EnrichedIndex]):
-    self._progress.add(batch.num_rows)
-    spec = self._spec
     indexes = sort_indexes([self._open(i) for i in indexes], self._order)
+    for outputs in self._ahead.submit(self._merge, batch, indexes):
+      yield from count_outputs(outputs, self._progress)
+
+  def finish_bundle(self):
+    for outputs in self._ahead.drain():
+      yield from map(windowed, count_outputs(outputs, self._progress))
+
+  def teardown(self):
+    self._ahead.shutdown()
+
+  def _merge(self, batch: RowBatch, indexes: List[EnrichedIndex]) -> list:
+    """The batch's outputs (on a worker thread: no Beam metrics here)."""
+    return list(self._merge_outputs(batch, indexes))
+
+  def _merge_outputs(self, batch, indexes):
+    spec = self._spec
     values = _BatchKeys(batch.table, spec)
     gathered, matches = {}, {}
     for index in indexes:
@@ -195,8 +211,6 @@ class SourceMatch:
                                         rows, hits)
       if bad.any():
         self.rejected += int(bad.sum())
-        Metrics.counter("crmsync", "matches_rejected_by_confirm").inc(
-            int(bad.sum()))
         yield beam.pvalue.TaggedOutput("rejected_matches",
                                        confirm.rejected_batch(
             batch, rows[bad], source, key, confirmed[bad],
@@ -206,6 +220,23 @@ class SourceMatch:
     self.hit[rows] = found
     self.how[rows] = k
     self.score[rows] = scores
+
+
+def count_outputs(outputs, progress: Progress):
+  """Passes a merged batch's outputs on, counting them in Beam's metrics
+  and the progress line (on the runner's thread: see transforms/ahead.py)."""
+  for output in outputs:
+    if isinstance(output, beam.pvalue.TaggedOutput) and output.tag == "stats":
+      stats = output.value
+      progress.add(stats["merged_rows"])
+      for name, n in (("rows_merged", stats["merged_rows"]),
+                      ("rows_matched", stats["matched_any"]),
+                      ("conflicts", sum(stats["conflicts"].values())),
+                      ("matches_rejected_by_confirm",
+                       sum(stats["rejected_by_confirm"].values()))):
+        if n:
+          Metrics.counter("crmsync", name).inc(n)
+    yield output
 
 
 def resolve_batch(batch: RowBatch, gathered, matches, layout, spec):
@@ -230,7 +261,6 @@ def resolve_batch(batch: RowBatch, gathered, matches, layout, spec):
     stats["rejected_by_confirm"][name] = match.rejected
     matched_any |= how >= 0
   stats["matched_any"] = int(matched_any.sum())
-  Metrics.counter("crmsync", "rows_matched").inc(stats["matched_any"])
 
   values, conflicts, untouched = {}, [], set()
   for column in layout.columns:
@@ -268,9 +298,7 @@ def resolve_batch(batch: RowBatch, gathered, matches, layout, spec):
         stats["filled_before"][column] if column in untouched
         else _filled(values[column]))
   for c in conflicts:
-    Metrics.counter("crmsync", "conflicts").inc(c.num_rows)
     yield beam.pvalue.TaggedOutput("conflicts", c)
-  Metrics.counter("crmsync", "rows_merged").inc(n)
   yield beam.pvalue.TaggedOutput("stats", stats)
   arrays = [values[c] for c in layout.columns]
   arrays += [table.column(OFFSET_COL), table.column(LINE_COL)]

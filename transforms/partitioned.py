@@ -35,7 +35,7 @@ from transforms.hashing import stable_hash
 from transforms.matching import (FILE_COL, SourceColumns, identities,
                                  index_from_tables, key_pairs, key_values,
                                  lookup_rows, source_table)
-from transforms.merge import SourceMatch, resolve_batch
+from transforms.merge import SourceMatch, count_outputs, resolve_batch
 from transforms.progress import Progress
 from transforms.reports import EnrichedAccount
 from transforms.resolve import output_layout
@@ -261,7 +261,6 @@ class _Assemble(beam.DoFn):
     if n != rows:  # the file changed under the job: the books would not balance
       raise RuntimeError(f"{self._original.files[file_index]}: {rows} rows "
                          f"at byte {start} when first read, {n} when re-read")
-    self._progress.add(n)
     by_source: Dict[str, Dict[int, list]] = {}
     for source, k, rows, scores, values in grouped["answers"]:
       by_source.setdefault(source, {}).setdefault(k, []).append(
@@ -300,7 +299,9 @@ class _Assemble(beam.DoFn):
         yield beam.pvalue.TaggedOutput("used", (name, used.to_numpy()))
       gathered[name] = taken.select(columns)
       matches[name] = match
-    yield from resolve_batch(batch, gathered, matches, layout, self._spec)
+    yield from count_outputs(
+        resolve_batch(batch, gathered, matches, layout, self._spec),
+        self._progress)
 
 
 def _evidence(table: pa.Table) -> pa.Table:

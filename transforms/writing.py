@@ -13,7 +13,6 @@ place by `commit` only when the whole job succeeded: a failed run leaves the
 previous output (or none) at the final names, never a mix.
 """
 
-import collections
 import csv
 import glob
 import io
@@ -22,7 +21,6 @@ import os
 import posixpath
 import re
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from typing import List, Sequence
 
 import apache_beam as beam
@@ -31,10 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
-from apache_beam.utils.windowed_value import WindowedValue
 
+from transforms.ahead import RunAhead, windowed
 from transforms.normalizers.text import has_any, raw_bytes
 from transforms.rows import INTERNAL_COLS, OFFSET_COL, RowBatch
 
@@ -119,9 +115,7 @@ class _WriteParts(beam.DoFn):
 
   Encoding and writing run on a background thread while the next batch is
   merged: both are mostly Arrow kernels and file I/O, which release the GIL,
-  so the stage uses a second core. At most `_AHEAD` batches wait for it."""
-
-  _AHEAD = 2
+  so the stage uses a second core. At most 2 batches wait for it."""
 
   def __init__(self, shards: int, file_starts: Sequence[int], total: int,
                tmp: str, delimiter: str, escape: bool):
@@ -132,23 +126,18 @@ class _WriteParts(beam.DoFn):
     self._escape = escape
 
   def setup(self):
-    self._writer = ThreadPoolExecutor(1, thread_name_prefix="crmsync-write")
-
-  def start_bundle(self):
-    self._pending = collections.deque()
+    self._ahead = RunAhead(1, "crmsync-write", depth=2)
 
   def process(self, batch: RowBatch):
-    self._pending.append(self._writer.submit(self._write, batch))
-    while len(self._pending) > self._AHEAD:
-      yield from self._pending.popleft().result()
+    for parts in self._ahead.submit(self._write, batch):
+      yield from parts
 
   def finish_bundle(self):
-    while self._pending:
-      for part in self._pending.popleft().result():
-        yield WindowedValue(part, MIN_TIMESTAMP, [GlobalWindow()])
+    for parts in self._ahead.drain():
+      yield from map(windowed, parts)
 
   def teardown(self):
-    self._writer.shutdown()
+    self._ahead.shutdown()
 
   def _write(self, batch: RowBatch):
     """The (shard, part) of each part file written for the batch."""

@@ -1,0 +1,61 @@
+"""Work run ahead on background threads, its results taken in order.
+
+Beam hands a DoFn one element at a time. Merging and encoding a batch are
+mostly Arrow and numpy kernels, which release the GIL, so a DoFn that
+submits each batch to a small thread pool and yields the results as they
+finish (in submission order) uses the machine's other cores. Beam's metric
+counters are bound to the runner's thread: the work must not touch them;
+the DoFn counts what it yields.
+"""
+
+import collections
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterator
+
+from apache_beam.pvalue import TaggedOutput
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
+
+
+def default_threads() -> int:
+  """One per core, at most 4."""
+  return max(1, min(4, os.cpu_count() or 1))
+
+
+class RunAhead:
+  """`submit(fn, *args)` runs fn on a pool of `threads` and yields the
+  results that are ready, in order, keeping at most `depth` (default:
+  `threads`) in flight; `drain()` yields the rest. With no threads, fn runs
+  right away."""
+
+  def __init__(self, threads: int, name: str, depth: int = 0):
+    self._depth = depth or threads
+    self._pool = (ThreadPoolExecutor(threads, thread_name_prefix=name)
+                  if threads > 0 else None)
+    self._pending = collections.deque()
+
+  def submit(self, fn: Callable, *args) -> Iterator:
+    if self._pool is None:
+      yield fn(*args)
+      return
+    self._pending.append(self._pool.submit(fn, *args))
+    while len(self._pending) > self._depth or (
+        self._pending and self._pending[0].done()):
+      yield self._pending.popleft().result()
+
+  def drain(self) -> Iterator:
+    while self._pending:
+      yield self._pending.popleft().result()
+
+  def shutdown(self):
+    if self._pool is not None:
+      self._pool.shutdown(cancel_futures=True)
+
+
+def windowed(output):
+  """An output of finish_bundle (global window), tagged or not."""
+  if isinstance(output, TaggedOutput):
+    return TaggedOutput(output.tag, windowed(output.value))
+  return WindowedValue(output, MIN_TIMESTAMP, [GlobalWindow()])
