@@ -15,9 +15,11 @@ bad records can be rejected with their line and reason.
 """
 
 import codecs
+import collections
 import csv
 import io
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
@@ -232,6 +234,33 @@ def _longest_field(table: pa.Table) -> int:
              for c in table.columns)
 
 
+class _Checkpoints:
+  """Record starts seen by the reads of this process: (offset, newlines
+  before it), per (run, file). A split must know the quote parity and line
+  count before its start; it scans from the nearest record start an earlier
+  split read instead of from the top of the file, so the splits of a file
+  read in one process scan it once, not once each."""
+
+  def __init__(self, runs: int = 64):
+    self._runs = runs
+    self._marks: "collections.OrderedDict" = collections.OrderedDict()
+
+  def add(self, key, offset: int, newlines: int):
+    marks = self._marks.setdefault(key, [])
+    marks.append((offset, newlines))
+    self._marks.move_to_end(key)
+    while len(self._marks) > self._runs:  # bounded, in a long-lived process
+      self._marks.popitem(last=False)
+
+  def before(self, key, offset: int, default):
+    """The last mark at or before `offset` (or `default`)."""
+    marks = sorted(m for m in list(self._marks.get(key, ())) if m[0] <= offset)
+    return max([default] + marks[-1:])
+
+
+_CHECKPOINTS = _Checkpoints()
+
+
 class CsvSource(FileBasedSource):
   """Reads CSV files as RowBatch elements, plus RejectedRow elements for
   malformed records (ReadCsv separates the two)."""
@@ -250,6 +279,9 @@ class CsvSource(FileBasedSource):
     self._files = files if files is not None else match_files(pattern)
     self._file_index = {f: i for i, f in enumerate(self._files)}
     self._headers = {}
+    # Names this pipeline's reads in the process-wide record checkpoints
+    # (each split of the source arrives as an unpickled copy).
+    self._run = uuid.uuid4().hex
 
   @property
   def files(self) -> List[str]:
@@ -280,7 +312,7 @@ class CsvSource(FileBasedSource):
     begin = max(range_tracker.start_position(), header.data_start)
     with self.open_file(file_name) as f:
       first, lines_before = self._first_record_at_or_after(
-          f, header, begin)
+          f, file_name, header, begin)
       if first is None:
         return
       yield from self._read_from(f, file_name, header, first, lines_before,
@@ -305,14 +337,18 @@ class CsvSource(FileBasedSource):
     table = pa.Table.from_batches(parts).combine_chunks()
     return RowBatch(file_index, table.to_batches()[0])
 
-  def _first_record_at_or_after(self, f, header: CsvHeader, begin: int):
+  def _first_record_at_or_after(self, f, file_name, header: CsvHeader,
+                                begin: int):
     """(offset, newlines before it) of the first record starting >= begin."""
     if begin == header.data_start:
       return begin, header.lines
-    # Quote parity and newline count over [data_start, begin - 1).
-    f.seek(header.data_start)
-    quotes = newlines = 0
-    remaining = begin - 1 - header.data_start
+    # Quote parity and newline count over [data_start, begin - 1), from the
+    # last record start an earlier split of this run read before there.
+    start, newlines = _CHECKPOINTS.before(
+        (self._run, file_name), begin - 1, (header.data_start, header.lines))
+    f.seek(start)
+    quotes = 0
+    remaining = begin - 1 - start
     while remaining > 0:
       chunk = f.read(min(CHUNK_BYTES, remaining))
       if not chunk:
@@ -322,7 +358,6 @@ class CsvSource(FileBasedSource):
       remaining -= len(chunk)
     pos = begin - 1
     in_quotes = bool(quotes & 1)
-    newlines += header.lines
     while True:
       chunk = f.read(CHUNK_BYTES)
       if not chunk:
@@ -393,6 +428,7 @@ class CsvSource(FileBasedSource):
       last = int(ends[-1])
       line += int(np.searchsorted(newlines, last + 1))
       pos += last + 1
+      _CHECKPOINTS.add((self._run, file_name), pos, line - 1)
       carry = data[last + 1:]
       if eof:
         return
