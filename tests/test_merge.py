@@ -231,3 +231,41 @@ def test_unmatched_and_rejected_reports_account_for_every_row(job, tmp_path,
                                "rows_read": 6, "rows_rejected": 0,
                                "rows_written": 6}
   assert stats["accounting"]["balanced"] is True
+
+
+HOSTILE = ['say "hi", \\ back\\slash', "two\nlines\r\nand\ttab", "é ü 😀 \u2028",
+           "=1+2", "\b\f", ""]
+
+
+def test_reports_write_any_value_as_python_csv_and_json_would(job, tmp_path,
+                                                              cli):
+  """unmatched_enriched.csv and conflicts.csv are built column-wise by
+  Arrow; their bytes are those of csv.writer and json.dumps."""
+  import csv
+  import io
+  import json
+  # A column holding other control characters takes a slower path.
+  vendor = [["Email", "Note", "Title", "Raw"]] + [
+      [f"nobody{i}@nowhere.com", value, HOSTILE[-1 - i], f"\x01{i}"[i % 2:]]
+      for i, value in enumerate(HOSTILE)] + [
+      ["john@old.com", "x", 'Chief, "Exec"\nOfficer', ""]]
+  run(job, tmp_path, cli, [(vendor, {"keep": ["Note", "Title", "Raw"]})],
+      keys=(EMAIL,))
+  with open(f"{job.reports}/unmatched_enriched.csv", encoding="utf-8",
+            newline="") as f:
+    written = f.read()
+  expected = io.StringIO()
+  w = csv.writer(expected, lineterminator="\n")
+  w.writerow(["source", "file", "line", "row"])
+  line = 2
+  for i, value in enumerate(HOSTILE):
+    row = {"Note": value, "Title": HOSTILE[-1 - i],
+           "Raw": f"\x01{i}"[i % 2:], "Email": f"nobody{i}@nowhere.com"}
+    w.writerow(["e0", str(tmp_path / "e0.csv"), line,
+                json.dumps(row, ensure_ascii=False)])
+    line += 1 + value.count("\n") + HOSTILE[-1 - i].count("\n")
+  assert written == expected.getvalue()
+  conflicts = job.report("conflicts.csv")
+  assert [(c["original_line"], c["column"], c["original_value"],
+           c["enriched_value"]) for c in conflicts] == [
+      ("2", "Title", "CEO", 'Chief, "Exec"\nOfficer')]

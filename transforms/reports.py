@@ -20,11 +20,13 @@ from typing import Dict, List, NamedTuple, Sequence
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.matching import FILE_COL, EnrichedIndex
 from transforms.rows import LINE_COL, RejectedRow
-from transforms.writing import commit, shard_name
+from transforms.normalizers.text import has_any
+from transforms.writing import commit, encode_csv, header_line, shard_name
 
 _LOG = logging.getLogger(__name__)
 
@@ -212,12 +214,10 @@ class Finalize(beam.DoFn):
     t = pa.Table.from_batches(batches).sort_by(
         [("file_index", "ascending"), ("offset", "ascending"),
          ("column", "ascending")])
-    d = t.to_pydict()
-    rows = [(self._original_files[fi], line, col, o, e, s, st, res)
-            for fi, line, col, o, e, s, st, res in zip(
-                d["file_index"], d["line"], d["column"], d["original"],
-                d["enriched"], d["source"], d["strategy"], d["resolution"])]
-    return _csv_bytes(header, rows)
+    files = pa.array(self._original_files, pa.string()).take(t["file_index"])
+    return _table_csv(header, [files, t["line"], t["column"], t["original"],
+                               t["enriched"], t["source"], t["strategy"],
+                               t["resolution"]])
 
   def _rejected_matches_csv(self, batches) -> bytes:
     header = ("original_file", "original_line", "source", "key",
@@ -235,13 +235,61 @@ class Finalize(beam.DoFn):
 
   @staticmethod
   def _unmatched_csv(accounts) -> bytes:
-    rows = []
+    parts = []
     for a in accounts:
       part = a.unmatched.sort_by([(FILE_COL, "ascending"),
                                   (LINE_COL, "ascending")])
-      values = part.drop_columns([FILE_COL, LINE_COL]).to_pylist()
-      for fi, line, record in zip(part[FILE_COL].to_pylist(),
-                                  part[LINE_COL].to_pylist(), values):
-        rows.append((a.source, a.files[fi], line,
-                     json.dumps(record, ensure_ascii=False)))
-    return _csv_bytes(("source", "file", "line", "row"), rows)
+      n = part.num_rows
+      parts.append(pa.table({
+          "source": pa.array([a.source] * n, pa.string()),
+          "file": pa.array(a.files, pa.string()).take(part[FILE_COL]),
+          "line": part[LINE_COL],
+          "row": json_objects(part.drop_columns([FILE_COL, LINE_COL]))}))
+    header = ("source", "file", "line", "row")
+    if not parts:
+      return _csv_bytes(header, [])
+    t = pa.concat_tables(parts)
+    return _table_csv(header, t.columns)
+
+
+def _table_csv(header: Sequence[str], columns) -> bytes:
+  """A report's CSV bytes from its columns: the quoting of Python's csv
+  module (QUOTE_MINIMAL), encoded by Arrow rather than row by row."""
+  strings = [pc.cast(c, pa.string()) for c in columns]
+  return header_line(header) + encode_csv(
+      pa.table(strings, names=list(header)))
+
+
+# json.dumps(..., ensure_ascii=False) escapes these, and other control
+# characters as \u00XX.
+_JSON_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"),
+                 ("\t", "\\t"), ("\b", "\\b"), ("\f", "\\f"))
+_OTHER_CONTROLS = bytes(c for c in range(0x20) if c not in b"\n\r\t\b\f")
+
+
+def json_objects(table: pa.Table) -> pa.Array:
+  """Each row as the JSON object json.dumps(row, ensure_ascii=False) makes
+  of it, built column by column: unmatched rows can be millions."""
+  n = table.num_rows
+  if not table.num_columns:
+    return pa.array(["{}"] * n, pa.string())
+  parts = [pc.binary_join_element_wise(
+      json.dumps(name, ensure_ascii=False) + ": ", _json_strings(column), "")
+           for name, column in zip(table.column_names, table.columns)]
+  body = pc.binary_join_element_wise(*parts, ", ") if len(parts) > 1 \
+      else parts[0]
+  return pc.binary_join_element_wise("{", body, "}", "")
+
+
+def _json_strings(column) -> pa.Array:
+  values = pc.cast(column, pa.string())
+  if isinstance(values, pa.ChunkedArray):
+    values = values.combine_chunks()
+  if has_any(values, _OTHER_CONTROLS):  # rare: Python does those rows
+    return pa.array([json.dumps(v, ensure_ascii=False)
+                     for v in values.to_pylist()], pa.string())
+  for char, escaped in _JSON_ESCAPES:
+    if has_any(values, char.encode()):
+      values = pc.replace_substring(values, char, escaped)
+  return pc.fill_null(pc.binary_join_element_wise('"', values, '"', ""),
+                      "null")
