@@ -241,7 +241,7 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
     out = original.rows | "PartitionedMerge" >> PartitionedMerge(
         plan.spec, [(s.spec, s.header, s.files, read.rows)
                     for s, read in zip(plan.sources, reads)],
-        read_original.source, config.join_partitions)
+        read_original.source, config.join_partitions, f"{tmp}/shuffle")
   else:
     out = _broadcast(original, reads, plan, f"{tmp}/indexes")
   written = out["merged"] | "Write" >> WriteShards(

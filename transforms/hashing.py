@@ -74,6 +74,15 @@ def _hash_chunk(values: pa.Array) -> np.ndarray:
   return h
 
 
+def in_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+  """np.isin against a sorted set of distinct values, by binary search
+  (np.isin sorts or hashes the set again on every call)."""
+  if not sorted_set.size:
+    return np.zeros(len(values), bool)
+  at = np.minimum(np.searchsorted(sorted_set, values), sorted_set.size - 1)
+  return sorted_set[at] == values
+
+
 def sorted_unique(values: np.ndarray) -> np.ndarray:
   """np.unique by sorting: numpy 2's hash-based unique is several times
   slower on a million integers."""

@@ -2,12 +2,12 @@
 
 `BuildIndex` turns one enriched source into an EnrichedIndex; `Merge` joins
 each original batch against every index (a broadcast hash join: the indexes
-are a side input) and resolves the output columns.
+are a side input, handed over as memory-mapped files by the job) and
+resolves the output columns. Batches merge on a thread per core
+(transforms/ahead.py).
 """
 
-import hashlib
 import logging
-import re
 from typing import Dict, List, Optional, Sequence
 
 import apache_beam as beam
@@ -59,15 +59,9 @@ class BuildIndex(beam.PTransform):
                                                files)))
     if self._folder is None:
       return indexed
-    path = FileSystems.join(self._folder, _file_name(source.name) + ".index")
+    path = FileSystems.join(self._folder, handoff.file_name(source.name) + ".index")
     return indexed | "Handoff" >> beam.Map(
         lambda index: handoff.save(index, path, index.name, index.columns))
-
-
-def _file_name(name: str) -> str:
-  """A file name for any source name, distinct for distinct names."""
-  digest = hashlib.sha1(name.encode()).hexdigest()[:8]
-  return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:40] + "-" + digest
 
 
 def open_index(index) -> EnrichedIndex:
@@ -103,7 +97,7 @@ class MergeBatches(beam.DoFn):
     if not isinstance(index, handoff.Handoff):
       return index
     if index.path not in self._opened:
-      self._opened[index.path] = handoff.load(index)
+      self._opened[index.path] = open_index(index)
     return self._opened[index.path]
 
   def process(self, batch: RowBatch, indexes: List[EnrichedIndex]):

@@ -29,9 +29,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from transforms import handoff
 from transforms.csv_io import CsvSource
 from transforms.fuzzy import FuzzyValues, choose
-from transforms.hashing import stable_hash
+from transforms.hashing import in_sorted, sorted_unique, stable_hash
 from transforms.matching import (FILE_COL, SourceColumns, identities,
                                  index_from_tables, key_pairs, key_values,
                                  lookup_rows, source_table)
@@ -46,6 +47,8 @@ OWNED_COL = "__owned"
 ID_COL = "__id"  # the enriched row's identity: ties and the reports
 USED_COL = "__used"  # the identities of the rows an answer stands for
 AGREE_COL = "__agree"  # a fuzzy candidate's columns with equal codes
+ROWS_COL = "__rows"  # an answer's rows of the original batch
+SCORE_COL = "__score"  # and their scores
 EVIDENCE = "__e:"  # prefix of the columns a confirming key compares
 
 
@@ -62,8 +65,26 @@ def pack(table: pa.Table) -> bytes:
   return sink.getvalue().to_pybytes()
 
 
-def unpack(data: bytes) -> pa.Table:
+def unpack(data) -> pa.Table:
+  """A packed table, from its bytes or from the Slice they were spilled to."""
+  if isinstance(data, handoff.Slice):
+    data = handoff.read_slice(data)
   return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+
+
+def spill(items, folder, name: str):
+  """Packs the table that ends each (key, (..., table)) item. Without a
+  folder the bytes travel in the element; with one, all of an element's
+  tables go to one file `name` there and the element carries a Slice."""
+  if folder is None:
+    for key, (*head, table) in items:
+      yield key, (*head, pack(table))
+    return
+  items = list(items)
+  with handoff.SliceWriter(f"{folder}/{name}") as out:
+    where = [out.add(pack(table)) for _, (*_, table) in items]
+  for (key, (*head, _)), at in zip(items, where):
+    yield key, (*head, at)
 
 
 def partition_of(values: pa.Array, partitions: int) -> np.ndarray:
@@ -87,12 +108,18 @@ class _EnrichedFragments(beam.DoFn):
   """Enriched RowBatch -> (partition, ("enriched", source, rows))."""
 
   def __init__(self, source: EnrichedSpec, spec: MergeSpec, mapped_header,
-               partitions: int):
+               partitions: int, folder):
     self._source, self._spec = source, spec
     self._cols = SourceColumns.of(source, spec, mapped_header)
-    self._partitions = partitions
+    self._partitions, self._folder = partitions, folder
 
   def process(self, batch: RowBatch):
+    first = batch.table.column(OFFSET_COL)[0].as_py()
+    yield from spill(self._fragments(batch), self._folder,
+                     f"fragments-{handoff.file_name(self._source.name)}-"
+                     f"{batch.file_index}-{first}.arrows")
+
+  def _fragments(self, batch: RowBatch):
     table = source_table(batch, self._source, self._cols)
     n = table.num_rows
     owner = np.full(n, self._partitions, np.int64)
@@ -109,7 +136,7 @@ class _EnrichedFragments(beam.DoFn):
       if mask.any():
         part = table.filter(pa.array(mask)).append_column(
             OWNED_COL, pa.array((owner == p)[mask]))
-        yield p, ("enriched", self._source.name, pack(part))
+        yield p, ("enriched", self._source.name, part)
 
 
 class _Probes(beam.DoFn):
@@ -118,8 +145,8 @@ class _Probes(beam.DoFn):
   ...))."""
 
   def __init__(self, spec: MergeSpec, key_names: Sequence[str],
-               partitions: int):
-    self._spec, self._partitions = spec, partitions
+               partitions: int, folder):
+    self._spec, self._partitions, self._folder = spec, partitions, folder
     self._keys = [(k, key) for k, key in enumerate(spec.keys)
                   if key.name in key_names]
 
@@ -130,6 +157,7 @@ class _Probes(beam.DoFn):
     yield beam.pvalue.TaggedOutput("batches", (batch_id, (
         offsets[-1].as_py(), table.column(LINE_COL)[0].as_py(),
         table.num_rows)))
+    exact = []
     for k, key in self._keys:
       if key.fuzzy:
         yield from self._fuzzy_probes(batch_id, k, key, table)
@@ -141,9 +169,11 @@ class _Probes(beam.DoFn):
       parts = partition_of(values, self._partitions)
       for p in np.unique(parts).tolist():
         sel = parts == p
-        yield p, ("probe", batch_id, k, pack(pa.table({
+        exact.append((p, ("probe", batch_id, k, pa.table({
             "rows": pa.array(rows[sel], pa.int32()),
-            "values": values.filter(pa.array(sel))})))
+            "values": values.filter(pa.array(sel))}))))
+    yield from spill(exact, self._folder,
+                     f"probes-{batch_id[0]}-{batch_id[1]}.arrows")
 
   def _fuzzy_probes(self, batch_id, k, key, table):
     """Each partition gets the rows with a block code there, with their
@@ -186,14 +216,26 @@ class _JoinPartition(beam.DoFn):
   """One partition: index its enriched rows, answer its probes."""
 
   def __init__(self, sources: Sequence[EnrichedSpec], spec: MergeSpec,
-               headers: Dict[str, Sequence[str]], files: Dict[str, List[str]]):
+               headers: Dict[str, Sequence[str]], files: Dict[str, List[str]],
+               folder):
     self._sources = list(sources)
     self._spec = spec
     self._cols = {s.name: SourceColumns.of(s, spec, headers[s.name])
                   for s in sources}
-    self._files = files
+    self._files, self._folder = files, folder
 
   def process(self, element, partitions):
+    items = list(self._outputs(element, partitions))
+    tables = [i for i in items if isinstance(i[1][-1], pa.Table)]
+    rest = [i for i in items if not isinstance(i[1][-1], pa.Table)]
+    for tag, value in list(spill(tables, self._folder,
+                                 f"partition-{element[0]:05d}.arrows")) + rest:
+      if tag == "answers":  # keyed by the batch they answer
+        value = (value[0], tuple(value[1:]))
+      yield beam.pvalue.TaggedOutput(tag, tuple(value))
+
+  def _outputs(self, element, partitions):
+    """(tag, value) pairs; a value that ends with a table is packed."""
     p, items = element
     fragments: Dict[str, list] = {}
     probes = []
@@ -213,10 +255,11 @@ class _JoinPartition(beam.DoFn):
                                 self._spec, self._cols[source.name],
                                 self._files[source.name], (p, partitions))
       mine = identities(index.table, np.arange(index.rows_read))
-      is_owned = np.isin(mine, owned)
-      yield beam.pvalue.TaggedOutput("owned", (source.name, (
-          mine[is_owned], pack(index.rows(np.flatnonzero(is_owned))))))
-      yield beam.pvalue.TaggedOutput("columns", (source.name, index.columns))
+      is_owned = in_sorted(mine, sorted_unique(owned))
+      yield "owned", (source.name, index.rows(
+          np.flatnonzero(is_owned)).append_column(
+              ID_COL, pa.array(mine[is_owned], pa.int64())))
+      yield "columns", (source.name, index.columns)
       for batch_id, k, *probe in probes:
         key = self._spec.keys[k]
         if key.fuzzy:
@@ -240,8 +283,9 @@ class _JoinPartition(beam.DoFn):
           answer = _answer(index, found, key, index.columns)
           if key.fuzzy:
             answer = answer.append_column(AGREE_COL, pa.array(agree))
-          yield beam.pvalue.TaggedOutput("answers", (batch_id, (
-              source.name, k, rows, scores, pack(answer))))
+          answer = answer.append_column(ROWS_COL, pa.array(rows, pa.int64()))
+          answer = answer.append_column(SCORE_COL, pa.array(scores))
+          yield "answers", (batch_id, source.name, k, answer)
 
 
 class _Assemble(beam.DoFn):
@@ -264,9 +308,12 @@ class _Assemble(beam.DoFn):
       raise RuntimeError(f"{self._original.files[file_index]}: {rows} rows "
                          f"at byte {start} when first read, {n} when re-read")
     by_source: Dict[str, Dict[int, list]] = {}
-    for source, k, rows, scores, values in grouped["answers"]:
-      by_source.setdefault(source, {}).setdefault(k, []).append(
-          (rows, scores, unpack(values)))
+    for source, k, packed in grouped["answers"]:
+      answer = unpack(packed)
+      by_source.setdefault(source, {}).setdefault(k, []).append((
+          answer.column(ROWS_COL).to_numpy(),
+          answer.column(SCORE_COL).to_numpy(),
+          answer.drop_columns([ROWS_COL, SCORE_COL])))
     gathered, matches = {}, {}
     for name in self._order:
       columns = [c for c, srcs in layout.sources.items() if name in srcs]
@@ -345,16 +392,20 @@ def _account(element, used, files):
   name, parts = element
   parts = [p for p in parts if p is not None]
   ids = [u for source, u in used if source == name]
-  ids = np.unique(np.concatenate(ids)) if ids else np.array([], np.int64)
+  ids = sorted_unique(np.concatenate(ids)) if ids else np.array([], np.int64)
   if not parts:
     return EnrichedAccount(name, files[name], 0, 0, pa.table(
         {FILE_COL: pa.array([], pa.int64()), LINE_COL: pa.array(
             [], pa.int64())}))
-  mine = np.concatenate([m for m, _ in parts])
-  rows = pa.concat_tables([unpack(t) for _, t in parts])
-  is_used = np.isin(mine, ids)
-  return EnrichedAccount(name, files[name], rows.num_rows, int(is_used.sum()),
-                         rows.filter(pa.array(~is_used)))
+  read = used_count = 0
+  unmatched = []
+  for packed in parts:  # one part at a time: only unused rows are kept
+    rows = unpack(packed)
+    is_used = in_sorted(rows.column(ID_COL).to_numpy(), ids)
+    read, used_count = read + rows.num_rows, used_count + int(is_used.sum())
+    unmatched.append(rows.filter(pa.array(~is_used)).drop_columns([ID_COL]))
+  return EnrichedAccount(name, files[name], read, used_count,
+                         pa.concat_tables(unmatched))
 
 
 class PartitionedMerge(beam.PTransform):
@@ -364,13 +415,16 @@ class PartitionedMerge(beam.PTransform):
 
   `sources`: (EnrichedSpec, its header as read, its files, its RowBatch
   PCollection) in priority order; `original`: the source the original
-  batches came from, to re-read them."""
+  batches came from, to re-read them. With `folder` (one every worker can
+  reach, such as the run's temporary folder) the shuffles carry Slices of
+  files written there rather than the tables (see transforms/handoff.py)."""
 
   def __init__(self, spec: MergeSpec, sources, original: CsvSource,
-               partitions: int = 16):
+               partitions: int = 16, folder: str = None):
     super().__init__()
     self._spec, self._sources = spec, list(sources)
     self._original, self._partitions = original, partitions
+    self._folder = folder
 
   def expand(self, original):
     spec, partitions = self._spec, self._partitions
@@ -383,16 +437,19 @@ class PartitionedMerge(beam.PTransform):
       kept[source.name] = cols.keep
       key_names.update(k.name for k in cols.keys)
       fragments.append(rows | f"Fragments[{source.name}]" >> beam.ParDo(
-          _EnrichedFragments(source, spec, mapped, partitions)))
+          _EnrichedFragments(source, spec, mapped, partitions,
+                             self._folder)))
     probes = original | "Probes" >> beam.ParDo(
-        _Probes(spec, sorted(key_names), partitions)).with_outputs(
+        _Probes(spec, sorted(key_names), partitions,
+                self._folder)).with_outputs(
             "batches", main="probes")
     joined = ((*fragments, probes.probes)
               | "AllFragments" >> beam.Flatten()
               | "ByPartition" >> beam.GroupByKey()
               | "JoinPartitions" >> beam.ParDo(_JoinPartition(
                   [s for s, _, _, _ in self._sources], spec, headers,
-                  files), partitions).with_outputs("answers", "owned",
+                  files, self._folder), partitions).with_outputs(
+                      "answers", "owned",
                                                    "columns"))
     layout = (joined.columns
               | "SuppliedColumns" >> beam.combiners.ToList()
