@@ -13,6 +13,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator
 
+import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
@@ -59,3 +60,35 @@ def windowed(output):
   if isinstance(output, TaggedOutput):
     return TaggedOutput(output.tag, windowed(output.value))
   return WindowedValue(output, MIN_TIMESTAMP, [GlobalWindow()])
+
+
+class AheadDoFn(beam.DoFn):
+  """A DoFn whose work on an element runs ahead on a thread pool: `work`
+  returns the element's outputs (off the runner's thread: no metrics
+  there), `emit` passes them on (on the runner's thread, in input order).
+  `threads`: the pool (default: one per core), `depth`: the elements in
+  flight (default: `threads`)."""
+
+  threads = 0
+  depth = 0
+
+  def work(self, element, *side_inputs) -> list:
+    raise NotImplementedError
+
+  def emit(self, outputs):
+    return outputs
+
+  def setup(self):
+    self._ahead = RunAhead(self.threads or default_threads(),
+                           f"crmsync-{type(self).__name__}", self.depth)
+
+  def process(self, element, *side_inputs):
+    for outputs in self._ahead.submit(self.work, element, *side_inputs):
+      yield from self.emit(outputs)
+
+  def finish_bundle(self):
+    for outputs in self._ahead.drain():
+      yield from map(windowed, self.emit(outputs))
+
+  def teardown(self):
+    self._ahead.shutdown()

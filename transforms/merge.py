@@ -18,7 +18,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from transforms import confirm, handoff
-from transforms.ahead import RunAhead, default_threads, windowed
+from transforms.ahead import AheadDoFn
 from transforms.fuzzy import FuzzyValues
 from transforms.progress import Progress
 from transforms.matching import (FILE_COL, EnrichedIndex, build_index,
@@ -79,19 +79,20 @@ def sort_indexes(indexes, source_order: Sequence[str]):
   return sorted(indexes, key=lambda i: rank[i.name])
 
 
-class MergeBatches(beam.DoFn):
+class MergeBatches(AheadDoFn):
   """Original RowBatch -> merged RowBatch, plus tagged conflicts (Arrow
   batches), hits (source, index rows used) and per-batch stats. The
-  broadcast join: every enriched index is a side input."""
+  broadcast join: every enriched index is a side input. Batches merge on a
+  thread per core."""
 
   def __init__(self, spec: MergeSpec, source_order: Sequence[str]):
     self._spec = spec
     self._order = tuple(source_order)
 
   def setup(self):
+    super().setup()
     self._progress = Progress("merged")
     self._opened = {}  # Handoff path -> EnrichedIndex, once per worker
-    self._ahead = RunAhead(default_threads(), "crmsync-merge")
 
   def _open(self, index) -> EnrichedIndex:
     if not isinstance(index, handoff.Handoff):
@@ -102,19 +103,13 @@ class MergeBatches(beam.DoFn):
 
   def process(self, batch: RowBatch, indexes: List[EnrichedIndex]):
     indexes = sort_indexes([self._open(i) for i in indexes], self._order)
-    for outputs in self._ahead.submit(self._merge, batch, indexes):
-      yield from count_outputs(outputs, self._progress)
+    yield from super().process(batch, indexes)
 
-  def finish_bundle(self):
-    for outputs in self._ahead.drain():
-      yield from map(windowed, count_outputs(outputs, self._progress))
-
-  def teardown(self):
-    self._ahead.shutdown()
-
-  def _merge(self, batch: RowBatch, indexes: List[EnrichedIndex]) -> list:
-    """The batch's outputs (on a worker thread: no Beam metrics here)."""
+  def work(self, batch: RowBatch, indexes: List[EnrichedIndex]) -> list:
     return list(self._merge_outputs(batch, indexes))
+
+  def emit(self, outputs):
+    return count_outputs(outputs, self._progress)
 
   def _merge_outputs(self, batch, indexes):
     spec = self._spec

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms import handoff
+from transforms.ahead import AheadDoFn
 from transforms.csv_io import CsvSource
 from transforms.fuzzy import FuzzyValues, choose
 from transforms.hashing import in_sorted, sorted_unique, stable_hash
@@ -139,7 +140,7 @@ class _EnrichedFragments(beam.DoFn):
         yield p, ("enriched", self._source.name, part)
 
 
-class _Probes(beam.DoFn):
+class _Probes(AheadDoFn):
   """Original RowBatch -> (batch id, where to re-read it) and, per cascade
   key, the rows' key values to their partitions: (partition, ("probe",
   ...))."""
@@ -150,7 +151,10 @@ class _Probes(beam.DoFn):
     self._keys = [(k, key) for k, key in enumerate(spec.keys)
                   if key.name in key_names]
 
-  def process(self, batch: RowBatch):
+  def work(self, batch: RowBatch) -> list:
+    return list(self._probes(batch))
+
+  def _probes(self, batch: RowBatch):
     table = batch.table
     offsets = table.column(OFFSET_COL)
     batch_id = (batch.file_index, offsets[0].as_py())
@@ -212,7 +216,7 @@ def _answer(index, found: np.ndarray, key, columns) -> pa.Table:
   return table
 
 
-class _JoinPartition(beam.DoFn):
+class _JoinPartition(AheadDoFn):
   """One partition: index its enriched rows, answer its probes."""
 
   def __init__(self, sources: Sequence[EnrichedSpec], spec: MergeSpec,
@@ -224,7 +228,10 @@ class _JoinPartition(beam.DoFn):
                   for s in sources}
     self._files, self._folder = files, folder
 
-  def process(self, element, partitions):
+  def work(self, element, partitions) -> list:
+    return list(self._join(element, partitions))
+
+  def _join(self, element, partitions):
     items = list(self._outputs(element, partitions))
     tables = [i for i in items if isinstance(i[1][-1], pa.Table)]
     rest = [i for i in items if not isinstance(i[1][-1], pa.Table)]
@@ -288,7 +295,7 @@ class _JoinPartition(beam.DoFn):
           yield "answers", (batch_id, source.name, k, answer)
 
 
-class _Assemble(beam.DoFn):
+class _Assemble(AheadDoFn):
   """An original batch (re-read) and its answers -> the merged batch."""
 
   def __init__(self, spec: MergeSpec, source_order: Sequence[str],
@@ -297,9 +304,16 @@ class _Assemble(beam.DoFn):
     self._original, self._files = original, files
 
   def setup(self):
+    super().setup()
     self._progress = Progress("merged")
 
-  def process(self, element, layout):
+  def work(self, element, layout) -> list:
+    return list(self._assemble(element, layout))
+
+  def emit(self, outputs):
+    return count_outputs(outputs, self._progress)
+
+  def _assemble(self, element, layout):
     (file_index, start), grouped = element
     last, line, rows = grouped["batch"][0]
     batch = self._original.reread(file_index, start, last, line)
@@ -348,9 +362,7 @@ class _Assemble(beam.DoFn):
         yield beam.pvalue.TaggedOutput("used", (name, used.to_numpy()))
       gathered[name] = taken.select(columns)
       matches[name] = match
-    yield from count_outputs(
-        resolve_batch(batch, gathered, matches, layout, self._spec),
-        self._progress)
+    yield from resolve_batch(batch, gathered, matches, layout, self._spec)
 
 
 def _evidence(table: pa.Table) -> pa.Table:

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from transforms.ahead import RunAhead, windowed
+from transforms.ahead import AheadDoFn
 from transforms.normalizers.text import has_any, raw_bytes
 from transforms.rows import INTERNAL_COLS, OFFSET_COL, RowBatch
 
@@ -108,7 +108,7 @@ def header_line(columns, delimiter: str = ",") -> bytes:
   return buf.getvalue().encode("utf-8")
 
 
-class _WriteParts(beam.DoFn):
+class _WriteParts(AheadDoFn):
   """Encodes each merged batch as CSV right away and writes it to a part
   file of its shard: rows never wait in memory for their shard, and the
   shuffle carries only part names.
@@ -116,6 +116,8 @@ class _WriteParts(beam.DoFn):
   Encoding and writing run on a background thread while the next batch is
   merged: both are mostly Arrow kernels and file I/O, which release the GIL,
   so the stage uses a second core. At most 2 batches wait for it."""
+
+  threads, depth = 1, 2
 
   def __init__(self, shards: int, file_starts: Sequence[int], total: int,
                tmp: str, delimiter: str, escape: bool):
@@ -125,19 +127,8 @@ class _WriteParts(beam.DoFn):
     self._tmp, self._delimiter = tmp, delimiter
     self._escape = escape
 
-  def setup(self):
-    self._ahead = RunAhead(1, "crmsync-write", depth=2)
-
-  def process(self, batch: RowBatch):
-    for parts in self._ahead.submit(self._write, batch):
-      yield from parts
-
-  def finish_bundle(self):
-    for parts in self._ahead.drain():
-      yield from map(windowed, parts)
-
-  def teardown(self):
-    self._ahead.shutdown()
+  def work(self, batch: RowBatch) -> list:
+    return self._write(batch)
 
   def _write(self, batch: RowBatch):
     """The (shard, part) of each part file written for the batch."""
