@@ -73,17 +73,22 @@ def creds(s3, monkeypatch):
   monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
 
 
+@pytest.mark.parametrize("join", ["broadcast", "partitioned"])
 def test_s3_job_equals_the_local_job_byte_for_byte(job, tmp_path, s3, cli,
-                                                    creds):
-  local = _inputs(tmp_path, s3, "t1/in")
+                                                    creds, join):
+  """Both joins hand data between stages as files in the output's temporary
+  folder: in the bucket here."""
+  t = f"t1-{join}"
+  local = _inputs(tmp_path, s3, f"{t}/in")
   code, _, err = cli("run", _config(job, local, tmp_path / "out"))
   assert code == 0, err
-  code, _, err = cli("run", _config(job, "s3://crm/t1/in", "s3://crm/t1/out",
-                                    s3.endpoint))
+  code, _, err = cli("run", _config(job, f"s3://crm/{t}/in",
+                                    f"s3://crm/{t}/out", s3.endpoint),
+                     "--set", f"join={join}", "--batch_rows=40")
   assert code == 0, err
-  remote = _s3_objects(s3, "t1/out/")
+  remote = _s3_objects(s3, f"{t}/out/")
   # The reports name the input files: the same files, at other paths.
-  local_out = {k: v.replace(str(local).encode(), b"s3://crm/t1/in")
+  local_out = {k: v.replace(str(local).encode(), f"s3://crm/{t}/in".encode())
                for k, v in _local_files(tmp_path / "out").items()}
   assert remote == local_out
   assert sorted(remote) == ["merged-00000-of-00003.csv",
