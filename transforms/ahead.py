@@ -28,19 +28,14 @@ def default_threads() -> int:
 class RunAhead:
   """`submit(fn, *args)` runs fn on a pool of `threads` and yields the
   results that are ready, in order, keeping at most `depth` (default:
-  `threads`) in flight; `drain()` yields the rest. With no threads, fn runs
-  right away."""
+  `threads`) in flight; `drain()` yields the rest."""
 
   def __init__(self, threads: int, name: str, depth: int = 0):
     self._depth = depth or threads
-    self._pool = (ThreadPoolExecutor(threads, thread_name_prefix=name)
-                  if threads > 0 else None)
+    self._pool = ThreadPoolExecutor(threads, thread_name_prefix=name)
     self._pending = collections.deque()
 
   def submit(self, fn: Callable, *args) -> Iterator:
-    if self._pool is None:
-      yield fn(*args)
-      return
     self._pending.append(self._pool.submit(fn, *args))
     while len(self._pending) > self._depth or (
         self._pending and self._pending[0].done()):
@@ -51,8 +46,7 @@ class RunAhead:
       yield self._pending.popleft().result()
 
   def shutdown(self):
-    if self._pool is not None:
-      self._pool.shutdown(cancel_futures=True)
+    self._pool.shutdown(cancel_futures=True)
 
 
 def windowed(output):

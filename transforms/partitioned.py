@@ -18,8 +18,11 @@ is the largest). The cascade (the first key that hits, per source) is applied
 there, and the batch is resolved by the same code as the broadcast join.
 Output and reports are therefore byte-identical whichever join runs.
 
-Tables cross the shuffles as zstd-compressed Arrow IPC bytes (`pack`): the
-local runner keeps what it shuffles in memory.
+Tables cross the shuffles as zstd-compressed Arrow IPC (`pack`). Beam's
+local runner holds a whole shuffle in memory, so with a folder (the job
+passes the run's temporary folder) they are written to files there and the
+shuffles carry slices of them (`spill`): memory then no longer grows with
+the input (5M rows: 1.82 GB peak in the shuffles, 0.78 GB in files).
 """
 
 from typing import Dict, List, Sequence
@@ -57,8 +60,8 @@ def pack(table: pa.Table) -> bytes:
   """A table as compressed Arrow IPC bytes, for the shuffles: the local
   runner holds a shuffle in memory (decoded, then re-encoded), and vendor
   columns compress several times over. zstd rather than LZ4: 42% fewer
-  bytes, and 5M rows peak at 1.75 GB instead of 2.59 GB, for about 10% more
-  time."""
+  bytes (5M rows, in the shuffles: 1.75 GB peak instead of 2.59 GB), for
+  about 10% more time."""
   sink = pa.BufferOutputStream()
   options = pa.ipc.IpcWriteOptions(compression="zstd")
   with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
@@ -82,6 +85,8 @@ def spill(items, folder, name: str):
       yield key, (*head, pack(table))
     return
   items = list(items)
+  if not items:
+    return
   with handoff.SliceWriter(f"{folder}/{name}") as out:
     where = [out.add(pack(table)) for _, (*_, table) in items]
   for (key, (*head, _)), at in zip(items, where):

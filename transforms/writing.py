@@ -128,9 +128,6 @@ class _WriteParts(AheadDoFn):
     self._escape = escape
 
   def work(self, batch: RowBatch) -> list:
-    return self._write(batch)
-
-  def _write(self, batch: RowBatch):
     """The (shard, part) of each part file written for the batch."""
     t = batch.table
     offsets = t.column(OFFSET_COL).to_numpy()
