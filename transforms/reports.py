@@ -285,7 +285,7 @@ def _json_strings(column) -> pa.Array:
   values = pc.cast(column, pa.string())
   if isinstance(values, pa.ChunkedArray):
     values = values.combine_chunks()
-  if has_any(values, _OTHER_CONTROLS):  # rare: Python does those rows
+  if has_any(values, _OTHER_CONTROLS):  # rare: Python escapes this column
     return pa.array([json.dumps(v, ensure_ascii=False)
                      for v in values.to_pylist()], pa.string())
   for char, escaped in _JSON_ESCAPES:
