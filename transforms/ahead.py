@@ -61,10 +61,17 @@ class AheadDoFn(beam.DoFn):
   returns the element's outputs (off the runner's thread: no metrics
   there), `emit` passes them on (on the runner's thread, in input order).
   `threads`: the pool (default: one per core), `depth`: the elements in
-  flight (default: `threads`)."""
+  flight (default: `threads`).
+
+  A grouped element's values may be read lazily through the runner's state
+  API, which is bound to the runner's thread: `prepare` (on that thread)
+  reads them into lists first."""
 
   threads = 0
   depth = 0
+
+  def prepare(self, element):
+    return element
 
   def work(self, element, *side_inputs) -> list:
     raise NotImplementedError
@@ -77,7 +84,8 @@ class AheadDoFn(beam.DoFn):
                            f"crmsync-{type(self).__name__}", self.depth)
 
   def process(self, element, *side_inputs):
-    for outputs in self._ahead.submit(self.work, element, *side_inputs):
+    for outputs in self._ahead.submit(self.work, self.prepare(element),
+                                      *side_inputs):
       yield from self.emit(outputs)
 
   def finish_bundle(self):

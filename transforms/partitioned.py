@@ -240,6 +240,10 @@ class _JoinPartition(AheadDoFn):
                   for s in sources}
     self._files, self._folder = files, folder
 
+  def prepare(self, element):
+    p, items = element
+    return p, list(items)
+
   def work(self, element, partitions) -> list:
     return list(self._join(element, partitions))
 
@@ -318,6 +322,10 @@ class _Assemble(AheadDoFn):
   def setup(self):
     super().setup()
     self._progress = Progress("merged")
+
+  def prepare(self, element):
+    batch_id, grouped = element
+    return batch_id, {tag: list(values) for tag, values in grouped.items()}
 
   def work(self, element, layout) -> list:
     return list(self._assemble(element, layout))
