@@ -21,8 +21,12 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 
 def default_threads() -> int:
-  """One per core, at most 4."""
-  return max(1, min(4, os.cpu_count() or 1))
+  """One per core this process may use, at most 4."""
+  try:
+    cores = len(os.sched_getaffinity(0))  # a container's CPU set
+  except AttributeError:  # not on Linux
+    cores = os.cpu_count() or 1
+  return max(1, min(4, cores))
 
 
 class RunAhead:

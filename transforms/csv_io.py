@@ -19,6 +19,7 @@ import collections
 import csv
 import io
 import logging
+import threading
 import uuid
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
@@ -241,21 +242,23 @@ class _Checkpoints:
   split read instead of from the top of the file, so the splits of a file
   read in one process scan it once, not once each."""
 
-  def __init__(self, runs: int = 64):
-    self._runs = runs
+  def __init__(self, files: int = 256):
+    self._files = files
     self._marks: "collections.OrderedDict" = collections.OrderedDict()
+    self._lock = threading.Lock()  # reads run on worker threads too
 
   def add(self, key, offset: int, newlines: int):
-    marks = self._marks.setdefault(key, [])
-    marks.append((offset, newlines))
-    self._marks.move_to_end(key)
-    while len(self._marks) > self._runs:  # bounded, in a long-lived process
-      self._marks.popitem(last=False)
+    with self._lock:
+      self._marks.setdefault(key, []).append((offset, newlines))
+      self._marks.move_to_end(key)
+      while len(self._marks) > self._files:  # bounded in a long-lived process
+        self._marks.popitem(last=False)
 
   def before(self, key, offset: int, default):
     """The last mark at or before `offset` (or `default`)."""
-    marks = sorted(m for m in list(self._marks.get(key, ())) if m[0] <= offset)
-    return max([default] + marks[-1:])
+    with self._lock:
+      marks = [m for m in self._marks.get(key, ()) if m[0] <= offset]
+    return max([default] + marks)
 
 
 _CHECKPOINTS = _Checkpoints()

@@ -21,6 +21,7 @@ import mmap
 import pickle
 import re
 import struct
+import uuid
 from typing import Any, NamedTuple, Tuple
 
 from apache_beam.io.filesystems import FileSystems
@@ -84,6 +85,13 @@ def file_name(name: str) -> str:
   return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:40] + "-" + digest
 
 
+def attempt_name(stem: str, suffix: str) -> str:
+  """A name of its own for each attempt at writing a file: a retried or
+  speculative attempt must not rewrite a file that the attempt whose output
+  was kept points into (or that a worker has memory-mapped)."""
+  return f"{stem}-{uuid.uuid4().hex[:12]}{suffix}"
+
+
 def _padded(n: int) -> int:
   return -(-n // _ALIGN) * _ALIGN
 
@@ -118,11 +126,20 @@ class SliceWriter:
 
 
 def read_slice(where: Slice) -> bytes:
-  if "://" in where.path:
-    with FileSystems.open(where.path,
-                          compression_type="uncompressed") as f:
+  if "://" not in where.path:
+    with open(where.path, "rb") as f:
       f.seek(where.offset)
       return f.read(where.length)
-  with open(where.path, "rb") as f:
-    f.seek(where.offset)
-    return f.read(where.length)
+  with FileSystems.open(where.path, compression_type="uncompressed") as f:
+    # Past the read buffer (16 MB for S3), so only the slice is fetched.
+    raw = getattr(f, "raw", f)
+    raw.seek(where.offset)
+    parts, left = [], where.length
+    while left:
+      part = raw.read(left)
+      if not part:
+        raise IOError(f"{where.path}: ends before byte "
+                      f"{where.offset + where.length}")
+      parts.append(part)
+      left -= len(part)
+    return b"".join(parts)

@@ -59,9 +59,11 @@ class BuildIndex(beam.PTransform):
                                                files)))
     if self._folder is None:
       return indexed
-    path = FileSystems.join(self._folder, handoff.file_name(source.name) + ".index")
-    return indexed | "Handoff" >> beam.Map(
-        lambda index: handoff.save(index, path, index.name, index.columns))
+    folder = self._folder
+    return indexed | "Handoff" >> beam.Map(lambda index: handoff.save(
+        index, FileSystems.join(folder, handoff.attempt_name(
+            handoff.file_name(index.name), ".index")),
+        index.name, index.columns))
 
 
 def open_index(index) -> EnrichedIndex:

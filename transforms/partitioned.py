@@ -84,18 +84,22 @@ def unpack(data):
 
 
 def spill(items, folder, name: str):
-  """Packs the value that ends each (key, (..., value)) item. Without a
-  folder the bytes travel in the element; with one, all of an element's
-  values go to one file `name` there and the element carries a Slice."""
+  """Packs the value that ends each (key, (..., value)) item (bytes: packed
+  already). Without a folder the bytes travel in the element; with one, all
+  of an element's values go to one file there, named after `name`, and the
+  element carries a Slice."""
+  def packed(value):
+    return value if isinstance(value, bytes) else pack(value)
   if folder is None:
     for key, (*head, value) in items:
-      yield key, (*head, pack(value))
+      yield key, (*head, packed(value))
     return
   items = list(items)
   if not items:
     return
-  with handoff.SliceWriter(f"{folder}/{name}") as out:
-    where = [out.add(pack(value)) for _, (*_, value) in items]
+  path = f"{folder}/{handoff.attempt_name(name, '.arrows')}"
+  with handoff.SliceWriter(path) as out:
+    where = [out.add(packed(value)) for _, (*_, value) in items]
   for (key, (*head, _)), at in zip(items, where):
     yield key, (*head, at)
 
@@ -130,7 +134,7 @@ class _EnrichedFragments(beam.DoFn):
     first = batch.table.column(OFFSET_COL)[0].as_py()
     yield from spill(self._fragments(batch), self._folder,
                      f"fragments-{handoff.file_name(self._source.name)}-"
-                     f"{batch.file_index}-{first}.arrows")
+                     f"{batch.file_index}-{first}")
 
   def _fragments(self, batch: RowBatch):
     table = source_table(batch, self._source, self._cols)
@@ -189,7 +193,7 @@ class _Probes(AheadDoFn):
             "rows": pa.array(rows[sel], pa.int32()),
             "values": values.filter(pa.array(sel))}))))
     yield from spill(probes, self._folder,
-                     f"probes-{batch_id[0]}-{batch_id[1]}.arrows")
+                     f"probes-{batch_id[0]}-{batch_id[1]}")
 
   def _fuzzy_probes(self, batch_id, k, key, table):
     """Each partition gets the rows with a block code there, with their
@@ -249,16 +253,17 @@ class _JoinPartition(AheadDoFn):
 
   def _join(self, element, partitions):
     items = list(self._outputs(element, partitions))
-    tables = [i for i in items if isinstance(i[1][-1], pa.Table)]
-    rest = [i for i in items if not isinstance(i[1][-1], pa.Table)]
+    tables = [i for i in items if isinstance(i[1][-1], bytes)]
+    rest = [i for i in items if not isinstance(i[1][-1], bytes)]
     for tag, value in list(spill(tables, self._folder,
-                                 f"partition-{element[0]:05d}.arrows")) + rest:
+                                 f"partition-{element[0]:05d}")) + rest:
       if tag == "answers":  # keyed by the batch they answer
         value = (value[0], tuple(value[1:]))
       yield beam.pvalue.TaggedOutput(tag, tuple(value))
 
   def _outputs(self, element, partitions):
-    """(tag, value) pairs; a value that ends with a table is packed."""
+    """(tag, value) pairs; tables are packed as they come (a partition's
+    answers wait for the others in this compressed form)."""
     p, items = element
     fragments: Dict[str, list] = {}
     probes = []
@@ -279,9 +284,9 @@ class _JoinPartition(AheadDoFn):
                                 self._files[source.name], (p, partitions))
       mine = identities(index.table, np.arange(index.rows_read))
       is_owned = in_sorted(mine, sorted_unique(owned))
-      yield "owned", (source.name, index.rows(
+      yield "owned", (source.name, pack(index.rows(
           np.flatnonzero(is_owned)).append_column(
-              ID_COL, pa.array(mine[is_owned], pa.int64())))
+              ID_COL, pa.array(mine[is_owned], pa.int64()))))
       yield "columns", (source.name, index.columns)
       for batch_id, k, *probe in probes:
         key = self._spec.keys[k]
@@ -308,7 +313,7 @@ class _JoinPartition(AheadDoFn):
             answer = answer.append_column(AGREE_COL, pa.array(agree))
           answer = answer.append_column(ROWS_COL, pa.array(rows, pa.int64()))
           answer = answer.append_column(SCORE_COL, pa.array(scores))
-          yield "answers", (batch_id, source.name, k, answer)
+          yield "answers", (batch_id, source.name, k, pack(answer))
 
 
 class _Assemble(AheadDoFn):

@@ -253,9 +253,11 @@ class Finalize(beam.DoFn):
 
 
 def _table_csv(header: Sequence[str], columns) -> bytes:
-  """A report's CSV bytes from its columns: the quoting of Python's csv
-  module (QUOTE_MINIMAL), encoded by Arrow rather than row by row."""
-  strings = [pc.cast(c, pa.string()) for c in columns]
+  """A report's CSV bytes from its columns, encoded by Arrow rather than row
+  by row (large strings: a report may pass 2 GB). The quoting is that of
+  Python's csv module (QUOTE_MINIMAL), except that a value holding a bare
+  CR is quoted too, as in the merged output."""
+  strings = [pc.cast(c, pa.large_string()) for c in columns]
   return header_line(header) + encode_csv(
       pa.table(strings, names=list(header)))
 
@@ -270,26 +272,31 @@ _OTHER_CONTROLS = bytes(c for c in range(0x20) if c not in b"\n\r\t\b\f")
 def json_objects(table: pa.Table) -> pa.Array:
   """Each row as the JSON object json.dumps(row, ensure_ascii=False) makes
   of it, built column by column: unmatched rows can be millions."""
-  n = table.num_rows
+  n, text = table.num_rows, pa.large_string()  # may pass 2 GB
+
+  def lit(s):
+    return pa.scalar(s, text)
   if not table.num_columns:
-    return pa.array(["{}"] * n, pa.string())
+    return pa.array(["{}"] * n, text)
   parts = [pc.binary_join_element_wise(
-      json.dumps(name, ensure_ascii=False) + ": ", _json_strings(column), "")
-           for name, column in zip(table.column_names, table.columns)]
-  body = pc.binary_join_element_wise(*parts, ", ") if len(parts) > 1 \
+      lit(json.dumps(name, ensure_ascii=False) + ": "), _json_strings(column),
+      lit("")) for name, column in zip(table.column_names, table.columns)]
+  body = pc.binary_join_element_wise(*parts, lit(", ")) if len(parts) > 1 \
       else parts[0]
-  return pc.binary_join_element_wise("{", body, "}", "")
+  return pc.binary_join_element_wise(lit("{"), body, lit("}"), lit(""))
 
 
 def _json_strings(column) -> pa.Array:
-  values = pc.cast(column, pa.string())
+  text = pa.large_string()
+  values = pc.cast(column, text)
   if isinstance(values, pa.ChunkedArray):
     values = values.combine_chunks()
   if has_any(values, _OTHER_CONTROLS):  # rare: Python escapes this column
     return pa.array([json.dumps(v, ensure_ascii=False)
-                     for v in values.to_pylist()], pa.string())
+                     for v in values.to_pylist()], text)
   for char, escaped in _JSON_ESCAPES:
     if has_any(values, char.encode()):
       values = pc.replace_substring(values, char, escaped)
-  return pc.fill_null(pc.binary_join_element_wise('"', values, '"', ""),
-                      "null")
+  quote = pa.scalar('"', text)
+  return pc.fill_null(pc.binary_join_element_wise(
+      quote, values, quote, pa.scalar("", text)), pa.scalar("null", text))

@@ -57,8 +57,10 @@ def _quote(values: pa.Array, delimiter: str) -> pa.Array:
   if not any(ch in raw for ch in _SPECIAL + (delimiter.encode(),)):
     return values  # most columns hold no such character at all
   needs = pc.match_substring_regex(values, f'[{re.escape(delimiter)}"\r\n]')
+  quote = pa.scalar('"', values.type)
   quoted = pc.binary_join_element_wise(
-      '"', pc.replace_substring(values, '"', '""'), '"', "")
+      quote, pc.replace_substring(values, '"', '""'), quote,
+      pa.scalar("", values.type))
   return pc.if_else(needs, quoted, values)
 
 
@@ -83,14 +85,19 @@ def escape_formulas(values: pa.Array) -> pa.Array:
 
 
 def encode_csv(table, delimiter: str = ",") -> bytes:
-  """CSV bytes of a table of strings, without header; LF line ends."""
+  """CSV bytes of a table of strings, without header; LF line ends. Give
+  it large_string columns for more than 2 GB of text (a report can be)."""
   if table.num_rows == 0:
     return b""
-  cols = [_quote(pc.fill_null(_array(c), ""), delimiter)
+  kind = (pa.large_string() if any(pa.types.is_large_string(c.type)
+                                   for c in table.columns) else pa.string())
+  cols = [_quote(pc.fill_null(_array(c.cast(kind)), ""), delimiter)
           for c in table.columns]
-  lines = pc.binary_join_element_wise(*cols, delimiter) if len(cols) > 1 \
-      else cols[0]
-  lines = pc.binary_join_element_wise(lines, "\n", "").cast(pa.large_string())
+  lines = pc.binary_join_element_wise(
+      *cols, pa.scalar(delimiter, kind)) if len(cols) > 1 else cols[0]
+  lines = pc.binary_join_element_wise(
+      lines, pa.scalar("\n", kind), pa.scalar("", kind)).cast(
+          pa.large_string())
   # The lines are contiguous in the array's data buffer: write it as is.
   offsets = np.frombuffer(lines.buffers()[1], np.int64)[
       lines.offset:lines.offset + len(lines) + 1]
