@@ -240,7 +240,8 @@ HOSTILE = ['say "hi", \\ back\\slash', "two\nlines\r\nand\ttab", "é ü 😀 \u2
 def test_reports_write_any_value_as_python_csv_and_json_would(job, tmp_path,
                                                               cli):
   """unmatched_enriched.csv and conflicts.csv are built column-wise by
-  Arrow; their bytes are those of csv.writer and json.dumps."""
+  Arrow; their bytes are those of csv.writer and json.dumps (a value with
+  a bare CR aside: that one is quoted, as in the merged output)."""
   import csv
   import io
   import json
