@@ -136,7 +136,6 @@ class EnrichedIndex:
                                                  for g in groups]))
 
 
-
 def rename_batch(batch: pa.RecordBatch, rename: Dict[str, str]):
   return batch.rename_columns([rename.get(n, n) for n in batch.schema.names])
 

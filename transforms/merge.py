@@ -20,6 +20,7 @@ from apache_beam.metrics import Metrics
 from transforms import confirm, handoff
 from transforms.ahead import AheadDoFn
 from transforms.fuzzy import FuzzyValues
+from transforms.hashing import in_sorted, sorted_unique
 from transforms.progress import Progress
 from transforms.matching import (FILE_COL, EnrichedIndex, build_index,
                                  key_values, lookup_rows)
@@ -142,7 +143,7 @@ class MergeBatches(AheadDoFn):
       matches[index.name] = match
       gathered[index.name] = index.table.take(
           pa.array(match.hit, mask=match.how < 0))
-      used = np.unique(match.hit[match.how >= 0])
+      used = sorted_unique(match.hit[match.how >= 0])
       if used.size:
         yield beam.pvalue.TaggedOutput("hits", (index.name, used))
     yield from resolve_batch(batch, gathered, matches,
@@ -168,7 +169,7 @@ class _BatchKeys:
     the rows the first source asks for, which later sources (asking for the
     rows still unmatched for them) mostly share."""
     known = self._fuzzy.get(key.name)
-    if known is None or not np.isin(rows, known[0]).all():
+    if known is None or not in_sorted(rows, known[0]).all():
       rows_all = rows if known is None else np.union1d(known[0], rows)
       known = (rows_all, FuzzyValues.of(
           self._table.take(pa.array(rows_all)), key,

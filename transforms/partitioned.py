@@ -203,7 +203,7 @@ class _Probes(AheadDoFn):
     parts = _part(values.hashes, self._partitions)
     for p in np.unique(parts).tolist():
       part = values.only(parts == p)
-      rows = np.unique(part.rows)
+      rows = sorted_unique(part.rows)
       yield p, ("probe", batch_id, k, (rows, part.take(rows)))
 
 
