@@ -22,6 +22,8 @@ setup(
         "jellyfish==1.3.0",
         "nicknames==1.0.1",
         "gender-guesser==0.4.0",
+        "email-validator==2.4.0",
+        "anyascii==0.3.3",
     ],
     extras_require={
         "test": ["pytest==9.2.0", "hypothesis==6.170.17",

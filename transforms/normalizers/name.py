@@ -1,12 +1,17 @@
-"""Person names: case, accents, punctuation, titles and suffixes.
+"""Person names: case, script, punctuation, spaces, titles and suffixes.
 
-"Dr. José Müller-Smith, PhD" and "jose muller smith" agree.
+"Dr. José Müller-Smith, PhD" and "jose muller smith" agree; so do "Łukasz"
+and "Lukasz", "Søren" and "Soren", "Straße" and "Strasse" (letters Unicode
+does not decompose are transliterated by `anyascii`, as are other scripts),
+and "O'Brien", "O Brien" and "OBrien" (a name key ignores spaces, hyphens
+and apostrophes: vendors write compound names every way).
 """
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from anyascii import anyascii
 
-from transforms.normalizers.text import blank_to_null, squeeze
+from transforms.normalizers.text import blank_to_null, per_distinct, squeeze
 
 TITLES = ["mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "rev"]
 SUFFIXES = ["jr", "sr", "ii", "iii", "iv", "phd", "md", "esq", "dds", "mba",
@@ -22,19 +27,21 @@ def _on_rows(values: pa.Array, rows: pa.Array, fn) -> pa.Array:
   return pc.replace_with_mask(values, rows, fn(values.filter(rows)))
 
 
-def _strip_accents(v: pa.Array) -> pa.Array:
-  return pc.replace_substring_regex(pc.utf8_normalize(v, "NFKD"), r"\pM", "")
+def _transliterate(v: pa.Array) -> pa.Array:
+  """ASCII spellings (ł -> l, ø -> o, æ -> ae, ß -> ss, ı -> i, accents
+  dropped), once per distinct value."""
+  return pc.utf8_lower(per_distinct(v, anyascii))
 
 
 def _words(v: pa.Array) -> pa.Array:
-  v = pc.replace_substring_regex(v, r"['’`]", "")
+  v = pc.replace_substring_regex(v, r"['’‘ʼ`´]", "")
   return squeeze(pc.replace_substring_regex(v, r"[^\pL\pN]+", " "))
 
 
 def fold(values: pa.Array) -> pa.Array:
-  """Lowercase, accents stripped, punctuation to spaces, whitespace squeezed."""
+  """Lowercase ASCII, punctuation to spaces, whitespace squeezed."""
   v = pc.utf8_lower(values.cast(pa.string()))
-  v = _on_rows(v, pc.invert(pc.string_is_ascii(v)), _strip_accents)
+  v = _on_rows(v, pc.invert(pc.string_is_ascii(v)), _transliterate)
   # A one-word name of letters and digits is already folded.
   return _on_rows(v, pc.invert(pc.utf8_is_alnum(v)), _words)
 
@@ -46,4 +53,5 @@ def normalize(values: pa.Array, **_) -> pa.Array:
       w, r"^(?:(?:%s) )+" % "|".join(TITLES), ""))
   v = _on_rows(v, spaced, lambda w: pc.replace_substring_regex(
       w, r"(?: (?:%s))+$" % "|".join(SUFFIXES), ""))
-  return blank_to_null(v)
+  return blank_to_null(_on_rows(v, spaced, lambda w: pc.replace_substring(
+      w, " ", "")))

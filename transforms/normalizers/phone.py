@@ -1,13 +1,24 @@
 """Phone numbers to E.164 with `phonenumbers`, with a vectorised fast path.
 
-"(555) 123-4567", "+1 555.123.4567" and "555-123-4567 x12" all become
+"(555) 123-4567", "+1 555.123.4567" and "1-555-123-4567" all become
 +15551234567 (region US). Most numbers in a North American CRM are ten
 digits with punctuation: those are rewritten with pyarrow compute; anything
 else (other countries, letters, odd lengths) goes through phonenumbers one
 value at a time, which is the reference the fast path must agree with.
+
+An extension is part of the number's identity: colleagues behind one
+switchboard differ only by it. "555-123-4567 x12" and "(555) 123-4567 ext.
+12" become +15551234567;ext=12 (RFC 3966's notation), which agrees with
+neither another extension nor the bare switchboard number.
+
+Spreadsheets mangle numbers: "5552013344.0" (a float) is restored; "5.55201E+09"
+(scientific notation, digits rounded away) is no number at all, unless its
+mantissa still holds every digit.
 """
 
+import decimal
 import functools
+import re
 
 import phonenumbers
 import pyarrow as pa
@@ -16,24 +27,46 @@ import pyarrow.compute as pc
 from transforms.normalizers.text import blank_to_null, has_any, only
 
 EXTENSION = r"(?i)\s*(?:ext\.?|extension|x|#)\s*\d{1,6}\s*$"
+EXTENSION_DIGITS = r"(?i)^.*?(?:ext\.?|extension|x|#)\s*(\d{1,6})\s*$"
+FLOAT = r"^(\+?\d{7,15})\.0+$"  # a number read as a float: 5552013344.0
+SCIENTIFIC = re.compile(r"^[+-]?(\d)(?:\.(\d+))?[eE]\+?(\d+)$")
 PLAIN = r"^\+?[0-9 ().\-/]+$"
 NANP_REGIONS = frozenset(
     r for r in phonenumbers.region_codes_for_country_code(1))
 
 
+def from_scientific(value: str):
+  """The digits of a number a spreadsheet wrote in scientific notation, if
+  the mantissa kept them all ("5.552013344E+09"); None if digits were
+  rounded away ("5.55201E+09"), "" if `value` is not in that notation."""
+  m = SCIENTIFIC.match(value.strip())
+  if not m:
+    return ""
+  lead, rest, exponent = m.group(1), m.group(2) or "", int(m.group(3))
+  if len(rest) != exponent:
+    return None
+  return str(decimal.Decimal(f"{lead}.{rest}e{exponent}").to_integral())
+
+
 @functools.lru_cache(maxsize=65536)
 def normalize_one(value: str, region: str = "US"):
-  """E.164 of a possible number, else None. The reference implementation."""
+  """E.164 of a possible number, with ";ext=N" when it has an extension,
+  else None. The reference implementation."""
   if not value or not value.strip():
     return None
+  restored = from_scientific(value)
+  if restored is None:
+    return None
+  value = re.sub(FLOAT, r"\1", restored or value.strip())
   try:
     number = phonenumbers.parse(value, region)
   except phonenumbers.NumberParseException:
     return None
   if not phonenumbers.is_possible_number(number):
     return None
-  return phonenumbers.format_number(number,
+  e164 = phonenumbers.format_number(number,
                                     phonenumbers.PhoneNumberFormat.E164)
+  return f"{e164};ext={number.extension}" if number.extension else e164
 
 
 def is_valid(value: str, region: str = "US") -> bool:
@@ -57,8 +90,15 @@ def _digits(v: pa.Array) -> pa.Array:
 def _fast_nanp(values: pa.Array, region: str):
   """E.164 for plain NANP numbers, null where the slow path must decide."""
   v = pc.utf8_trim_whitespace(values)
-  if has_any(v, b"xXeE#"):
-    v = pc.replace_substring_regex(v, EXTENSION, "")
+  ext = None
+  if has_any(v, b"xX#"):
+    has_ext = pc.match_substring_regex(v, EXTENSION)
+    if pc.any(has_ext).as_py():
+      ext = pc.if_else(has_ext, pc.replace_substring_regex(
+          v, EXTENSION_DIGITS, r"\1"), pa.scalar(None, pa.string()))
+      v = pc.replace_substring_regex(v, EXTENSION, "")
+  if has_any(v, b"."):
+    v = pc.replace_substring_regex(v, FLOAT, r"\1")
   plain = (pc.is_valid(v) if only(v, PLAIN_CHARS)
            else pc.match_substring_regex(v, PLAIN))
   digits = _digits(v)
@@ -75,6 +115,8 @@ def _fast_nanp(values: pa.Array, region: str):
     ok = pc.and_(plain, pc.and_(plus, eleven))
   e164 = pc.if_else(ten, pc.binary_join_element_wise("+1", digits, ""),
                     pc.binary_join_element_wise("+", digits, ""))
+  if ext is not None:
+    e164 = pc.coalesce(pc.binary_join_element_wise(e164, ext, ";ext="), e164)
   return pc.if_else(ok, e164, pa.scalar(None, pa.string())), ok
 
 
@@ -89,7 +131,4 @@ def normalize(values: pa.Array, phone_region: str = "US", **_) -> pa.Array:
   slow_values = pa.array(
       [normalize_one(v, phone_region)
        for v in values.take(idx).to_pylist()], pa.string())
-  out = fast.to_pylist()
-  for i, v in zip(idx.to_pylist(), slow_values.to_pylist()):
-    out[i] = v
-  return pa.array(out, pa.string())
+  return pc.replace_with_mask(fast, slow, slow_values)

@@ -44,6 +44,19 @@ def per_distinct(values: pa.Array, fn) -> pa.Array:
   return mapped.take(pc.index_in(values, value_set=uniq))
 
 
+def clean(values: pa.Array) -> pa.Array:
+  """Invisible characters removed, odd spaces made plain: what a cell holds
+  after a copy from a web page, Word or Excel. Unicode format characters
+  (category Cf: zero-width space and joiners, a BOM inside a cell, soft
+  hyphen, direction marks) go; NBSP and the other space separators (Zs)
+  become a space. Every normalizer starts here."""
+  values = values.cast(pa.string())
+  if pc.all(pc.string_is_ascii(values)).as_py() is not False:
+    return values  # the common case: nothing to look for
+  values = pc.replace_substring_regex(values, r"\p{Cf}+", "")
+  return pc.replace_substring_regex(values, r"\p{Zs}", " ")
+
+
 def squeeze(values: pa.Array) -> pa.Array:
   """Trims and collapses runs of whitespace to one space."""
   values = pc.replace_substring_regex(values, r"\s+", " ")

@@ -1,15 +1,33 @@
-"""Postal codes: US ZIP and ZIP+4 to ZIP5 (restoring a leading zero that a
-spreadsheet dropped), other postcodes uppercased without spaces."""
+"""Postal codes: US ZIP and ZIP+4 to ZIP5, other postcodes uppercased
+without spaces.
+
+Spreadsheets and dataframes read ZIPs as numbers: the leading zero goes
+("2134" for 02134, "501" for 00501) and, when the column has blanks, pandas
+makes them floats ("2134.0"). Both are restored: a US ZIP has 5 digits (USPS
+Publication 28), so 3 or 4 digits are padded, and a ".0" is dropped. A
+value that cannot be restored (other decimals, scientific notation, stray
+characters) is not a postal code, so a mangled value never becomes another
+valid code: "2134.0" is never 21340.
+"""
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.normalizers.text import blank_to_null
+from transforms.normalizers.text import blank_to_null, has_any
+
+# Letters and digits, 3 to 10 of them, once spaces and hyphens are gone
+# (UPU postcode formats: "SW1A 1AA", "K1A 0B6", "75008", "1010").
+POSTCODE = r"^[0-9A-Z]{3,10}$"
 
 
 def normalize(values: pa.Array, **_) -> pa.Array:
   v = pc.utf8_upper(pc.utf8_trim_whitespace(values.cast(pa.string())))
+  if has_any(v, b"."):
+    v = pc.replace_substring_regex(v, r"^(\d{3,5})\.0+$", r"\1")
   v = pc.replace_substring_regex(v, r"^(\d{5})(?:[\s-]?\d{4})$", r"\1")
   v = pc.replace_substring_regex(v, r"^(\d{4})(?:-\d{4})?$", r"0\1")
-  v = pc.replace_substring_regex(v, r"[^0-9A-Z]", "")
-  return blank_to_null(v)
+  v = pc.replace_substring_regex(v, r"^(\d{3})$", r"00\1")
+  v = pc.replace_substring_regex(v, r"[\s-]", "")
+  v = blank_to_null(v)
+  return pc.if_else(pc.match_substring_regex(v, POSTCODE), v,
+                    pa.scalar(None, pa.string()))
