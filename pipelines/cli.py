@@ -213,8 +213,12 @@ def _run(args, extra) -> int:
     p.run().wait_until_finish()
   except Exception as e:  # a worker failure: one line, exit 1
     _LOG.debug("run failed", exc_info=True)
-    _emit("error", f"crmsync: run failed: {_root_message(e)}", exit_code=1)
     _remove_quietly(temp_dir(config.output.path, run_id))
+    rejected = _too_many_rejected(e)
+    if rejected:  # bad input found on a worker: exit 2
+      _emit("error", f"crmsync: error: {rejected}", exit_code=2)
+      return EXIT_BAD_INPUT
+    _emit("error", f"crmsync: run failed: {_root_message(e)}", exit_code=1)
     return EXIT_FAILED
   elapsed = time.monotonic() - start
   if not args.quiet:
@@ -229,6 +233,18 @@ def _remove_quietly(folder: str):
   import shutil
   if "://" not in folder:
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def _too_many_rejected(e: BaseException) -> str:
+  """The message of a TooManyRejectedError raised on a worker, "" if `e` is
+  something else. The in-process runner re-raises it; Flink and Spark
+  return only text, where its class name marks it."""
+  from transforms.errors import TooManyRejectedError
+  name = TooManyRejectedError.__name__
+  found = re.findall(rf"^.*?\b{name}: (.*)$", str(e), re.M)
+  text = str(e) if isinstance(e, TooManyRejectedError) else (
+      found[-1] if found else "")
+  return re.sub(r" \[while running '[^']*'\]$", "", text.strip())
 
 
 def _root_message(e: BaseException) -> str:

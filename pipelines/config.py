@@ -17,6 +17,7 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationError,
 
 from transforms import normalizers
 from transforms.errors import ConfigError
+from transforms.reports import MAX_REJECTED_FRACTION
 from transforms.spec import (DUPLICATES, MULTI_VALUE, PLACEMENTS, STRATEGIES,
                              EnrichedSpec, FuzzyRule, MatchKey, MergeSpec)
 
@@ -219,6 +220,8 @@ class LimitsConfig(_Model):
   rest of a file."""
   max_field_bytes: int = Field(4 << 20, ge=1)
   max_row_bytes: int = Field(16 << 20, ge=1)
+  # More of an input's rows rejected than this: nothing is published.
+  max_rejected_fraction: float = Field(MAX_REJECTED_FRACTION, ge=0, le=1)
 
 
 class JobConfig(_Model):

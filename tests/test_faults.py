@@ -3,6 +3,7 @@ final output prefix as it was, say so clearly, and the next run cleans up
 and gives the same bytes as a clean run."""
 
 import glob
+import json
 import os
 import signal
 import subprocess
@@ -113,3 +114,138 @@ def test_full_disk_fails_with_one_line_and_leaves_nothing(small_disk):
   assert sorted(os.listdir(out)) == ["merged-00000-of-00004.csv"]
   with open(os.path.join(out, "merged-00000-of-00004.csv")) as f:
     assert f.read() == "previous output\n"
+
+
+# A run that rejects most of an input publishes nothing (exit 2).
+
+def _inputs(tmp_path, crm_rows, vendor_rows=(("u1@x.com", "T1"),)):
+  """crm.csv (ID, Email, Name) and vendor.csv (Email, Title); rows are
+  written as given, so a row may have the wrong number of fields."""
+  (tmp_path / "crm.csv").write_text("ID,Email,Name\n" + "".join(
+      ",".join(r) + "\n" for r in crm_rows))
+  (tmp_path / "vendor.csv").write_text("Email,Title\n" + "".join(
+      ",".join(r) + "\n" for r in vendor_rows))
+  return str(tmp_path / "crm.csv"), str(tmp_path / "vendor.csv")
+
+
+GOOD = [("1", "u1@x.com", "Ann"), ("2", "u2@x.com", "Bob"),
+        ("3", "u3@x.com", "Cy"), ("4", "u4@x.com", "Di")]
+# Three of four rows malformed, the most common way twice.
+BAD = [("1", "u1@x.com"), ("2", "u2@x.com", "Bob", ""),
+       ("3", "u3@x.com", "Cy", ""), ("4", "u4@x.com", "Di")]
+
+
+def _rejected_job(job, tmp_path, join, crm_rows, vendor_rows=None):
+  crm, vendor = _inputs(tmp_path, crm_rows, *(
+      [vendor_rows] if vendor_rows else []))
+  return job.config(crm, [{"path": vendor, "name": "vendor"}],
+                    [{"name": "email", "normalize": "email",
+                      "columns": ["Email"]}], join=join)
+
+
+def _no_temp_folders(job):
+  return not [p for p in os.listdir(os.path.dirname(job.prefix))
+              if "crmsync-tmp" in p]
+
+
+@pytest.mark.parametrize("join", ["broadcast", "partitioned"])
+def test_mostly_rejected_original_exits_2_and_keeps_the_previous_output(
+    job, tmp_path, cli, join):
+  cfg = _rejected_job(job, tmp_path, join, GOOD)
+  assert cli("run", cfg)[0] == 0
+  previous = job.output_bytes()
+  assert len(previous) == 7  # 2 shards, 5 reports
+  _inputs(tmp_path, BAD)
+  code, out, err = cli("run", cfg, "--quiet")
+  assert code == 2 and out == ""
+  assert err == (
+      f"crmsync: error: {tmp_path}/crm.csv: 3 of 4 rows rejected (original),"
+      f" more than limits.max_rejected_fraction (0.01) allows; most common "
+      f"reason: expected 3 fields, found 4 (2 rows, first at line 3); "
+      f"nothing was written: fix the file, or raise "
+      f"limits.max_rejected_fraction\n")
+  assert job.output_bytes() == previous
+  assert _no_temp_folders(job)
+
+
+@pytest.mark.parametrize("join", ["broadcast", "partitioned"])
+def test_every_row_rejected_is_one_line_in_text_and_json(job, tmp_path, cli,
+                                                         join):
+  cfg = _rejected_job(job, tmp_path, join, [r[:2] for r in GOOD])
+  code, _, err = cli("run", cfg)
+  assert code == 2
+  [line] = [l for l in err.splitlines() if l.startswith("crmsync:")]
+  assert line.startswith(f"crmsync: error: {tmp_path}/crm.csv: 4 of 4 rows "
+                         f"rejected (original)")
+  assert "Traceback" not in err
+  code, _, err = cli("run", cfg, "--log-format=json")
+  assert code == 2
+  error = json.loads(err.strip().splitlines()[-1])
+  assert error == {"event": "error", "message": line, "exit_code": 2}
+  assert job.shards() == [] and _no_temp_folders(job)
+
+
+@pytest.mark.parametrize("join", ["broadcast", "partitioned"])
+def test_a_fraction_of_1_publishes_anyway(job, tmp_path, cli, join):
+  cfg = _rejected_job(job, tmp_path, join, BAD)
+  code, _, err = cli("run", cfg, "--set", "limits.max_rejected_fraction=1")
+  assert code == 0, err
+  assert [r[0] for r in job.output()[1]] == ["4"]
+  assert len(job.report("rejected.csv")) == 3
+
+
+@pytest.mark.parametrize("join", ["broadcast", "partitioned"])
+def test_a_fraction_exactly_at_the_limit_passes(job, tmp_path, cli, join):
+  cfg = _rejected_job(job, tmp_path, join, GOOD[:3] + [("4", "u4@x.com")])
+  code, _, err = cli("run", cfg, "--set=limits.max_rejected_fraction=0.25")
+  assert code == 0, err
+  assert job.report("stats.json")["original"]["rows_rejected"] == 1
+  code, _, err = cli("run", cfg, "--set=limits.max_rejected_fraction=0.24")
+  assert code == 2 and "1 of 4 rows rejected (original)" in err
+
+
+@pytest.mark.parametrize("join", ["broadcast", "partitioned"])
+def test_an_enriched_file_over_the_limit_stops_the_run(job, tmp_path, cli,
+                                                      join):
+  cfg = _rejected_job(job, tmp_path, join, GOOD)
+  assert cli("run", cfg)[0] == 0
+  previous = job.output_bytes()
+  _inputs(tmp_path, GOOD, [("u1@x.com", "T1"), ("u2@x.com",),
+                           ("u3@x.com", "T3", "x", "y")])
+  code, _, err = cli("run", cfg, "--quiet")
+  assert code == 2
+  assert err == (
+      f"crmsync: error: {tmp_path}/vendor.csv: 2 of 3 rows rejected "
+      f"(enriched vendor), more than limits.max_rejected_fraction (0.01) "
+      f"allows; most common reason: expected 2 fields, found 1 (1 row, "
+      f"first at line 3); nothing was written: fix the file, or raise "
+      f"limits.max_rejected_fraction\n")
+  assert job.output_bytes() == previous
+  assert _no_temp_folders(job)
+
+
+def test_finalize_stops_a_library_pipeline_too(job, tmp_path):
+  """The limit is Finalize's: a pipeline built without the CLI gets it."""
+  from conftest import python_runner_pipeline
+  from pipelines.config import load_config
+  from pipelines.job import build_pipeline, plan_job
+  from transforms.errors import TooManyRejectedError
+  plan = plan_job(load_config(_rejected_job(job, tmp_path, "broadcast",
+                                            BAD)))
+  p = python_runner_pipeline()
+  build_pipeline(p, plan)
+  with pytest.raises(TooManyRejectedError, match="3 of 4 rows rejected"):
+    p.run().wait_until_finish()
+  assert job.shards() == [] and _no_temp_folders(job)
+
+
+def test_the_error_is_known_by_its_text_from_a_cluster():
+  """Flink and Spark hand back a worker's traceback as text only."""
+  from pipelines.cli import _too_many_rejected
+  text = ("Pipeline job failed: Error received from SDK harness\n"
+          "Traceback (most recent call last):\n  File \"reports.py\"\n"
+          "transforms.errors.TooManyRejectedError: crm.csv: 3 of 3 rows "
+          "rejected (original) [while running 'Finalize']\n")
+  assert _too_many_rejected(RuntimeError(text)) == (
+      "crm.csv: 3 of 3 rows rejected (original)")
+  assert _too_many_rejected(RuntimeError("OSError: disk on fire")) == ""

@@ -215,7 +215,8 @@ def test_unmatched_and_rejected_reports_account_for_every_row(job, tmp_path,
                                                                cli):
   run(job, tmp_path, cli, [([["Email", "Plan"], ["john@old.com", "a"],
                              ["nobody@nowhere.com", "b"],
-                             ["too", "many", "fields"]], {})], keys=(EMAIL,))
+                             ["too", "many", "fields"]], {})], keys=(EMAIL,),
+      limits={"max_rejected_fraction": 1})
   unmatched = job.report("unmatched_enriched.csv")
   assert [(u["source"], u["line"]) for u in unmatched] == [("e0", "3")]
   assert '"nobody@nowhere.com"' in unmatched[0]["row"]

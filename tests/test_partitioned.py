@@ -121,7 +121,8 @@ def test_partitioned_join_rereads_batches_around_rejects_and_files(
       [f"U{i}@X.com", f"title {i}"] for i in range(0, 40, 3)])
   config = job.config(str(tmp_path / "crm" / "*.csv"), [{"path": enriched}],
                       [{"name": "email", "normalize": "email",
-                        "columns": ["Email"]}])
+                        "columns": ["Email"]}],
+                      limits={"max_rejected_fraction": 1})
   broadcast = _run(cli, job, config, "broadcast", "--batch_rows=4",
                    "--set=join_partitions=3")
   partitioned = _run(cli, job, config, "partitioned", "--batch_rows=4",

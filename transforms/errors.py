@@ -12,3 +12,10 @@ class InputError(CrmsyncError):
 
 class ConfigError(CrmsyncError):
   """The job config is invalid."""
+
+
+class TooManyRejectedError(InputError):
+  """More of an input's rows were rejected than limits.max_rejected_fraction
+  allows: publishing the rest would replace a good output with a hollow
+  one. Raised on a worker, where the runner may keep only its text: the CLI
+  knows it by this class name."""

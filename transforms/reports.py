@@ -11,6 +11,7 @@ rejected_matches.csv  key hits that a key's `confirm` columns rejected, with
 Everything is sorted by input position, so reports are deterministic bytes.
 """
 
+import collections
 import csv
 import io
 import json
@@ -23,12 +24,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.errors import TooManyRejectedError
 from transforms.matching import FILE_COL, EnrichedIndex
 from transforms.rows import LINE_COL, RejectedRow
 from transforms.normalizers.text import has_any
-from transforms.writing import commit, encode_csv, header_line, shard_name
+from transforms.writing import (commit, encode_csv, header_line,
+                                remove_folder, shard_name)
 
 _LOG = logging.getLogger(__name__)
+# A run that rejects more than this share of an input's rows publishes
+# nothing (limits.max_rejected_fraction).
+MAX_REJECTED_FRACTION = 0.01
 
 class EnrichedAccount(NamedTuple):
   """What became of one enriched source's rows, whichever join ran."""
@@ -97,12 +103,16 @@ def _rate(part: int, whole: int) -> float:
 
 class Finalize(beam.DoFn):
   """Runs once when everything else is done: writes the reports, checks the
-  books, and commits shards and reports to their final names."""
+  books, and commits shards and reports to their final names. An input
+  with more than `max_rejected_fraction` of its rows rejected commits
+  nothing (TooManyRejectedError) and removes the run's temporary folder."""
 
   def __init__(self, *, prefix: str, shards: int, reports_dir: str, tmp: str,
                original_name: str, original_files: List[str],
-               source_order: Sequence[str]):
+               source_order: Sequence[str],
+               max_rejected_fraction: float = MAX_REJECTED_FRACTION):
     self._prefix, self._shards = prefix, shards
+    self._max_rejected = max_rejected_fraction
     self._reports, self._tmp = reports_dir, tmp
     self._original = original_name
     self._original_files = list(original_files)
@@ -116,6 +126,11 @@ class Finalize(beam.DoFn):
     rows_written = sum(r for _, _, r in written)
     rejected = sorted(rejected, key=self._rejected_order)
     summary = self._summary(stats, rows_written, rejected, accounts)
+    # Before anything is written: a retried bundle fails the same way.
+    too_many = self._too_many_rejected(summary, rejected)
+    if too_many:
+      remove_folder(self._tmp)
+      raise TooManyRejectedError(too_many)
     files = {
         "stats.json": (json.dumps(summary, indent=2) + "\n").encode(),
         "conflicts.csv": self._conflicts_csv(conflicts),
@@ -141,6 +156,33 @@ class Finalize(beam.DoFn):
     _LOG.info("committed %d shards (%d rows) to %s-*, reports in %s",
               len(written), rows_written, self._prefix, self._reports)
     yield summary
+
+  def _too_many_rejected(self, summary, rejected) -> str:
+    """The error for the first input (original, then each source in order)
+    whose rejected share is over the limit; "" when none is."""
+    inputs = [(self._original, "original", summary["original"])] + [
+        (name, f"enriched {name}", e)
+        for name, e in summary["enriched"].items()]
+    for name, label, counts in inputs:
+      bad, read = counts["rows_rejected"], counts["rows_read"]
+      if not read or bad / read <= self._max_rejected:
+        continue
+      rows = [r for r in rejected if r.source == name]
+      reasons = collections.Counter(r.reason for r in rows)
+      # The most common reason; ties go to the one met first.
+      reason, count = reasons.most_common(1)[0]
+      first = next(r for r in rows if r.reason == reason)
+      files = len(counts["files"])
+      return (f"{first.file}: {bad} of {read} row{'s' if read != 1 else ''} "
+              f"rejected ({label}"
+              + (f", {files} files" if files > 1 else "")
+              + f"), more than limits.max_rejected_fraction "
+              f"({self._max_rejected:g}) allows; most common reason: "
+              f"{' '.join(reason.split())} ({count} row"
+              f"{'s' if count != 1 else ''}, first at line {first.line}); "
+              f"nothing was written: fix the file, or raise "
+              f"limits.max_rejected_fraction")
+    return ""
 
   def _rejected_order(self, r: RejectedRow):
     return self._rank.get(r.source, len(self._rank)), r.file, r.offset

@@ -255,6 +255,14 @@ def commit(prefix: str, moves: List[tuple]):
   remove_temp_dirs(prefix)
 
 
+def remove_folder(folder: str):
+  """Removes one run's temporary folder (a run that must not commit)."""
+  if "://" not in folder:
+    shutil.rmtree(folder, ignore_errors=True)
+  else:
+    _delete_matching(folder.rstrip("/") + "/**")
+
+
 def remove_temp_dirs(prefix: str):
   """Removes the temporary folders of this prefix: this run's, and those
   that killed or failed runs left behind."""
