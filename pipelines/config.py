@@ -82,6 +82,20 @@ def compare_kind(column: str) -> str:
   return _COMPARE_AS.get(field_of(column), "text")
 
 
+# Kinds of value that a normalizer can tell from noise, by column name.
+_VALUE_KINDS = {"email": "email", "phone": "phone", "zip": "zip",
+                "url": "url"}
+
+
+def column_kinds(columns) -> Dict[str, str]:
+  """Column -> the normalizer of the kind of value its name says it holds
+  ("Mobile Phone": phone, "Postal Code": zip), for the columns that have
+  one: they are compared and checked as that kind even in no key."""
+  from pipelines.suggest import field_of
+  return {c: _VALUE_KINDS[field_of(c)] for c in columns
+          if field_of(c) in _VALUE_KINDS}
+
+
 class KeyConfig(_Model):
   name: str
   normalize: Union[str, List[str]]
@@ -167,6 +181,9 @@ class ConflictConfig(_Model):
   default: Strategy = "fill_empty"
   columns: Dict[str, Strategy] = {}
   alternate_suffix: str = Field("_Alt", min_length=1)
+  # An enriched value its column's kind rejects (not a phone, email, ZIP or
+  # web address) is never written unless this is set; listed either way.
+  write_invalid: bool = False
 
 
 class MultiValueConfig(_Model):
@@ -255,7 +272,9 @@ class JobConfig(_Model):
                        f"give each a distinct `name`")
     return sources
 
-  def merge_spec(self, original_header) -> MergeSpec:
+  def merge_spec(self, original_header, other_columns=()) -> MergeSpec:
+    """`other_columns`: the enriched files' columns after mapping, whose
+    names may say their kind too."""
     return MergeSpec(
         original_header=tuple(original_header),
         keys=tuple(k.to_key() for k in self.match.keys),
@@ -270,7 +289,10 @@ class JobConfig(_Model):
         multi_value_separator=self.multi_value.separator,
         placement=self.columns.placement,
         order=tuple(self.columns.order),
-        match_columns=self.output.match_columns)
+        match_columns=self.output.match_columns,
+        column_kinds=column_kinds(list(original_header) +
+                                  list(other_columns)),
+        write_invalid=self.conflicts.write_invalid)
 
   def enriched_specs(self) -> List[EnrichedSpec]:
     return [EnrichedSpec(e.label, dict(e.columns),

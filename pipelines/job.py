@@ -111,6 +111,9 @@ def plan_job(config: JobConfig) -> JobPlan:
   sources = []
   for i, (e, es) in enumerate(zip(config.enriched, config.enriched_specs())):
     sources.append(_plan_source(i, e, es, spec, config.limits))
+  # The enriched columns' names say their kinds too.
+  spec = config.merge_spec(header, [c for s in sources
+                                    for c in s.mapped_header])
   _check_columns(config, spec, sources)
   enriched_bytes = sum(sum(_sizes(s.files)) for s in sources)
   join = config.join
@@ -210,6 +213,7 @@ def _broadcast(original, reads, plan: JobPlan, folder: str):
       lambda i, hits: account_from_index(open_index(i), hits),
       beam.pvalue.AsList(merged.hits))
   return {"merged": merged.merged, "conflicts": merged.conflicts,
+          "invalid_values": merged.invalid_values,
           "rejected_matches": merged.rejected_matches, "stats": merged.stats,
           "accounts": accounts, "header": header}
 
@@ -271,4 +275,5 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
               side.AsSingleton(stats), side.AsList(written),
               side.AsList(rejected), side.AsList(out["conflicts"]),
               side.AsList(out["accounts"]),
-              side.AsList(out["rejected_matches"])))
+              side.AsList(out["rejected_matches"]),
+              side.AsList(out["invalid_values"])))

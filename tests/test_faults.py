@@ -42,7 +42,7 @@ def test_sigkill_mid_run_publishes_nothing_and_a_rerun_is_identical(
   done = crmsync(out, "--batch_rows=100")
   assert done.returncode == 0, done.stderr
   clean = files(out)
-  assert len(clean) == 9  # 4 shards, 5 reports
+  assert len(clean) == 10  # 4 shards, 6 reports
   for path in clean:
     os.remove(os.path.join(out, path))
 
@@ -154,7 +154,7 @@ def test_mostly_rejected_original_exits_2_and_keeps_the_previous_output(
   cfg = _rejected_job(job, tmp_path, join, GOOD)
   assert cli("run", cfg)[0] == 0
   previous = job.output_bytes()
-  assert len(previous) == 7  # 2 shards, 5 reports
+  assert len(previous) == 8  # 2 shards, 6 reports
   _inputs(tmp_path, BAD)
   code, out, err = cli("run", cfg, "--quiet")
   assert code == 2 and out == ""

@@ -46,7 +46,7 @@ def direct(tmp_path_factory):
 
 def assert_same(direct, other):
   assert sorted(other) == sorted(direct)
-  assert len(direct) == 9  # 4 shards and 5 reports
+  assert len(direct) == 10  # 4 shards and 6 reports
   for name in direct:
     assert other[name] == direct[name], f"{name} differs"
 

@@ -270,16 +270,17 @@ def _group_rows(table: pa.Table, key: MatchKey, spec: MergeSpec):
 
 def _apply_multi_value(table: pa.Table, keep, spec: MergeSpec) -> pa.Table:
   """Rewrites multi-valued cells of email/phone key columns and of columns
-  named in multi_value.columns, per the multi_value policy."""
-  splittable = {k.columns[0]: k.normalizers[0] for k in spec.keys
-                if k.multi_valued}
+  named in multi_value.columns, per the multi_value policy; an email
+  column's display names are dropped ('Ana <a@x.com>' -> 'a@x.com')."""
+  splittable = {k.columns[0] for k in spec.keys if k.multi_valued}
   columns = []
   for c in keep:
     values = table.column(c).combine_chunks()
-    if c in spec.multi_value_columns or c in splittable:
+    kind = spec.key_normalizer(c)
+    if (c in spec.multi_value_columns or c in splittable
+        or kind in multi_value.EMAIL_KINDS):
       policy = spec.multi_value_columns.get(c, spec.multi_value_default)
-      values = multi_value.apply_policy(values, policy,
-                                        splittable.get(c, "text"),
+      values = multi_value.apply_policy(values, policy, kind,
                                         spec.multi_value_separator,
                                         spec.phone_region)
     columns.append(values)

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from transforms import confirm, handoff
+from transforms import confirm, handoff, validity
 from transforms.ahead import AheadDoFn
 from transforms.fuzzy import FuzzyValues
 from transforms.hashing import in_sorted, sorted_unique
@@ -33,6 +33,8 @@ _LOG = logging.getLogger(__name__)
 
 CONFLICT_COLUMNS = ("file_index", "line", "offset", "column", "original",
                     "enriched", "source", "strategy", "resolution")
+INVALID_COLUMNS = ("file_index", "line", "offset", "column", "value",
+                   "source", "source_file", "source_line", "reason")
 
 
 class BuildIndex(beam.PTransform):
@@ -224,6 +226,8 @@ def count_outputs(outputs, progress: Progress):
       for name, n in (("rows_merged", stats["merged_rows"]),
                       ("rows_matched", stats["matched_any"]),
                       ("conflicts", sum(stats["conflicts"].values())),
+                      ("invalid_values",
+                       sum(stats["invalid_values"].values())),
                       ("matches_rejected_by_confirm",
                        sum(stats["rejected_by_confirm"].values()))):
         if n:
@@ -240,7 +244,8 @@ def resolve_batch(batch: RowBatch, gathered, matches, layout, spec):
   n = table.num_rows
   stats = {"merged_rows": n, "matches": {}, "matched_rows": {},
            "fuzzy_matches": {}, "rejected_by_confirm": {},
-           "conflicts": {}, "filled_before": {}, "filled_after": {}}
+           "conflicts": {}, "invalid_values": {}, "filled_before": {},
+           "filled_after": {}}
   matched_any = np.zeros(n, bool)
   fuzzy = np.array([bool(k.fuzzy) for k in spec.keys] + [False])
   for name, match in matches.items():
@@ -254,12 +259,13 @@ def resolve_batch(batch: RowBatch, gathered, matches, layout, spec):
     matched_any |= how >= 0
   stats["matched_any"] = int(matched_any.sum())
 
-  values, conflicts, untouched = {}, [], set()
+  values, conflicts, untouched, invalid = {}, [], set(), []
   for column in layout.columns:
     if column in layout.alternates or column in MATCH_COLUMNS:
       continue
     is_original = column in spec.original_header
-    candidate, source = _candidate(column, layout, gathered, is_original)
+    candidate, source = _candidate(column, layout, gathered, is_original,
+                                   spec, batch, invalid)
     if is_original:
       original = table.column(column)
       if candidate is None:
@@ -291,6 +297,11 @@ def resolve_batch(batch: RowBatch, gathered, matches, layout, spec):
         else _filled(values[column]))
   for c in conflicts:
     yield beam.pvalue.TaggedOutput("conflicts", c)
+  for refused in invalid:
+    column = refused.column("column")[0].as_py()
+    stats["invalid_values"][column] = (
+        stats["invalid_values"].get(column, 0) + refused.num_rows)
+    yield beam.pvalue.TaggedOutput("invalid_values", refused)
   yield beam.pvalue.TaggedOutput("stats", stats)
   arrays = [values[c] for c in layout.columns]
   arrays += [table.column(OFFSET_COL), table.column(LINE_COL)]
@@ -328,16 +339,27 @@ def _match_columns(matches, matched_any: np.ndarray, spec: MergeSpec):
   return joined, score
 
 
-def _candidate(column, layout, gathered, with_source: bool):
-  """The value of the highest-priority source that has one, and (if asked:
-  conflicts need it) the name of that source per row."""
+def _candidate(column, layout, gathered, with_source: bool, spec, batch,
+               invalid: list):
+  """The value of the highest-priority source that has a valid one, and
+  (if asked: conflicts need it) the name of that source per row. Values
+  that the column's kind rejects are appended to `invalid` as report rows
+  and, unless spec.write_invalid, count as empty."""
   candidate = source = None
+  kind = spec.key_normalizer(column)
   for name in layout.sources.get(column, ()):
     if column not in gathered[name].column_names:
       continue  # a spread column this part of the source never needed
     value = gathered[name].column(column)
     if isinstance(value, pa.ChunkedArray):
       value = value.combine_chunks()
+    reasons = validity.invalid_reasons(value, kind, spec.phone_region)
+    if reasons is not None:
+      invalid.append(_invalid_batch(batch, column, name, value, reasons,
+                                    gathered[name]))
+      if not spec.write_invalid:
+        value = pc.if_else(pc.is_valid(reasons),
+                           pa.scalar(None, pa.string()), value)
     if candidate is None:
       candidate = value
       if with_source:
@@ -370,6 +392,27 @@ def _conflicts_batch(batch, column, original, result, spec):
   ], names=list(CONFLICT_COLUMNS))
 
 
+def _invalid_batch(batch, column, source, value, reasons, enriched):
+  """Report rows for the values of `source` in `column` that `reasons`
+  rejects: the original row, the value, and the enriched row it came
+  from."""
+  rows = pc.indices_nonzero(pc.is_valid(reasons))
+  k = len(rows)
+  return pa.RecordBatch.from_arrays([
+      pa.array(np.full(k, batch.file_index, np.int64)),
+      batch.table.column(LINE_COL).take(rows),
+      batch.table.column(OFFSET_COL).take(rows),
+      pa.array([column] * k, pa.string()),
+      value.take(rows),
+      pa.array([source] * k, pa.string()),
+      pc.cast(enriched.column(FILE_COL).take(rows),
+              pa.int64()).combine_chunks(),
+      pc.cast(enriched.column(LINE_COL).take(rows),
+              pa.int64()).combine_chunks(),
+      reasons.take(rows),
+  ], names=list(INVALID_COLUMNS))
+
+
 def _filled(values) -> int:
   return pc.sum(pc.not_equal(values, "")).as_py() or 0
 
@@ -379,7 +422,8 @@ class Merge(beam.PTransform):
 
   Input: original RowBatch PCollection; `indexes`: a PCollection of
   EnrichedIndex (one per source). Output tags: `merged` (RowBatch),
-  `conflicts` and `rejected_matches` (Arrow batches), `hits`, `stats`.
+  `conflicts`, `invalid_values` and `rejected_matches` (Arrow batches),
+  `hits`, `stats`.
   """
 
   def __init__(self, spec: MergeSpec, source_order: Sequence[str], indexes):
@@ -392,5 +436,5 @@ class Merge(beam.PTransform):
     return rows | beam.ParDo(
         MergeBatches(self._spec, self._order),
         beam.pvalue.AsList(self._indexes)).with_outputs(
-            "conflicts", "rejected_matches", "hits", "stats",
-            main="merged")
+            "conflicts", "invalid_values", "rejected_matches", "hits",
+            "stats", main="merged")

@@ -6,6 +6,7 @@ ones, or the best (the first that its normalizer says is valid).
 """
 
 import json
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -16,16 +17,56 @@ from transforms.normalizers.text import has_any
 
 SEPARATORS = r"\s*[,;|]\s*"
 JSON_ARRAY = r"^\s*\[.*\]\s*$"
+# A piece with neither "@" nor a digit is no address or number by itself:
+# the display name of the next one, as Outlook writes "Lopez, Ana <a@x.com>"
+# and '"Ng, Ben" <b@x.org>'.
+VALUE_LIKE = r"[@0-9]"
+# One address with a display name: 'Ana Lopez <ana@x.com>' -> 'ana@x.com'.
+DISPLAY_NAME = r"^[^<>]*<\s*([^<>\s]+@[^<>\s]+)\s*>\s*$"
+EMAIL_KINDS = ("email", "email_provider")
 
 
 def split_cells(values: pa.Array) -> pa.ListArray:
-  """Each cell as a list of its non-empty values."""
+  """Each cell as a list of its non-empty values; a display name holding
+  a separator stays with its address."""
   values = values.cast(pa.string())
   unwrapped = pc.replace_substring_regex(
       pc.if_else(pc.match_substring_regex(values, JSON_ARRAY),
                  pc.replace_substring_regex(values, r"[\[\]\"]", ""), values),
       r"^\s+|\s+$", "")
-  return pc.split_pattern_regex(unwrapped, SEPARATORS)
+  lists = pc.split_pattern_regex(unwrapped, SEPARATORS)
+  flat = pc.list_flatten(lists)
+  bare = pc.and_(pc.invert(pc.match_substring_regex(flat, VALUE_LIKE)),
+                 pc.not_equal(flat, ""))
+  if not pc.any(bare).as_py():
+    return lists
+  # Rare: only the cells holding a bare piece are rebuilt in Python.
+  cells = pc.unique(pc.list_parent_indices(lists).filter(bare)).to_pylist()
+  out = lists.to_pylist()
+  for i in cells:
+    out[i] = _attach_display_names(out[i])
+  return pa.array(out, pa.list_(pa.string()))
+
+
+def _attach_display_names(pieces):
+  kept, pending = [], []
+  for piece in pieces:
+    if piece and not re.search(VALUE_LIKE, piece):
+      pending.append(piece)
+      continue
+    kept.append(", ".join(pending + [piece]) if pending else piece)
+    pending = []
+  if pending:  # trailing names: they belong to the last value
+    kept = kept[:-1] + [", ".join(kept[-1:] + pending)]
+  return kept
+
+
+def unwrap_display_names(values: pa.Array) -> pa.Array:
+  """'Ana Lopez <ana@x.com>' -> 'ana@x.com' (as written): what a CRM's
+  email field takes."""
+  if not has_any(values, b"<"):
+    return values
+  return pc.replace_substring_regex(values, DISPLAY_NAME, r"\1")
 
 
 def _may_hold_several(values: pa.Array) -> bool:
@@ -62,7 +103,11 @@ def _json_values(cell: str):
 
 def apply_policy(values: pa.Array, policy: str, normalizer: str = "text",
                  separator: str = ", ", phone_region: str = "US") -> pa.Array:
-  """What to write for each cell; single-valued cells are left as they are."""
+  """What to write for each cell; single-valued cells are left as they are,
+  but for an email column's display names, which go."""
+  email = normalizer in EMAIL_KINDS
+  if email:
+    values = unwrap_display_names(values)
   if not _may_hold_several(values):
     return values
   lists = split_cells(values)
@@ -74,6 +119,8 @@ def apply_policy(values: pa.Array, policy: str, normalizer: str = "text",
   valid = normalizers.VALIDATORS.get(normalizer)
   for i in pc.indices_nonzero(multi).to_pylist():
     parts = _json_values(out[i]) or [p for p in lists[i].as_py() if p]
+    if email:
+      parts = unwrap_display_names(pa.array(parts, pa.string())).to_pylist()
     if policy == "first":
       out[i] = parts[0]
     elif policy == "all":

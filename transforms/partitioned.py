@@ -225,6 +225,8 @@ def _answer(index, found: np.ndarray, key, columns) -> pa.Table:
         for r, i in zip(found.tolist(), ids.tolist())], pa.list_(pa.int64()))
   table = table.append_column(ID_COL, pa.array(ids, pa.int64()))
   table = table.append_column(USED_COL, used)
+  for c in (FILE_COL, LINE_COL):  # where a refused value came from
+    table = table.append_column(c, index.table.column(c).take(take))
   if key.confirm:
     for c in key.needed_columns + (FILE_COL, LINE_COL):
       table = table.append_column(EVIDENCE + c, index.table.column(c).take(
@@ -380,12 +382,14 @@ class _Assemble(AheadDoFn):
       table = (pa.concat_tables(tables, promote_options="default")
                if tables else pa.table(
           {**{c: pa.array([], pa.string()) for c in columns},
-           USED_COL: pa.array([], pa.list_(pa.int64()))}))
+           USED_COL: pa.array([], pa.list_(pa.int64())),
+           FILE_COL: pa.array([], pa.int64()),
+           LINE_COL: pa.array([], pa.int64())}))
       taken = table.take(pa.array(match.hit, mask=match.how < 0))
       used = pc.list_flatten(taken.column(USED_COL)).drop_null()
       if len(used):
         yield beam.pvalue.TaggedOutput("used", (name, used.to_numpy()))
-      gathered[name] = taken.select(columns)
+      gathered[name] = taken.select(columns + [FILE_COL, LINE_COL])
       matches[name] = match
     yield from resolve_batch(batch, gathered, matches, layout, self._spec)
 
@@ -447,7 +451,8 @@ def _account(element, used, files):
 
 class PartitionedMerge(beam.PTransform):
   """Original RowBatches + enriched RowBatches per source -> the outputs of
-  Merge (merged, conflicts, rejected_matches, stats) plus `accounts` and
+  Merge (merged, conflicts, invalid_values, rejected_matches, stats) plus
+  `accounts` and
   `header`.
 
   `sources`: (EnrichedSpec, its header as read, its files, its RowBatch
@@ -496,8 +501,8 @@ class PartitionedMerge(beam.PTransform):
               | "Assemble" >> beam.ParDo(
                   _Assemble(spec, order, self._original, files),
                   beam.pvalue.AsSingleton(layout)).with_outputs(
-                      "conflicts", "rejected_matches", "stats", "used",
-                      main="merged"))
+                      "conflicts", "invalid_values", "rejected_matches",
+                      "stats", "used", main="merged"))
     every_source = original.pipeline | "EverySource" >> beam.Create(
         [(name, None) for name in order])
     accounts = ((joined.owned, every_source)
@@ -507,6 +512,7 @@ class PartitionedMerge(beam.PTransform):
                                         beam.pvalue.AsList(merged.used),
                                         files))
     return {"merged": merged.merged, "conflicts": merged.conflicts,
+            "invalid_values": merged.invalid_values,
             "rejected_matches": merged.rejected_matches,
             "stats": merged.stats, "accounts": accounts,
             "header": layout | "Header" >> beam.Map(lambda l: list(l.columns))}

@@ -7,6 +7,8 @@ unmatched_enriched.csv  enriched rows that matched nothing (file, line, row)
 rejected.csv  malformed input records (file, line, reason, raw text)
 rejected_matches.csv  key hits that a key's `confirm` columns rejected, with
               both rows
+invalid_values.csv  enriched values their column's kind rejects (not a
+              phone, email, ZIP or web address), never written by default
 
 Everything is sorted by input position, so reports are deterministic bytes.
 """
@@ -120,7 +122,7 @@ class Finalize(beam.DoFn):
     self._rank = {n: i for i, n in enumerate((original_name,) + self._order)}
 
   def process(self, _, stats, written, rejected, conflicts, accounts,
-              rejected_matches):
+              rejected_matches, invalid_values=()):
     rank = {name: i for i, name in enumerate(self._order)}
     accounts = sorted(accounts, key=lambda a: rank[a.source])
     rows_written = sum(r for _, _, r in written)
@@ -139,6 +141,8 @@ class Finalize(beam.DoFn):
             ("source", "file", "line", "reason", "raw"),
             [(r.source, r.file, r.line, r.reason, r.raw) for r in rejected]),
         "rejected_matches.csv": self._rejected_matches_csv(rejected_matches),
+        "invalid_values.csv": self._invalid_values_csv(invalid_values,
+                                                       accounts),
     }
     moves = []
     for name, data in files.items():
@@ -233,6 +237,8 @@ class Finalize(beam.DoFn):
         "rows_matched": stats.get("matched_any", 0),
         "match_rate": _rate(stats.get("matched_any", 0), merged),
         "conflicts": dict(sorted(stats.get("conflicts", {}).items())),
+        "invalid_values": dict(sorted(stats.get("invalid_values",
+                                                {}).items())),
         "fill_rate": {
             c: {"before": _rate(before[c], merged) if c in before else None,
                 "after": _rate(after[c], merged)} for c in after},
@@ -260,6 +266,25 @@ class Finalize(beam.DoFn):
     return _table_csv(header, [files, t["line"], t["column"], t["original"],
                                t["enriched"], t["source"], t["strategy"],
                                t["resolution"]])
+
+  def _invalid_values_csv(self, batches, accounts) -> bytes:
+    header = ("original_file", "original_line", "column", "value", "source",
+              "enriched_file", "enriched_line", "reason")
+    if not batches:
+      return _csv_bytes(header, [])
+    rank = pa.array([self._rank[n] for n in self._order], pa.int64())
+    t = pa.Table.from_batches(batches)
+    t = t.append_column("rank", rank.take(pc.index_in(
+        t["source"], value_set=pa.array(self._order, pa.string()))))
+    t = t.sort_by([("file_index", "ascending"), ("offset", "ascending"),
+                   ("column", "ascending"), ("rank", "ascending")])
+    files = {a.source: a.files for a in accounts}
+    source_files = pa.array([files[s][f] for s, f in zip(
+        t["source"].to_pylist(), t["source_file"].to_pylist())], pa.string())
+    return _table_csv(header, [
+        pa.array(self._original_files, pa.string()).take(t["file_index"]),
+        t["line"], t["column"], t["value"], t["source"], source_files,
+        t["source_line"], t["reason"]])
 
   def _rejected_matches_csv(self, batches) -> bytes:
     header = ("original_file", "original_line", "source", "key",

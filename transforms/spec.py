@@ -90,14 +90,22 @@ class MergeSpec:
   order: Tuple[str, ...] = ()
   # Append _match_key (source:key per matching source) and _match_score.
   match_columns: bool = False
+  # Output column -> the normalizer of the kind of value it holds (email,
+  # phone, zip, url), for columns in no exact key; pipelines/config.py
+  # fills it from the column names.
+  column_kinds: Dict[str, str] = field(default_factory=dict)
+  # Write enriched values that their column's kind rejects (Excel's
+  # 5.55201E+09 in a phone column) anyway; they are reported either way.
+  write_invalid: bool = False
 
   def strategy(self, column: str) -> str:
     return self.conflict_columns.get(column, self.conflict_default)
 
   def key_normalizer(self, column: str) -> str:
-    """The normalizer that decides whether two values of a column agree:
-    that of the first key using the column, else plain text."""
+    """The normalizer that decides whether two values of a column agree and
+    whether a value is valid: that of the first exact key using the column,
+    else the column's kind, else plain text."""
     for key in self.keys:
       if column in key.columns and not key.fuzzy:
         return key.normalizers[key.columns.index(column)]
-    return "text"
+    return self.column_kinds.get(column, "text")
