@@ -6,14 +6,16 @@ names the config file and the key path, on one line.
 """
 
 import datetime
+import difflib
 import os
 import re
 from pathlib import Path
-from typing import Dict, List, Literal, Optional, Union
+from typing import Dict, List, Literal, Optional, Union, get_args, get_origin
 
 import yaml
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError,
                       field_validator, model_validator)
+from pydantic_core import PydanticCustomError
 
 from transforms import normalizers
 from transforms.errors import ConfigError
@@ -26,6 +28,29 @@ Strategy = Literal[STRATEGIES]
 
 class _Model(BaseModel):
   model_config = ConfigDict(extra="forbid")
+
+
+def _at(where, message: str) -> PydanticCustomError:
+  """A validator's error about a key below the one it validates (a key's
+  `normalize.1`, the keys' `2.name`): the message names that key's path."""
+  return PydanticCustomError("crmsync_at", "{message}",
+                             {"at": tuple(where), "message": message})
+
+
+def _show(value) -> str:
+  """A value as the user wrote it in YAML, shortened: 'text', 5, true,
+  null, [a, b]."""
+  if isinstance(value, str):
+    text = repr(value)
+  elif value is None or isinstance(value, bool):
+    text = {None: "null", True: "true", False: "false"}[value]
+  elif isinstance(value, (list, dict)):
+    text = yaml.safe_dump(value, default_flow_style=True, width=1 << 20,
+                          allow_unicode=True).strip()
+    text = text.removesuffix("\n...").strip()
+  else:
+    text = repr(value)
+  return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _absolute(path: Optional[str]) -> Optional[str]:
@@ -114,26 +139,31 @@ class KeyConfig(_Model):
 
   @model_validator(mode="after")
   def _check(self):
+    known = ", ".join(normalizers.NORMALIZERS)
     if self.fuzzy:
-      names = self.compare or []
-      if self.compare is not None and len(names) != len(self.columns):
-        raise ValueError(f"compare lists {len(names)} normalizers for "
-                         f"{len(self.columns)} columns")
+      field, names = "compare", self.compare or []
     else:
       for option in ("compare", "block", "threshold", "max_block"):
         if option in self.model_fields_set:
-          raise ValueError(f"{option} applies to a fuzzy key only "
-                           f"(normalize: fuzzy)")
-      names = ([self.normalize] * len(self.columns)
-               if isinstance(self.normalize, str) else self.normalize)
-      if len(names) != len(self.columns):
-        raise ValueError(f"normalize lists {len(names)} normalizers for "
-                         f"{len(self.columns)} columns")
-    for n in names:
+          raise _at([option], f"{_show(getattr(self, option))} is for a "
+                    f"fuzzy key only (normalize: fuzzy; this key's is "
+                    f"{_show(self.normalize)})")
+      field, names = "normalize", self.normalize
+      if isinstance(names, str):
+        if names not in normalizers.NORMALIZERS:
+          raise _at([field], f"{names!r} is not one of {known}, {FUZZY}")
+        names = [names] * len(self.columns)
+    for i, n in enumerate(names if isinstance(self.normalize, list)
+                          or self.fuzzy else ()):
       if n not in normalizers.NORMALIZERS:
-        raise ValueError(f"unknown normalizer {n!r} (known: "
-                         f"{', '.join(normalizers.NORMALIZERS)}"
-                         f"{'' if self.fuzzy else ', fuzzy'})")
+        raise _at([field, i], f"{n!r} is not one of {known}")
+    if (field == "normalize" or self.compare is not None) and len(
+        names) != len(self.columns):
+      n = len(self.columns)
+      raise _at([field], f"{_show(getattr(self, field))} lists "
+                f"{len(names)} normalizer{'s' if len(names) != 1 else ''} "
+                f"for {n} column"
+                f"{'s' if n != 1 else ''}, {_show(self.columns)}")
     return self
 
   def to_key(self) -> MatchKey:
@@ -159,12 +189,15 @@ class MatchConfig(_Model):
   @classmethod
   def _unique(cls, keys):
     names = [k.name for k in keys]
-    dup = {n for n in names if names.count(n) > 1}
-    if dup:
-      raise ValueError(f"duplicate key name {sorted(dup)[0]!r}")
-    if any(k.fuzzy for k in keys[:-1]):
-      raise ValueError("the fuzzy key must be the last key of the cascade "
-                       "(it only looks at rows no exact key matched)")
+    for j, name in enumerate(names):
+      if name in names[:j]:
+        raise _at([j, "name"], f"{name!r} is also the name of match.keys."
+                  f"{names.index(name)} (each key needs its own)")
+    for j, k in enumerate(keys[:-1]):
+      if k.fuzzy:
+        raise _at([j, "normalize"], f"{FUZZY!r} is for the last key of the "
+                  f"cascade only (it only looks at rows no exact key "
+                  f"matched)")
     return keys
 
   @field_validator("phone_region")
@@ -172,7 +205,7 @@ class MatchConfig(_Model):
   def _region(cls, v):
     import phonenumbers
     if v.upper() not in phonenumbers.SUPPORTED_REGIONS:
-      raise ValueError(f"unknown region {v!r} (use a two-letter code, "
+      raise ValueError(f"{v!r} is not a region (use a two-letter code, "
                        f"e.g. US, GB, DE)")
     return v.upper()
 
@@ -266,10 +299,12 @@ class JobConfig(_Model):
   @classmethod
   def _unique_names(cls, sources):
     labels = [s.label for s in sources]
-    dup = {n for n in labels if labels.count(n) > 1}
-    if dup:
-      raise ValueError(f"two enriched files are named {sorted(dup)[0]!r}; "
-                       f"give each a distinct `name`")
+    for j, s in enumerate(sources):
+      if s.label in labels[:j]:
+        raise _at([j, "name" if s.name else "path"],
+                  ("" if s.name else "the file name ") + f"{s.label!r} "
+                  f"is also the name of enriched.{labels.index(s.label)}; "
+                  f"give each a distinct `name`")
     return sources
 
   def merge_spec(self, original_header, other_columns=()) -> MergeSpec:
@@ -322,15 +357,139 @@ def _set_path(doc, dotted: str, value):
       node = node[k]
 
 
-def _format_error(source: str, e: ValidationError) -> str:
-  parts = []
+# What a value of the wrong type should have been, by pydantic error type.
+_WANTED = {"string_type": "a string", "int_type": "a whole number",
+           "int_parsing": "a whole number", "int_from_float": "a whole number",
+           "float_type": "a number", "float_parsing": "a number",
+           "bool_type": "true or false", "bool_parsing": "true or false",
+           "list_type": "a list", "dict_type": "a mapping",
+           "model_type": "a mapping", "model_attributes_type": "a mapping"}
+
+
+def _located(loc, doc, missing: bool):
+  """pydantic's error location as the key path the user wrote: the union
+  members it tried (`normalize.list[str].1`) are not keys of the document.
+  Returns the path, where a union was tried (None if none), and whether the
+  error is about a mapping's key rather than its value."""
+  path, union, node, is_key = [], None, doc, False
+  for i, part in enumerate(loc):
+    if part == "[key]":  # the key before it is at fault, not its value
+      is_key, path = True, path[:-1]
+      continue
+    if isinstance(node, dict) and part in node:
+      node = node[part]
+    elif isinstance(node, list) and isinstance(part, int) and (
+        0 <= part < len(node)):
+      node = node[part]
+    elif not (missing and i == len(loc) - 1):
+      union = tuple(path) if union is None else union
+      continue
+    path.append(part)
+  return tuple(path), union, is_key
+
+
+def _number(x) -> str:
+  return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _model_at(path):
+  """The config model (class) at a key path, or None."""
+  t = JobConfig
+  for part in path:
+    t = _inner(t, part)
+  return t if isinstance(t, type) and issubclass(t, BaseModel) else None
+
+
+def _inner(t, part):
+  if isinstance(t, type) and issubclass(t, BaseModel):
+    field = t.model_fields.get(part) if isinstance(part, str) else None
+    return field.annotation if field else None
+  origin, args = get_origin(t), get_args(t)
+  if origin is list and isinstance(part, int):
+    return args[0]
+  if origin is dict:
+    return args[1]
+  if origin is Union:
+    for arg in args:
+      inner = _inner(arg, part)
+      if inner is not None:
+        return inner
+  return None
+
+
+def _problem(err, path, is_key) -> str:
+  """What is wrong at `path`, naming the value written there."""
+  kind, ctx, value = err["type"], err.get("ctx") or {}, _show(err["input"])
+  if kind == "missing":
+    return "missing (required)"
+  if kind == "extra_forbidden":
+    model = _model_at(path[:-1])
+    known = list(model.model_fields) if model else []
+    close = difflib.get_close_matches(str(path[-1]), known, n=1)
+    return "unknown key" + (
+        f" (did you mean {'.'.join(map(str, path[:-1] + tuple(close)))}?)"
+        if close else f" (known: {', '.join(known)})" if known else "")
+  if kind in _WANTED:
+    return (f"the key {value}" if is_key else value) + \
+        f" is not {_WANTED[kind]}"
+  if kind == "literal_error":
+    choices = re.findall(r"'((?:[^'\\]|\\.)*)'", ctx.get("expected", ""))
+    return f"{value} is not one of " + (", ".join(choices) or
+                                        ctx.get("expected", "?"))
+  bounds = {"greater_than_equal": ("ge", "too small (at least {})"),
+            "greater_than": ("gt", "too small (more than {})"),
+            "less_than_equal": ("le", "too big (at most {})"),
+            "less_than": ("lt", "too big (less than {})")}
+  if kind in bounds:
+    name, text = bounds[kind]
+    return f"{value} is " + text.format(_number(ctx[name]))
+  if kind in ("too_short", "string_too_short", "too_long", "string_too_long"):
+    n = ctx.get("min_length", ctx.get("max_length"))
+    unit = "character" if kind.startswith("string") else "item"
+    bound = "at least" if "short" in kind else "at most"
+    return (f"{value} is too {'short' if 'short' in kind else 'long'} "
+            f"({bound} {n} {unit}{'s' if n != 1 else ''})")
+  msg = err["msg"].removeprefix("Value error, ").removeprefix(
+      "Assertion failed, ")
+  if kind == "value_error" and not isinstance(err["input"], (dict, list)) \
+      and value not in msg:
+    msg = f"{value}: {msg}"
+  return msg
+
+
+def _format_error(source: str, e: ValidationError, doc=None) -> str:
+  """One line: the file, then each problem as `key.path: what is wrong`,
+  naming the value written there. Of the members of a union pydantic
+  tried (a string, or a list of strings), only those that got furthest
+  into the value are reported."""
+  found = []
   for err in e.errors():
-    loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
-    msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-      msg = "unknown key"
-    parts.append(f"{loc}: {msg}")
-  return f"{source}: " + "; ".join(parts)
+    loc = tuple(err["loc"])
+    if err["type"] == "crmsync_at":
+      loc += err["ctx"]["at"]
+    path, union, is_key = _located(loc, doc, err["type"] == "missing")
+    found.append((path, union, is_key, err))
+  deepest = {}
+  for path, union, _, _ in found:
+    if union is not None:
+      deepest[union] = max(deepest.get(union, 0), len(path))
+  parts = []
+  for path, union, is_key, err in found:
+    if union is not None and len(path) < deepest[union]:
+      continue
+    where = ".".join(str(x) for x in path) or "(top level)"
+    if err["type"] == "crmsync_at":
+      problem = err["ctx"]["message"]
+    else:
+      problem = _problem(err, path, is_key)
+    same = [i for i, (w, p) in enumerate(parts) if w == where]
+    if union is not None and same and err["type"] in _WANTED:
+      # Several members tried at one place: "5 is not a string or a list".
+      parts[same[0]] = (where, f"{parts[same[0]][1]} or "
+                        f"{_WANTED[err['type']]}")
+    elif (where, problem) not in parts:
+      parts.append((where, problem))
+  return f"{source}: " + "; ".join(f"{w}: {p}" for w, p in parts)
 
 
 def load_config(path: str, overrides: List[str] = (),
@@ -364,7 +523,7 @@ def load_config(path: str, overrides: List[str] = (),
   try:
     return JobConfig.model_validate(doc)
   except ValidationError as e:
-    raise ConfigError(_format_error(path, e)) from None
+    raise ConfigError(_format_error(path, e, doc)) from None
 
 
 def _map_strings(node, fn, where=""):

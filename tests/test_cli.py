@@ -2,6 +2,7 @@
 
 import os
 
+import pytest
 
 from conftest import write_csv
 
@@ -181,3 +182,92 @@ def test_rows_lost_inside_the_pipeline_fail_the_books(job, tmp_path, cli,
   assert code == 1
   assert "row accounting does not balance" in err
   assert job.shards() == []
+
+
+STRATEGY_NAMES = ("keep_original, replace, fill_empty, create_alternate, "
+                  "manual_review")
+NORMALIZER_NAMES = ("email, email_provider, phone, name, company, zip, url, "
+                    "domain, text")
+# --set overrides of the design example -> the message after "FILE: ".
+BAD_CONFIGS = [
+    (["conflicts.default=overwrite_all"],
+     f"conflicts.default: 'overwrite_all' is not one of {STRATEGY_NAMES}"),
+    (["conflicts.columns={Phone: x}"],
+     f"conflicts.columns.Phone: 'x' is not one of {STRATEGY_NAMES}"),
+    (["conflicts.columns=x"], "conflicts.columns: 'x' is not a mapping"),
+    (["duplicates=null"], "duplicates: null is not one of first, last, "
+                          "most_complete, join, spread"),
+    (["join=hash"], "join: 'hash' is not one of auto, broadcast, partitioned"),
+    (["output.shards=0"], "output.shards: 0 is too small (at least 1)"),
+    (["output.shards=20000"],
+     "output.shards: 20000 is too big (at most 10000)"),
+    (["output.shards=four"], "output.shards: 'four' is not a whole number"),
+    (["output.shards=2.5"], "output.shards: 2.5 is not a whole number"),
+    (["output.escape_formulas=maybe"],
+     "output.escape_formulas: 'maybe' is not true or false"),
+    (["limits.max_rejected_fraction=1.5"],
+     "limits.max_rejected_fraction: 1.5 is too big (at most 1)"),
+    (["limits.max_rejected_fraction=-0.1"],
+     "limits.max_rejected_fraction: -0.1 is too small (at least 0)"),
+    (["conflicts.alternate_suffix="],
+     "conflicts.alternate_suffix: '' is too short (at least 1 character)"),
+    (["output.shard=3"], "output.shard: unknown key (did you mean "
+                         "output.shards?)"),
+    (["output.xyzzy=3"], "output.xyzzy: unknown key (known: path, shards, "
+                         "reports, delimiter, escape_formulas, "
+                         "match_columns)"),
+    (["output={shards: 2}"], "output.path: missing (required)"),
+    (["original=null"], "original: null is not a mapping"),
+    (["enriched=[]"], "enriched: [] is too short (at least 1 item)"),
+    (["enriched={path: x.csv}"], "enriched: {path: x.csv} is not a list"),
+    (["enriched.0.columns={1: Email}"],
+     "enriched.0.columns: the key 1 is not a string"),
+    (["enriched.0.keep=Phone"], "enriched.0.keep: 'Phone' is not a list"),
+    (["enriched.1.name=verified"], "enriched.1.name: 'verified' is also the "
+     "name of enriched.0; give each a distinct `name`"),
+    (["match.phone_region=XX"], "match.phone_region: 'XX' is not a region "
+                                "(use a two-letter code, e.g. US, GB, DE)"),
+    (["match.keys.0=email"], "match.keys.0: 'email' is not a mapping"),
+    (["match.keys.0.columns=[]"],
+     "match.keys.0.columns: [] is too short (at least 1 item)"),
+    (["match.keys.0.normalize=emial"], "match.keys.0.normalize: 'emial' is "
+     f"not one of {NORMALIZER_NAMES}, fuzzy"),
+    (["match.keys.0.normalize=5"],
+     "match.keys.0.normalize: 5 is not a string or a list"),
+    (["match.keys.1.normalize=[phone, 5]"],
+     "match.keys.1.normalize.1: 5 is not a string"),
+    (["match.keys.1.normalize=[phone, phnoe]"],
+     f"match.keys.1.normalize.1: 'phnoe' is not one of {NORMALIZER_NAMES}"),
+    (["match.keys.1.normalize=[phone, phone]"], "match.keys.1.normalize: "
+     "[phone, phone] lists 2 normalizers for 1 column, [Phone]"),
+    (["match.keys.0.threshold=0.9"], "match.keys.0.threshold: 0.9 is for a "
+     "fuzzy key only (normalize: fuzzy; this key's is 'email')"),
+    (["match.keys.0.block=[[Email, 1]]"],
+     "match.keys.0.block.0.1: 1 is not a string"),
+    (["match.keys.1.name=email"], "match.keys.1.name: 'email' is also the "
+     "name of match.keys.0 (each key needs its own)"),
+    (["match.keys.0.normalize=fuzzy"], "match.keys.0.normalize: 'fuzzy' is "
+     "for the last key of the cascade only (it only looks at rows no exact "
+     "key matched)"),
+    (["match.keys.1={name: f, normalize: fuzzy, columns: [First, Last], "
+      "compare: [name, nmae]}"],
+     f"match.keys.1.compare.1: 'nmae' is not one of {NORMALIZER_NAMES}"),
+    (["match.keys.1={name: f, normalize: fuzzy, columns: [First, Last], "
+      "compare: [name]}"], "match.keys.1.compare: [name] lists 1 normalizer "
+     "for 2 columns, [First, Last]"),
+    (["match.keys.1={name: f, normalize: fuzzy, columns: [First, Last], "
+      "threshold: 0}"], "match.keys.1.threshold: 0 is too small (more than "
+     "0)"),
+    (["output.shards=0", "join=hash"], "output.shards: 0 is too small (at "
+     "least 1); join: 'hash' is not one of auto, broadcast, partitioned"),
+]
+
+
+@pytest.mark.parametrize("overrides, message", BAD_CONFIGS,
+                         ids=[" ".join(o) for o, _ in BAD_CONFIGS])
+def test_config_errors_name_the_key_path_and_the_value(job, tmp_path, cli,
+                                                       overrides, message):
+  cfg = design_example(job, tmp_path)
+  sets = [a for o in overrides for a in ("--set", o)]
+  assert _one_line_error(cli, "validate", cfg, *sets) == \
+      f"crmsync: error: {cfg}: {message}"

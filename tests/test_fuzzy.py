@@ -206,10 +206,12 @@ def test_confirm_rejects_a_shared_inbox_and_reports_both_rows(
 @pytest.mark.parametrize("keys, message", [
     ([{"name": "fuzzy", "normalize": "fuzzy", "columns": ["First", "Last"]},
       {"name": "email", "normalize": "email", "columns": ["Email"]}],
-     "match.keys: the fuzzy key must be the last key"),
+     "match.keys.0.normalize: 'fuzzy' is for the last key of the cascade "
+     "only"),
     ([{"name": "email", "normalize": "email", "columns": ["Email"],
        "threshold": 0.9}],
-     "match.keys.0: threshold applies to a fuzzy key only"),
+     "match.keys.0.threshold: 0.9 is for a fuzzy key only "
+     "(normalize: fuzzy; this key's is 'email')"),
     ([{"name": "email", "normalize": "email", "columns": ["Email"],
        "confirm": ["Middle"]}],
      "match.keys.0 (email): column 'Middle' is not in the header"),

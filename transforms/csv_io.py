@@ -8,10 +8,15 @@ bytes scan) and takes the first record that starts at or after S; records are
 claimed by their start offset. Every split point therefore yields the same
 records, which `source_test_utils` checks exhaustively in the tests.
 
+With `csv.escape: "\\"` a quote after an odd run of backslashes is escaped
+and toggles nothing; the scan skips those quotes (numpy, per chunk).
+
 Within a split, numpy finds all record boundaries of a chunk at once and
 pyarrow parses a whole batch of records in one call; only a batch that holds
 a malformed record falls back to Python's csv module, record by record, so the
-bad records can be rejected with their line and reason.
+bad records can be rejected with their line and reason. A file's dialect
+(delimiter, escape, encoding, a `sep=` line) is resolved before reading
+(transforms/csv_dialect.py).
 """
 
 import codecs
@@ -22,19 +27,22 @@ import logging
 import threading
 import uuid
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from apache_beam.io.filebasedsource import FileBasedSource
+from apache_beam.io.concat_source import ConcatSource
+from apache_beam.io.filebasedsource import FileBasedSource, _SingleFileSource
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.range_trackers import OffsetRangeTracker
 from apache_beam.metrics import Metrics
 
+from transforms.csv_dialect import DELIMITERS, CsvFormat, view_chunks
 from transforms.errors import InputError
+from transforms.hashing import in_sorted
 from transforms.progress import Progress
 from transforms.rows import LINE_COL, OFFSET_COL, RejectedRow, RowBatch
 
@@ -48,49 +56,77 @@ UTF8_BOM = codecs.BOM_UTF8
 CHUNK_BYTES = 1 << 22
 DEFAULT_BATCH_ROWS = 30_000
 MIN_SPLIT_BYTES = 16 << 20
-DELIMITERS = {",", ";", "\t", "|"}
-
-
-@dataclass(frozen=True)
-class CsvFormat:
-  """How a file is written (BOM and CRLF line ends are handled regardless),
-  and the largest field and record accepted: bigger ones are rejected."""
-  delimiter: str = ","
-  encoding: str = "utf-8"
-  max_field_bytes: int = 4 << 20
-  max_row_bytes: int = 16 << 20
-
-  def __post_init__(self):
-    if self.delimiter not in DELIMITERS:
-      raise InputError(
-          f"csv.delimiter {self.delimiter!r} is not supported "
-          f"(use one of , ; | or tab)")
-    try:
-      name = codecs.lookup(self.encoding).name
-    except LookupError:
-      raise InputError(f"csv.encoding {self.encoding!r} is not a known "
-                       f"encoding") from None
-    # Record boundaries are found on raw bytes, so quote and newline must be
-    # single ASCII bytes: true of UTF-8 and the 8-bit code pages, not UTF-16.
-    if '",\n'.encode(name, errors="replace") != b'",\n':
-      raise InputError(f"csv.encoding {self.encoding!r} is not supported "
-                       f"(it must be ASCII-compatible, e.g. utf-8, latin-1)")
+BACKSLASH = ord("\\")
+__all__ = ["CsvFormat", "CsvHeader", "CsvSource", "DELIMITERS", "ReadCsv",
+           "read_header", "shared_header", "match_files", "write_sample"]
 
 
 @dataclass(frozen=True)
 class CsvHeader:
   names: Tuple[str, ...]
   data_start: int  # byte offset of the first data record
-  lines: int  # physical lines the header (and BOM) occupy
+  lines: int  # physical lines the header (and BOM, sep= line) occupy
+  fmt: CsvFormat = CsvFormat()  # the format it was read with
+
+
+def _escaped(buf: np.ndarray, escape: Optional[str], pending: bool = False):
+  """(positions in `buf` of the bytes an escape character escapes: each
+  one after an odd run of them, whether the byte after `buf` is one).
+  `pending`: buf[0] is escaped by the end of the previous chunk."""
+  none = np.zeros(0, np.int64)
+  if escape is None:
+    return none, False
+  marks = np.flatnonzero(buf == ord(escape))
+  if marks.size == 0:
+    return (np.zeros(1, np.int64) if pending and buf.size else none), (
+        pending and buf.size == 0)
+  cuts = np.flatnonzero(np.diff(marks) != 1)
+  firsts = marks[np.concatenate(([0], cuts + 1))]
+  lasts = marks[np.concatenate((cuts, [marks.size - 1]))]
+  runs = lasts - firsts + 1
+  lead = pending and firsts[0] != 0
+  if pending and not lead:
+    runs[0] -= 1  # the run's first escape character is itself escaped
+  after = lasts[(runs & 1).astype(bool)] + 1
+  if lead:
+    after = np.concatenate(([0], after))
+  carry = bool(after.size) and int(after[-1]) == buf.size
+  return (after[:-1] if carry else after), carry
+
+
+def _unescaped(positions: np.ndarray, escaped: Optional[np.ndarray]):
+  if escaped is None or not escaped.size or not positions.size:
+    return positions
+  return positions[~in_sorted(positions, escaped)]
+
+
+def _toggles(chunk: bytes, escape: Optional[str], pending: bool = False):
+  """(the quotes in `chunk` that toggle quoting, whether the byte after it
+  is escaped): a plain count without an escape character."""
+  if escape is None:
+    return chunk.count(b'"'), False
+  buf = np.frombuffer(chunk, np.uint8)
+  escaped, pending = _escaped(buf, escape, pending)
+  return _unescaped(np.flatnonzero(buf == QUOTE), escaped).size, pending
+
+
+def _ends_in(chunk: bytes, in_quotes: bool, escape: Optional[str],
+             pending: bool = False) -> np.ndarray:
+  buf = np.frombuffer(chunk, np.uint8)
+  return _record_ends(buf, in_quotes,
+                      escaped=_escaped(buf, escape, pending)[0])
 
 
 def _record_ends(buf: np.ndarray, in_quotes: bool = False,
-                 newlines: Optional[np.ndarray] = None) -> np.ndarray:
+                 newlines: Optional[np.ndarray] = None,
+                 escaped: Optional[np.ndarray] = None) -> np.ndarray:
   """Indices of the newlines outside quotes in `buf`: those with an even
-  number of quotes before them (odd if the buffer starts inside quotes)."""
+  number of quotes before them (odd if the buffer starts inside quotes).
+  Quotes and newlines at `escaped` positions count for nothing."""
   if newlines is None:
     newlines = np.flatnonzero(buf == NEWLINE)
-  quotes = np.flatnonzero(buf == QUOTE)
+  newlines = _unescaped(newlines, escaped)
+  quotes = _unescaped(np.flatnonzero(buf == QUOTE), escaped)
   if quotes.size == 0:
     return newlines if not in_quotes else newlines[:0]
   odd = (np.searchsorted(quotes, newlines) & 1).astype(bool)
@@ -105,57 +141,73 @@ def _strip_eol(raw: bytes) -> bytes:
   return raw
 
 
+def _start(head: bytes, fmt: CsvFormat) -> int:
+  """Where the header starts: after a BOM and a `sep=` line."""
+  start = len(UTF8_BOM) if head.startswith(UTF8_BOM) else 0
+  if fmt.sep_line:
+    line_end = head.find(NEWLINE_BYTE, start)
+    return len(head) if line_end < 0 else line_end + 1
+  return start
+
+
 def read_header(path: str, fmt: CsvFormat = CsvFormat()) -> CsvHeader:
-  """Reads the header record of `path`; a clear InputError if it is unusable."""
+  """Reads the header record of `path`; a clear InputError if it is unusable.
+  Offsets are those of the bytes csv_io reads: of the UTF-8 copy for an
+  encoding read from one (csv_dialect.view_chunks)."""
   try:
     f = FileSystems.open(path, compression_type="uncompressed")
   except Exception as e:  # Beam wraps the OS error in its own type.
     raise InputError(f"{path}: cannot open ({_short(e)})") from None
+  at = 2 if fmt.sep_line else 1  # the header's line
   with f:
     head = b""
+    chunks = view_chunks(f, fmt)
     while True:
-      chunk = f.read(1 << 16)
+      chunk = next(chunks, b"")
       head += chunk
-      start = len(UTF8_BOM) if head.startswith(UTF8_BOM) else 0
-      ends = _record_ends(np.frombuffer(head[start:], np.uint8))
+      start = _start(head, fmt)
+      ends = _ends_in(head[start:], False, fmt.escape)
       if ends.size or not chunk:
         break
-  bom = len(UTF8_BOM) if head.startswith(UTF8_BOM) else 0
-  end = bom + int(ends[0]) + 1 if ends.size else len(head)
-  raw = _strip_eol(head[bom:end])
+  end = start + int(ends[0]) + 1 if ends.size else len(head)
+  raw = _strip_eol(head[start:end])
   if not raw.strip():
     raise InputError(f"{path}: file is empty (no header row)")
   try:
-    text = raw.decode(fmt.encoding)
+    text = raw.decode(fmt.encoding if fmt.in_place else "utf-8")
   except UnicodeDecodeError as e:
-    raise InputError(f"{path}: line 1: header is not valid {fmt.encoding} "
-                     f"({e.reason} at byte {e.start})") from None
+    raise InputError(f"{path}: line {at}: header is not valid {fmt.label}"
+                     + (f" ({e.reason} at byte {e.start})" if fmt.in_place
+                        and not fmt.decoded_from else "")) from None
   try:
     rows = list(csv.reader(io.StringIO(text, newline=""),
-                           delimiter=fmt.delimiter, strict=True))
+                           delimiter=fmt.delimiter, escapechar=fmt.escape,
+                           strict=True))
   except csv.Error as e:
-    raise InputError(f"{path}: line 1: malformed header ({e})") from None
+    raise InputError(f"{path}: line {at}: malformed header ({e})") from None
   if len(rows) > 1:
-    raise InputError(f"{path}: line 1: the header holds a bare carriage "
+    raise InputError(f"{path}: line {at}: the header holds a bare carriage "
                      f"return: lines end with CR only (classic Mac OS)? "
                      f"Convert the file to LF or CRLF line ends")
   names = tuple(n.strip() or f"column_{i + 1}" for i, n in enumerate(rows[0]))
   seen = {}
   for i, n in enumerate(names):
     if n in seen:
-      raise InputError(f"{path}: line 1: duplicate column name {n!r} "
+      raise InputError(f"{path}: line {at}: duplicate column name {n!r} "
                        f"(columns {seen[n] + 1} and {i + 1})")
     seen[n] = i
   if OFFSET_COL in seen or LINE_COL in seen:
-    raise InputError(f"{path}: line 1: column names {OFFSET_COL!r} and "
+    raise InputError(f"{path}: line {at}: column names {OFFSET_COL!r} and "
                      f"{LINE_COL!r} are reserved")
-  return CsvHeader(names, end, head[:end].count(b"\n"))
+  return CsvHeader(names, end, head[:end].count(b"\n"), fmt)
 
 
-def shared_header(files: List[str], fmt: CsvFormat = CsvFormat()):
+def shared_header(files: List[str], fmt: CsvFormat = CsvFormat(),
+                  formats: Optional[Dict[str, CsvFormat]] = None):
   """The column names all `files` (one path or glob) share; InputError if
-  one differs."""
-  headers = [read_header(f, fmt).names for f in files]
+  one differs. `formats`: a file's own format, where it is not `fmt`."""
+  formats = formats or {}
+  headers = [read_header(f, formats.get(f, fmt)).names for f in files]
   for f, h in zip(files[1:], headers[1:]):
     if h != headers[0]:
       raise InputError(f"{f}: header differs from {files[0]}'s (all files "
@@ -176,20 +228,28 @@ def match_files(pattern: str) -> List[str]:
 
 
 def write_sample(files: List[str], fmt: CsvFormat, rows: int,
-                 dest: str) -> str:
+                 dest: str,
+                 formats: Optional[Dict[str, CsvFormat]] = None) -> str:
   """Copies the header and the first `rows` records of `files` (in order)
-  to `dest`, byte for byte, so `--sample N` runs the whole job on them."""
-  header = read_header(files[0], fmt)
+  to `dest`, byte for byte, so `--sample N` runs the whole job on them.
+  `formats`: a file's own format, where it is not `fmt`; the sample stops
+  before a file whose delimiter or escape differs from the first file's."""
+  formats = formats or {}
+  first = formats.get(files[0], fmt)
+  header = read_header(files[0], first)
   with FileSystems.open(files[0], compression_type="uncompressed") as f:
     head = f.read(header.data_start)
   left = rows
   with FileSystems.create(dest) as out:
     out.write(head if head.endswith(b"\n") else head + b"\n")
     for path in files:
-      data_start = read_header(path, fmt).data_start
+      own = formats.get(path, fmt)
+      if (own.delimiter, own.escape) != (first.delimiter, first.escape):
+        break
+      data_start = read_header(path, own).data_start
       with FileSystems.open(path, compression_type="uncompressed") as f:
         f.seek(data_start)
-        in_quotes, carry = False, b""
+        in_quotes, pending, carry = False, False, b""
         while left > 0:
           chunk = f.read(CHUNK_BYTES)
           if not chunk:
@@ -197,16 +257,17 @@ def write_sample(files: List[str], fmt: CsvFormat, rows: int,
               out.write(carry + b"\n")
               left -= 1
             break
-          buf = np.frombuffer(chunk, np.uint8)
-          ends = _record_ends(buf, in_quotes)[:left]
+          ends = _ends_in(chunk, in_quotes, own.escape, pending)[:left]
           if ends.size:
             out.write(carry + chunk[:int(ends[-1]) + 1])
             left -= ends.size
             carry = chunk[int(ends[-1]) + 1:]
-            in_quotes = bool(carry.count(b'"') & 1)
+            quotes, pending = _toggles(carry, own.escape)
           else:
             carry += chunk
-            in_quotes ^= bool(chunk.count(b'"') & 1)
+            quotes, pending = _toggles(chunk, own.escape, pending)
+            quotes += in_quotes
+          in_quotes = bool(quotes & 1)
       if left <= 0:
         break
   return dest
@@ -228,6 +289,51 @@ def _short(e: Exception) -> str:
 
 class _Rejected(Exception):
   """A record rejected before parsing."""
+
+
+def _stray_quote(raw: bytes, fmt: CsvFormat) -> bool:
+  """Whether a quote that closes a quoted field is followed by anything but
+  the delimiter, a line end, another quote or the end: pyarrow would read on
+  and join the pieces into one value (`"Acme \\"West\\" Division"` as
+  `Acme \\West\\"" Division"`), where Python's csv, strict, rejects the
+  record. `raw` starts outside quotes, so quotes alternate open, close."""
+  if raw.find(b'"') < 0:
+    return False
+  buf = np.frombuffer(raw, np.uint8)
+  quotes = _unescaped(np.flatnonzero(buf == QUOTE),
+                      _escaped(buf, fmt.escape)[0])
+  after = quotes[1::2] + 1
+  after = buf[after[after < buf.size]]
+  return not ((after == ord(fmt.delimiter)) | (after == NEWLINE) |
+              (after == CR) | (after == QUOTE)).all()
+
+
+def _arrow(raw: bytes, header: CsvHeader, extra: bool = False):
+  """(pyarrow's table of `raw`, or None if it cannot parse it; its invalid
+  rows). `extra`: with one more column, after the header's."""
+  fmt, names, invalid = header.fmt, list(header.names), []
+  if extra:
+    names.append("_" * max(map(len, names)) + "_trailing")
+  try:
+    table = pacsv.read_csv(
+        pa.py_buffer(raw),
+        read_options=pacsv.ReadOptions(
+            column_names=names, encoding=fmt.encoding,
+            use_threads=False, block_size=max(1 << 20, len(raw) + 1)),
+        parse_options=pacsv.ParseOptions(
+            delimiter=fmt.delimiter, newlines_in_values=True,
+            escape_char=fmt.escape or False,
+            invalid_row_handler=lambda row: invalid.append(row) or "skip"),
+        convert_options=pacsv.ConvertOptions(
+            column_types={n: pa.string() for n in names},
+            strings_can_be_null=False, quoted_strings_can_be_null=False))
+  except (pa.ArrowInvalid, UnicodeDecodeError):
+    return None, []
+  return table, invalid
+
+
+def _filled(table: pa.Table, column: int) -> bool:
+  return bool(pc.max(pc.binary_length(table.column(column))).as_py())
 
 
 def _longest_field(table: pa.Table) -> int:
@@ -266,12 +372,18 @@ _CHECKPOINTS = _Checkpoints()
 
 class CsvSource(FileBasedSource):
   """Reads CSV files as RowBatch elements, plus RejectedRow elements for
-  malformed records (ReadCsv separates the two)."""
+  malformed records (ReadCsv separates the two).
+
+  `formats`: a file's own format, where it is not `fmt`; `copies`: a file ->
+  its UTF-8 copy (csv_dialect.transcode), read and split in its stead while
+  rows and rejections still name the file."""
 
   def __init__(self, pattern: str, fmt: CsvFormat = CsvFormat(),
                source_name: str = "", batch_rows: int = DEFAULT_BATCH_ROWS,
                files: Optional[List[str]] = None,
-               min_split_bytes: int = MIN_SPLIT_BYTES):
+               min_split_bytes: int = MIN_SPLIT_BYTES,
+               formats: Optional[Dict[str, CsvFormat]] = None,
+               copies: Optional[Dict[str, str]] = None):
     # Each split counts the quotes before its start, so splits are kept at
     # 16 MB or more: enough of them to spread work, few enough to scan.
     super().__init__(pattern, min_bundle_size=min_split_bytes,
@@ -281,7 +393,18 @@ class CsvSource(FileBasedSource):
     self._batch_rows = max(1, batch_rows)
     self._files = files if files is not None else match_files(pattern)
     self._file_index = {f: i for i, f in enumerate(self._files)}
+    self._formats, self._copies = dict(formats or {}), dict(copies or {})
+    self._copy_sizes = {f: _size(c) for f, c in self._copies.items()}
+    for f in self._files:
+      if not self._formats.get(f, fmt).in_place:
+        raise InputError(
+            f"{f}: {self._formats.get(f, fmt).encoding} is read from a "
+            f"UTF-8 copy: make one with transforms.csv_dialect.transcode "
+            f"and pass it in `copies`, with its format")
     self._headers = {}
+    # Files seen to end their rows with an extra delimiter: their batches
+    # are parsed with one more column first.
+    self._trailing = {}
     # Names this pipeline's reads in the process-wide record checkpoints
     # (each split of the source arrives as an unpickled copy).
     self._run = uuid.uuid4().hex
@@ -303,11 +426,26 @@ class CsvSource(FileBasedSource):
       raise InputError(f"{self._pattern.get()}: the workers list other files "
                        f"than the job was planned on ({odd[0]}); use "
                        f"absolute paths or storage every worker can reach")
+    sizes = self._copy_sizes
+    if any(sizes.get(s._file_name, s._stop_offset) != s._stop_offset
+           for s in concat.sources):
+      # A copied file is split over its copy's bytes, under its own name.
+      self._concat_source = concat = ConcatSource([
+          _SingleFileSource(s._file_based_source, s._file_name, 0,
+                            sizes[s._file_name],
+                            min_bundle_size=s._min_bundle_size,
+                            splittable=s._splittable)
+          if s._file_name in self._copies else s for s in concat.sources])
     return concat
+
+  def open_file(self, file_name):
+    return super().open_file(self._copies.get(file_name, file_name))
 
   def _header(self, file_name: str) -> CsvHeader:
     if file_name not in self._headers:
-      self._headers[file_name] = read_header(file_name, self._fmt)
+      self._headers[file_name] = read_header(
+          self._copies.get(file_name, file_name),
+          self._formats.get(file_name, self._fmt))
     return self._headers[file_name]
 
   def read_records(self, file_name, range_tracker):
@@ -350,13 +488,15 @@ class CsvSource(FileBasedSource):
     start, newlines = _CHECKPOINTS.before(
         (self._run, file_name), begin - 1, (header.data_start, header.lines))
     f.seek(start)
-    quotes = 0
+    escape = header.fmt.escape
+    quotes, pending = 0, False
     remaining = begin - 1 - start
     while remaining > 0:
       chunk = f.read(min(CHUNK_BYTES, remaining))
       if not chunk:
         return None, 0
-      quotes += chunk.count(b'"')
+      toggles, pending = _toggles(chunk, escape, pending)
+      quotes += toggles
       newlines += chunk.count(b"\n")
       remaining -= len(chunk)
     pos = begin - 1
@@ -365,12 +505,12 @@ class CsvSource(FileBasedSource):
       chunk = f.read(CHUNK_BYTES)
       if not chunk:
         return None, 0
-      buf = np.frombuffer(chunk, np.uint8)
-      ends = _record_ends(buf, in_quotes)
+      ends = _ends_in(chunk, in_quotes, escape, pending)
       if ends.size:
         end = int(ends[0])
         return pos + end + 1, newlines + chunk.count(b"\n", 0, end + 1)
-      in_quotes ^= bool(chunk.count(b'"') & 1)
+      toggles, pending = _toggles(chunk, escape, pending)
+      in_quotes ^= bool(toggles & 1)
       newlines += chunk.count(b"\n")
       pos += len(chunk)
 
@@ -386,19 +526,20 @@ class CsvSource(FileBasedSource):
         return
       buf = np.frombuffer(data, np.uint8)
       newlines = np.flatnonzero(buf == NEWLINE)
-      ends = _record_ends(buf, newlines=newlines)
+      ends = _record_ends(buf, newlines=newlines, escaped=_escaped(
+          buf, header.fmt.escape)[0])
       unterminated = False
       if eof and (ends.size == 0 or ends[-1] != len(data) - 1):
         unterminated = True
         ends = np.append(ends, len(data) - 1)
       if ends.size == 0:
-        if len(data) > self._fmt.max_row_bytes:
+        if len(data) > header.fmt.max_row_bytes:
           # One record longer than the limit: skip to its end without
           # holding it, and reject it.
           if not tracker.try_claim(pos):
             return
           rejected, length, lines, carry = self._skip_record(
-              f, data, file_name, pos, line)
+              f, data, file_name, header.fmt, pos, line)
           yield rejected
           pos, line = pos + length, line + lines
           continue
@@ -436,34 +577,36 @@ class CsvSource(FileBasedSource):
       if eof:
         return
 
-  def _skip_record(self, f, data: bytes, file_name: str, pos: int,
-                   line: int):
+  def _skip_record(self, f, data: bytes, file_name: str, fmt: CsvFormat,
+                   pos: int, line: int):
     """Reads past a record that starts at `pos` (its first bytes in `data`,
     no end among them) keeping only its head: (RejectedRow, its length, the
     newlines in it, the bytes after it already read)."""
-    in_quotes = bool(data.count(b'"') & 1)
+    quotes, pending = _toggles(data, fmt.escape)
+    in_quotes = bool(quotes & 1)
     length, newlines, head = len(data), data.count(b"\n"), data[:200]
     rest = b""
     while True:
       chunk = f.read(CHUNK_BYTES)
       if not chunk:
         break
-      ends = _record_ends(np.frombuffer(chunk, np.uint8), in_quotes)
+      ends = _ends_in(chunk, in_quotes, fmt.escape, pending)
       if ends.size:
         end = int(ends[0]) + 1
         length += end
         newlines += chunk.count(b"\n", 0, end)
         rest = chunk[end:]
         break
-      in_quotes ^= bool(chunk.count(b'"') & 1)
+      quotes, pending = _toggles(chunk, fmt.escape, pending)
+      in_quotes ^= bool(quotes & 1)
       newlines += chunk.count(b"\n")
       length += len(chunk)
-    reason = (f"row is over the limit of {self._fmt.max_row_bytes} bytes "
+    reason = (f"row is over the limit of {fmt.max_row_bytes} bytes "
               f"(limits.max_row_bytes): {length} bytes"
               + (", up to the end of the file (an unclosed quote?)"
                  if not rest and in_quotes else ""))
     Metrics.counter("crmsync", "rows_rejected").inc()
-    text = head.decode(self._fmt.encoding, errors="replace") + "..."
+    text = head.decode(fmt.encoding, errors="replace") + "..."
     return (RejectedRow(self._name, file_name, line, pos, reason, text),
             length, newlines, rest)
 
@@ -472,15 +615,16 @@ class CsvSource(FileBasedSource):
     if starts.size == 0:
       return
     raw = data[int(starts[0]):int(ends[-1]) + 1]
+    fmt = header.fmt
     # Rows too long or holding a NUL byte are rejected by the slow path.
-    suspect = (ends - starts + 1 > self._fmt.max_row_bytes).any() or (
+    suspect = (ends - starts + 1 > fmt.max_row_bytes).any() or (
         raw.find(b"\x00") >= 0)
     table = None if last_unterminated or suspect else self._parse_fast(
-        raw, header)
+        raw, header, file_name)
     if table is not None and table.num_rows != starts.size:
       table = None
-    if (table is not None and len(raw) > self._fmt.max_field_bytes
-        and _longest_field(table) > self._fmt.max_field_bytes):
+    if (table is not None and len(raw) > fmt.max_field_bytes
+        and _longest_field(table) > fmt.max_field_bytes):
       table = None
     rejected = []
     good = np.arange(starts.size)
@@ -505,31 +649,38 @@ class CsvSource(FileBasedSource):
     if batch.num_rows > done:
       yield RowBatch(file_index, batch.slice(done))
 
-  def _parse_fast(self, raw: bytes, header: CsvHeader) -> Optional[pa.Table]:
-    invalid = []
-    try:
-      table = pacsv.read_csv(
-          pa.py_buffer(raw),
-          read_options=pacsv.ReadOptions(
-              column_names=list(header.names), encoding=self._fmt.encoding,
-              use_threads=False, block_size=max(1 << 20, len(raw) + 1)),
-          parse_options=pacsv.ParseOptions(
-              delimiter=self._fmt.delimiter, newlines_in_values=True,
-              invalid_row_handler=lambda row: invalid.append(row) or "skip"),
-          convert_options=pacsv.ConvertOptions(
-              column_types={n: pa.string() for n in header.names},
-              strings_can_be_null=False, quoted_strings_can_be_null=False))
-    except (pa.ArrowInvalid, UnicodeDecodeError):
+  def _parse_fast(self, raw: bytes, header: CsvHeader,
+                  file_name: str = "") -> Optional[pa.Table]:
+    """The batch's rows by pyarrow; None sends it to the slow path: a
+    malformed row, or a quote pyarrow would read past (`_stray_quote`).
+    Rows that all end with one extra delimiter (a trailing one) are parsed
+    with one more column, dropped when it is empty throughout."""
+    fmt, width = header.fmt, len(header.names)
+    if _stray_quote(raw, fmt):
       return None
-    # A malformed row: the slow path finds and rejects it.
-    return None if invalid else table
+    extra = self._trailing.get(file_name, False)
+    table, invalid = _arrow(raw, header, extra)
+    if extra and (table is None or invalid or _filled(table, width)):
+      extra = False  # this batch's rows lack the extra delimiter
+      table, invalid = _arrow(raw, header, extra)
+    if not extra and table is not None and invalid and all(
+        r.actual_columns == width + 1 and r.text.endswith(fmt.delimiter)
+        for r in invalid):
+      extra = True
+      table, invalid = _arrow(raw, header, extra)
+    if table is None or invalid or (extra and _filled(table, width)):
+      return None
+    if extra:
+      self._trailing[file_name] = True
+      table = table.remove_column(width)
+    return table
 
   def _parse_slow(self, file_name, header, data, starts, ends, offsets, lines,
                   rejected, last_unterminated):
     """Record by record with Python's csv module; bad records are rejected."""
-    width = len(header.names)
+    fmt, width = header.fmt, len(header.names)
     rows, good = [], []
-    max_row, max_field = self._fmt.max_row_bytes, self._fmt.max_field_bytes
+    max_row, max_field = fmt.max_row_bytes, fmt.max_field_bytes
     # Python's csv module has a field limit of its own (128 KB by default).
     csv.field_size_limit(max(max_field, csv.field_size_limit()))
     for k in range(starts.size):
@@ -542,16 +693,20 @@ class CsvSource(FileBasedSource):
       try:
         if reason:
           raise _Rejected(reason)
-        text = raw.decode(self._fmt.encoding)
+        text = raw.decode(fmt.encoding)
         if last_unterminated and k == starts.size - 1 and (
-            raw.count(b'"') & 1):
+            _toggles(raw, fmt.escape)[0] & 1):
           lines_over = raw.count(NEWLINE_BYTE) + 1
           raise csv.Error(f"unclosed quote: the field runs to the end of the "
                           f"file, over {lines_over} lines")
         if b"\x00" in raw:
           raise _Rejected("a NUL byte: binary data, not text")
         parsed = list(csv.reader(io.StringIO(text, newline=""),
-                                 delimiter=self._fmt.delimiter, strict=True))
+                                 delimiter=fmt.delimiter,
+                                 escapechar=fmt.escape, strict=True))
+        if len(parsed) == 1 and len(parsed[0]) == width + 1 and (
+            not parsed[0][-1]):
+          parsed[0].pop()  # a trailing delimiter
         if len(parsed) > 1 and b"\r" in raw:
           reason = ("a bare carriage return (CR) outside quotes: only LF "
                     "and CRLF end a line")
@@ -560,21 +715,27 @@ class CsvSource(FileBasedSource):
           reason = f"expected {width} fields, found {found}"
         else:
           big = [i for i, v in enumerate(parsed[0]) if len(v) * 4 > max_field
-                 and len(v.encode(self._fmt.encoding)) > max_field]
+                 and len(v.encode(fmt.encoding)) > max_field]
           if big:
             reason = (f"field {header.names[big[0]]!r} is over the limit of "
                       f"{max_field} bytes (limits.max_field_bytes)")
             text = text[:200] + "..."
       except UnicodeDecodeError as e:
-        text = raw.decode(self._fmt.encoding, errors="replace")
-        reason = (f"not valid {self._fmt.encoding}: {e.reason} at byte "
-                  f"{e.start} of the row")
+        text = raw.decode(fmt.encoding, errors="replace")
+        # A copy's offsets are not the user's file's: no byte given.
+        reason = (f"not valid {fmt.label}: undecodable bytes"
+                  if fmt.decoded_from else f"not valid {fmt.encoding}: "
+                  f"{e.reason} at byte {e.start} of the row")
       except csv.Error as e:
         reason = f"malformed quoting ({e})"
       except _Rejected as e:
         reason = str(e)
-        text = raw.decode(self._fmt.encoding, errors="replace")
+        text = raw.decode(fmt.encoding, errors="replace")
         text = text if len(text) <= 200 else text[:200] + "..."
+      if reason and fmt.escape is None and b'\\"' in raw and (
+          reason.startswith(("malformed", "expected"))):
+        reason += ('; the record holds \\" (quotes escaped by a '
+                   'backslash?): set csv.escape: "\\\\"')
       if reason:
         Metrics.counter("crmsync", "rows_rejected").inc()
         rejected.append(RejectedRow(self._name, file_name, int(lines[k]),
@@ -616,13 +777,20 @@ class ReadCsv(beam.PTransform):
 
   def __init__(self, pattern: str, fmt: CsvFormat = CsvFormat(),
                source_name: str = "", batch_rows: int = DEFAULT_BATCH_ROWS,
-               files: Optional[List[str]] = None):
+               files: Optional[List[str]] = None,
+               formats: Optional[Dict[str, CsvFormat]] = None,
+               copies: Optional[Dict[str, str]] = None):
     super().__init__()
     self._name = source_name or pattern
-    # `files`: the pattern's files when the caller has listed them already.
+    # `files`: the pattern's files when the caller has listed them already;
+    # `formats`, `copies`: as CsvSource takes them.
     self.files = files if files is not None else match_files(pattern)
-    self.header = shared_header(self.files, fmt)
-    self.source = CsvSource(pattern, fmt, self._name, batch_rows, self.files)
+    formats, copies = formats or {}, copies or {}
+    self.header = shared_header(
+        [copies.get(f, f) for f in self.files], fmt,
+        {copies.get(f, f): own for f, own in formats.items()})
+    self.source = CsvSource(pattern, fmt, self._name, batch_rows, self.files,
+                            formats=formats, copies=copies)
 
   def expand(self, pbegin):
     return (pbegin

@@ -1,0 +1,283 @@
+"""CSV dialects: how each input file is written, resolved once per file when
+the job is planned, so that every split of a file reads it the same way.
+
+What the settings leave open, the file's first bytes decide: a BOM its
+encoding (a UTF-16 or UTF-32 BOM whatever `csv.encoding` says), Excel's
+`sep=;` first line its delimiter, and a sample of its first megabyte the
+delimiter (`csv.delimiter: auto`) and whether quotes are escaped by a
+backslash (`csv.escape: auto`).
+
+Records are found on raw bytes (csv_io), which needs an encoding whose quote,
+delimiters and line ends are single bytes that occur in no other character:
+UTF-8 and the 8-bit code pages. A file in any other encoding (UTF-16, UTF-32,
+Shift JIS, ...) is transcoded to UTF-8 once, at submission, and the copy is
+read and split instead; reports still name the user's file.
+"""
+
+import codecs
+import csv
+import functools
+import io
+import re
+from dataclasses import dataclass, replace
+from typing import Iterator, Optional, Tuple
+
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.errors import ConfigError, InputError
+
+DELIMITERS = (",", ";", "\t", "|")  # also the order that breaks a tie
+ESCAPES = ("auto", "none", "\\")
+SAMPLE_BYTES = 1 << 20  # what `auto` looks at, per file
+SAMPLE_RECORDS = 1000
+# Longest BOM first: UTF-32-LE's starts with UTF-16-LE's.
+BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
+        (codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"))
+# Bytes that are not valid in a file's encoding become this byte in its UTF-8
+# copy: UTF-8 never has it, so the record holding it is rejected when read.
+UNDECODABLE = "crmsync.undecodable"
+codecs.register_error(UNDECODABLE, lambda e: ("\udcff", e.end))
+# `\"` that does not end a field (then it could be a value ending in a
+# backslash): quotes escaped by a backslash.
+_ESCAPED_QUOTE = re.compile(r'(?<!\\)(?:\\\\)*\\"(?![,;\t|\r\n"]|$)')
+_SEP_LINE = re.compile(r'"?sep=(.)"?[ \t]*(?:\r?\n|$)', re.I)
+_NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
+_ASCII = "".join(map(chr, range(128)))
+_NON_ASCII = "".join(chr(c) for c in range(0x80, 0x10000)
+                     if not 0xD800 <= c < 0xE000)
+
+
+@functools.lru_cache(maxsize=None)
+def reads_in_place(encoding: str) -> bool:
+  """Whether records can be found on a file's own bytes: ASCII reads as
+  ASCII and no other character holds a byte below 0x80 (Shift JIS, GBK and
+  Big5 hide backslashes and pipes in their second bytes)."""
+  name = codecs.lookup(encoding).name
+  if name in ("utf-8", "utf-8-sig"):
+    return True
+  try:
+    if bytes(range(128)).decode(name) != _ASCII:
+      return False
+  except UnicodeDecodeError:
+    return False
+  return not _NON_ASCII.encode(name, "ignore").translate(
+      None, bytes(range(128, 256)))
+
+
+@dataclass(frozen=True)
+class CsvFormat:
+  """How a file is written (a UTF-8 BOM and CRLF line ends are handled
+  regardless), and the largest field and record accepted: bigger ones are
+  rejected. `escape`: the character that escapes the next one (a quote, in
+  `\\"`), or None (RFC 4180: a quote inside quotes is doubled). `sep_line`:
+  the first line is Excel's `sep=;`, the header the next one.
+  `decoded_from`: of a UTF-8 copy, the encoding of the file it was made
+  from, for messages."""
+  delimiter: str = ","
+  encoding: str = "utf-8"
+  max_field_bytes: int = 4 << 20
+  max_row_bytes: int = 16 << 20
+  escape: Optional[str] = None
+  sep_line: bool = False
+  decoded_from: str = ""
+
+  def __post_init__(self):
+    if self.delimiter not in DELIMITERS:
+      raise InputError(
+          f"csv.delimiter {self.delimiter!r} is not supported "
+          f"(use one of , ; | or tab)")
+    if self.escape not in (None, "\\"):
+      raise InputError(f"csv.escape {self.escape!r} is not supported "
+                       f"(use a backslash, or none)")
+    try:
+      codecs.lookup(self.encoding)
+    except LookupError:
+      raise InputError(f"csv.encoding {self.encoding!r} is not a known "
+                       f"encoding") from None
+
+  @property
+  def in_place(self) -> bool:
+    """Read as it is (else from a UTF-8 copy: see `transcode`)."""
+    return reads_in_place(self.encoding)
+
+  @property
+  def label(self) -> str:
+    """The encoding of the user's file."""
+    return self.decoded_from or self.encoding
+
+
+def bom_of(head: bytes) -> Tuple[Optional[str], int]:
+  """(the encoding a BOM at the start of `head` says, its length)."""
+  for bom, name in BOMS:
+    if head.startswith(bom):
+      return name, len(bom)
+  return None, 0
+
+
+def view_chunks(f, fmt: CsvFormat, size: int = 1 << 16) -> Iterator[bytes]:
+  """The bytes csv_io scans, from a file open as `f`: the file's own, or,
+  for an encoding read from a copy, its text as UTF-8 (BOM dropped): the
+  bytes of that copy."""
+  if fmt.in_place:
+    while True:
+      chunk = f.read(size)
+      if not chunk:
+        return
+      yield chunk
+  decoder = codecs.getincrementaldecoder(fmt.encoding)(errors=UNDECODABLE)
+  first = True
+  while True:
+    raw = f.read(size)
+    text = decoder.decode(raw, final=not raw)
+    if first and text:
+      text, first = text.removeprefix("\ufeff"), False
+    if text:
+      yield text.encode("utf-8", "surrogateescape")
+    if not raw:
+      return
+
+
+def _open(path: str):
+  try:
+    return FileSystems.open(path, compression_type="uncompressed")
+  except Exception as e:  # Beam wraps the OS error in its own type.
+    text = str(e).strip()
+    raise InputError(f"{path}: cannot open "
+                     f"({text.splitlines()[-1][:300] if text else e!r})"
+                     ) from None
+
+
+def _head(path: str, size: int) -> bytes:
+  with _open(path) as f:
+    parts, left = [], size
+    while left > 0:
+      chunk = f.read(left)
+      if not chunk:
+        break
+      parts.append(chunk)
+      left -= len(chunk)
+  return b"".join(parts)
+
+
+def check_settings(delimiter: str, encoding: str, escape: str,
+                   where: str = "csv"):
+  """ConfigError naming the key and value of a setting crmsync cannot use."""
+  if delimiter != "auto" and delimiter not in DELIMITERS:
+    raise ConfigError(f"{where}.delimiter: {delimiter!r} is not supported "
+                      f"(use , ; | tab or auto)")
+  try:
+    codecs.lookup(encoding)
+  except LookupError:
+    raise ConfigError(f"{where}.encoding: {encoding!r} is not a known "
+                      f"encoding") from None
+  if escape not in ESCAPES:
+    raise ConfigError(f'{where}.escape: {escape!r} is not supported (use '
+                      f'auto, none or "\\\\")')
+
+
+def resolve(path: str, delimiter: Optional[str] = ",",
+            encoding: str = "utf-8", escape: str = "auto", *,
+            max_field_bytes: int = 4 << 20, max_row_bytes: int = 16 << 20,
+            where: str = "csv") -> CsvFormat:
+  """The format of the file at `path` under these settings (`auto`
+  decided on its first megabyte). A `sep=` first line sets the delimiter
+  whatever `delimiter` says: the file states it. `delimiter` None: not
+  set, so `,` but for a file with a UTF-16 or UTF-32 BOM, whose delimiter
+  is detected (Excel's "Unicode Text" is tab-delimited)."""
+  head = _head(path, SAMPLE_BYTES)
+  found, bom = bom_of(head)
+  if delimiter is None:
+    delimiter = "auto" if found and found.startswith("utf-") and (
+        found != "utf-8") else ","
+  check_settings(delimiter, encoding, escape, where)
+  name = found or codecs.lookup(encoding).name
+  name = "utf-8" if name == "utf-8-sig" else name
+  complete = len(head) < SAMPLE_BYTES
+  decoder = codecs.getincrementaldecoder(name)(errors="replace")
+  text = decoder.decode(head[bom:], final=complete).removeprefix("\ufeff")
+  sep = _SEP_LINE.match(text)
+  if sep:
+    if sep.group(1) not in DELIMITERS:
+      raise InputError(f"{path}: line 1: sep={sep.group(1)!r} is not a "
+                       f"supported delimiter (, ; | or tab)")
+    text = text[sep.end():]
+  esc = {"none": None, "\\": "\\"}.get(escape) if escape != "auto" else (
+      "\\" if _ESCAPED_QUOTE.search(text) else None)
+  if sep:
+    delimiter = sep.group(1)
+  elif delimiter == "auto":
+    delimiter = detect_delimiter(text, esc, complete)
+  return CsvFormat(delimiter, name, max_field_bytes, max_row_bytes, esc,
+                   bool(sep))
+
+
+def _records(text: str, delimiter: str, escape: Optional[str],
+             complete: bool):
+  rows = []
+  reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter,
+                      escapechar=escape)
+  try:
+    for row in reader:
+      rows.append(row)
+      if len(rows) > SAMPLE_RECORDS:
+        break
+  except csv.Error:
+    complete = False  # a sample cut inside a quoted field, or binary data
+  return rows if complete or len(rows) < 2 else rows[:-1]
+
+
+def detect_delimiter(text: str, escape: Optional[str] = None,
+                     complete: bool = True) -> str:
+  """The delimiter of `text` (a header and records): of , ; tab and |,
+  those that split the header into two fields or more and every sampled
+  record into as many (or one more, empty: a trailing delimiter) win; then
+  the one with the most header fields; then the first in that order. When
+  none fits every record, the one that fits most of them; when none splits
+  the header, `,` (a file of one column)."""
+  best, best_key = ",", None
+  for rank, d in enumerate(DELIMITERS):
+    rows = _records(text, d, escape, complete)
+    width = len(rows[0]) if rows else 0
+    if width < 2:
+      continue
+    body = [r for r in rows[1:] if r]
+    fits = sum(len(r) == width or (len(r) == width + 1 and not r[-1])
+               for r in body)
+    key = (fits / len(body) if body else 1.0, width, -rank)
+    if best_key is None or key > best_key:
+      best, best_key = d, key
+  return best
+
+
+def describe(fmt: CsvFormat, delimiter: Optional[str] = ",",
+             encoding: str = "utf-8", escape: str = "auto") -> str:
+  """What was found for one file, for `crmsync validate` (the settings as
+  given to `resolve`)."""
+  how = (" (sep= line)" if fmt.sep_line else " (detected)" if (
+      delimiter == "auto" or delimiter is None and fmt.delimiter != ",")
+         else "")
+  configured = codecs.lookup(encoding).name
+  text = [f"delimiter {_NAMES[fmt.delimiter]}{how}",
+          f"encoding {fmt.label}"
+          + (" (BOM)" if fmt.label != configured and not (
+              fmt.label == "utf-8" and configured == "utf-8-sig") else "")
+          + ("" if fmt.in_place else ", read from a UTF-8 copy"),
+          ("quotes escaped by a backslash" if fmt.escape else
+           "quotes doubled")
+          + (" (detected)" if escape == "auto" and fmt.escape else
+             " (no backslash-escaped quote found)" if escape == "auto"
+             else "")]
+  return ", ".join(text)
+
+
+def transcode(path: str, fmt: CsvFormat, dest: str) -> CsvFormat:
+  """Writes the text of `path` to `dest` as UTF-8, chunk by chunk (the
+  lines stay where they were: reports give the same line numbers), and
+  returns the copy's format. Bytes not valid in `fmt.encoding` become a
+  byte UTF-8 rejects, so their record is rejected with its line."""
+  with _open(path) as f, FileSystems.create(
+      dest, compression_type="uncompressed") as out:
+    for chunk in view_chunks(f, fmt, 1 << 22):
+      out.write(chunk)
+  return replace(fmt, encoding="utf-8", decoded_from=fmt.label)
