@@ -164,6 +164,7 @@ def _describe(plan):
     lines.append(f"enriched {s.spec.name}: {', '.join(s.files)}; keys "
                  f"{', '.join(s.keys)}; keeps {', '.join(s.kept) or '-'}"
                  + (f"; maps {mapped}" if mapped else ""))
+  lines.extend(plan.dialect_lines())
   c = plan.config
   lines.append(f"conflicts: {c.conflicts.default}"
                + (f" ({c.conflicts.columns})" if c.conflicts.columns else "")

@@ -62,14 +62,30 @@ def _absolute(path: Optional[str]) -> Optional[str]:
 
 
 class CsvOptions(_Model):
-  delimiter: str = ","
-  encoding: str = "utf-8"
+  """How an input is written; what is left to `auto` (and a BOM, a sep=
+  line) is decided per file when the job is planned (csv_dialect)."""
+  delimiter: str = ","  # , ; | tab, or auto
+  encoding: str = "utf-8"  # any Python codec; a BOM wins
+  escape: str = "auto"  # auto | none | "\\" (backslash)
 
   @field_validator("delimiter")
   @classmethod
   def _named_delimiters(cls, v):
     return {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";",
             "pipe": "|"}.get(v, v)
+
+  @field_validator("delimiter", "encoding", "escape")
+  @classmethod
+  def _supported(cls, v, info):
+    from transforms.csv_dialect import check_settings
+    v = {"backslash": "\\"}.get(v, v) if info.field_name == "escape" else v
+    settings = dict(delimiter=",", encoding="utf-8", escape="auto")
+    settings[info.field_name] = v
+    try:
+      check_settings(**settings, where="")
+    except ConfigError as e:
+      raise ValueError(str(e).split(": ", 1)[1]) from None
+    return v
 
 
 class OriginalInput(_Model):

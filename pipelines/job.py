@@ -12,17 +12,18 @@ import logging
 import os
 import re
 import uuid
-from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.config import EnrichedInput, JobConfig
+from transforms import csv_dialect
 from transforms.csv_io import (DEFAULT_BATCH_ROWS, CsvFormat, ReadCsv,
                                match_files, shared_header, write_sample)
-from transforms.errors import ConfigError, InputError
+from transforms.errors import ConfigError
 from transforms.matching import applicable_keys
 from transforms.merge import BuildIndex, Merge, layout_of, open_index
 from transforms.partitioned import PartitionedMerge
@@ -54,6 +55,7 @@ class SourcePlan:
   mapped_header: Tuple[str, ...]
   kept: Tuple[str, ...]
   keys: Tuple[str, ...]
+  formats: Dict[str, CsvFormat] = field(default_factory=dict)  # per file
 
 
 @dataclass
@@ -67,18 +69,50 @@ class JobPlan:
   spec: MergeSpec
   join: str  # broadcast | partitioned, as configured or chosen by size
   enriched_bytes: int
+  # Each original file's format (original_fmt is the first file's).
+  original_formats: Dict[str, CsvFormat] = field(default_factory=dict)
 
   @property
   def source_order(self):
     return tuple(s.spec.name for s in self.sources)
 
+  def dialect_lines(self) -> List[str]:
+    """What each input file was found to be, for `crmsync validate`."""
+    found = [(self.config.original.csv, self.original_formats)] + [
+        (s.config.csv, s.formats) for s in self.sources]
+    return [f"csv {path}: " + csv_dialect.describe(
+        fmt, _delimiter(options), options.encoding, options.escape)
+            for options, formats in found for path, fmt in formats.items()]
 
-def _fmt(csv_options, where: str, limits) -> CsvFormat:
-  try:
-    return CsvFormat(csv_options.delimiter, csv_options.encoding,
-                     limits.max_field_bytes, limits.max_row_bytes)
-  except InputError as e:
-    raise ConfigError(f"{where}.{e}") from None
+
+def _formats(csv_options, where: str, limits,
+             files: List[str]) -> Dict[str, CsvFormat]:
+  """Each file's format: what the settings leave to `auto`, a BOM or a
+  sep= line decided on the file's first bytes (transforms/csv_dialect)."""
+  return {f: csv_dialect.resolve(
+      f, _delimiter(csv_options), csv_options.encoding, csv_options.escape,
+      max_field_bytes=limits.max_field_bytes,
+      max_row_bytes=limits.max_row_bytes, where=where) for f in files}
+
+
+def _delimiter(csv_options) -> Optional[str]:
+  """None when not set: then a UTF-16 file's is detected (Excel's)."""
+  return (csv_options.delimiter if "delimiter" in
+          csv_options.model_fields_set else None)
+
+
+def _copies(formats: Dict[str, CsvFormat], folder: str):
+  """(formats, copies) to read with: a file in an encoding records cannot
+  be found in (UTF-16, ...) is transcoded to UTF-8 in `folder`, once, and
+  its copy read and split instead."""
+  formats, copies = dict(formats), {}
+  for k, (path, fmt) in enumerate(list(formats.items())):
+    if not fmt.in_place:
+      copies[path] = f"{folder}-{k:05d}.csv"
+      formats[path] = csv_dialect.transcode(path, fmt, copies[path])
+      _LOG.info("%s: %s, read from a UTF-8 copy (%s)", path, fmt.encoding,
+                copies[path])
+  return formats, copies
 
 
 def _columns(names) -> str:
@@ -97,10 +131,12 @@ def _sizes(files) -> List[int]:
 
 def plan_job(config: JobConfig) -> JobPlan:
   """Checks the config against the input headers; reads no data rows."""
-  fmt = _fmt(config.original.csv, "original.csv", config.limits)
   files = match_files(config.original.path)
+  formats = _formats(config.original.csv, "original.csv", config.limits,
+                     files)
+  fmt = formats[files[0]]
   sizes = _sizes(files)
-  header = shared_header(files, fmt)
+  header = shared_header(files, fmt, formats)
   spec = config.merge_spec(header)
   for i, key in enumerate(spec.keys):
     missing = [c for c in key.needed_columns if c not in header]
@@ -123,14 +159,15 @@ def plan_job(config: JobConfig) -> JobPlan:
       limit = _memory_bytes() // 40 >> 20
     join = "broadcast" if enriched_bytes <= limit << 20 else "partitioned"
   return JobPlan(config, fmt, files, sizes, header, sources, spec, join,
-                 enriched_bytes)
+                 enriched_bytes, formats)
 
 
 def _plan_source(i: int, e: EnrichedInput, es: EnrichedSpec,
                  spec: MergeSpec, limits) -> SourcePlan:
-  fmt = _fmt(e.csv, f"enriched.{i}.csv", limits)
   files = match_files(e.path)
-  header = shared_header(files, fmt)
+  formats = _formats(e.csv, f"enriched.{i}.csv", limits, files)
+  fmt = formats[files[0]]
+  header = shared_header(files, fmt, formats)
   for name in e.columns:
     if name not in header:
       raise ConfigError(f"enriched.{i}.columns: {name!r} is not a column of "
@@ -159,7 +196,7 @@ def _plan_source(i: int, e: EnrichedInput, es: EnrichedSpec,
         f"key; map its columns to the key columns with `columns:`")
   return SourcePlan(e, es, fmt, files, header, mapped,
                     es.keep_columns(mapped, spec.original_header),
-                    tuple(k.name for k in keys))
+                    tuple(k.name for k in keys), formats)
 
 
 def _check_columns(config: JobConfig, spec: MergeSpec, sources):
@@ -222,25 +259,38 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
                    batch_rows: int = DEFAULT_BATCH_ROWS,
                    run_id: str = "", sample: Optional[int] = None):
   """Adds the whole job to `p`; with `sample`, on the first `sample`
-  original records only (copied to the run's temporary folder)."""
+  original records only (copied to the run's temporary folder). Files in an
+  encoding read from a UTF-8 copy are transcoded here, into that folder;
+  rows, reports and stats still name the files themselves."""
   config = plan.config
   run_id = run_id or uuid.uuid4().hex[:12]
   prefix = config.output.path
   tmp = temp_dir(prefix, run_id)
   original_files, original_sizes = plan.original_files, plan.original_sizes
+  formats, copies = _copies(plan.original_formats, f"{tmp}/utf8/original")
+  if copies:  # rows are placed in shards by their offsets in what is read
+    original_sizes = _sizes([copies.get(f, f) for f in original_files])
   if sample:
-    original_files = [write_sample(plan.original_files, plan.original_fmt,
-                                   sample, f"{tmp}/sample-original.csv")]
+    first = formats[original_files[0]]
+    original_files = [write_sample(
+        [copies.get(f, f) for f in original_files], first, sample,
+        f"{tmp}/sample-original.csv",
+        {copies.get(f, f): fmt for f, fmt in formats.items()})]
+    formats, copies = {original_files[0]: first}, {}
     original_sizes = _sizes(original_files)
     _LOG.info("sample: the first %d original records, in %s", sample,
               original_files[0])
   read_original = ReadCsv(original_files[0] if sample else
                           config.original.path, plan.original_fmt,
-                          "original", batch_rows, original_files)
+                          "original", batch_rows, original_files, formats,
+                          copies)
   original = p | "ReadOriginal" >> read_original
-  reads = [p | f"Read[{s.spec.name}]" >> ReadCsv(
-      s.config.path, s.fmt, s.spec.name, batch_rows, s.files)
-           for s in plan.sources]
+  reads = []
+  for i, s in enumerate(plan.sources):
+    formats, copies = _copies(s.formats, f"{tmp}/utf8/enriched-{i}")
+    reads.append(p | f"Read[{s.spec.name}]" >> ReadCsv(
+        s.config.path, s.fmt, s.spec.name, batch_rows, s.files, formats,
+        copies))
   if plan.join == "partitioned":
     out = original.rows | "PartitionedMerge" >> PartitionedMerge(
         plan.spec, [(s.spec, s.header, s.files, read.rows)
