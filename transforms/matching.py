@@ -14,9 +14,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms import multi_value, normalizers
+from transforms import multi_value, normalizers, validity
 from transforms.fuzzy import FuzzyIndex, fuzzy_index
 from transforms.hashing import sorted_unique, stable_hash
+from transforms.normalizers.text import clean
 from transforms.resolve import resolve_duplicates
 from transforms.rows import INTERNAL_COLS, LINE_COL, OFFSET_COL, RowBatch
 from transforms.spec import EnrichedSpec, MatchKey, MergeSpec
@@ -271,12 +272,16 @@ def _group_rows(table: pa.Table, key: MatchKey, spec: MergeSpec):
 def _apply_multi_value(table: pa.Table, keep, spec: MergeSpec) -> pa.Table:
   """Rewrites multi-valued cells of email/phone key columns and of columns
   named in multi_value.columns, per the multi_value policy; an email
-  column's display names are dropped ('Ana <a@x.com>' -> 'a@x.com')."""
+  column's display names are dropped ('Ana <a@x.com>' -> 'a@x.com'), and
+  an email, phone, ZIP or URL column's invisible characters and
+  surrounding spaces (a CRM's importer rejects "a@x.com\u00a0")."""
   splittable = {k.columns[0] for k in spec.keys if k.multi_valued}
   columns = []
   for c in keep:
     values = table.column(c).combine_chunks()
     kind = spec.key_normalizer(c)
+    if kind in validity.VALIDATED:
+      values = pc.utf8_trim_whitespace(clean(values))
     if (c in spec.multi_value_columns or c in splittable
         or kind in multi_value.EMAIL_KINDS):
       policy = spec.multi_value_columns.get(c, spec.multi_value_default)

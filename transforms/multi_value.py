@@ -21,6 +21,9 @@ JSON_ARRAY = r"^\s*\[.*\]\s*$"
 # the display name of the next one, as Outlook writes "Lopez, Ana <a@x.com>"
 # and '"Ng, Ben" <b@x.org>'.
 VALUE_LIKE = r"[@0-9]"
+# A piece that is only an extension ("555-201-3344;ext=12", "..., x12")
+# belongs to the number before it.
+EXTENSION_ONLY = r"(?i)^(?:ext\.?|extension|x|#)\s*=?\s*\d{1,6}$"
 # One address with a display name: 'Ana Lopez <ana@x.com>' -> 'ana@x.com'.
 DISPLAY_NAME = r"^[^<>]*<\s*([^<>\s]+@[^<>\s]+)\s*>\s*$"
 EMAIL_KINDS = ("email", "email_provider")
@@ -38,24 +41,29 @@ def split_cells(values: pa.Array) -> pa.ListArray:
   flat = pc.list_flatten(lists)
   bare = pc.and_(pc.invert(pc.match_substring_regex(flat, VALUE_LIKE)),
                  pc.not_equal(flat, ""))
-  if not pc.any(bare).as_py():
+  partial = pc.or_(bare, pc.match_substring_regex(flat, EXTENSION_ONLY))
+  if not pc.any(partial).as_py():
     return lists
-  # Rare: only the cells holding a bare piece are rebuilt in Python.
-  cells = pc.unique(pc.list_parent_indices(lists).filter(bare)).to_pylist()
+  # Rare: only the cells holding such a piece are rebuilt in Python.
+  cells = pc.unique(pc.list_parent_indices(lists).filter(partial)).to_pylist()
   out = lists.to_pylist()
   for i in cells:
-    out[i] = _attach_display_names(out[i])
+    out[i] = _rejoin(out[i])
   return pa.array(out, pa.list_(pa.string()))
 
 
-def _attach_display_names(pieces):
+def _rejoin(pieces):
+  """Display names joined to the value after them, extensions to the
+  number before them."""
   kept, pending = [], []
   for piece in pieces:
-    if piece and not re.search(VALUE_LIKE, piece):
+    if kept and re.match(EXTENSION_ONLY, piece):
+      kept[-1] = f"{kept[-1]} {piece}"
+    elif piece and not re.search(VALUE_LIKE, piece):
       pending.append(piece)
-      continue
-    kept.append(", ".join(pending + [piece]) if pending else piece)
-    pending = []
+    else:
+      kept.append(", ".join(pending + [piece]) if pending else piece)
+      pending = []
   if pending:  # trailing names: they belong to the last value
     kept = kept[:-1] + [", ".join(kept[-1:] + pending)]
   return kept

@@ -3,8 +3,9 @@
 "Dr. José Müller-Smith, PhD" and "jose muller smith" agree; so do "Łukasz"
 and "Lukasz", "Søren" and "Soren", "Straße" and "Strasse" (letters Unicode
 does not decompose are transliterated by `anyascii`, as are other scripts),
-and "O'Brien", "O Brien" and "OBrien" (a name key ignores spaces, hyphens
-and apostrophes: vendors write compound names every way).
+"Đorđe" and "Djordje", and "O'Brien", "O Brien" and "OBrien" (a name key
+ignores spaces, hyphens and apostrophes: vendors write compound names every
+way).
 """
 
 import pyarrow as pa
@@ -53,5 +54,8 @@ def normalize(values: pa.Array, **_) -> pa.Array:
       w, r"^(?:(?:%s) )+" % "|".join(TITLES), ""))
   v = _on_rows(v, spaced, lambda w: pc.replace_substring_regex(
       w, r"(?: (?:%s))+$" % "|".join(SUFFIXES), ""))
-  return blank_to_null(_on_rows(v, spaced, lambda w: pc.replace_substring(
-      w, " ", "")))
+  v = _on_rows(v, spaced, lambda w: pc.replace_substring(w, " ", ""))
+  # South Slavic đ is spelt "dj" (Djordje) or "d" (anyascii, Vietnamese
+  # Dang): a name key takes both as "d".
+  return blank_to_null(_on_rows(v, pc.match_substring(v, "dj"),
+                                lambda w: pc.replace_substring(w, "dj", "d")))

@@ -26,8 +26,9 @@ import pyarrow.compute as pc
 
 from transforms.normalizers.text import blank_to_null, has_any, only
 
-EXTENSION = r"(?i)\s*(?:ext\.?|extension|x|#)\s*\d{1,6}\s*$"
-EXTENSION_DIGITS = r"(?i)^.*?(?:ext\.?|extension|x|#)\s*(\d{1,6})\s*$"
+EXTENSION = r"(?i)\s*;?\s*(?:ext\.?|extension|x|#)\s*=?\s*\d{1,6}\s*$"
+EXTENSION_DIGITS = (r"(?i)^.*?(?:ext\.?|extension|x|#)\s*=?\s*(\d{1,6})"
+                    r"\s*$")
 FLOAT = r"^(\+?\d{7,15})\.0+$"  # a number read as a float: 5552013344.0
 SCIENTIFIC = re.compile(r"^[+-]?(\d)(?:\.(\d+))?[eE]\+?(\d+)$")
 PLAIN = r"^\+?[0-9 ().\-/]+$"

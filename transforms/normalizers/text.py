@@ -1,8 +1,13 @@
 """Plain text: trim, collapse inner whitespace, Unicode NFKC, case-fold."""
 
+import html
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+
+HTML_ENTITY = r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z]{2,8});"
 
 
 def raw_bytes(values: pa.Array) -> bytes:
@@ -45,12 +50,18 @@ def per_distinct(values: pa.Array, fn) -> pa.Array:
 
 
 def clean(values: pa.Array) -> pa.Array:
-  """Invisible characters removed, odd spaces made plain: what a cell holds
-  after a copy from a web page, Word or Excel. Unicode format characters
+  """Invisible characters removed, odd spaces made plain, HTML entities
+  decoded ("O&#39;Bryan", "AT&amp;T"): what a cell holds after a web form,
+  a copy from a web page, Word or Excel. Unicode format characters
   (category Cf: zero-width space and joiners, a BOM inside a cell, soft
   hyphen, direction marks) go; NBSP and the other space separators (Zs)
   become a space. Every normalizer starts here."""
   values = values.cast(pa.string())
+  if has_any(values, b"&"):
+    entity = pc.match_substring_regex(values, HTML_ENTITY)
+    if pc.any(entity).as_py():
+      values = pc.replace_with_mask(values, entity, per_distinct(
+          values.filter(entity), html.unescape))
   if pc.all(pc.string_is_ascii(values)).as_py() is not False:
     return values  # the common case: nothing to look for
   values = pc.replace_substring_regex(values, r"\p{Cf}+", "")

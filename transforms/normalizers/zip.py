@@ -2,9 +2,11 @@
 without spaces.
 
 Spreadsheets and dataframes read ZIPs as numbers: the leading zero goes
-("2134" for 02134, "501" for 00501) and, when the column has blanks, pandas
-makes them floats ("2134.0"). Both are restored: a US ZIP has 5 digits (USPS
-Publication 28), so 3 or 4 digits are padded, and a ".0" is dropped. A
+("2134" for 02134, "501" for 00501, "21341234" for ZIP+4 02134-1234) and,
+when the column has blanks, pandas makes them floats ("2134.0"). They are
+restored: a US ZIP has 5 digits (USPS Publication 28), so 3 or 4 digits are
+padded, and a ".0" is dropped; 8 digits are a ZIP+4 without its zero only
+in the US (phone_region US or a US territory: Brazil's CEPs have 8). A
 value that cannot be restored (other decimals, scientific notation, stray
 characters) is not a postal code, so a mangled value never becomes another
 valid code: "2134.0" is never 21340.
@@ -18,13 +20,16 @@ from transforms.normalizers.text import blank_to_null, has_any
 # Letters and digits, 3 to 10 of them, once spaces and hyphens are gone
 # (UPU postcode formats: "SW1A 1AA", "K1A 0B6", "75008", "1010").
 POSTCODE = r"^[0-9A-Z]{3,10}$"
+US_REGIONS = ("US", "PR", "VI", "GU", "AS", "MP")
 
 
-def normalize(values: pa.Array, **_) -> pa.Array:
+def normalize(values: pa.Array, phone_region: str = "US", **_) -> pa.Array:
   v = pc.utf8_upper(pc.utf8_trim_whitespace(values.cast(pa.string())))
   if has_any(v, b"."):
     v = pc.replace_substring_regex(v, r"^(\d{3,5})\.0+$", r"\1")
   v = pc.replace_substring_regex(v, r"^(\d{5})(?:[\s-]?\d{4})$", r"\1")
+  if phone_region in US_REGIONS:
+    v = pc.replace_substring_regex(v, r"^([1-9]\d{3})\d{4}$", r"0\1")
   v = pc.replace_substring_regex(v, r"^(\d{4})(?:-\d{4})?$", r"0\1")
   v = pc.replace_substring_regex(v, r"^(\d{3})$", r"00\1")
   v = pc.replace_substring_regex(v, r"[\s-]", "")
