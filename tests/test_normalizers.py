@@ -90,3 +90,117 @@ def test_phone_reference_is_phonenumbers():
   assert phone.normalize_one("+44 20 7946 0958") == phonenumbers.format_number(
       n, phonenumbers.PhoneNumberFormat.E164)
   assert phone.normalize_one("not a phone") is None
+
+
+# Issue 14: values as they really come.
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from transforms.normalizers import email as email_module  # noqa: E402
+
+
+@pytest.mark.parametrize("name, values, expected", [
+    # Spreadsheet and dataframe mangling: restored, or no key at all.
+    ("zip", ["2134.0", "2134", "02134", "02134-0000", "2134.00"], "02134"),
+    ("zip", ["501.0", "501", "00501"], "00501"),
+    ("zip", ["21341234", "02134-1234"], "02134"),
+    ("zip", ["2134.5", "2.134E+03", "N/A", "-", "#N/A"], None),
+    ("phone", ["5552013344.0", "15552013344.0", "(555) 201-3344",
+               "5.552013344E+09"], "+15552013344"),
+    ("phone", ["5.55201E+09", "4.47900E+11", "5.552E+9", "#N/A", "n/a"],
+     None),
+    # Extensions are part of the number.
+    ("phone", ["(555) 201-3344 x47", "555.201.3344 ext. 47",
+               "555-201-3344 #47", "+15552013344x47", "555.201.3344;ext=47",
+               "555-201-3344 EXT 47"], "+15552013344;ext=47"),
+    # Internationalised addresses: the Unicode and punycode forms agree.
+    ("email", ["jonas@bäckerei-keller.de", "Jonas@Bäckerei-Keller.DE",
+               "jonas@xn--bckerei-keller-5hb.de"],
+     "jonas@xn--bckerei-keller-5hb.de"),
+    ("email", ["lea@shop.xn--p1ai", "lea@shop.рф", "LEA@SHOP.XN--P1AI"],
+     "lea@shop.xn--p1ai"),
+    ("email", ["Lopez, Ana <ana.lopez@example.com>",
+               '"Ng, Ana" <ana.lopez@example.com>', "ana.lopez@example.com\u200b",
+               "\ufeffana.lopez@example.com", "ana.lopez@example.com\u00a0",
+               "ana.lopez@\u00adexample.com"], "ana.lopez@example.com"),
+    ("email", ["用户@例子.广告"], "用户@xn--fsqu00a.xn--4rr70v"),
+    ("email", ["a@b", "a..b@x.com", "x@y.test", "not an email", "ana@"],
+     None),
+    # Letters Unicode does not decompose, other scripts, punctuation.
+    ("name", ["Łukasz", "Lukasz", "LUKASZ"], "lukasz"),
+    ("name", ["Søren", "Soren"], "soren"),
+    ("name", ["Æsa", "Aesa"], "aesa"),
+    ("name", ["Weiß", "Weiss"], "weiss"),
+    ("name", ["Đorđe", "Djordje", "Dorde"], "dorde"),
+    ("name", ["Işık", "Isik", "IŞIK"], "isik"),
+    ("name", ["O'Brien", "O Brien", "OBrien", "O’Brien", "O&#39;Brien",
+              "o-brien"], "obrien"),
+    ("name", ["García-Márquez", "Garcia Marquez", "GARCIAMARQUEZ"],
+     "garciamarquez"),
+    ("company", ["Škoda Auto a.s.", "Skoda Auto A.S."], "skoda auto a s"),
+    ("company", ["AT&amp;T Inc.", "AT&T"], "at and t"),
+    ("url", ["n/a", "see notes", "-"], None),
+])
+def test_values_as_they_come(name, values, expected):
+  assert norm(name, values) == [expected] * len(values)
+
+
+INVISIBLE = st.sampled_from(["\u200b", "\u200c", "\u200d", "\u2060",
+                             "\ufeff", "\u00ad", "\u200e", "\u200f"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.sampled_from(["ana.lopez@example.com", "(555) 201-3344",
+                              "02134", "Łukasz O'Brien", "Acme Inc.",
+                              "linkedin.com/in/ana"]),
+       mark=INVISIBLE, at=st.integers(0, 30))
+def test_invisible_characters_never_change_a_key(value, mark, at):
+  at = min(at, len(value))
+  hidden = value[:at] + mark + value[at:]
+  for name in NORMALIZERS:
+    assert norm(name, [hidden]) == norm(name, [value]), name
+
+
+@settings(max_examples=300, deadline=None)
+@given(zip5=st.integers(501, 99950))
+def test_a_zip_read_as_a_number_is_itself_or_nothing(zip5):
+  """A mangled ZIP never becomes another valid one."""
+  real = f"{zip5:05d}"
+  as_float = f"{float(zip5)}"  # pandas: 2134.0
+  assert norm("zip", [as_float, str(zip5)]) == [real, real]
+  decimals = f"{zip5}.5"
+  assert norm("zip", [decimals]) == [None]
+
+
+@settings(max_examples=300, deadline=None)
+@given(area=st.integers(201, 989), exchange=st.integers(200, 999),
+       line=st.integers(0, 9999))
+def test_a_phone_through_excel_is_itself_or_nothing(area, exchange, line):
+  """Scientific notation keeps its digits or gives no key; never another
+  number."""
+  number = int(f"{area}{exchange}{line:04d}")
+  real = f"+1{number}"
+  for shown in (f"{float(number):.5E}", f"{float(number):.9E}",
+                f"{float(number)}"):
+    assert norm("phone", [shown])[0] in (real, None), shown
+  assert norm("phone", [f"{float(number):.9E}"]) == [real]
+
+
+ATEXT = "abcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+/=?^_`{|}~-"
+LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
+
+
+@settings(max_examples=500, deadline=None)
+@given(local=st.lists(st.text(ATEXT, min_size=1, max_size=8), min_size=1,
+                      max_size=3),
+       labels=st.lists(LABEL, min_size=1, max_size=3),
+       tld=st.from_regex(r"[a-z]{1,6}|xn--[a-z0-9]{2,6}", fullmatch=True),
+       upper=st.booleans())
+def test_the_fast_email_path_agrees_with_email_validator(local, labels, tld,
+                                                         upper):
+  """The vectorised pattern accepts a subset of what email-validator
+  accepts, with the same key."""
+  address = ".".join(local) + "@" + ".".join(labels + [tld])
+  if upper:
+    address = address.upper()
+  assert norm("email", [address]) == [
+      email_module.normalize_one(address.lower())]
