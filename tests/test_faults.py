@@ -130,9 +130,10 @@ def _inputs(tmp_path, crm_rows, vendor_rows=(("u1@x.com", "T1"),)):
 
 GOOD = [("1", "u1@x.com", "Ann"), ("2", "u2@x.com", "Bob"),
         ("3", "u3@x.com", "Cy"), ("4", "u4@x.com", "Di")]
-# Three of four rows malformed, the most common way twice.
-BAD = [("1", "u1@x.com"), ("2", "u2@x.com", "Bob", ""),
-       ("3", "u3@x.com", "Cy", ""), ("4", "u4@x.com", "Di")]
+# Three of four rows malformed, the most common way twice (a field too
+# many, not a trailing delimiter, which a reader may well accept).
+BAD = [("1", "u1@x.com"), ("2", "u2@x.com", "Bob", "x"),
+       ("3", "u3@x.com", "Cy", "y"), ("4", "u4@x.com", "Di")]
 
 
 def _rejected_job(job, tmp_path, join, crm_rows, vendor_rows=None):
