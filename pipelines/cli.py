@@ -12,6 +12,7 @@ file, line or key; nothing written); 1 the run itself failed.
 """
 
 import argparse
+import difflib
 import json
 import logging
 import os
@@ -156,6 +157,66 @@ def _beam_args(extra):
   return args
 
 
+def _check_flags(command: str, extra) -> None:
+  """Flags that are neither crmsync's nor a Beam pipeline option's are an
+  error (ConfigError), before anything runs: Beam would only warn that it
+  discards them, and run the job without what they asked for."""
+  import importlib
+
+  from apache_beam.options.pipeline_options import (PipelineOptions,
+                                                    _BeamArgumentParser)
+
+  from transforms.errors import ConfigError
+  # Modules that register options of their own when imported: the runners
+  # crmsync runs on, file systems, and crmsync's (--batch_rows).
+  for module in ("apache_beam.runners.portability.fn_api_runner",
+                 "apache_beam.runners.portability.portable_runner",
+                 "apache_beam.runners.portability.flink_runner",
+                 "apache_beam.runners.portability.spark_runner",
+                 "apache_beam.io.aws.s3filesystem", "pipelines.job"):
+    try:
+      importlib.import_module(module)
+    except ImportError:  # an optional dependency: its options are unused
+      pass
+
+  class Parser(_BeamArgumentParser):
+
+    def error(self, message):  # a bad value: one line, exit 2
+      if not message.startswith("ambiguous option: "):
+        raise ConfigError(message)
+
+  # As Beam parses them (PipelineOptions.get_all_options).
+  parser = Parser(allow_abbrev=False)
+  classes = {}
+  for cls in PipelineOptions.__subclasses__():
+    classes.setdefault(str(cls), cls)
+  for cls in classes.values():
+    cls._add_argparse_args(parser)  # pylint: disable=protected-access
+  _, unknown = parser.parse_known_args(list(extra))
+  if not unknown:
+    return
+  flags = [a.split("=", 1)[0] for a in unknown if a.startswith("-")]
+  if not flags:
+    raise ConfigError(f"unexpected argument {unknown[0]!r} (crmsync "
+                      f"{command} takes one config file)")
+  known = _own_flags(command) + [
+      o for action in parser._actions for o in action.option_strings]
+  close = difflib.get_close_matches(flags[0], known, n=1)
+  raise ConfigError(f"unknown option {flags[0]}"
+                    + (f" (did you mean {close[0]}?)" if close else "")
+                    + f": neither an option of crmsync {command} nor a Beam "
+                    f"pipeline option")
+
+
+def _own_flags(command: str):
+  """The flags of `crmsync COMMAND` itself (--sample, --set, ...)."""
+  parser = _parser()
+  sub = next(a for a in parser._actions
+             if isinstance(a, argparse._SubParsersAction))
+  return [o for a in sub.choices[command]._actions
+          for o in a.option_strings]
+
+
 def _describe(plan):
   lines = [f"original: {', '.join(plan.original_files)} "
            f"({len(plan.original_header)} columns)"]
@@ -186,6 +247,7 @@ def _run(args, extra) -> int:
   from transforms.errors import ConfigError
   from transforms.writing import temp_dir
 
+  _check_flags(args.command, extra)
   run_id = args.run_id or uuid.uuid4().hex[:12]
   config = load_config(args.config, args.overrides, run_id=run_id)
   if args.sample is not None and args.sample < 1:
@@ -328,6 +390,10 @@ def _dev(args) -> int:
 
 def main(argv=None) -> int:
   args, extra = _parser().parse_known_args(argv)
+  if extra and args.command not in ("run", "validate"):
+    print(f"crmsync: error: unknown arguments {' '.join(extra)}",
+          file=sys.stderr)
+    return EXIT_BAD_INPUT
   if args.command == "demo-data":
     from pipelines.demo_data import write_demo_data
     write_demo_data(args.directory, args.rows)
@@ -336,10 +402,6 @@ def main(argv=None) -> int:
     return _dev(args)
   if args.command == "suggest":
     return _suggest(args)
-  if extra and args.command not in ("run", "validate"):
-    print(f"crmsync: error: unknown arguments {' '.join(extra)}",
-          file=sys.stderr)
-    return EXIT_BAD_INPUT
   _setup_logging(args.verbose, args.quiet, args.log_format)
   # Imported after logging is set up: importing Beam logs.
   from transforms.errors import CrmsyncError

@@ -271,3 +271,67 @@ def test_config_errors_name_the_key_path_and_the_value(job, tmp_path, cli,
   sets = [a for o in overrides for a in ("--set", o)]
   assert _one_line_error(cli, "validate", cfg, *sets) == \
       f"crmsync: error: {cfg}: {message}"
+
+
+def _nothing_ran(job):
+  return not os.path.exists(os.path.dirname(job.prefix))
+
+
+@pytest.mark.parametrize("command", ["run", "validate"])
+@pytest.mark.parametrize("flags, message", [
+    (["--smaple", "10"],
+     "unknown option --smaple (did you mean --sample?)"),
+    (["--smaple=10"], "unknown option --smaple (did you mean --sample?)"),
+    (["--batch-rows", "5"],
+     "unknown option --batch-rows (did you mean --batch_rows?)"),
+    (["--s3_endpont_url=http://x"],
+     "unknown option --s3_endpont_url (did you mean --s3_endpoint_url?)"),
+    (["--zzz"], "unknown option --zzz"),
+])
+def test_an_unknown_flag_is_one_line_and_runs_nothing(job, tmp_path, cli,
+                                                     command, flags, message):
+  cfg = design_example(job, tmp_path)
+  assert _one_line_error(cli, command, cfg, *flags) == (
+      f"crmsync: error: {message}: neither an option of crmsync {command} "
+      f"nor a Beam pipeline option")
+  assert _nothing_ran(job)
+
+
+def test_a_stray_argument_or_a_bad_beam_value_is_one_line(job, tmp_path,
+                                                          cli):
+  cfg = design_example(job, tmp_path)
+  assert _one_line_error(cli, "run", cfg, "other.yaml") == (
+      "crmsync: error: unexpected argument 'other.yaml' (crmsync run takes "
+      "one config file)")
+  assert _one_line_error(cli, "run", cfg, "--direct_num_workers", "two") == (
+      "crmsync: error: argument --direct_num_workers: invalid int value: "
+      "'two'")
+  assert _nothing_ran(job)
+
+
+# Options of Beam's own classes and of runners and file systems, in both
+# forms, and crmsync's --batch_rows.
+BEAM_FLAGS = ["--batch_rows", "100", "--flink_master=localhost:8081",
+              "--spark_master_url", "spark://localhost:7077",
+              "--job_endpoint=localhost:8099", "--environment_type",
+              "LOOPBACK", "--s3_endpoint_url=http://127.0.0.1:1",
+              "--s3_region_name", "us-east-1", "--parallelism", "2",
+              "--flink_version=1.19", "--spark_version", "3",
+              "--experiments=a", "--experiments", "b", "--save_main_session",
+              "--job_server_timeout", "60", "--artifacts_dir=/tmp/x"]
+
+
+def test_beam_options_pass_through_validate(job, tmp_path, cli):
+  code, out, err = cli("validate", design_example(job, tmp_path),
+                       *BEAM_FLAGS)
+  assert code == 0, err
+  assert "config OK" in out
+
+
+def test_beam_options_pass_through_a_run(job, tmp_path, cli):
+  cfg = design_example(job, tmp_path)
+  code, _, err = cli("run", cfg, "--batch_rows", "1", "--direct_num_workers",
+                     "1", "--direct_running_mode=in_memory",
+                     "--no_pipeline_type_check", "--runner", "DirectRunner")
+  assert code == 0, err
+  assert len(job.dicts()) == 2
