@@ -4,8 +4,10 @@ the job is planned, so that every split of a file reads it the same way.
 What the settings leave open, the file's first bytes decide: a BOM its
 encoding (a UTF-16 or UTF-32 BOM whatever `csv.encoding` says), Excel's
 `sep=;` first line its delimiter, and a sample of its first megabyte the
-delimiter (`csv.delimiter: auto`) and whether quotes are escaped by a
-backslash (`csv.escape: auto`).
+delimiter (`csv.delimiter: auto`), whether quotes are escaped by a
+backslash (`csv.escape: auto`: a `\\"` inside a value, and no doubled quote)
+and whether rows end with a delimiter the header lacks. That last one is the file's trait, not a row's: a stray quote
+can make one row look so (`"a,b"` cut by a quote into `"a",b"`).
 
 Records are found on raw bytes (csv_io), which needs an encoding whose quote,
 delimiters and line ends are single bytes that occur in no other character:
@@ -39,8 +41,11 @@ BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
 UNDECODABLE = "crmsync.undecodable"
 codecs.register_error(UNDECODABLE, lambda e: ("\udcff", e.end))
 # `\"` that does not end a field (then it could be a value ending in a
-# backslash): quotes escaped by a backslash.
+# backslash): quotes escaped by a backslash. RFC 4180 writers never write
+# it (a quote in a value is doubled: `\""`).
 _ESCAPED_QUOTE = re.compile(r'(?<!\\)(?:\\\\)*\\"(?![,;\t|\r\n"]|$)')
+# A doubled quote inside a value (not an empty field, not `\""`): RFC 4180.
+_DOUBLED_QUOTE = re.compile(r'(?<=[^\\,;\t|\r\n"])""')
 _SEP_LINE = re.compile(r'"?sep=(.)"?[ \t]*(?:\r?\n|$)', re.I)
 _NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
 _ASCII = "".join(map(chr, range(128)))
@@ -72,8 +77,9 @@ class CsvFormat:
   rejected. `escape`: the character that escapes the next one (a quote, in
   `\\"`), or None (RFC 4180: a quote inside quotes is doubled). `sep_line`:
   the first line is Excel's `sep=;`, the header the next one.
-  `decoded_from`: of a UTF-8 copy, the encoding of the file it was made
-  from, for messages."""
+  `trailing`: rows end with one more delimiter than the header, read as
+  if it were absent. `decoded_from`: of a UTF-8 copy, the encoding of the
+  file it was made from, for messages."""
   delimiter: str = ","
   encoding: str = "utf-8"
   max_field_bytes: int = 4 << 20
@@ -81,6 +87,7 @@ class CsvFormat:
   escape: Optional[str] = None
   sep_line: bool = False
   decoded_from: str = ""
+  trailing: bool = False
 
   def __post_init__(self):
     if self.delimiter not in DELIMITERS:
@@ -203,13 +210,25 @@ def resolve(path: str, delimiter: Optional[str] = ",",
                        f"supported delimiter (, ; | or tab)")
     text = text[sep.end():]
   esc = {"none": None, "\\": "\\"}.get(escape) if escape != "auto" else (
-      "\\" if _ESCAPED_QUOTE.search(text) else None)
+      "\\" if _ESCAPED_QUOTE.search(text) and not _DOUBLED_QUOTE.search(text)
+      else None)
   if sep:
     delimiter = sep.group(1)
   elif delimiter == "auto":
     delimiter = detect_delimiter(text, esc, complete)
   return CsvFormat(delimiter, name, max_field_bytes, max_row_bytes, esc,
-                   bool(sep))
+                   bool(sep), trailing=_trailing(text, delimiter, esc,
+                                                 complete))
+
+
+def _trailing(text: str, delimiter: str, escape: Optional[str],
+              complete: bool) -> bool:
+  """Whether most sampled records hold one field more than the header, an
+  empty one: a delimiter at the end of each row."""
+  rows = _records(text, delimiter, escape, complete)
+  body = [r for r in rows[1:] if r]
+  width = len(rows[0]) if rows else 0
+  return 2 * sum(len(r) == width + 1 and not r[-1] for r in body) > len(body)
 
 
 def _records(text: str, delimiter: str, escape: Optional[str],
@@ -263,6 +282,8 @@ def describe(fmt: CsvFormat, delimiter: Optional[str] = ",",
           + (" (BOM)" if fmt.label != configured and not (
               fmt.label == "utf-8" and configured == "utf-8-sig") else "")
           + ("" if fmt.in_place else ", read from a UTF-8 copy"),
+          *(["rows end with a delimiter the header lacks"]
+            if fmt.trailing else []),
           ("quotes escaped by a backslash" if fmt.escape else
            "quotes doubled")
           + (" (detected)" if escape == "auto" and fmt.escape else

@@ -402,9 +402,6 @@ class CsvSource(FileBasedSource):
             f"UTF-8 copy: make one with transforms.csv_dialect.transcode "
             f"and pass it in `copies`, with its format")
     self._headers = {}
-    # Files seen to end their rows with an extra delimiter: their batches
-    # are parsed with one more column first.
-    self._trailing = {}
     # Names this pipeline's reads in the process-wide record checkpoints
     # (each split of the source arrives as an unpickled copy).
     self._run = uuid.uuid4().hex
@@ -620,7 +617,7 @@ class CsvSource(FileBasedSource):
     suspect = (ends - starts + 1 > fmt.max_row_bytes).any() or (
         raw.find(b"\x00") >= 0)
     table = None if last_unterminated or suspect else self._parse_fast(
-        raw, header, file_name)
+        raw, header)
     if table is not None and table.num_rows != starts.size:
       table = None
     if (table is not None and len(raw) > fmt.max_field_bytes
@@ -649,31 +646,22 @@ class CsvSource(FileBasedSource):
     if batch.num_rows > done:
       yield RowBatch(file_index, batch.slice(done))
 
-  def _parse_fast(self, raw: bytes, header: CsvHeader,
-                  file_name: str = "") -> Optional[pa.Table]:
+  def _parse_fast(self, raw: bytes, header: CsvHeader) -> Optional[pa.Table]:
     """The batch's rows by pyarrow; None sends it to the slow path: a
     malformed row, or a quote pyarrow would read past (`_stray_quote`).
-    Rows that all end with one extra delimiter (a trailing one) are parsed
-    with one more column, dropped when it is empty throughout."""
+    In a file whose rows end with a delimiter the header lacks, a batch is
+    parsed with one more column, dropped when it is empty throughout."""
     fmt, width = header.fmt, len(header.names)
     if _stray_quote(raw, fmt):
       return None
-    extra = self._trailing.get(file_name, False)
+    extra = fmt.trailing
     table, invalid = _arrow(raw, header, extra)
     if extra and (table is None or invalid or _filled(table, width)):
-      extra = False  # this batch's rows lack the extra delimiter
+      extra = False  # rows without the extra delimiter: maybe all of them
       table, invalid = _arrow(raw, header, extra)
-    if not extra and table is not None and invalid and all(
-        r.actual_columns == width + 1 and r.text.endswith(fmt.delimiter)
-        for r in invalid):
-      extra = True
-      table, invalid = _arrow(raw, header, extra)
-    if table is None or invalid or (extra and _filled(table, width)):
+    if table is None or invalid:
       return None
-    if extra:
-      self._trailing[file_name] = True
-      table = table.remove_column(width)
-    return table
+    return table.remove_column(width) if extra else table
 
   def _parse_slow(self, file_name, header, data, starts, ends, offsets, lines,
                   rejected, last_unterminated):
@@ -704,8 +692,8 @@ class CsvSource(FileBasedSource):
         parsed = list(csv.reader(io.StringIO(text, newline=""),
                                  delimiter=fmt.delimiter,
                                  escapechar=fmt.escape, strict=True))
-        if len(parsed) == 1 and len(parsed[0]) == width + 1 and (
-            not parsed[0][-1]):
+        if fmt.trailing and len(parsed) == 1 and (
+            len(parsed[0]) == width + 1 and not parsed[0][-1]):
           parsed[0].pop()  # a trailing delimiter
         if len(parsed) > 1 and b"\r" in raw:
           reason = ("a bare carriage return (CR) outside quotes: only LF "
