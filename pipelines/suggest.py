@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
 from transforms import normalizers
+from transforms.csv_dialect import read_view
 from transforms.csv_io import CsvFormat, read_header
 from transforms.errors import InputError
 
@@ -86,12 +87,14 @@ class Sample:
 def read_sample(path: str, rows: int, fmt: CsvFormat = CsvFormat()) -> Sample:
   """The header and the first `rows` records of `path`."""
   header = read_header(path, fmt)
+  limit = header.data_start + max(1 << 20, rows * 2048)
   with FileSystems.open(path, compression_type="uncompressed") as f:
-    f.seek(header.data_start)
-    data = f.read(max(1 << 20, rows * 2048))
-  text = data.decode(fmt.encoding, errors="replace")
+    data = read_view(f, fmt, limit)  # as the reader sees the file
+  text = data[header.data_start:].decode(
+      fmt.encoding if fmt.in_place else "utf-8", errors="replace")
   records = []
-  reader = csv.reader(io.StringIO(text, newline=""), delimiter=fmt.delimiter)
+  reader = csv.reader(io.StringIO(text, newline=""), delimiter=fmt.delimiter,
+                      escapechar=fmt.escape)
   try:
     for record in reader:
       if record:

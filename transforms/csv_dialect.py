@@ -145,6 +145,17 @@ def view_chunks(f, fmt: CsvFormat, size: int = 1 << 16) -> Iterator[bytes]:
       return
 
 
+def read_view(f, fmt: CsvFormat, size: int) -> bytes:
+  """The first `size` bytes of `view_chunks(f, fmt)`."""
+  parts, got = [], 0
+  for chunk in view_chunks(f, fmt):
+    parts.append(chunk)
+    got += len(chunk)
+    if got >= size:
+      break
+  return b"".join(parts)[:size]
+
+
 def _open(path: str):
   try:
     return FileSystems.open(path, compression_type="uncompressed")
@@ -198,8 +209,8 @@ def resolve(path: str, delimiter: Optional[str] = ",",
     delimiter = "auto" if found and found.startswith("utf-") and (
         found != "utf-8") else ","
   check_settings(delimiter, encoding, escape, where)
-  name = found or codecs.lookup(encoding).name
-  name = "utf-8" if name == "utf-8-sig" else name
+  name = found or encoding
+  name = "utf-8" if codecs.lookup(name).name == "utf-8-sig" else name
   complete = len(head) < SAMPLE_BYTES
   decoder = codecs.getincrementaldecoder(name)(errors="replace")
   text = decoder.decode(head[bom:], final=complete).removeprefix("\ufeff")
@@ -276,11 +287,11 @@ def describe(fmt: CsvFormat, delimiter: Optional[str] = ",",
   how = (" (sep= line)" if fmt.sep_line else " (detected)" if (
       delimiter == "auto" or delimiter is None and fmt.delimiter != ",")
          else "")
-  configured = codecs.lookup(encoding).name
+  plain = {"utf-8-sig": "utf-8"}
+  found, configured = (plain.get(n, n) for n in (
+      codecs.lookup(fmt.label).name, codecs.lookup(encoding).name))
   text = [f"delimiter {_NAMES[fmt.delimiter]}{how}",
-          f"encoding {fmt.label}"
-          + (" (BOM)" if fmt.label != configured and not (
-              fmt.label == "utf-8" and configured == "utf-8-sig") else "")
+          f"encoding {fmt.label}" + (" (BOM)" if found != configured else "")
           + ("" if fmt.in_place else ", read from a UTF-8 copy"),
           *(["rows end with a delimiter the header lacks"]
             if fmt.trailing else []),
