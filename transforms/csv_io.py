@@ -119,14 +119,17 @@ def _ends_in(chunk: bytes, in_quotes: bool, escape: Optional[str],
 
 def _record_ends(buf: np.ndarray, in_quotes: bool = False,
                  newlines: Optional[np.ndarray] = None,
-                 escaped: Optional[np.ndarray] = None) -> np.ndarray:
+                 escaped: Optional[np.ndarray] = None,
+                 quotes: Optional[np.ndarray] = None) -> np.ndarray:
   """Indices of the newlines outside quotes in `buf`: those with an even
   number of quotes before them (odd if the buffer starts inside quotes).
-  Quotes and newlines at `escaped` positions count for nothing."""
+  Quotes and newlines at `escaped` positions count for nothing (`quotes`:
+  the others' positions, if known)."""
   if newlines is None:
     newlines = np.flatnonzero(buf == NEWLINE)
   newlines = _unescaped(newlines, escaped)
-  quotes = _unescaped(np.flatnonzero(buf == QUOTE), escaped)
+  if quotes is None:
+    quotes = _unescaped(np.flatnonzero(buf == QUOTE), escaped)
   if quotes.size == 0:
     return newlines if not in_quotes else newlines[:0]
   odd = (np.searchsorted(quotes, newlines) & 1).astype(bool)
@@ -291,21 +294,30 @@ class _Rejected(Exception):
   """A record rejected before parsing."""
 
 
-def _stray_quote(raw: bytes, fmt: CsvFormat) -> bool:
+def _stray_quote(raw: bytes, fmt: CsvFormat,
+                 quotes: Optional[np.ndarray] = None, base: int = 0) -> bool:
   """Whether a quote that closes a quoted field is followed by anything but
   the delimiter, a line end, another quote or the end: pyarrow would read on
   and join the pieces into one value (`"Acme \\"West\\" Division"` as
   `Acme \\West\\"" Division"`), where Python's csv, strict, rejects the
-  record. `raw` starts outside quotes, so quotes alternate open, close."""
-  if raw.find(b'"') < 0:
+  record. `raw` starts outside quotes, so quotes alternate open, close.
+  `quotes`: their positions (escaped ones left out), if known, counted
+  from `base` bytes before `raw`."""
+  if quotes is None and raw.find(b'"') < 0:
     return False
   buf = np.frombuffer(raw, np.uint8)
-  quotes = _unescaped(np.flatnonzero(buf == QUOTE),
-                      _escaped(buf, fmt.escape)[0])
-  after = quotes[1::2] + 1
-  after = buf[after[after < buf.size]]
-  return not ((after == ord(fmt.delimiter)) | (after == NEWLINE) |
-              (after == CR) | (after == QUOTE)).all()
+  if quotes is None:
+    quotes, base = _unescaped(np.flatnonzero(buf == QUOTE),
+                              _escaped(buf, fmt.escape)[0]), 0
+  after = quotes[1::2] + (1 - base)
+  if after.size and after[-1] >= buf.size:
+    after = after[:-1]  # the last byte: the end
+  return not _CLOSES[fmt.delimiter][buf[after]].all()
+
+
+# Per delimiter, the bytes that may follow a closing quote.
+_CLOSES = {d: np.isin(np.arange(256), [ord(d), NEWLINE, CR, QUOTE])
+           for d in DELIMITERS}
 
 
 def _arrow(raw: bytes, header: CsvHeader, extra: bool = False):
@@ -523,8 +535,11 @@ class CsvSource(FileBasedSource):
         return
       buf = np.frombuffer(data, np.uint8)
       newlines = np.flatnonzero(buf == NEWLINE)
-      ends = _record_ends(buf, newlines=newlines, escaped=_escaped(
-          buf, header.fmt.escape)[0])
+      escaped = _escaped(buf, header.fmt.escape)[0]
+      # The quotes that toggle: for the record ends, and the batches' check.
+      quotes = _unescaped(np.flatnonzero(buf == QUOTE), escaped)
+      ends = _record_ends(buf, newlines=newlines, escaped=escaped,
+                          quotes=quotes)
       unterminated = False
       if eof and (ends.size == 0 or ends[-1] != len(data) - 1):
         unterminated = True
@@ -563,7 +578,7 @@ class CsvSource(FileBasedSource):
         yield from self._parse(file_name, header, data, rec_starts[a:a + owned],
                                rec_ends[a:a + owned], abs_starts[:owned],
                                rec_lines[a:a + owned],
-                               unterminated and b == rec_starts.size)
+                               unterminated and b == rec_starts.size, quotes)
         if owned < b - a:
           return
       last = int(ends[-1])
@@ -608,16 +623,21 @@ class CsvSource(FileBasedSource):
             length, newlines, rest)
 
   def _parse(self, file_name, header, data, starts, ends, offsets, lines,
-             last_unterminated):
+             last_unterminated, quotes=None):
+    """`quotes`: where the quotes that toggle are in `data`, if known."""
     if starts.size == 0:
       return
-    raw = data[int(starts[0]):int(ends[-1]) + 1]
+    first, last = int(starts[0]), int(ends[-1])
+    raw = data[first:last + 1]
+    if quotes is not None:
+      quotes = quotes[np.searchsorted(quotes, first):np.searchsorted(
+          quotes, last + 1)]
     fmt = header.fmt
     # Rows too long or holding a NUL byte are rejected by the slow path.
     suspect = (ends - starts + 1 > fmt.max_row_bytes).any() or (
         raw.find(b"\x00") >= 0)
     table = None if last_unterminated or suspect else self._parse_fast(
-        raw, header)
+        raw, header, quotes, first)
     if table is not None and table.num_rows != starts.size:
       table = None
     if (table is not None and len(raw) > fmt.max_field_bytes
@@ -646,13 +666,15 @@ class CsvSource(FileBasedSource):
     if batch.num_rows > done:
       yield RowBatch(file_index, batch.slice(done))
 
-  def _parse_fast(self, raw: bytes, header: CsvHeader) -> Optional[pa.Table]:
+  def _parse_fast(self, raw: bytes, header: CsvHeader,
+                  quotes: Optional[np.ndarray] = None,
+                  base: int = 0) -> Optional[pa.Table]:
     """The batch's rows by pyarrow; None sends it to the slow path: a
     malformed row, or a quote pyarrow would read past (`_stray_quote`).
     In a file whose rows end with a delimiter the header lacks, a batch is
     parsed with one more column, dropped when it is empty throughout."""
     fmt, width = header.fmt, len(header.names)
-    if _stray_quote(raw, fmt):
+    if _stray_quote(raw, fmt, quotes, base):
       return None
     extra = fmt.trailing
     table, invalid = _arrow(raw, header, extra)
