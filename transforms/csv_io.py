@@ -40,6 +40,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.range_trackers import OffsetRangeTracker
 from apache_beam.metrics import Metrics
 
+# CsvFormat lives with the dialects; imported from here too.
 from transforms.csv_dialect import DELIMITERS, CsvFormat, view_chunks
 from transforms.errors import InputError
 from transforms.hashing import in_sorted
@@ -56,9 +57,6 @@ UTF8_BOM = codecs.BOM_UTF8
 CHUNK_BYTES = 1 << 22
 DEFAULT_BATCH_ROWS = 30_000
 MIN_SPLIT_BYTES = 16 << 20
-BACKSLASH = ord("\\")
-__all__ = ["CsvFormat", "CsvHeader", "CsvSource", "DELIMITERS", "ReadCsv",
-           "read_header", "shared_header", "match_files", "write_sample"]
 
 
 @dataclass(frozen=True)
