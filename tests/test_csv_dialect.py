@@ -184,7 +184,8 @@ READ = [
      [("1", "a"), (3, "expected 2 fields, found 3"), ("3", "c")]),
     ("an extra field in a file without trailing delimiters",
      b"ID,Name\n1,a\n2,b,\n3,c\n", {},
-     [("1", "a"), (3, "expected 2 fields, found 3"), ("3", "c")]),
+     [("1", "a"), (3, "expected 2 fields, found 3 (a trailing delimiter, "
+                      "which most of the file's rows lack)"), ("3", "c")]),
     ("sep= line: physical line numbers", b"sep=;\nID;Name\n1;a\n2\n3;c\n",
      {}, [("1", "a"), (4, "expected 2 fields, found 1"), ("3", "c")]),
     ("semicolons detected", b"ID;Name\n1;a,b\n", {"delimiter": "auto"},

@@ -721,6 +721,9 @@ class CsvSource(FileBasedSource):
         elif len(parsed) != 1 or len(parsed[0]) != width:
           found = len(parsed[0]) if len(parsed) == 1 else "several records"
           reason = f"expected {width} fields, found {found}"
+          if found == width + 1 and not parsed[0][-1]:
+            reason += (" (a trailing delimiter, which most of the file's "
+                       "rows lack)")
         else:
           big = [i for i, v in enumerate(parsed[0]) if len(v) * 4 > max_field
                  and len(v.encode(fmt.encoding)) > max_field]
