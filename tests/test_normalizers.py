@@ -198,9 +198,11 @@ LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
 def test_the_fast_email_path_agrees_with_email_validator(local, labels, tld,
                                                          upper):
   """The vectorised pattern accepts a subset of what email-validator
-  accepts, with the same key."""
+  accepts, with the same key (after the trim both paths share: quotes,
+  dots and separators around a cell, Excel's leading apostrophe)."""
   address = ".".join(local) + "@" + ".".join(labels + [tld])
   if upper:
     address = address.upper()
+  trimmed = address.lower().strip(" .;,'\"")
   assert norm("email", [address]) == [
-      email_module.normalize_one(address.lower())]
+      email_module.normalize_one(trimmed) if trimmed else None]

@@ -39,7 +39,13 @@ BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
 # Bytes that are not valid in a file's encoding become this byte in its UTF-8
 # copy: UTF-8 never has it, so the record holding it is rejected when read.
 UNDECODABLE = "crmsync.undecodable"
-codecs.register_error(UNDECODABLE, lambda e: ("\udcff", e.end))
+
+
+@functools.lru_cache(maxsize=1)
+def _undecodable() -> str:
+  """The error handler's name, registered on first use (not on import)."""
+  codecs.register_error(UNDECODABLE, lambda e: ("\udcff", e.end))
+  return UNDECODABLE
 # `\"` that does not end a field (then it could be a value ending in a
 # backslash): quotes escaped by a backslash. RFC 4180 writers never write
 # it (a quote in a value is doubled: `\""`).
@@ -132,7 +138,7 @@ def view_chunks(f, fmt: CsvFormat, size: int = 1 << 16) -> Iterator[bytes]:
       if not chunk:
         return
       yield chunk
-  decoder = codecs.getincrementaldecoder(fmt.encoding)(errors=UNDECODABLE)
+  decoder = codecs.getincrementaldecoder(fmt.encoding)(errors=_undecodable())
   first = True
   while True:
     raw = f.read(size)
