@@ -568,7 +568,7 @@ def test_validate_prints_each_files_dialect(cli, job, tmp_path):
           f"backslash-escaped quote found)") in out.splitlines()
 
 
-@settings(max_examples=12, deadline=None,
+@settings(max_examples=6, deadline=None,
           suppress_health_check=list(HealthCheck))
 @given(values=st.lists(st.lists(CELL, min_size=2, max_size=2), min_size=1,
                        max_size=5),
