@@ -161,6 +161,8 @@ def _check_flags(command: str, extra) -> None:
   """Flags that are neither crmsync's nor a Beam pipeline option's are an
   error (ConfigError), before anything runs: Beam would only warn that it
   discards them, and run the job without what they asked for."""
+  if not extra:
+    return  # nothing to check: skip importing every runner's options
   import importlib
 
   from apache_beam.options.pipeline_options import (PipelineOptions,

@@ -227,8 +227,8 @@ def resolve(path: str, delimiter: Optional[str] = ",",
                        f"supported delimiter (, ; | or tab)")
     text = text[sep.end():]
   esc = {"none": None, "\\": "\\"}.get(escape) if escape != "auto" else (
-      "\\" if _ESCAPED_QUOTE.search(text) and not _DOUBLED_QUOTE.search(text)
-      else None)
+      "\\" if '\\"' in text and _ESCAPED_QUOTE.search(text)
+      and not _DOUBLED_QUOTE.search(text) else None)
   if sep:
     delimiter = sep.group(1)
   elif delimiter == "auto":

@@ -12,7 +12,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from anyascii import anyascii
 
-from transforms.normalizers.text import blank_to_null, per_distinct, squeeze
+from transforms.normalizers.text import (blank_to_null, per_distinct,
+                                         raw_bytes, squeeze)
 
 TITLES = ["mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "rev"]
 SUFFIXES = ["jr", "sr", "ii", "iii", "iv", "phd", "md", "esq", "dds", "mba",
@@ -57,5 +58,6 @@ def normalize(values: pa.Array, **_) -> pa.Array:
   v = _on_rows(v, spaced, lambda w: pc.replace_substring(w, " ", ""))
   # South Slavic đ is spelt "dj" (Djordje) or "d" (anyascii, Vietnamese
   # Dang): a name key takes both as "d".
-  return blank_to_null(_on_rows(v, pc.match_substring(v, "dj"),
-                                lambda w: pc.replace_substring(w, "dj", "d")))
+  if b"dj" in raw_bytes(v):
+    v = pc.replace_substring(v, "dj", "d")
+  return blank_to_null(v)

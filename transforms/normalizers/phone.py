@@ -98,7 +98,8 @@ def _fast_nanp(values: pa.Array, region: str):
       ext = pc.if_else(has_ext, pc.replace_substring_regex(
           v, EXTENSION_DIGITS, r"\1"), pa.scalar(None, pa.string()))
       v = pc.replace_substring_regex(v, EXTENSION, "")
-  if has_any(v, b"."):
+  if has_any(v, b".") and pc.any(pc.or_(
+      pc.ends_with(v, ".0"), pc.ends_with(v, ".00"))).as_py():
     v = pc.replace_substring_regex(v, FLOAT, r"\1")
   plain = (pc.is_valid(v) if only(v, PLAIN_CHARS)
            else pc.match_substring_regex(v, PLAIN))

@@ -8,6 +8,11 @@ import pyarrow.compute as pc
 
 
 HTML_ENTITY = r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z]{2,8});"
+# First bytes of the UTF-8 of every format character (Cf) and space
+# separator (Zs): a column without them has nothing to clean. Accented
+# letters (C3, C4, C5 ...) are not among them.
+_INVISIBLE_LEADS = bytes([0xC2, 0xD8, 0xDB, 0xDC, 0xE0, 0xE1, 0xE2, 0xE3,
+                          0xEF, 0xF0, 0xF3])
 
 
 def raw_bytes(values: pa.Array) -> bytes:
@@ -22,6 +27,16 @@ def raw_bytes(values: pa.Array) -> bytes:
   # A slice shares its parent's buffers: read only its own bytes.
   start, end = offsets[values.offset], offsets[values.offset + len(values)]
   return memoryview(values.buffers()[2])[start:end].tobytes()
+
+
+def _byte_view(values: pa.Array) -> np.ndarray:
+  """The column's character data as a numpy view (no copy)."""
+  if not len(values) or values.buffers()[2] is None:
+    return np.zeros(0, np.uint8)
+  width = np.int64 if pa.types.is_large_string(values.type) else np.int32
+  offsets = np.frombuffer(values.buffers()[1], width)
+  start, end = offsets[values.offset], offsets[values.offset + len(values)]
+  return np.frombuffer(values.buffers()[2], np.uint8)[start:end]
 
 
 def has_any(values: pa.Array, chars: bytes) -> bool:
@@ -57,15 +72,23 @@ def clean(values: pa.Array) -> pa.Array:
   hyphen, direction marks) go; NBSP and the other space separators (Zs)
   become a space. Every normalizer starts here."""
   values = values.cast(pa.string())
-  if has_any(values, b"&"):
-    entity = pc.match_substring_regex(values, HTML_ENTITY)
+  view = _byte_view(values)
+  if not view.size:
+    return values
+  if (view == ord("&")).any():
+    entity = pc.fill_null(pc.match_substring_regex(values, HTML_ENTITY),
+                          False)
     if pc.any(entity).as_py():
       values = pc.replace_with_mask(values, entity, per_distinct(
           values.filter(entity), html.unescape))
-  if pc.all(pc.string_is_ascii(values)).as_py() is not False:
-    return values  # the common case: nothing to look for
-  values = pc.replace_substring_regex(values, r"\p{Cf}+", "")
-  return pc.replace_substring_regex(values, r"\p{Zs}", " ")
+      view = _byte_view(values)
+  # The common case: plain ASCII, or letters with accents only.
+  if view.max() < 0x80 or not has_any(values, _INVISIBLE_LEADS):
+    return values
+  rows = pc.fill_null(pc.invert(pc.string_is_ascii(values)), False)
+  v = pc.replace_substring_regex(values.filter(rows), r"\p{Cf}+", "")
+  v = pc.replace_substring_regex(v, r"\p{Zs}", " ")
+  return pc.replace_with_mask(values, rows, v)
 
 
 def squeeze(values: pa.Array) -> pa.Array:

@@ -12,10 +12,11 @@ characters) is not a postal code, so a mangled value never becomes another
 valid code: "2134.0" is never 21340.
 """
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.normalizers.text import blank_to_null, has_any
+from transforms.normalizers.text import blank_to_null, has_any, only
 
 # Letters and digits, 3 to 10 of them, once spaces and hyphens are gone
 # (UPU postcode formats: "SW1A 1AA", "K1A 0B6", "75008", "1010").
@@ -24,15 +25,30 @@ US_REGIONS = ("US", "PR", "VI", "GU", "AS", "MP")
 
 
 def normalize(values: pa.Array, phone_region: str = "US", **_) -> pa.Array:
-  v = pc.utf8_upper(pc.utf8_trim_whitespace(values.cast(pa.string())))
+  v = pc.utf8_trim_whitespace(values.cast(pa.string()))
+  # Each rewrite runs only when some value can need it: most columns are
+  # ZIP5 already.
+  if has_any(v, b"abcdefghijklmnopqrstuvwxyz"):
+    v = pc.utf8_upper(v)
   if has_any(v, b"."):
     v = pc.replace_substring_regex(v, r"^(\d{3,5})\.0+$", r"\1")
-  v = pc.replace_substring_regex(v, r"^(\d{5})(?:[\s-]?\d{4})$", r"\1")
-  if phone_region in US_REGIONS:
+  separated = has_any(v, b" -\t")
+  if separated:
+    v = pc.replace_substring_regex(v, r"^(\d{5})[\s-]?\d{4}$", r"\1")
+    v = pc.replace_substring_regex(v, r"^(\d{4})-\d{4}$", r"0\1")
+    v = pc.replace_substring_regex(v, r"[\s-]", "")
+  lengths = pc.utf8_length(v).to_numpy(zero_copy_only=False)
+  digits = only(v, b"0123456789")
+  if (lengths == 9).any():
+    v = pc.replace_substring_regex(v, r"^(\d{5})\d{4}$", r"\1")
+  if phone_region in US_REGIONS and (lengths == 8).any():
     v = pc.replace_substring_regex(v, r"^([1-9]\d{3})\d{4}$", r"0\1")
-  v = pc.replace_substring_regex(v, r"^(\d{4})(?:-\d{4})?$", r"0\1")
-  v = pc.replace_substring_regex(v, r"^(\d{3})$", r"00\1")
-  v = pc.replace_substring_regex(v, r"[\s-]", "")
+  if (lengths == 4).any():
+    v = pc.replace_substring_regex(v, r"^(\d{4})$", r"0\1")
+  if (lengths == 3).any():
+    v = pc.replace_substring_regex(v, r"^(\d{3})$", r"00\1")
   v = blank_to_null(v)
+  if digits and np.isin(lengths, (0, 3, 4, 5, 8, 9)).all():
+    return v  # all restored to ZIP5 above (or blank)
   return pc.if_else(pc.match_substring_regex(v, POSTCODE), v,
                     pa.scalar(None, pa.string()))
