@@ -149,7 +149,8 @@ class MergeBatches(AheadDoFn):
       if used.size:
         yield beam.pvalue.TaggedOutput("hits", (index.name, used))
     yield from resolve_batch(batch, gathered, matches,
-                             layout_of(spec, indexes), spec)
+                             layout_of(spec, indexes), spec,
+                             values.column_keys())
 
 
 class _BatchKeys:
@@ -159,6 +160,16 @@ class _BatchKeys:
     self._table, self._spec = table, spec
     self._exact: Dict[str, pa.Array] = {}
     self._fuzzy: Dict[str, FuzzyValues] = {}
+
+  def column_keys(self) -> Dict[str, pa.Array]:
+    """Column -> its keys, for the one-column exact keys computed so far
+    whose normalizer is the column's (conflicts compare by those)."""
+    found = {}
+    for key in self._spec.keys:
+      if (key.name in self._exact and len(key.columns) == 1 and
+          self._spec.key_normalizer(key.columns[0]) == key.normalizers[0]):
+        found.setdefault(key.columns[0], self._exact[key.name])
+    return found
 
   def exact(self, key) -> pa.Array:
     if key.name not in self._exact:
@@ -235,11 +246,14 @@ def count_outputs(outputs, progress: Progress):
     yield output
 
 
-def resolve_batch(batch: RowBatch, gathered, matches, layout, spec):
+def resolve_batch(batch: RowBatch, gathered, matches, layout, spec,
+                  original_keys=None):
   """The merged batch, its conflicts and stats, from what each source's
   match gave each row: `gathered[source]` holds the matched enriched values
-  (null where none), `matches[source]` the SourceMatch. Both joins end
-  here."""
+  (null where none), `matches[source]` the SourceMatch; `original_keys`:
+  column -> the batch's keys of that column, where already computed. Both
+  joins end here."""
+  original_keys = original_keys or {}
   table = batch.table
   n = table.num_rows
   stats = {"merged_rows": n, "matches": {}, "matched_rows": {},
@@ -264,8 +278,8 @@ def resolve_batch(batch: RowBatch, gathered, matches, layout, spec):
     if column in layout.alternates or column in MATCH_COLUMNS:
       continue
     is_original = column in spec.original_header
-    candidate, source = _candidate(column, layout, gathered, is_original,
-                                   spec, batch, invalid)
+    candidate, source, candidate_keys = _candidate(
+        column, layout, gathered, is_original, spec, batch, invalid)
     if is_original:
       original = table.column(column)
       if candidate is None:
@@ -275,7 +289,8 @@ def resolve_batch(batch: RowBatch, gathered, matches, layout, spec):
       alt = next((a for a, c in layout.alternates.items() if c == column),
                  None)
       result = resolve_column(column, original, candidate, source, spec,
-                              alt is not None)
+                              alt is not None, original_keys.get(column),
+                              candidate_keys)
       values[column] = result.values
       if alt:
         values[alt] = result.alternate
@@ -341,11 +356,12 @@ def _match_columns(matches, matched_any: np.ndarray, spec: MergeSpec):
 
 def _candidate(column, layout, gathered, with_source: bool, spec, batch,
                invalid: list):
-  """The value of the highest-priority source that has a valid one, and
-  (if asked: conflicts need it) the name of that source per row. Values
-  that the column's kind rejects are appended to `invalid` as report rows
-  and, unless spec.write_invalid, count as empty."""
-  candidate = source = None
+  """The value of the highest-priority source that has a valid one, (if
+  asked: conflicts need it) the name of that source per row, and the
+  value's keys by the column's kind (None if it has none). Values that the
+  kind rejects are appended to `invalid` as report rows and, unless
+  spec.write_invalid, count as empty."""
+  candidate = source = keys = None
   kind = spec.key_normalizer(column)
   for name in layout.sources.get(column, ()):
     if column not in gathered[name].column_names:
@@ -353,7 +369,7 @@ def _candidate(column, layout, gathered, with_source: bool, spec, batch,
     value = gathered[name].column(column)
     if isinstance(value, pa.ChunkedArray):
       value = value.combine_chunks()
-    reasons = validity.invalid_reasons(value, kind, spec.phone_region)
+    reasons, value_keys = validity.check(value, kind, spec.phone_region)
     if reasons is not None:
       invalid.append(_invalid_batch(batch, column, name, value, reasons,
                                     gathered[name]))
@@ -361,7 +377,7 @@ def _candidate(column, layout, gathered, with_source: bool, spec, batch,
         value = pc.if_else(pc.is_valid(reasons),
                            pa.scalar(None, pa.string()), value)
     if candidate is None:
-      candidate = value
+      candidate, keys = value, value_keys
       if with_source:
         has = pc.fill_null(pc.not_equal(value, ""), False)
         source = pc.if_else(has, name, pa.scalar(None, pa.string()))
@@ -370,9 +386,11 @@ def _candidate(column, layout, gathered, with_source: bool, spec, batch,
     use = pc.and_(pc.invert(pc.fill_null(pc.not_equal(candidate, ""),
                                          False)), has)
     candidate = pc.if_else(use, value, candidate)
+    keys = (None if keys is None or value_keys is None
+            else pc.if_else(use, value_keys, keys))
     if with_source:
       source = pc.if_else(use, name, source)
-  return candidate, source
+  return candidate, source, keys
 
 
 def _conflicts_batch(batch, column, original, result, spec):

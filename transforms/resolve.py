@@ -142,9 +142,12 @@ def _related(new: str, original: str) -> bool:
   return n.startswith(o) and len(n) > len(o) and not n[len(o)].isalnum()
 
 
-def _comparable(values: pa.Array, normalizer: str, region: str) -> pa.Array:
-  key = normalizers.get(normalizer)(values, phone_region=region)
-  return pc.coalesce(key, normalizers.get("text")(values), pa.scalar(""))
+def _comparable(values: pa.Array, normalizer: str, region: str,
+                keys: pa.Array = None) -> pa.Array:
+  """`keys`: the values' keys by `normalizer`, if the caller has them."""
+  if keys is None:
+    keys = normalizers.get(normalizer)(values, phone_region=region)
+  return pc.coalesce(keys, normalizers.get("text")(values), pa.scalar(""))
 
 
 @dataclass
@@ -158,8 +161,11 @@ class ColumnResult:
 
 def resolve_column(column: str, original: pa.Array, candidate: pa.Array,
                    candidate_source: pa.Array, spec: MergeSpec,
-                   has_alternate: bool) -> ColumnResult:
-  """The written value of an original column that a source also supplies."""
+                   has_alternate: bool, original_keys: pa.Array = None,
+                   candidate_keys: pa.Array = None) -> ColumnResult:
+  """The written value of an original column that a source also supplies.
+  `original_keys`, `candidate_keys`: the values' keys by the column's
+  normalizer, where the caller has them already."""
   has = pc.fill_null(pc.not_equal(candidate, ""), False)
   empty = pc.equal(original, "")
   fill = pc.and_(empty, has)
@@ -170,9 +176,11 @@ def resolve_column(column: str, original: pa.Array, candidate: pa.Array,
   if len(rows):
     # Only rows where both sides have a value can conflict: normalise those.
     norm = spec.key_normalizer(column)
+    keys = [None if k is None else k.take(rows)
+            for k in (original_keys, candidate_keys)]
     differ[rows.to_numpy()] = pc.not_equal(
-        _comparable(original.take(rows), norm, spec.phone_region),
-        _comparable(candidate.take(rows), norm, spec.phone_region)
+        _comparable(original.take(rows), norm, spec.phone_region, keys[0]),
+        _comparable(candidate.take(rows), norm, spec.phone_region, keys[1])
     ).to_numpy(zero_copy_only=False)
   differ = pa.array(differ)
   take_candidate = pc.or_(fill, differ) if strategy == "replace" else fill

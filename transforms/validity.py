@@ -44,21 +44,30 @@ def invalid_reasons(values: pa.Array, kind: str,
   """Why each value is not one of `kind` (null where it is valid or
   blank); None when every value is valid or blank, the common case. A cell
   of several values ("a@x.com, b@y.com") is valid when each one is."""
+  return check(values, kind, region)[0]
+
+
+def check(values: pa.Array, kind: str, region: str = "US"):
+  """(invalid_reasons, the values' keys by the kind's normalizer: null
+  where blank or invalid, None for a kind that is not VALIDATED), so that
+  a caller comparing the values need not normalise them again."""
   if kind not in VALIDATED or not len(values):
-    return None
+    return None, None
   if isinstance(values, pa.ChunkedArray):
     values = values.combine_chunks()
   filled = pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(values), ""),
                         False)
   rows = pc.indices_nonzero(filled)
   if not len(rows):
-    return None
+    return None, pa.nulls(len(values), pa.string())
   normalize = normalizers.get(kind)
   sub = values.take(rows)
-  bad = pc.is_null(normalize(sub, phone_region=region)).to_numpy(
-      zero_copy_only=False)
+  found = normalize(sub, phone_region=region)
+  keys = pc.replace_with_mask(pa.nulls(len(values), pa.string()), filled,
+                              found)
+  bad = pc.is_null(found).to_numpy(zero_copy_only=False)
   if not bad.any():
-    return None
+    return None, keys
   at = np.flatnonzero(bad)
   several = pc.match_substring_regex(sub.take(pa.array(at)),
                                      multi_value.SEPARATORS).to_numpy(
@@ -72,9 +81,9 @@ def invalid_reasons(values: pa.Array, kind: str,
     bad_parent[parents.to_numpy()[part_bad]] = True
     bad[cells[~bad_parent]] = False
     if not bad.any():
-      return None
+      return None, keys
   bad_rows = rows.to_numpy()[bad]
   reasons = np.full(len(values), None, object)
   reasons[bad_rows] = _reason(kind, values.take(pa.array(bad_rows))).to_numpy(
       zero_copy_only=False)
-  return pa.array(reasons, pa.string())
+  return pa.array(reasons, pa.string()), keys
