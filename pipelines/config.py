@@ -531,7 +531,13 @@ def load_config(path: str, overrides: List[str] = (),
     if "=" not in item:
       raise ConfigError(f"--set {item}: expected key.path=value")
     key, raw = item.split("=", 1)
-    _set_path(doc, key.strip(), yaml.safe_load(raw) if raw else "")
+    try:
+      value = yaml.safe_load(raw) if raw else ""
+    except yaml.YAMLError as e:
+      raise ConfigError(f"--set {key.strip()}: {raw!r} is not a YAML value "
+                        f"({getattr(e, 'problem', e)}); quote it: "
+                        f"--set '{key.strip()}=\"{raw}\"'") from None
+    _set_path(doc, key.strip(), value)
   values = {"run_date": os.environ.get("CRMSYNC_RUN_DATE")
             or datetime.date.today().isoformat(), "run_id": run_id or "run"}
   doc = _map_strings(doc, lambda text, where: _expand_templates(

@@ -595,3 +595,10 @@ def test_a_stray_quote_never_changes_a_value_silently_end_to_end(
   assert len(merged) == len(rows) or rejected
   stats = job.report("stats.json")["original"]
   assert stats["rows_read"] == len(merged) + len(rejected)
+
+
+def test_a_utf16_file_without_a_bom_has_its_delimiter_detected(tmp_path):
+  text = "ID\tName\tEmail\r\n1\tZoë\tz@x.com\r\n2\tAna\ta@x.com\r\n"
+  path = _file(tmp_path, text.encode("utf-16-le"), "u16.csv")
+  fmt = resolve(path, None, "utf-16-le")
+  assert (fmt.delimiter, fmt.in_place) == ("\t", False)

@@ -123,8 +123,11 @@ from transforms.normalizers import email as email_module  # noqa: E402
                "\ufeffana.lopez@example.com", "ana.lopez@example.com\u00a0",
                "ana.lopez@\u00adexample.com"], "ana.lopez@example.com"),
     ("email", ["用户@例子.广告"], "用户@xn--fsqu00a.xn--4rr70v"),
-    ("email", ["a@b", "a..b@x.com", "x@y.test", "not an email", "ana@"],
+    ("email", ["a@b", "a..b@x.com", "not an email", "ana@", ".", '"', ""],
      None),
+    # Special-use domains (Active Directory's .local) are kept.
+    ("email", ["ana@corp.local", "Ana@Corp.LOCAL", "ana@corp.local."],
+     "ana@corp.local"),
     # Letters Unicode does not decompose, other scripts, punctuation.
     ("name", ["Łukasz", "Lukasz", "LUKASZ"], "lukasz"),
     ("name", ["Søren", "Soren"], "soren"),
@@ -206,3 +209,21 @@ def test_the_fast_email_path_agrees_with_email_validator(local, labels, tld,
   trimmed = address.lower().strip(" .;,'\"")
   assert norm("email", [address]) == [
       email_module.normalize_one(trimmed) if trimmed else None]
+
+
+BATCH_VALUES = ["", " ", ".", '"', "n/a", "ana@x.com", "jonas@bäckerei-keller.de",
+                "Lopez, Ana <ana@x.com>", "ana@corp.local", "(555) 201-3344",
+                "5.55201E+09", "555-201-3344 x12", "+44 20 7946 0018", "2134.0",
+                "02134-1234", "SW1A 1AA", "Łukasz O'Brien", "Acme Inc.",
+                "linkedin.com/in/ana", "a\u200bb", None]
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.sampled_from(BATCH_VALUES), min_size=1,
+                       max_size=12))
+def test_a_key_does_not_depend_on_the_rest_of_the_batch(values):
+  """A value normalised alone or among others (blanks, junk, values that
+  take a slow path) gets the same key."""
+  for name in NORMALIZERS:
+    together = norm(name, values)
+    assert together == [norm(name, [v])[0] for v in values], name

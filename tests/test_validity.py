@@ -7,7 +7,8 @@ import pyarrow as pa
 import pytest
 
 from conftest import read_csv
-from transforms.validity import invalid_reasons
+from transforms.multi_value import split_cells
+from transforms.validity import check, invalid_reasons, restore
 
 FIELD = os.path.join(os.path.dirname(__file__), "data", "field")
 
@@ -57,3 +58,39 @@ def test_write_invalid_writes_them_and_still_lists_them(join, tmp_path,
       ("2", "Phone", "4.47900E+11", "vendor", "2"),
       ("3", "Phone", "5.55201E+09", "vendor", "3")]
   assert listed[1][5].endswith("vendor.csv")
+
+
+@pytest.mark.parametrize("kind, values, written", [
+    ("zip", ["2134.0", "7030.0", "2134", "501.0", "02134-1234", "SW1A 1AA",
+             "2134.5"],
+     ["02134", "07030", "02134", "00501", "02134-1234", "SW1A 1AA",
+      "2134.5"]),
+    ("phone", ["5552013344.0", "15552019988.0", "5.552013344E+09",
+               "5.55201E+09", "555.201.3344", "(555) 201-3344 x12"],
+     ["5552013344", "15552019988", "5552013344", "5.55201E+09",
+      "555.201.3344", "(555) 201-3344 x12"]),
+    ("email", ["2134.0"], ["2134.0"]),
+])
+def test_restore_writes_what_a_spreadsheet_mangled_as_it_was(kind, values,
+                                                             written):
+  assert restore(pa.array(values), kind).to_pylist() == written
+
+
+def test_a_cell_of_separators_only_is_not_a_value():
+  reasons, _ = check(pa.array([", ;", " | ", "555-201-3344"]), "phone")
+  assert reasons.to_pylist() == ["not a phone number"] * 2 + [None]
+
+
+@pytest.mark.parametrize("cell, pieces", [
+    ("Retail, Software", ["Retail", "Software"]),
+    ("ana@x.com; n/a", ["ana@x.com", "n/a"]),
+    ("Lopez, Ana <ana@x.com>", ["Lopez, Ana <ana@x.com>"]),
+    ('"Ng, Ben" <ben@x.org>, cy@x.com', ['"Ng, Ben" <ben@x.org>',
+                                         "cy@x.com"]),
+    ("Lopez, Ana <a@x.com>; Ng, Ben <b@x.org>",
+     ["Lopez, Ana <a@x.com>", "Ng, Ben <b@x.org>"]),
+    ("555-201-3344;ext=12, 555-201-4455", ["555-201-3344 ext=12",
+                                           "555-201-4455"]),
+])
+def test_display_names_and_extensions_stay_with_their_value(cell, pieces):
+  assert split_cells(pa.array([cell])).to_pylist() == [pieces]

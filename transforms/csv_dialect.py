@@ -55,8 +55,6 @@ _DOUBLED_QUOTE = re.compile(r'(?<=[^\\,;\t|\r\n"])""')
 _SEP_LINE = re.compile(r'"?sep=(.)"?[ \t]*(?:\r?\n|$)', re.I)
 _NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
 _ASCII = "".join(map(chr, range(128)))
-_NON_ASCII = "".join(chr(c) for c in range(0x80, 0x10000)
-                     if not 0xD800 <= c < 0xE000)
 
 
 @functools.lru_cache(maxsize=None)
@@ -72,7 +70,9 @@ def reads_in_place(encoding: str) -> bool:
       return False
   except UnicodeDecodeError:
     return False
-  return not _NON_ASCII.encode(name, "ignore").translate(
+  non_ascii = "".join(chr(c) for c in range(0x80, 0x10000)
+                      if not 0xD800 <= c < 0xE000)
+  return not non_ascii.encode(name, "ignore").translate(
       None, bytes(range(128, 256)))
 
 
@@ -207,16 +207,16 @@ def resolve(path: str, delimiter: Optional[str] = ",",
   """The format of the file at `path` under these settings (`auto`
   decided on its first megabyte). A `sep=` first line sets the delimiter
   whatever `delimiter` says: the file states it. `delimiter` None: not
-  set, so `,` but for a file with a UTF-16 or UTF-32 BOM, whose delimiter
-  is detected (Excel's "Unicode Text" is tab-delimited)."""
+  set, so `,` but for a UTF-16 or UTF-32 file (by its BOM or `encoding`),
+  whose delimiter is detected (Excel's "Unicode Text" is tab-delimited)."""
   head = _head(path, SAMPLE_BYTES)
   found, bom = bom_of(head)
-  if delimiter is None:
-    delimiter = "auto" if found and found.startswith("utf-") and (
-        found != "utf-8") else ","
-  check_settings(delimiter, encoding, escape, where)
+  check_settings(delimiter or ",", encoding, escape, where)
   name = found or encoding
   name = "utf-8" if codecs.lookup(name).name == "utf-8-sig" else name
+  if delimiter is None:
+    wide = codecs.lookup(name).name.startswith(("utf-16", "utf-32"))
+    delimiter = "auto" if wide else ","
   complete = len(head) < SAMPLE_BYTES
   decoder = codecs.getincrementaldecoder(name)(errors="replace")
   text = decoder.decode(head[bom:], final=complete).removeprefix("\ufeff")

@@ -274,14 +274,17 @@ def _apply_multi_value(table: pa.Table, keep, spec: MergeSpec) -> pa.Table:
   named in multi_value.columns, per the multi_value policy; an email
   column's display names are dropped ('Ana <a@x.com>' -> 'a@x.com'), and
   an email, phone, ZIP or URL column's invisible characters and
-  surrounding spaces (a CRM's importer rejects "a@x.com\u00a0")."""
+  surrounding spaces (a CRM's importer rejects "a@x.com\u00a0"), and a
+  ZIP or phone a spreadsheet mangled is written as it was ("2134.0" ->
+  "02134")."""
   splittable = {k.columns[0] for k in spec.keys if k.multi_valued}
   columns = []
   for c in keep:
     values = table.column(c).combine_chunks()
     kind = spec.key_normalizer(c)
     if kind in validity.VALIDATED:
-      values = pc.utf8_trim_whitespace(clean(values))
+      values = validity.restore(pc.utf8_trim_whitespace(clean(values)), kind,
+                                spec.phone_region)
     if (c in spec.multi_value_columns or c in splittable
         or kind in multi_value.EMAIL_KINDS):
       policy = spec.multi_value_columns.get(c, spec.multi_value_default)

@@ -369,6 +369,9 @@ def _candidate(column, layout, gathered, with_source: bool, spec, batch,
     value = gathered[name].column(column)
     if isinstance(value, pa.ChunkedArray):
       value = value.combine_chunks()
+    if candidate is not None:  # only where no earlier source has a value
+      value = pc.if_else(pc.fill_null(pc.not_equal(candidate, ""), False),
+                         pa.scalar(None, pa.string()), value)
     reasons, value_keys = validity.check(value, kind, spec.phone_region)
     if reasons is not None:
       invalid.append(_invalid_batch(batch, column, name, value, reasons,

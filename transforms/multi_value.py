@@ -17,9 +17,9 @@ from transforms.normalizers.text import has_any
 
 SEPARATORS = r"\s*[,;|]\s*"
 JSON_ARRAY = r"^\s*\[.*\]\s*$"
-# A piece with neither "@" nor a digit is no address or number by itself:
-# the display name of the next one, as Outlook writes "Lopez, Ana <a@x.com>"
-# and '"Ng, Ben" <b@x.org>'.
+# A piece with neither "@" nor a digit before a piece with an address in
+# angle brackets is part of its display name, as Outlook writes
+# "Lopez, Ana <a@x.com>" and '"Ng, Ben" <b@x.org>'.
 VALUE_LIKE = r"[@0-9]"
 # A piece that is only an extension ("555-201-3344;ext=12", "..., x12")
 # belongs to the number before it.
@@ -53,20 +53,21 @@ def split_cells(values: pa.Array) -> pa.ListArray:
 
 
 def _rejoin(pieces):
-  """Display names joined to the value after them, extensions to the
-  number before them."""
+  """Display names joined to the address after them, extensions to the
+  number before them; other pieces stay values of their own."""
   kept, pending = [], []
   for piece in pieces:
-    if kept and re.match(EXTENSION_ONLY, piece):
+    if kept and not pending and re.match(EXTENSION_ONLY, piece):
       kept[-1] = f"{kept[-1]} {piece}"
     elif piece and not re.search(VALUE_LIKE, piece):
       pending.append(piece)
-    else:
-      kept.append(", ".join(pending + [piece]) if pending else piece)
+    elif "<" in piece and pending:
+      kept.append(", ".join(pending + [piece]))
       pending = []
-  if pending:  # trailing names: they belong to the last value
-    kept = kept[:-1] + [", ".join(kept[-1:] + pending)]
-  return kept
+    else:
+      kept += pending + [piece]
+      pending = []
+  return kept + pending
 
 
 def unwrap_display_names(values: pa.Array) -> pa.Array:

@@ -28,7 +28,8 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import JaroWinkler
 
 from transforms import normalizers
-from transforms.normalizers.text import per_distinct
+from transforms.normalizers.name import words as name_words
+from transforms.normalizers.text import clean, per_distinct
 
 PAIR_SEPARATOR = "\x1f"
 SWAPPED_AGREE = 0.85
@@ -77,9 +78,9 @@ def _fold(name: str) -> str:
 
 def prepare(values: pa.Array, kind: str, region: str) -> pa.Array:
   """A column normalised for comparing: null where blank."""
+  if kind == "name":  # word by word: not the key, whose spaces are gone
+    return name_words(clean(values))
   v = normalizers.get(kind)(values, phone_region=region)
-  if kind == "name":
-    return v
   v = pc.replace_substring_regex(v, r"[^\w\s]", " ")
   return per_distinct(v, _expand_abbreviations)
 

@@ -16,6 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms import multi_value, normalizers
+from transforms.normalizers import phone as phone_numbers
+from transforms.normalizers.text import has_any
+from transforms.normalizers.zip import US_REGIONS
 
 # The kinds whose normalizer tells a value from noise (names, companies and
 # free text have no invalid values).
@@ -37,6 +40,31 @@ def _reason(kind: str, values: pa.Array) -> pa.Array:
   if kind in ("email", "email_provider"):
     return pa.array(["not an email address"] * len(values), pa.string())
   return pa.array(["not a web address"] * len(values), pa.string())
+
+
+def restore(values: pa.Array, kind: str, region: str = "US") -> pa.Array:
+  """Values a spreadsheet mangled, written as they were: a ZIP read as a
+  number ("2134.0", "2134" -> "02134" in the US), a phone read as a float
+  ("5552013344.0") or in scientific notation that kept every digit. The
+  same rules as the normalizers' (never another value); others unchanged."""
+  if kind == "zip":
+    v = values
+    if has_any(v, b"."):
+      v = pc.replace_substring_regex(v, r"^(\s*\d{3,5})\.0+\s*$", r"\1")
+    if region in US_REGIONS:
+      v = pc.replace_substring_regex(v, r"^\s*(\d{4})\s*$", r"0\1")
+      v = pc.replace_substring_regex(v, r"^\s*(\d{3})\s*$", r"00\1")
+    return v
+  if kind != "phone" or not has_any(values, b"."):
+    return values
+  v = pc.replace_substring_regex(values, phone_numbers.FLOAT, r"\1")
+  if has_any(v, b"eE"):
+    sci = pc.fill_null(pc.match_substring_regex(v, SCIENTIFIC), False)
+    if pc.any(sci).as_py():
+      digits = [phone_numbers.from_scientific(x) or x
+                for x in v.filter(sci).to_pylist()]
+      v = pc.replace_with_mask(v, sci, pa.array(digits, pa.string()))
+  return v
 
 
 def invalid_reasons(values: pa.Array, kind: str,
@@ -77,8 +105,10 @@ def check(values: pa.Array, kind: str, region: str = "US"):
     parts, parents = multi_value.explode(sub.take(pa.array(cells)))
     part_bad = pc.is_null(normalize(parts, phone_region=region)).to_numpy(
         zero_copy_only=False)
-    bad_parent = np.zeros(cells.size, bool)
-    bad_parent[parents.to_numpy()[part_bad]] = True
+    parents = parents.to_numpy()
+    # Bad: a part is not of the kind, or the cell is separators only.
+    bad_parent = np.bincount(parents, minlength=cells.size) == 0
+    bad_parent[parents[part_bad]] = True
     bad[cells[~bad_parent]] = False
     if not bad.any():
       return None, keys

@@ -3,7 +3,8 @@
 Each takes and returns a pyarrow string array, so a whole batch is
 normalised in a few vectorised calls. `get` looks one up by its config name.
 A normalizer is also a validator: a non-blank value it maps to null is not a
-value of its kind (an email, phone, ZIP or URL), and `invalid` says why.
+value of its kind (an email, phone, ZIP or URL; transforms/validity.py says
+why).
 Every one first removes invisible characters (`text.clean`).
 """
 
@@ -37,7 +38,6 @@ NORMALIZERS = {
     "text": text.normalize,
 }
 NORMALIZERS = {name_: _arrays(fn) for name_, fn in NORMALIZERS.items()}
-
 
 
 def _email_is_valid(value: str) -> bool:

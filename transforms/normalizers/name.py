@@ -48,14 +48,24 @@ def fold(values: pa.Array) -> pa.Array:
   return _on_rows(v, pc.invert(pc.utf8_is_alnum(v)), _words)
 
 
-def normalize(values: pa.Array, **_) -> pa.Array:
+def words(values: pa.Array) -> pa.Array:
+  """The name's words, folded, without titles and suffixes ("dr jose
+  muller smith" -> "jose muller smith"): what similarity compares word by
+  word (nicknames, phonetic blocks)."""
   v = fold(values)
   spaced = pc.match_substring(v, " ")
   v = _on_rows(v, spaced, lambda w: pc.replace_substring_regex(
       w, r"^(?:(?:%s) )+" % "|".join(TITLES), ""))
   v = _on_rows(v, spaced, lambda w: pc.replace_substring_regex(
       w, r"(?: (?:%s))+$" % "|".join(SUFFIXES), ""))
-  v = _on_rows(v, spaced, lambda w: pc.replace_substring(w, " ", ""))
+  return blank_to_null(v)
+
+
+def normalize(values: pa.Array, **_) -> pa.Array:
+  """The name key: its words run together."""
+  v = pc.fill_null(words(values), "")
+  v = _on_rows(v, pc.match_substring(v, " "),
+               lambda w: pc.replace_substring(w, " ", ""))
   # South Slavic đ is spelt "dj" (Djordje) or "d" (anyascii, Vietnamese
   # Dang): a name key takes both as "d".
   if b"dj" in raw_bytes(v):

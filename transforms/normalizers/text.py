@@ -71,6 +71,8 @@ def clean(values: pa.Array) -> pa.Array:
   (category Cf: zero-width space and joiners, a BOM inside a cell, soft
   hyphen, direction marks) go; NBSP and the other space separators (Zs)
   become a space. Every normalizer starts here."""
+  if isinstance(values, pa.ChunkedArray):
+    values = values.combine_chunks()
   values = values.cast(pa.string())
   view = _byte_view(values)
   if not view.size:

@@ -5,8 +5,9 @@ Spreadsheets and dataframes read ZIPs as numbers: the leading zero goes
 ("2134" for 02134, "501" for 00501, "21341234" for ZIP+4 02134-1234) and,
 when the column has blanks, pandas makes them floats ("2134.0"). They are
 restored: a US ZIP has 5 digits (USPS Publication 28), so 3 or 4 digits are
-padded, and a ".0" is dropped; 8 digits are a ZIP+4 without its zero only
-in the US (phone_region US or a US territory: Brazil's CEPs have 8). A
+padded, and a ".0" is dropped. Padding and reading 8 digits as a ZIP+4
+without its zero apply in the US only (phone_region US or a US territory:
+Austria's postcodes have 4 digits, Brazil's CEPs 8). A
 value that cannot be restored (other decimals, scientific notation, stray
 characters) is not a postal code, so a mangled value never becomes another
 valid code: "2134.0" is never 21340.
@@ -43,9 +44,9 @@ def normalize(values: pa.Array, phone_region: str = "US", **_) -> pa.Array:
     v = pc.replace_substring_regex(v, r"^(\d{5})\d{4}$", r"\1")
   if phone_region in US_REGIONS and (lengths == 8).any():
     v = pc.replace_substring_regex(v, r"^([1-9]\d{3})\d{4}$", r"0\1")
-  if (lengths == 4).any():
+  if phone_region in US_REGIONS and (lengths == 4).any():
     v = pc.replace_substring_regex(v, r"^(\d{4})$", r"0\1")
-  if (lengths == 3).any():
+  if phone_region in US_REGIONS and (lengths == 3).any():
     v = pc.replace_substring_regex(v, r"^(\d{3})$", r"00\1")
   v = blank_to_null(v)
   if digits and np.isin(lengths, (0, 3, 4, 5, 8, 9)).all():
