@@ -10,6 +10,8 @@ import pytest
 import yaml
 
 from pipelines.cli import main
+from transforms.csv_io import CsvSource
+from transforms.rows import RowBatch
 
 
 def write_csv(path, rows, *, delimiter=",", encoding="utf-8", newline="\n",
@@ -110,6 +112,18 @@ def run_cli(capsys, *args):
 @pytest.fixture
 def cli(capsys):
   return lambda *args: run_cli(capsys, *args)
+
+
+class RowTuples(CsvSource):
+  """A CsvSource yielding one comparable tuple per row (its values, then
+  offset and line) or rejection, for the split tests."""
+
+  def read_records(self, file_name, range_tracker):
+    for el in super().read_records(file_name, range_tracker):
+      if isinstance(el, RowBatch):
+        yield from (tuple(r.values()) for r in el.table.to_pylist())
+      else:
+        yield ("rejected", el.line, el.reason)
 
 
 def python_runner_pipeline():

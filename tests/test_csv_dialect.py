@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import transforms.csv_io as csv_io
-from conftest import read_csv, write_csv
+from conftest import RowTuples, read_csv, write_csv
 from transforms.csv_dialect import (CsvFormat, describe, detect_delimiter,
                                     reads_in_place, resolve, transcode)
 from transforms.csv_io import CsvSource
@@ -30,15 +30,7 @@ JOINS = ["broadcast", "partitioned"]
 BOM16 = codecs.BOM_UTF16_LE
 
 
-class Rows(CsvSource):
-  """One tuple per row (its values, then offset and line) or rejection."""
-
-  def read_records(self, file_name, range_tracker):
-    for el in super().read_records(file_name, range_tracker):
-      if isinstance(el, RowBatch):
-        yield from (tuple(r.values()) for r in el.table.to_pylist())
-      else:
-        yield ("rejected", el.line, el.reason)
+Rows = RowTuples
 
 
 def _file(tmp_path, data: bytes, name="in.csv") -> str:

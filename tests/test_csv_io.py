@@ -10,7 +10,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import python_runner_pipeline, write_csv
+from conftest import RowTuples, python_runner_pipeline, write_csv
 from transforms.csv_io import CsvFormat, CsvSource, ReadCsv, read_header
 from transforms.errors import InputError
 from transforms.rows import RowBatch
@@ -27,15 +27,6 @@ TRICKY = (
 ).encode("utf-8")
 
 
-class RowTuples(CsvSource):
-  """Yields one comparable tuple per row or rejection, for the split tests."""
-
-  def read_records(self, file_name, range_tracker):
-    for el in super().read_records(file_name, range_tracker):
-      if isinstance(el, RowBatch):
-        yield from (tuple(r.values()) for r in el.table.to_pylist())
-      else:
-        yield ("rejected", el.line, el.reason)
 
 
 def _file(tmp_path, data, name="in.csv"):

@@ -396,15 +396,21 @@ def _candidate(column, layout, gathered, with_source: bool, spec, batch,
   return candidate, source, keys
 
 
+def _where(batch, rows, column) -> list:
+  """A report's first columns for `rows` of an original batch: its file,
+  line and offset, and the column reported on."""
+  k = len(rows)
+  return [pa.array(np.full(k, batch.file_index, np.int64)),
+          batch.table.column(LINE_COL).take(rows),
+          batch.table.column(OFFSET_COL).take(rows),
+          pa.array([column] * k, pa.string())]
+
+
 def _conflicts_batch(batch, column, original, result, spec):
   rows = pa.array(result.conflict_rows)
   k = len(rows)
   strategy = spec.strategy(column)
-  return pa.RecordBatch.from_arrays([
-      pa.array(np.full(k, batch.file_index, np.int64)),
-      batch.table.column(LINE_COL).take(rows),
-      batch.table.column(OFFSET_COL).take(rows),
-      pa.array([column] * k, pa.string()),
+  return pa.RecordBatch.from_arrays(_where(batch, rows, column) + [
       original.take(rows),
       result.candidate.take(rows),
       result.candidate_source.take(rows),
@@ -418,14 +424,9 @@ def _invalid_batch(batch, column, source, value, reasons, enriched):
   rejects: the original row, the value, and the enriched row it came
   from."""
   rows = pc.indices_nonzero(pc.is_valid(reasons))
-  k = len(rows)
-  return pa.RecordBatch.from_arrays([
-      pa.array(np.full(k, batch.file_index, np.int64)),
-      batch.table.column(LINE_COL).take(rows),
-      batch.table.column(OFFSET_COL).take(rows),
-      pa.array([column] * k, pa.string()),
+  return pa.RecordBatch.from_arrays(_where(batch, rows, column) + [
       value.take(rows),
-      pa.array([source] * k, pa.string()),
+      pa.array([source] * len(rows), pa.string()),
       pc.cast(enriched.column(FILE_COL).take(rows),
               pa.int64()).combine_chunks(),
       pc.cast(enriched.column(LINE_COL).take(rows),
