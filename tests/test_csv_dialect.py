@@ -18,10 +18,9 @@ from hypothesis import strategies as st
 
 import transforms.csv_io as csv_io
 from conftest import RowTuples, read_csv, write_csv
-from transforms.csv_dialect import (CsvFormat, describe, detect_delimiter,
+from transforms.csv_dialect import (describe, detect_delimiter,
                                     reads_in_place, resolve, transcode)
 from transforms.csv_io import CsvSource
-from transforms.rows import RowBatch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIELD = os.path.join(HERE, "data", "field")

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from conftest import RowTuples, python_runner_pipeline, write_csv
 from transforms.csv_io import CsvFormat, CsvSource, ReadCsv, read_header
 from transforms.errors import InputError
-from transforms.rows import RowBatch
 
 TRICKY = (
     '\ufeffID,Name,Note\r\n'
