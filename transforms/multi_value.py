@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms import normalizers
+from transforms.normalizers.phone import EXTENSION_MARK
 from transforms.normalizers.text import has_any
 
 SEPARATORS = r"\s*[,;|]\s*"
@@ -23,7 +24,7 @@ JSON_ARRAY = r"^\s*\[.*\]\s*$"
 VALUE_LIKE = r"[@0-9]"
 # A piece that is only an extension ("555-201-3344;ext=12", "..., x12")
 # belongs to the number before it.
-EXTENSION_ONLY = r"(?i)^(?:ext\.?|extension|x|#)\s*=?\s*\d{1,6}$"
+EXTENSION_ONLY = rf"(?i)^{EXTENSION_MARK}\d{{1,6}}$"
 # One address with a display name: 'Ana Lopez <ana@x.com>' -> 'ana@x.com'.
 DISPLAY_NAME = r"^[^<>]*<\s*([^<>\s]+@[^<>\s]+)\s*>\s*$"
 EMAIL_KINDS = ("email", "email_provider")

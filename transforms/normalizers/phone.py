@@ -26,9 +26,11 @@ import pyarrow.compute as pc
 
 from transforms.normalizers.text import blank_to_null, has_any, only
 
-EXTENSION = r"(?i)\s*;?\s*(?:ext\.?|extension|x|#)\s*=?\s*\d{1,6}\s*$"
-EXTENSION_DIGITS = (r"(?i)^.*?(?:ext\.?|extension|x|#)\s*=?\s*(\d{1,6})"
-                    r"\s*$")
+# How an extension is written: "x12", "ext. 12", "extension 12", "#12",
+# ";ext=12".
+EXTENSION_MARK = r"(?:ext\.?|extension|x|#)\s*=?\s*"
+EXTENSION = rf"(?i)\s*;?\s*{EXTENSION_MARK}\d{{1,6}}\s*$"
+EXTENSION_DIGITS = rf"(?i)^.*?{EXTENSION_MARK}(\d{{1,6}})\s*$"
 FLOAT = r"^(\+?\d{7,15})\.0+$"  # a number read as a float: 5552013344.0
 SCIENTIFIC = re.compile(r"^[+-]?(\d)(?:\.(\d+))?[eE]\+?(\d+)$")
 PLAIN = r"^\+?[0-9 ().\-/]+$"
