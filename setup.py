@@ -8,8 +8,12 @@ setup(
     description="Merge enriched contact files back into the original CRM "
                 "export, on Apache Beam",
     python_requires=">=3.10",
-    packages=find_packages(include=["pipelines", "pipelines.*", "transforms",
-                                    "transforms.*"]),
+    # One installed namespace, crmsync, over the repository's top-level
+    # folders: `from crmsync.transforms import Merge`.
+    packages=["crmsync." + name for name in find_packages(
+        include=["pipelines", "pipelines.*", "transforms", "transforms.*"])],
+    package_dir={"crmsync.pipelines": "pipelines",
+                 "crmsync.transforms": "transforms"},
     install_requires=[
         "apache-beam[aws]==2.77.0",
         "pyarrow==25.0.1",
@@ -32,10 +36,10 @@ setup(
         # pandas: Beam's ReadFromCsv, which the naive Beam peer uses.
         "bench": ["duckdb==2.0.1", "pandas==2.2.3"],
     },
-    package_data={"pipelines": ["jobservers/*.pom.xml"]},
+    package_data={"crmsync.pipelines": ["jobservers/*.pom.xml"]},
     entry_points={"console_scripts": [
-        "crmsync=pipelines.cli:main",
+        "crmsync=crmsync.pipelines.cli:main",
         # The boot command of PROCESS workers on Flink and Spark.
-        "crmsync-worker=pipelines.worker_boot:main",
+        "crmsync-worker=crmsync.pipelines.worker_boot:main",
     ]},
 )

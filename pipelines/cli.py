@@ -91,8 +91,7 @@ class _BeamNoise(logging.Filter):
     message = record.getMessage()
     if message.startswith("apitools not found"):
       return False
-    if self._verbose or record.name.startswith(("crmsync", "pipelines",
-                                                  "transforms")):
+    if self._verbose or record.name.startswith("crmsync"):
       return True
     return not (record.exc_info or "Traceback (most recent call last)"
                 in message)
@@ -135,8 +134,7 @@ def _setup_logging(verbose: bool, quiet: bool = False, fmt: str = "text"):
     logging.getLogger(name).setLevel(
         logging.INFO if verbose else logging.WARNING)
   level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.INFO
-  for name in ("crmsync", "pipelines", "transforms"):
-    logging.getLogger(name).setLevel(level)
+  logging.getLogger("crmsync").setLevel(level)
   # Local worker processes (multi_processing) configure their own logging;
   # they learn our level from the environment (transforms/__init__.py).
   os.environ["CRMSYNC_LOG_LEVEL"] = logging.getLevelName(level)
@@ -168,14 +166,14 @@ def _check_flags(command: str, extra) -> None:
   from apache_beam.options.pipeline_options import (PipelineOptions,
                                                     _BeamArgumentParser)
 
-  from transforms.errors import ConfigError
+  from crmsync.transforms.errors import ConfigError
   # Modules that register options of their own when imported: the runners
   # crmsync runs on, file systems, and crmsync's (--batch_rows).
   for module in ("apache_beam.runners.portability.fn_api_runner",
                  "apache_beam.runners.portability.portable_runner",
                  "apache_beam.runners.portability.flink_runner",
                  "apache_beam.runners.portability.spark_runner",
-                 "apache_beam.io.aws.s3filesystem", "pipelines.job"):
+                 "apache_beam.io.aws.s3filesystem", "crmsync.pipelines.job"):
     try:
       importlib.import_module(module)
     except ImportError:  # an optional dependency: its options are unused
@@ -243,11 +241,11 @@ def _run(args, extra) -> int:
   import apache_beam as beam
   from apache_beam.options.pipeline_options import PipelineOptions
 
-  from pipelines import runners, storage
-  from pipelines.config import load_config
-  from pipelines.job import CrmsyncOptions, build_pipeline, plan_job
-  from transforms.errors import ConfigError
-  from transforms.writing import temp_dir
+  from crmsync.pipelines import runners, storage
+  from crmsync.pipelines.config import load_config
+  from crmsync.pipelines.job import CrmsyncOptions, build_pipeline, plan_job
+  from crmsync.transforms.errors import ConfigError
+  from crmsync.transforms.writing import temp_dir
 
   _check_flags(args.command, extra)
   run_id = args.run_id or uuid.uuid4().hex[:12]
@@ -263,7 +261,7 @@ def _run(args, extra) -> int:
   storage.check_buckets(storage.job_paths(config), options)
   plan = plan_job(config)
   if args.command == "validate":
-    from pipelines.suggest import sample_match_rates
+    from crmsync.pipelines.suggest import sample_match_rates
     print(_describe(plan))
     print("\n".join(sample_match_rates(plan)))
     print("config OK")
@@ -304,7 +302,7 @@ def _too_many_rejected(e: BaseException) -> str:
   """The message of a TooManyRejectedError raised on a worker, "" if `e` is
   something else. The in-process runner re-raises it; Flink and Spark
   return only text, where its class name marks it."""
-  from transforms.errors import TooManyRejectedError
+  from crmsync.transforms.errors import TooManyRejectedError
   name = TooManyRejectedError.__name__
   found = re.findall(rf"^.*?\b{name}: (.*)$", str(e), re.M)
   text = str(e) if isinstance(e, TooManyRejectedError) else (
@@ -352,8 +350,8 @@ def _print_summary(config, elapsed: float):
 
 def _suggest(args) -> int:
   _setup_logging(False)
-  from pipelines.suggest import suggest
-  from transforms.errors import CrmsyncError
+  from crmsync.pipelines.suggest import suggest
+  from crmsync.transforms.errors import CrmsyncError
   try:
     config, profile = suggest(args.original, args.enriched, args.sample_rows,
                               args.merged)
@@ -374,13 +372,13 @@ def _suggest(args) -> int:
 def _dev(args) -> int:
   _setup_logging(False)
   if args.service == "s3":
-    from pipelines.dev import serve_s3
+    from crmsync.pipelines.dev import serve_s3
     return serve_s3(args.dir, args.port, args.demo_data)
   if args.service in ("flink", "spark"):
-    from pipelines.clusters import serve_cluster
+    from crmsync.pipelines.clusters import serve_cluster
     return serve_cluster(args.service, args.dir)
-  from pipelines.runners import JOB_SERVERS, job_server_jar
-  from transforms.errors import CrmsyncError
+  from crmsync.pipelines.runners import JOB_SERVERS, job_server_jar
+  from crmsync.transforms.errors import CrmsyncError
   try:
     for kind in JOB_SERVERS:
       print(f"{kind} job server: {job_server_jar(kind)}")
@@ -397,7 +395,7 @@ def main(argv=None) -> int:
           file=sys.stderr)
     return EXIT_BAD_INPUT
   if args.command == "demo-data":
-    from pipelines.demo_data import write_demo_data
+    from crmsync.pipelines.demo_data import write_demo_data
     write_demo_data(args.directory, args.rows)
     return EXIT_OK
   if args.command == "dev":
@@ -406,7 +404,7 @@ def main(argv=None) -> int:
     return _suggest(args)
   _setup_logging(args.verbose, args.quiet, args.log_format)
   # Imported after logging is set up: importing Beam logs.
-  from transforms.errors import CrmsyncError
+  from crmsync.transforms.errors import CrmsyncError
   try:
     return _run(args, extra)
   except CrmsyncError as e:

@@ -17,10 +17,10 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationError,
                       field_validator, model_validator)
 from pydantic_core import PydanticCustomError
 
-from transforms import normalizers
-from transforms.errors import ConfigError
-from transforms.reports import MAX_REJECTED_FRACTION
-from transforms.spec import (DUPLICATES, MULTI_VALUE, PLACEMENTS, STRATEGIES,
+from crmsync.transforms import normalizers
+from crmsync.transforms.errors import ConfigError
+from crmsync.transforms.reports import MAX_REJECTED_FRACTION
+from crmsync.transforms.spec import (DUPLICATES, MULTI_VALUE, PLACEMENTS, STRATEGIES,
                              EnrichedSpec, FuzzyRule, MatchKey, MergeSpec)
 
 Strategy = Literal[STRATEGIES]
@@ -77,7 +77,7 @@ class CsvOptions(_Model):
   @field_validator("delimiter", "encoding", "escape")
   @classmethod
   def _supported(cls, v, info):
-    from transforms.csv_dialect import check_settings
+    from crmsync.transforms.csv_dialect import check_settings
     v = {"backslash": "\\"}.get(v, v) if info.field_name == "escape" else v
     settings = dict(delimiter=",", encoding="utf-8", escape="auto")
     settings[info.field_name] = v
@@ -119,7 +119,7 @@ _COMPARE_AS = {"first": "name", "last": "name", "company": "company",
 
 
 def compare_kind(column: str) -> str:
-  from pipelines.suggest import field_of
+  from crmsync.pipelines.suggest import field_of
   return _COMPARE_AS.get(field_of(column), "text")
 
 
@@ -132,7 +132,7 @@ def column_kinds(columns) -> Dict[str, str]:
   """Column -> the normalizer of the kind of value its name says it holds
   ("Mobile Phone": phone, "Postal Code": zip), for the columns that have
   one: they are compared and checked as that kind even in no key."""
-  from pipelines.suggest import field_of
+  from crmsync.pipelines.suggest import field_of
   return {c: _VALUE_KINDS[field_of(c)] for c in columns
           if field_of(c) in _VALUE_KINDS}
 

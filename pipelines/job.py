@@ -19,17 +19,17 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.config import EnrichedInput, JobConfig
-from transforms import csv_dialect
-from transforms.csv_io import (DEFAULT_BATCH_ROWS, CsvFormat, ReadCsv,
+from crmsync.pipelines.config import EnrichedInput, JobConfig
+from crmsync.transforms import csv_dialect
+from crmsync.transforms.csv_io import (DEFAULT_BATCH_ROWS, CsvFormat, ReadCsv,
                                match_files, shared_header, write_sample)
-from transforms.errors import ConfigError
-from transforms.matching import applicable_keys
-from transforms.merge import BuildIndex, Merge, layout_of, open_index
-from transforms.partitioned import PartitionedMerge
-from transforms.reports import Finalize, SumStats, account_from_index
-from transforms.spec import EnrichedSpec, MergeSpec
-from transforms.writing import WriteShards, temp_dir
+from crmsync.transforms.errors import ConfigError
+from crmsync.transforms.matching import applicable_keys
+from crmsync.transforms.merge import BuildIndex, Merge, layout_of, open_index
+from crmsync.transforms.partitioned import PartitionedMerge
+from crmsync.transforms.reports import Finalize, SumStats, account_from_index
+from crmsync.transforms.spec import EnrichedSpec, MergeSpec
+from crmsync.transforms.writing import WriteShards, temp_dir
 
 _LOG = logging.getLogger(__name__)
 

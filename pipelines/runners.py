@@ -22,7 +22,7 @@ import subprocess
 import sys
 from typing import List, Optional
 
-from transforms.errors import ConfigError
+from crmsync.transforms.errors import ConfigError
 
 _LOG = logging.getLogger(__name__)
 HERE = os.path.dirname(os.path.abspath(__file__))

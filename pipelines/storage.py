@@ -16,7 +16,7 @@ from typing import Iterable, List
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, S3Options
 
-from transforms.errors import InputError
+from crmsync.transforms.errors import InputError
 
 _FALSE = {"false", "0", "no", "off"}
 

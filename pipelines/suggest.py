@@ -24,10 +24,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
-from transforms import normalizers
-from transforms.csv_dialect import read_view
-from transforms.csv_io import CsvFormat, read_header
-from transforms.errors import InputError
+from crmsync.transforms import normalizers
+from crmsync.transforms.csv_dialect import read_view
+from crmsync.transforms.csv_io import CsvFormat, read_header
+from crmsync.transforms.errors import InputError
 
 # Field -> header spellings (compared lowercase, letters and digits only).
 ALIASES = {

@@ -9,9 +9,9 @@ import os
 import pytest
 import yaml
 
-from pipelines.cli import main
-from transforms.csv_io import CsvSource
-from transforms.rows import RowBatch
+from crmsync.pipelines.cli import main
+from crmsync.transforms.csv_io import CsvSource
+from crmsync.transforms.rows import RowBatch
 
 
 def write_csv(path, rows, *, delimiter=",", encoding="utf-8", newline="\n",

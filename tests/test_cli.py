@@ -160,7 +160,7 @@ def test_invalid_yaml_names_the_line(tmp_path, cli):
 def test_runtime_failure_exits_1_without_output(job, tmp_path, cli,
                                                  monkeypatch):
   cfg = design_example(job, tmp_path)
-  import transforms.merge as merge
+  import crmsync.transforms.merge as merge
 
   def boom(*a, **k):
     raise RuntimeError("disk on fire")
@@ -174,7 +174,7 @@ def test_runtime_failure_exits_1_without_output(job, tmp_path, cli,
 def test_rows_lost_inside_the_pipeline_fail_the_books(job, tmp_path, cli,
                                                       monkeypatch):
   cfg = design_example(job, tmp_path)
-  import transforms.matching as matching
+  import crmsync.transforms.matching as matching
   real = matching.source_table
   monkeypatch.setattr(matching, "source_table",
                       lambda *a: real(*a).slice(1))  # drops a row per batch

@@ -16,11 +16,11 @@ from apache_beam.io import source_test_utils
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import transforms.csv_io as csv_io
+import crmsync.transforms.csv_io as csv_io
 from conftest import RowTuples, read_csv, write_csv
-from transforms.csv_dialect import (describe, detect_delimiter,
+from crmsync.transforms.csv_dialect import (describe, detect_delimiter,
                                     reads_in_place, resolve, transcode)
-from transforms.csv_io import CsvSource
+from crmsync.transforms.csv_io import CsvSource
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIELD = os.path.join(HERE, "data", "field")

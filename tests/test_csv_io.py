@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import RowTuples, python_runner_pipeline, write_csv
-from transforms.csv_io import CsvFormat, CsvSource, ReadCsv, read_header
-from transforms.errors import InputError
+from crmsync.transforms.csv_io import CsvFormat, CsvSource, ReadCsv, read_header
+from crmsync.transforms.errors import InputError
 
 TRICKY = (
     '\ufeffID,Name,Note\r\n'
@@ -136,7 +136,7 @@ def test_source_fails_when_its_workers_list_other_files(tmp_path):
   """A worker that lists the glob and finds other files (relative paths in
   another directory, storage it cannot see) fails instead of reading no
   rows; files that are empty may be absent, as Beam leaves them out."""
-  from transforms.errors import InputError
+  from crmsync.transforms.errors import InputError
   a = write_csv(tmp_path / "a.csv", [["ID"], ["1"]])
   b = write_csv(tmp_path / "b.csv", [["ID"], ["2"]])
   (tmp_path / "c.csv").write_bytes(b"")

@@ -4,7 +4,7 @@ every input row."""
 import filecmp
 import os
 
-from pipelines.demo_data import write_demo_data
+from crmsync.pipelines.demo_data import write_demo_data
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, "data", "demo")

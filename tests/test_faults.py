@@ -17,7 +17,7 @@ DEMO = os.path.join(ROOT, "configs", "demo.yaml")
 
 
 def crmsync(out, *extra, wait=True):
-  command = [sys.executable, "-m", "pipelines.cli", "run", DEMO,
+  command = [sys.executable, "-m", "crmsync.pipelines.cli", "run", DEMO,
              f"--set=output.path={out}/merged",
              f"--set=output.reports={out}/reports", *extra]
   if not wait:
@@ -101,7 +101,7 @@ def test_full_disk_fails_with_one_line_and_leaves_nothing(small_disk):
                      resource.setrlimit(resource.RLIMIT_FSIZE,
                                         (200_000, 200_000)))
   done = subprocess.run(
-      [sys.executable, "-m", "pipelines.cli", "run", DEMO,
+      [sys.executable, "-m", "crmsync.pipelines.cli", "run", DEMO,
        f"--set=output.path={out}/merged", f"--set=output.reports={out}/rep"],
       cwd=ROOT, capture_output=True, text=True, timeout=300,
       preexec_fn=limit)
@@ -228,9 +228,9 @@ def test_an_enriched_file_over_the_limit_stops_the_run(job, tmp_path, cli,
 def test_finalize_stops_a_library_pipeline_too(job, tmp_path):
   """The limit is Finalize's: a pipeline built without the CLI gets it."""
   from conftest import python_runner_pipeline
-  from pipelines.config import load_config
-  from pipelines.job import build_pipeline, plan_job
-  from transforms.errors import TooManyRejectedError
+  from crmsync.pipelines.config import load_config
+  from crmsync.pipelines.job import build_pipeline, plan_job
+  from crmsync.transforms.errors import TooManyRejectedError
   plan = plan_job(load_config(_rejected_job(job, tmp_path, "broadcast",
                                             BAD)))
   p = python_runner_pipeline()
@@ -242,10 +242,10 @@ def test_finalize_stops_a_library_pipeline_too(job, tmp_path):
 
 def test_the_error_is_known_by_its_text_from_a_cluster():
   """Flink and Spark hand back a worker's traceback as text only."""
-  from pipelines.cli import _too_many_rejected
+  from crmsync.pipelines.cli import _too_many_rejected
   text = ("Pipeline job failed: Error received from SDK harness\n"
           "Traceback (most recent call last):\n  File \"reports.py\"\n"
-          "transforms.errors.TooManyRejectedError: crm.csv: 3 of 3 rows "
+          "crmsync.transforms.errors.TooManyRejectedError: crm.csv: 3 of 3 rows "
           "rejected (original) [while running 'Finalize']\n")
   assert _too_many_rejected(RuntimeError(text)) == (
       "crm.csv: 3 of 3 rows rejected (original)")

@@ -10,9 +10,9 @@ import pyarrow as pa
 import pytest
 
 from conftest import files_in, write_csv
-from transforms.fuzzy import FuzzyIndex, FuzzyValues
-from transforms.similarity import prepare, row_scores
-from transforms.spec import FuzzyRule, MatchKey
+from crmsync.transforms.fuzzy import FuzzyIndex, FuzzyValues
+from crmsync.transforms.similarity import prepare, row_scores
+from crmsync.transforms.spec import FuzzyRule, MatchKey
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KINDS = ("name", "name", "company")
@@ -93,7 +93,7 @@ def test_a_block_code_shared_by_too_many_rows_is_dropped():
 
 
 def test_a_row_scores_its_best_few_candidates_only(monkeypatch):
-  from transforms import fuzzy
+  from crmsync.transforms import fuzzy
   monkeypatch.setattr(fuzzy, "MAX_CANDIDATES", 2)
   key = MatchKey("fuzzy", KEY.columns, KINDS,
                  fuzzy=FuzzyRule(threshold=0.5, max_block=100))
@@ -232,7 +232,7 @@ def test_both_joins_agree_with_fuzzy_and_confirm_on_the_labelled_set(
     tmp_path, cli, monkeypatch, max_candidates):
   # A row's blocks meet in different partitions: the candidate cap must
   # still pick the same candidates (1 makes it bite on most rows).
-  from transforms import fuzzy
+  from crmsync.transforms import fuzzy
   monkeypatch.setattr(fuzzy, "MAX_CANDIDATES", max_candidates)
   sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
   import match_quality

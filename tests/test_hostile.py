@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-import transforms.csv_io as csv_io
+import crmsync.transforms.csv_io as csv_io
 from conftest import write_csv
 
 HERE = os.path.dirname(os.path.abspath(__file__))

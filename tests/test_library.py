@@ -4,7 +4,7 @@ import apache_beam as beam
 from apache_beam.testing.util import assert_that, equal_to
 
 from conftest import python_runner_pipeline, write_csv
-from transforms import (BuildIndex, EnrichedSpec, MatchKey, Merge, MergeSpec,
+from crmsync.transforms import (BuildIndex, EnrichedSpec, MatchKey, Merge, MergeSpec,
                         ReadCsv)
 
 

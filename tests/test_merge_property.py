@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import read_csv
-from pipelines.cli import main
+from crmsync.pipelines.cli import main
 
 LOCALS = ["ann", "bob", "cy", "dee"]
 # Plain values: no formula triggers, no leading or trailing spaces.

@@ -4,7 +4,7 @@ import phonenumbers
 import pyarrow as pa
 import pytest
 
-from transforms.normalizers import NORMALIZERS, phone
+from crmsync.transforms.normalizers import NORMALIZERS, phone
 
 
 def norm(name, values, **kw):
@@ -95,7 +95,7 @@ def test_phone_reference_is_phonenumbers():
 # Issue 14: values as they really come.
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
-from transforms.normalizers import email as email_module  # noqa: E402
+from crmsync.transforms.normalizers import email as email_module  # noqa: E402
 
 
 @pytest.mark.parametrize("name, values, expected", [

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from conftest import files_in, write_csv
-from transforms.partitioned import partition_of, stable_hash
+from crmsync.transforms.partitioned import partition_of, stable_hash
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, "data", "demo")
@@ -22,7 +22,7 @@ def test_stable_hash_is_deterministic_and_ignores_slicing():
   assert len(set(h[[1, 2, 3, 4, 5, 7]].tolist())) == 6
   assert h[0] == h[6] == 0  # empty and null: no key, hash 0
   assert (stable_hash(values[3:5]) == h[3:5]).all()
-  code = ("import pyarrow as pa; from transforms.partitioned import "
+  code = ("import pyarrow as pa; from crmsync.transforms.partitioned import "
           "stable_hash; print(stable_hash(pa.array(['a@b.co'])).tolist())")
   other = subprocess.run([sys.executable, "-c", code], capture_output=True,
                          text=True, cwd=ROOT, check=True)
@@ -94,7 +94,7 @@ def test_stable_hash_of_a_string_before_trailing_empties():
 
 def test_key_lookup_confirms_strings_on_hash_collisions(monkeypatch):
   import numpy as np
-  import transforms.matching as matching
+  import crmsync.transforms.matching as matching
   monkeypatch.setattr(matching, "stable_hash",
                       lambda values: np.full(len(values), 7, np.uint64))
   lookup = matching.KeyLookup(pa.array(["a", "b", "c"]), np.array([5, 6, 7]))
@@ -139,7 +139,7 @@ def test_stable_hash_is_thread_safe_while_its_cache_grows(monkeypatch):
   """Beam's workers hash in several threads at once; the cached powers grow
   with the longest chunk seen (a race here failed a Flink run)."""
   import threading
-  import transforms.hashing as hashing
+  import crmsync.transforms.hashing as hashing
   arrays = [pa.array(["x" * (n % 97) + str(n) for n in range(k * 500)])
             for k in range(1, 40)]
   expected = [stable_hash(a) for a in arrays]

@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 
 from conftest import files_in
-from pipelines.clusters import FlinkCluster, SparkCluster
+from crmsync.pipelines.clusters import FlinkCluster, SparkCluster
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, "configs", "demo.yaml")
@@ -30,7 +30,7 @@ def run_demo(out_dir, *beam_args):
   """`crmsync run configs/demo.yaml` in a subprocess, as a user runs it; the
   output folder's files by name."""
   done = subprocess.run(
-      [sys.executable, "-m", "pipelines.cli", "run", DEMO,
+      [sys.executable, "-m", "crmsync.pipelines.cli", "run", DEMO,
        f"--set=output.path={out_dir}/merged",
        f"--set=output.reports={out_dir}/reports", *beam_args],
       capture_output=True, text=True, cwd=ROOT, timeout=600)
@@ -74,7 +74,7 @@ def test_fuzzy_and_confirm_on_flink_give_the_direct_runners_bytes(tmp_path):
   for runner in ("DirectRunner", "FlinkRunner"):
     folder = tmp_path / runner
     done = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "run", str(config),
+        [sys.executable, "-m", "crmsync.pipelines.cli", "run", str(config),
          f"--runner={runner}", f"--set=output.path={folder}/merged",
          f"--set=output.reports={folder}/reports"],
         capture_output=True, text=True, cwd=ROOT, timeout=600)
@@ -104,7 +104,7 @@ def test_spark_cluster_with_process_workers_matches(direct, tmp_path):
 
 def test_dev_flink_command_starts_a_cluster_and_stops_on_sigterm(tmp_path):
   proc = subprocess.Popen(
-      [sys.executable, "-m", "pipelines.cli", "dev", "flink", "--dir",
+      [sys.executable, "-m", "crmsync.pipelines.cli", "dev", "flink", "--dir",
        str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
       text=True, cwd=ROOT)
   try:
@@ -128,7 +128,7 @@ def test_dev_flink_command_starts_a_cluster_and_stops_on_sigterm(tmp_path):
 
 def test_runner_options_filled_in_and_never_overridden(monkeypatch):
   """What crmsync adds to a Flink, Spark or portable run's options."""
-  from pipelines import runners
+  from crmsync.pipelines import runners
   monkeypatch.setattr(runners, "job_server_jar", lambda kind: f"/{kind}.jar")
   worker = runners.worker_command()
   process = ["--environment_type=PROCESS",

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from conftest import write_csv
-from pipelines.dev import SeaweedFS
+from crmsync.pipelines.dev import SeaweedFS
 
 EMAIL = {"name": "email", "normalize": "email", "columns": ["Email"]}
 SECRET = "s3cr3t-Do-Not-Print-42"
@@ -110,7 +110,7 @@ def test_failed_run_leaves_no_output_and_rerun_replaces_cleanly(
   cfg_small_batches = ["--batch_rows=50"]
   assert cli("run", cfg, "--set", "output.shards=5", *cfg_small_batches)[0] == 0
   before = _s3_objects(s3, "t2/out/")
-  import transforms.writing as writing
+  import crmsync.transforms.writing as writing
   real = writing.encode_csv
   calls = []
 
@@ -159,7 +159,7 @@ def test_missing_bucket(job, tmp_path, s3, cli, creds):
 
 
 def test_unreachable_endpoint(job, tmp_path, cli, creds):
-  from pipelines.dev import free_port
+  from crmsync.pipelines.dev import free_port
   msg = _one_line_error(cli, "validate", _config(
       job, "s3://crm/in", "s3://crm/out", f"http://127.0.0.1:{free_port()}"))
   assert "cannot reach the S3 endpoint" in msg
@@ -181,7 +181,7 @@ def test_secret_appears_in_no_log_or_report(job, tmp_path, s3, cli,
 def test_shards_over_100_mb_are_multipart_uploads(tmp_path, s3, creds):
   from apache_beam.io.filesystems import FileSystems
   from apache_beam.options.pipeline_options import PipelineOptions
-  from transforms.writing import _ConcatShard
+  from crmsync.transforms.writing import _ConcatShard
   FileSystems.set_options(PipelineOptions(s3.beam_args()))
   part = tmp_path / "part.csv"
   line = b"x" * 1023 + b"\n"
@@ -210,7 +210,7 @@ def test_server_stopped_mid_run_fails_cleanly_and_rerun_is_identical(
     assert cli("run", cfg, "--set=output.path=s3://crm/t7/clean/merged",
                "--set=output.reports=s3://crm/t7/clean/reports")[0] == 0
     clean = _s3_objects(server, "t7/clean/")
-    import transforms.writing as writing
+    import crmsync.transforms.writing as writing
     real = writing.encode_csv
 
     def stop_server_then_encode(*a, **k):
@@ -239,11 +239,11 @@ def test_dev_s3_command_serves_the_demo_bucket_and_stops(tmp_path):
   import subprocess
   import sys
   import time
-  from pipelines.dev import DEMO_BUCKET, free_port
+  from crmsync.pipelines.dev import DEMO_BUCKET, free_port
   port = free_port()
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   proc = subprocess.Popen(
-      [sys.executable, "-m", "pipelines.cli", "dev", "s3", "--port",
+      [sys.executable, "-m", "crmsync.pipelines.cli", "dev", "s3", "--port",
        str(port), "--dir", str(tmp_path / "weed"), "--demo-data",
        os.path.join(root, "data", "demo")],
       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=root)

@@ -12,7 +12,7 @@ DEMO = os.path.join(ROOT, "configs", "demo.yaml")
 
 def crmsync(*args):
   """In a subprocess: its logging is set up afresh, as a scheduler's is."""
-  done = subprocess.run([sys.executable, "-m", "pipelines.cli", *args],
+  done = subprocess.run([sys.executable, "-m", "crmsync.pipelines.cli", *args],
                         cwd=ROOT, capture_output=True, text=True, timeout=300,
                         env=dict(os.environ, CRMSYNC_PROGRESS_SECONDS="0"))
   return done.returncode, done.stdout, done.stderr

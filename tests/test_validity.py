@@ -7,8 +7,8 @@ import pyarrow as pa
 import pytest
 
 from conftest import read_csv
-from transforms.multi_value import split_cells
-from transforms.validity import check, invalid_reasons, restore
+from crmsync.transforms.multi_value import split_cells
+from crmsync.transforms.validity import check, invalid_reasons, restore
 
 FIELD = os.path.join(os.path.dirname(__file__), "data", "field")
 

@@ -5,7 +5,7 @@ import os
 import pyarrow as pa
 
 from conftest import read_csv, write_csv
-from transforms.writing import encode_csv, remove_temp_dirs, temp_dir
+from crmsync.transforms.writing import encode_csv, remove_temp_dirs, temp_dir
 
 EMAIL = {"name": "email", "normalize": "email", "columns": ["Email"]}
 

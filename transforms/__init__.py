@@ -11,12 +11,12 @@
 import logging
 import os
 
-from transforms import s3_clients  # noqa: F401  (one boto3 client per config)
-from transforms.csv_io import CsvFormat, CsvSource, ReadCsv
-from transforms.merge import BuildIndex, Merge
-from transforms.rows import RejectedRow, RowBatch
-from transforms.spec import EnrichedSpec, MatchKey, MergeSpec
-from transforms.writing import WriteShards
+from crmsync.transforms import s3_clients  # noqa: F401  (one boto3 client per config)
+from crmsync.transforms.csv_io import CsvFormat, CsvSource, ReadCsv
+from crmsync.transforms.merge import BuildIndex, Merge
+from crmsync.transforms.rows import RejectedRow, RowBatch
+from crmsync.transforms.spec import EnrichedSpec, MatchKey, MergeSpec
+from crmsync.transforms.writing import WriteShards
 
 # A worker process started by the local runner takes the CLI's log level
 # (--quiet, -v) from the environment.

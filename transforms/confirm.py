@@ -14,8 +14,8 @@ import json
 import numpy as np
 import pyarrow as pa
 
-from transforms.similarity import prepare, row_scores
-from transforms.spec import MatchKey
+from crmsync.transforms.similarity import prepare, row_scores
+from crmsync.transforms.spec import MatchKey
 
 CLEARLY_DIFFERENT = 0.5
 REJECTED_COLUMNS = ("file_index", "offset", "line", "source", "key", "score",

@@ -26,7 +26,7 @@ from typing import Iterator, Optional, Tuple
 
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.errors import ConfigError, InputError
+from crmsync.transforms.errors import ConfigError, InputError
 
 DELIMITERS = (",", ";", "\t", "|")  # also the order that breaks a tie
 ESCAPES = ("auto", "none", "\\")

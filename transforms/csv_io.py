@@ -41,11 +41,11 @@ from apache_beam.io.range_trackers import OffsetRangeTracker
 from apache_beam.metrics import Metrics
 
 # CsvFormat lives with the dialects; imported from here too.
-from transforms.csv_dialect import DELIMITERS, CsvFormat, view_chunks
-from transforms.errors import InputError
-from transforms.hashing import in_sorted
-from transforms.progress import Progress
-from transforms.rows import LINE_COL, OFFSET_COL, RejectedRow, RowBatch
+from crmsync.transforms.csv_dialect import DELIMITERS, CsvFormat, view_chunks
+from crmsync.transforms.errors import InputError
+from crmsync.transforms.hashing import in_sorted
+from crmsync.transforms.progress import Progress
+from crmsync.transforms.rows import LINE_COL, OFFSET_COL, RejectedRow, RowBatch
 
 _LOG = logging.getLogger(__name__)
 

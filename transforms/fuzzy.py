@@ -24,10 +24,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.hashing import sorted_unique, stable_hash
-from transforms.normalizers.text import per_distinct
-from transforms.similarity import prepare, row_scores
-from transforms.spec import MatchKey
+from crmsync.transforms.hashing import sorted_unique, stable_hash
+from crmsync.transforms.normalizers.text import per_distinct
+from crmsync.transforms.similarity import prepare, row_scores
+from crmsync.transforms.spec import MatchKey
 
 SEPARATOR = "\x1f"
 _DIGIT = re.compile(r"\d")

@@ -14,13 +14,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms import multi_value, normalizers, validity
-from transforms.fuzzy import FuzzyIndex, fuzzy_index
-from transforms.hashing import sorted_unique, stable_hash
-from transforms.normalizers.text import clean
-from transforms.resolve import resolve_duplicates
-from transforms.rows import INTERNAL_COLS, LINE_COL, OFFSET_COL, RowBatch
-from transforms.spec import EnrichedSpec, MatchKey, MergeSpec
+from crmsync.transforms import multi_value, normalizers, validity
+from crmsync.transforms.fuzzy import FuzzyIndex, fuzzy_index
+from crmsync.transforms.hashing import sorted_unique, stable_hash
+from crmsync.transforms.normalizers.text import clean
+from crmsync.transforms.resolve import resolve_duplicates
+from crmsync.transforms.rows import INTERNAL_COLS, LINE_COL, OFFSET_COL, RowBatch
+from crmsync.transforms.spec import EnrichedSpec, MatchKey, MergeSpec
 
 _LOG = logging.getLogger(__name__)
 KEY_SEPARATOR = "\x1f"

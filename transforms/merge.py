@@ -17,17 +17,17 @@ import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from transforms import confirm, handoff, validity
-from transforms.ahead import AheadDoFn
-from transforms.fuzzy import FuzzyValues
-from transforms.hashing import in_sorted, sorted_unique
-from transforms.progress import Progress
-from transforms.matching import (FILE_COL, EnrichedIndex, build_index,
+from crmsync.transforms import confirm, handoff, validity
+from crmsync.transforms.ahead import AheadDoFn
+from crmsync.transforms.fuzzy import FuzzyValues
+from crmsync.transforms.hashing import in_sorted, sorted_unique
+from crmsync.transforms.progress import Progress
+from crmsync.transforms.matching import (FILE_COL, EnrichedIndex, build_index,
                                  key_values, lookup_rows)
-from transforms.resolve import (MATCH_COLUMNS, MATCH_KEY_COL, MATCH_SCORE_COL,
+from crmsync.transforms.resolve import (MATCH_COLUMNS, MATCH_KEY_COL, MATCH_SCORE_COL,
                                 output_layout, resolution, resolve_column)
-from transforms.rows import LINE_COL, OFFSET_COL, RowBatch
-from transforms.spec import EnrichedSpec, MergeSpec
+from crmsync.transforms.rows import LINE_COL, OFFSET_COL, RowBatch
+from crmsync.transforms.spec import EnrichedSpec, MergeSpec
 
 _LOG = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms import normalizers
-from transforms.normalizers.phone import EXTENSION_MARK
-from transforms.normalizers.text import has_any
+from crmsync.transforms import normalizers
+from crmsync.transforms.normalizers.phone import EXTENSION_MARK
+from crmsync.transforms.normalizers.text import has_any
 
 SEPARATORS = r"\s*[,;|]\s*"
 JSON_ARRAY = r"^\s*\[.*\]\s*$"

@@ -33,20 +33,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms import handoff
-from transforms.ahead import AheadDoFn
-from transforms.csv_io import CsvSource
-from transforms.fuzzy import FuzzyValues, choose
-from transforms.hashing import in_sorted, sorted_unique, stable_hash
-from transforms.matching import (FILE_COL, SourceColumns, identities,
+from crmsync.transforms import handoff
+from crmsync.transforms.ahead import AheadDoFn
+from crmsync.transforms.csv_io import CsvSource
+from crmsync.transforms.fuzzy import FuzzyValues, choose
+from crmsync.transforms.hashing import in_sorted, sorted_unique, stable_hash
+from crmsync.transforms.matching import (FILE_COL, SourceColumns, identities,
                                  index_from_tables, key_pairs, key_values,
                                  lookup_rows, source_table)
-from transforms.merge import SourceMatch, count_outputs, resolve_batch
-from transforms.progress import Progress
-from transforms.reports import EnrichedAccount
-from transforms.resolve import output_layout
-from transforms.rows import LINE_COL, OFFSET_COL, RowBatch
-from transforms.spec import EnrichedSpec, MergeSpec
+from crmsync.transforms.merge import SourceMatch, count_outputs, resolve_batch
+from crmsync.transforms.progress import Progress
+from crmsync.transforms.reports import EnrichedAccount
+from crmsync.transforms.resolve import output_layout
+from crmsync.transforms.rows import LINE_COL, OFFSET_COL, RowBatch
+from crmsync.transforms.spec import EnrichedSpec, MergeSpec
 
 OWNED_COL = "__owned"
 ID_COL = "__id"  # the enriched row's identity: ties and the reports

@@ -26,11 +26,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.errors import TooManyRejectedError
-from transforms.matching import FILE_COL, EnrichedIndex
-from transforms.rows import LINE_COL, RejectedRow
-from transforms.normalizers.text import has_any
-from transforms.writing import (commit, encode_csv, header_line,
+from crmsync.transforms.errors import TooManyRejectedError
+from crmsync.transforms.matching import FILE_COL, EnrichedIndex
+from crmsync.transforms.rows import LINE_COL, RejectedRow
+from crmsync.transforms.normalizers.text import has_any
+from crmsync.transforms.writing import (commit, encode_csv, header_line,
                                 remove_folder, shard_name)
 
 _LOG = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms import normalizers
-from transforms.spec import MergeSpec
+from crmsync.transforms import normalizers
+from crmsync.transforms.spec import MergeSpec
 
 
 @dataclass

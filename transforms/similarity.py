@@ -27,9 +27,9 @@ import pyarrow.compute as pc
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import JaroWinkler
 
-from transforms import normalizers
-from transforms.normalizers.name import words as name_words
-from transforms.normalizers.text import clean, per_distinct
+from crmsync.transforms import normalizers
+from crmsync.transforms.normalizers.name import words as name_words
+from crmsync.transforms.normalizers.text import clean, per_distinct
 
 PAIR_SEPARATOR = "\x1f"
 SWAPPED_AGREE = 0.85

@@ -15,10 +15,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms import multi_value, normalizers
-from transforms.normalizers import phone as phone_numbers
-from transforms.normalizers.text import has_any
-from transforms.normalizers.zip import US_REGIONS
+from crmsync.transforms import multi_value, normalizers
+from crmsync.transforms.normalizers import phone as phone_numbers
+from crmsync.transforms.normalizers.text import has_any
+from crmsync.transforms.normalizers.zip import US_REGIONS
 
 # The kinds whose normalizer tells a value from noise (names, companies and
 # free text have no invalid values).

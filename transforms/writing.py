@@ -30,9 +30,9 @@ import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from transforms.ahead import AheadDoFn
-from transforms.normalizers.text import has_any, raw_bytes
-from transforms.rows import INTERNAL_COLS, OFFSET_COL, RowBatch
+from crmsync.transforms.ahead import AheadDoFn
+from crmsync.transforms.normalizers.text import has_any, raw_bytes
+from crmsync.transforms.rows import INTERNAL_COLS, OFFSET_COL, RowBatch
 
 _LOG = logging.getLogger(__name__)
 TEMP_MARKER = ".crmsync-tmp-"

@@ -12,7 +12,7 @@ import functools
 
 import pyarrow as pa
 
-from transforms.normalizers import company, email, name, phone, text, url, zip
+from crmsync.transforms.normalizers import company, email, name, phone, text, url, zip
 
 
 def _arrays(fn):

@@ -6,8 +6,8 @@
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.normalizers.name import fold
-from transforms.normalizers.text import blank_to_null
+from crmsync.transforms.normalizers.name import fold
+from crmsync.transforms.normalizers.text import blank_to_null
 
 LEGAL = ["inc", "incorporated", "llc", "l l c", "ltd", "limited", "corp",
          "corporation", "co", "company", "gmbh", "ag", "sa", "sas", "sarl",

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from email_validator import (SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError,
                              validate_email)
 
-from transforms.normalizers.text import blank_to_null, has_any, per_distinct
+from crmsync.transforms.normalizers.text import blank_to_null, has_any, per_distinct
 
 _ATOM = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[a-z0-9]+(?:-[a-z0-9]+)*"

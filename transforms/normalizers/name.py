@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from anyascii import anyascii
 
-from transforms.normalizers.text import (blank_to_null, per_distinct,
+from crmsync.transforms.normalizers.text import (blank_to_null, per_distinct,
                                          raw_bytes, squeeze)
 
 TITLES = ["mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "rev"]

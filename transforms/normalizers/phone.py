@@ -24,7 +24,7 @@ import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.normalizers.text import blank_to_null, has_any, only
+from crmsync.transforms.normalizers.text import blank_to_null, has_any, only
 
 # How an extension is written: "x12", "ext. 12", "extension 12", "#12",
 # ";ext=12".

@@ -10,7 +10,7 @@ not a web address: no key.
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.normalizers.text import blank_to_null
+from crmsync.transforms.normalizers.text import blank_to_null
 
 # A host of dotted labels, an optional port, an optional path: no spaces.
 WEB_ADDRESS = r"^[^\s/.:@]+(?:\.[^\s/.:@]+)+(?::\d+)?(?:/\S*)?$"

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.normalizers.text import blank_to_null, has_any, only
+from crmsync.transforms.normalizers.text import blank_to_null, has_any, only
 
 # Letters and digits, 3 to 10 of them, once spaces and hyphens are gone
 # (UPU postcode formats: "SW1A 1AA", "K1A 0B6", "75008", "1010").
