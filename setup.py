@@ -36,7 +36,7 @@ setup(
         # pandas: Beam's ReadFromCsv, which the naive Beam peer uses.
         "bench": ["duckdb==2.0.1", "pandas==2.2.3"],
     },
-    package_data={"crmsync.pipelines": ["jobservers/*.pom.xml"]},
+    package_data={"crmsync.pipelines.dev": ["poms/*.pom.xml"]},
     entry_points={"console_scripts": [
         "crmsync=crmsync.pipelines.cli:main",
         # The boot command of PROCESS workers on Flink and Spark.

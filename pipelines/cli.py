@@ -372,12 +372,12 @@ def _suggest(args) -> int:
 def _dev(args) -> int:
   _setup_logging(False)
   if args.service == "s3":
-    from crmsync.pipelines.dev import serve_s3
+    from crmsync.pipelines.dev.s3 import serve_s3
     return serve_s3(args.dir, args.port, args.demo_data)
   if args.service in ("flink", "spark"):
-    from crmsync.pipelines.clusters import serve_cluster
+    from crmsync.pipelines.dev.clusters import serve_cluster
     return serve_cluster(args.service, args.dir)
-  from crmsync.pipelines.runners import JOB_SERVERS, job_server_jar
+  from crmsync.pipelines.dev.jobservers import JOB_SERVERS, job_server_jar
   from crmsync.transforms.errors import CrmsyncError
   try:
     for kind in JOB_SERVERS:

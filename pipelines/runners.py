@@ -4,9 +4,9 @@
 Beam job server, a Java program that translates it for the cluster; Python
 workers run our DoFns. This module fills in what Beam leaves to the user:
 
-- the job-server jar: assembled once by Maven from the POMs in
-  `pipelines/jobservers/` into a cache folder (`crmsync dev jobservers`, or
-  on first use), rather than downloaded at every run;
+- the job-server jar: assembled once by Maven (pipelines/dev/jobservers.py,
+  `crmsync dev jobservers`, or on first use), rather than downloaded at
+  every run;
 - the worker environment: LOOPBACK (the workers run in the submitting
   process) for an embedded cluster, PROCESS with the `crmsync-worker` boot
   command for a cluster (and for `--runner PortableRunner`, a job server
@@ -14,54 +14,13 @@ workers run our DoFns. This module fills in what Beam leaves to the user:
   `--*_job_server_jar` wins.
 """
 
-import filecmp
-import logging
 import os
-import shutil
-import subprocess
 import sys
 from typing import List, Optional
 
-from crmsync.transforms.errors import ConfigError
-
-_LOG = logging.getLogger(__name__)
-HERE = os.path.dirname(os.path.abspath(__file__))
 JOB_SERVERS = {"flink": "FlinkRunner", "spark": "SparkRunner"}
 EMBEDDED = {"flink": ("--flink_master", "[local]"),
             "spark": ("--spark_master_url", "local[2]")}
-
-
-def cache_dir() -> str:
-  return os.environ.get("CRMSYNC_CACHE") or os.path.join(
-      os.path.expanduser("~"), ".cache", "crmsync")
-
-
-def job_server_jar(kind: str) -> str:
-  """The path of the `kind` ("flink" or "spark") job-server launcher jar,
-  built by Maven if it is missing or its POM changed."""
-  folder = os.path.join(cache_dir(), "jobservers", kind)
-  pom = os.path.join(HERE, "jobservers", f"{kind}.pom.xml")
-  cached_pom = os.path.join(folder, "pom.xml")
-  jar = os.path.join(folder, "target", "job-server.jar")
-  if os.path.exists(jar) and os.path.exists(cached_pom) and filecmp.cmp(
-      pom, cached_pom, shallow=False):
-    return jar
-  if shutil.which("mvn") is None or shutil.which("java") is None:
-    raise ConfigError(f"--runner {JOB_SERVERS[kind]} needs Java and Maven to "
-                      f"build the {kind} job server (or pass "
-                      f"--{kind}_job_server_jar or --job_endpoint)")
-  os.makedirs(folder, exist_ok=True)
-  shutil.copyfile(pom, cached_pom)
-  _LOG.info("building the %s job server with Maven in %s (once)", kind,
-            folder)
-  done = subprocess.run(["mvn", "-q", "-B", "package"], cwd=folder,
-                        capture_output=True, text=True)
-  if done.returncode != 0 or not os.path.exists(jar):
-    os.remove(cached_pom)  # not a valid cache: rebuild next time
-    tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
-    raise ConfigError(f"building the {kind} job server failed (mvn in "
-                      f"{folder}): {' | '.join(tail)}")
-  return jar
 
 
 def worker_command() -> str:
@@ -98,6 +57,7 @@ def portable_args(args: List[str]) -> List[str]:
     master = embedded
   if (_value(args, "--job_endpoint") is None
       and _value(args, f"--{kind}_job_server_jar") is None):
+    from crmsync.pipelines.dev.jobservers import job_server_jar
     args.append(f"--{kind}_job_server_jar={job_server_jar(kind)}")
   if _value(args, "--environment_type") is None:
     if master is not None and master.startswith(("[local]", "local")):

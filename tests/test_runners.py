@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 
 from conftest import files_in
-from crmsync.pipelines.clusters import FlinkCluster, SparkCluster
+from crmsync.pipelines.dev.clusters import FlinkCluster, SparkCluster
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, "configs", "demo.yaml")
@@ -129,7 +129,9 @@ def test_dev_flink_command_starts_a_cluster_and_stops_on_sigterm(tmp_path):
 def test_runner_options_filled_in_and_never_overridden(monkeypatch):
   """What crmsync adds to a Flink, Spark or portable run's options."""
   from crmsync.pipelines import runners
-  monkeypatch.setattr(runners, "job_server_jar", lambda kind: f"/{kind}.jar")
+  from crmsync.pipelines.dev import jobservers
+  monkeypatch.setattr(jobservers, "job_server_jar",
+                      lambda kind: f"/{kind}.jar")
   worker = runners.worker_command()
   process = ["--environment_type=PROCESS",
              f'--environment_config={{"command": "{worker}"}}']

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from conftest import write_csv
-from crmsync.pipelines.dev import SeaweedFS
+from crmsync.pipelines.dev.s3 import SeaweedFS
 
 EMAIL = {"name": "email", "normalize": "email", "columns": ["Email"]}
 SECRET = "s3cr3t-Do-Not-Print-42"
@@ -159,7 +159,7 @@ def test_missing_bucket(job, tmp_path, s3, cli, creds):
 
 
 def test_unreachable_endpoint(job, tmp_path, cli, creds):
-  from crmsync.pipelines.dev import free_port
+  from crmsync.pipelines.dev.s3 import free_port
   msg = _one_line_error(cli, "validate", _config(
       job, "s3://crm/in", "s3://crm/out", f"http://127.0.0.1:{free_port()}"))
   assert "cannot reach the S3 endpoint" in msg
@@ -239,7 +239,7 @@ def test_dev_s3_command_serves_the_demo_bucket_and_stops(tmp_path):
   import subprocess
   import sys
   import time
-  from crmsync.pipelines.dev import DEMO_BUCKET, free_port
+  from crmsync.pipelines.dev.s3 import DEMO_BUCKET, free_port
   port = free_port()
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   proc = subprocess.Popen(

@@ -1,0 +1,50 @@
+"""The Flink and Spark job servers: Beam's Java programs that translate a
+pipeline for the cluster, assembled once by Maven from the POMs in
+`poms/` into a cache folder (`crmsync dev jobservers`, or on a run's first
+use of the runner).
+"""
+
+import filecmp
+import logging
+import os
+import shutil
+import subprocess
+
+from crmsync.pipelines.runners import JOB_SERVERS
+from crmsync.transforms.errors import ConfigError
+
+_LOG = logging.getLogger(__name__)
+POMS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "poms")
+
+
+def cache_dir() -> str:
+  return os.environ.get("CRMSYNC_CACHE") or os.path.join(
+      os.path.expanduser("~"), ".cache", "crmsync")
+
+
+def job_server_jar(kind: str) -> str:
+  """The path of the `kind` ("flink" or "spark") job-server launcher jar,
+  built by Maven if it is missing or its POM changed."""
+  folder = os.path.join(cache_dir(), "jobservers", kind)
+  pom = os.path.join(POMS, f"{kind}.pom.xml")
+  cached_pom = os.path.join(folder, "pom.xml")
+  jar = os.path.join(folder, "target", "job-server.jar")
+  if os.path.exists(jar) and os.path.exists(cached_pom) and filecmp.cmp(
+      pom, cached_pom, shallow=False):
+    return jar
+  if shutil.which("mvn") is None or shutil.which("java") is None:
+    raise ConfigError(f"--runner {JOB_SERVERS[kind]} needs Java and Maven to "
+                      f"build the {kind} job server (or pass "
+                      f"--{kind}_job_server_jar or --job_endpoint)")
+  os.makedirs(folder, exist_ok=True)
+  shutil.copyfile(pom, cached_pom)
+  _LOG.info("building the %s job server with Maven in %s (once)", kind,
+            folder)
+  done = subprocess.run(["mvn", "-q", "-B", "package"], cwd=folder,
+                        capture_output=True, text=True)
+  if done.returncode != 0 or not os.path.exists(jar):
+    os.remove(cached_pom)  # not a valid cache: rebuild next time
+    tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
+    raise ConfigError(f"building the {kind} job server failed (mvn in "
+                      f"{folder}): {' | '.join(tail)}")
+  return jar
