@@ -136,7 +136,7 @@ def _setup_logging(verbose: bool, quiet: bool = False, fmt: str = "text"):
   level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.INFO
   logging.getLogger("crmsync").setLevel(level)
   # Local worker processes (multi_processing) configure their own logging;
-  # they learn our level from the environment (transforms/__init__.py).
+  # they learn our level from the environment (transforms/worker.py).
   os.environ["CRMSYNC_LOG_LEVEL"] = logging.getLevelName(level)
 
 
@@ -244,10 +244,12 @@ def _run(args, extra) -> int:
   from crmsync.pipelines import runners, storage
   from crmsync.pipelines.config import load_config
   from crmsync.pipelines.job import CrmsyncOptions, build_pipeline, plan_job
+  from crmsync.transforms import worker
   from crmsync.transforms.errors import ConfigError
   from crmsync.transforms.writing import temp_dir
 
   _check_flags(args.command, extra)
+  worker.prepare()
   run_id = args.run_id or uuid.uuid4().hex[:12]
   config = load_config(args.config, args.overrides, run_id=run_id)
   if args.sample is not None and args.sample < 1:

@@ -8,21 +8,11 @@
     normalizers  email, phone, name, company, zip, url, domain, text
 """
 
-import logging
-import os
-
-from crmsync.transforms import s3_clients  # noqa: F401  (one boto3 client per config)
 from crmsync.transforms.csv_io import CsvFormat, CsvSource, ReadCsv
 from crmsync.transforms.merge import BuildIndex, Merge
 from crmsync.transforms.rows import RejectedRow, RowBatch
 from crmsync.transforms.spec import EnrichedSpec, MatchKey, MergeSpec
 from crmsync.transforms.writing import WriteShards
-
-# A worker process started by the local runner takes the CLI's log level
-# (--quiet, -v) from the environment.
-if os.environ.get("CRMSYNC_LOG_LEVEL"):
-  for _name in ("crmsync", "transforms"):
-    logging.getLogger(_name).setLevel(os.environ["CRMSYNC_LOG_LEVEL"])
 
 __all__ = ["CsvFormat", "CsvSource", "ReadCsv", "BuildIndex", "Merge",
            "RejectedRow", "RowBatch", "EnrichedSpec", "MatchKey", "MergeSpec",

@@ -19,6 +19,8 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
+from crmsync.transforms import worker
+
 
 def default_threads() -> int:
   """One per core this process may use, at most 4."""
@@ -84,6 +86,7 @@ class AheadDoFn(beam.DoFn):
     return outputs
 
   def setup(self):
+    worker.prepare()
     self._ahead = RunAhead(self.threads or default_threads(),
                            f"crmsync-{type(self).__name__}", self.depth)
 

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
+from crmsync.transforms import worker
 from crmsync.transforms.errors import TooManyRejectedError
 from crmsync.transforms.matching import FILE_COL, EnrichedIndex
 from crmsync.transforms.rows import LINE_COL, RejectedRow
@@ -120,6 +121,9 @@ class Finalize(beam.DoFn):
     self._original_files = list(original_files)
     self._order = tuple(source_order)
     self._rank = {n: i for i, n in enumerate((original_name,) + self._order)}
+
+  def setup(self):
+    worker.prepare()
 
   def process(self, _, stats, written, rejected, conflicts, accounts,
               rejected_matches, invalid_values=()):

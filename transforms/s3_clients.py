@@ -35,7 +35,12 @@ def _key(options):
   return values + tuple(os.environ.get(v) for v in _ENV)
 
 
-def _install():
+def install() -> None:
+  """Makes Beam's S3 client reuse one boto3 client per configuration, in
+  this process (transforms/worker.py calls it); idempotent, and nothing
+  without boto3."""
+  if boto3_client is None:
+    return
   original = boto3_client.Client.__init__
   if getattr(original, "_crmsync_cached", False):
     return
@@ -57,6 +62,3 @@ def _install():
   cached_init._crmsync_cached = True
   boto3_client.Client.__init__ = cached_init
 
-
-if boto3_client is not None:
-  _install()

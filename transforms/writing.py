@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from crmsync.transforms import worker
 from crmsync.transforms.ahead import AheadDoFn
 from crmsync.transforms.normalizers.text import has_any, raw_bytes
 from crmsync.transforms.rows import INTERNAL_COLS, OFFSET_COL, RowBatch
@@ -171,6 +172,7 @@ class _ConcatShard(beam.DoFn):
     self._delimiter = delimiter
 
   def setup(self):
+    worker.prepare()
     self._rows = Metrics.counter("crmsync", "rows_written")
 
   def process(self, element, header: List[str]):

@@ -1,0 +1,26 @@
+"""What a process that runs crmsync's transforms sets up, explicitly.
+
+Importing crmsync changes nothing in the process. A run sets up two things
+once per process: the CLI before it builds the pipeline, and the
+transforms' DoFns in `setup` (a worker process of any runner):
+
+- Beam's S3 client gets one boto3 client per configuration
+  (transforms/s3_clients.py);
+- the `crmsync` loggers take the CLI's level (--quiet, -v), which worker
+  processes learn from the environment variable CRMSYNC_LOG_LEVEL.
+"""
+
+import logging
+import os
+
+from crmsync.transforms import s3_clients
+
+LOG_LEVEL_ENV = "CRMSYNC_LOG_LEVEL"
+
+
+def prepare() -> None:
+  """Sets this process up to run crmsync's transforms; idempotent."""
+  s3_clients.install()
+  level = os.environ.get(LOG_LEVEL_ENV)
+  if level:
+    logging.getLogger("crmsync").setLevel(level)
