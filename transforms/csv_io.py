@@ -45,7 +45,8 @@ from crmsync.transforms.csv_dialect import DELIMITERS, CsvFormat, view_chunks
 from crmsync.transforms.errors import InputError
 from crmsync.transforms.hashing import in_sorted
 from crmsync.transforms.progress import Progress
-from crmsync.transforms.rows import LINE_COL, OFFSET_COL, RejectedRow, RowBatch
+from crmsync.transforms.columns import LINE_COL, OFFSET_COL, check_header
+from crmsync.transforms.rows import RejectedRow, RowBatch
 
 _LOG = logging.getLogger(__name__)
 
@@ -197,9 +198,7 @@ def read_header(path: str, fmt: CsvFormat = CsvFormat()) -> CsvHeader:
       raise InputError(f"{path}: line {at}: duplicate column name {n!r} "
                        f"(columns {seen[n] + 1} and {i + 1})")
     seen[n] = i
-  if OFFSET_COL in seen or LINE_COL in seen:
-    raise InputError(f"{path}: line {at}: column names {OFFSET_COL!r} and "
-                     f"{LINE_COL!r} are reserved")
+  check_header(names, f"{path}: line {at}")
   return CsvHeader(names, end, head[:end].count(b"\n"), fmt)
 
 

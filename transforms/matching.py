@@ -19,12 +19,13 @@ from crmsync.transforms.fuzzy import FuzzyIndex, fuzzy_index
 from crmsync.transforms.hashing import sorted_unique, stable_hash
 from crmsync.transforms.normalizers.text import clean
 from crmsync.transforms.resolve import resolve_duplicates
-from crmsync.transforms.rows import INTERNAL_COLS, LINE_COL, OFFSET_COL, RowBatch
+from crmsync.transforms.columns import (FILE_COL, LINE_COL, OFFSET_COL,
+                                        ROW_POSITION_COLS)
+from crmsync.transforms.rows import RowBatch
 from crmsync.transforms.spec import EnrichedSpec, MatchKey, MergeSpec
 
 _LOG = logging.getLogger(__name__)
 KEY_SEPARATOR = "\x1f"
-FILE_COL = "__file"
 
 
 def key_values(table, key: MatchKey, region: str) -> pa.Array:
@@ -111,7 +112,7 @@ class EnrichedIndex:
     self.files = files
     self.columns = columns  # output columns it supplies, spread included
     self.source_columns = cols
-    self.table = table  # columns + __file, __offset, __line
+    self.table = table  # columns + FILE_COL, OFFSET_COL, LINE_COL
     self.rows_read = rows_read
     self.lookups = lookups
     self.members = members  # synthesised row -> the rows it stands for
@@ -158,7 +159,7 @@ class SourceColumns:
 
   @property
   def wanted(self):
-    return list(self.keep) + list(self.key_columns) + list(INTERNAL_COLS)
+    return list(self.keep) + list(self.key_columns) + list(ROW_POSITION_COLS)
 
 
 def source_table(batch: RowBatch, source: EnrichedSpec,
@@ -190,7 +191,7 @@ def index_from_tables(tables, source: EnrichedSpec, spec: MergeSpec,
   else:
     table = pa.table({c: pa.array([], pa.string()) for c in keep + key_columns}
                      | {c: pa.array([], pa.int64())
-                        for c in list(INTERNAL_COLS) + [FILE_COL]})
+                        for c in list(ROW_POSITION_COLS) + [FILE_COL]})
   # File order, whatever order the runner delivered the batches in.
   table = table.take(pc.sort_indices(
       table, [(FILE_COL, "ascending"), (OFFSET_COL, "ascending")]))

@@ -18,15 +18,16 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from crmsync.transforms import confirm, handoff, validity
+from crmsync.transforms.columns import FILE_COL, LINE_COL, OFFSET_COL
 from crmsync.transforms.ahead import AheadDoFn
 from crmsync.transforms.fuzzy import FuzzyValues
 from crmsync.transforms.hashing import in_sorted, sorted_unique
 from crmsync.transforms.progress import Progress
-from crmsync.transforms.matching import (FILE_COL, EnrichedIndex, build_index,
-                                 key_values, lookup_rows)
+from crmsync.transforms.matching import (EnrichedIndex, build_index,
+                                         key_values, lookup_rows)
 from crmsync.transforms.resolve import (MATCH_COLUMNS, MATCH_KEY_COL, MATCH_SCORE_COL,
                                 output_layout, resolution, resolve_column)
-from crmsync.transforms.rows import LINE_COL, OFFSET_COL, RowBatch
+from crmsync.transforms.rows import RowBatch
 from crmsync.transforms.spec import EnrichedSpec, MergeSpec
 
 _LOG = logging.getLogger(__name__)
@@ -207,7 +208,7 @@ class SourceMatch:
     """Takes the hits of key `k` for rows no earlier key matched, unless
     the key's confirming columns reject them (reported, and the row stays
     free for the next key). `hits`: the source's rows that hit (with
-    __file, __line and the key's columns), aligned with `rows`."""
+    FILE_COL, LINE_COL and the key's columns), aligned with `rows`."""
     free = self.how[rows] < 0
     rows, found, scores = rows[free], found[free], scores[free]
     if key.confirm and rows.size:

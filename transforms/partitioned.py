@@ -38,23 +38,21 @@ from crmsync.transforms.ahead import AheadDoFn
 from crmsync.transforms.csv_io import CsvSource
 from crmsync.transforms.fuzzy import FuzzyValues, choose
 from crmsync.transforms.hashing import in_sorted, sorted_unique, stable_hash
-from crmsync.transforms.matching import (FILE_COL, SourceColumns, identities,
-                                 index_from_tables, key_pairs, key_values,
-                                 lookup_rows, source_table)
+from crmsync.transforms.matching import (SourceColumns, identities,
+                                         index_from_tables, key_pairs,
+                                         key_values, lookup_rows,
+                                         source_table)
 from crmsync.transforms.merge import SourceMatch, count_outputs, resolve_batch
 from crmsync.transforms.progress import Progress
 from crmsync.transforms.reports import EnrichedAccount
 from crmsync.transforms.resolve import output_layout
-from crmsync.transforms.rows import LINE_COL, OFFSET_COL, RowBatch
+from crmsync.transforms.columns import (AGREE_COL, EVIDENCE, FILE_COL, ID_COL,
+                                        LINE_COL, OFFSET_COL, OWNED_COL,
+                                        ROWS_COL, SCORE_COL, USED_COL,
+                                        is_internal)
+from crmsync.transforms.rows import RowBatch
 from crmsync.transforms.spec import EnrichedSpec, MergeSpec
 
-OWNED_COL = "__owned"
-ID_COL = "__id"  # the enriched row's identity: ties and the reports
-USED_COL = "__used"  # the identities of the rows an answer stands for
-AGREE_COL = "__agree"  # a fuzzy candidate's columns with equal codes
-ROWS_COL = "__rows"  # an answer's rows of the original batch
-SCORE_COL = "__score"  # and their scores
-EVIDENCE = "__e:"  # prefix of the columns a confirming key compares
 _PICKLED = b"PKL5"  # packed by pickle (Arrow IPC streams start otherwise)
 
 
@@ -405,7 +403,7 @@ def _with_columns(table: pa.Table, columns) -> pa.Table:
   """The answer's columns as the layout has them (a partition without a
   wide duplicate group lacks some spread columns), then its own."""
   empty = pa.array([""] * table.num_rows, pa.string())
-  own = [c for c in table.column_names if c.startswith("__")]
+  own = [c for c in table.column_names if is_internal(c)]
   return pa.table([table.column(c) if c in table.column_names else empty
                    for c in columns] + [table.column(c) for c in own],
                   names=list(columns) + own)

@@ -28,8 +28,9 @@ from apache_beam.io.filesystems import FileSystems
 
 from crmsync.transforms import worker
 from crmsync.transforms.errors import TooManyRejectedError
-from crmsync.transforms.matching import FILE_COL, EnrichedIndex
-from crmsync.transforms.rows import LINE_COL, RejectedRow
+from crmsync.transforms.columns import FILE_COL, LINE_COL
+from crmsync.transforms.matching import EnrichedIndex
+from crmsync.transforms.rows import RejectedRow
 from crmsync.transforms.normalizers.text import has_any
 from crmsync.transforms.writing import (commit, encode_csv, header_line,
                                 remove_folder, shard_name)
@@ -45,7 +46,7 @@ class EnrichedAccount(NamedTuple):
   files: List[str]
   rows_read: int
   rows_used: int
-  unmatched: pa.Table  # __file, __line and the row's values, in file order
+  unmatched: pa.Table  # FILE_COL, LINE_COL and the row's values, file order
 
 
 def account_from_index(index: EnrichedIndex, hits) -> EnrichedAccount:

@@ -4,16 +4,15 @@ Rows move as Arrow record batches of string columns (up to 30,000 rows each),
 never one Beam element per row: per-element runner overhead dominates
 otherwise. Two bookkeeping columns ride along in every batch so that any
 stage can report a row's file and line, and the writer can restore the
-original order.
+original order (transforms/columns.py).
 """
 
 from typing import NamedTuple
 
 import pyarrow as pa
 
-OFFSET_COL = "__offset"  # byte offset of the record in its file: the sort key
-LINE_COL = "__line"  # 1-based physical line where the record starts
-INTERNAL_COLS = (OFFSET_COL, LINE_COL)
+from crmsync.transforms.columns import LINE_COL, OFFSET_COL  # noqa: F401
+from crmsync.transforms.columns import ROW_POSITION_COLS as INTERNAL_COLS  # noqa: F401
 
 
 class RowBatch(NamedTuple):

@@ -33,7 +33,8 @@ from apache_beam.metrics import Metrics
 from crmsync.transforms import worker
 from crmsync.transforms.ahead import AheadDoFn
 from crmsync.transforms.normalizers.text import has_any, raw_bytes
-from crmsync.transforms.rows import INTERNAL_COLS, OFFSET_COL, RowBatch
+from crmsync.transforms.columns import OFFSET_COL, ROW_POSITION_COLS
+from crmsync.transforms.rows import RowBatch
 
 _LOG = logging.getLogger(__name__)
 TEMP_MARKER = ".crmsync-tmp-"
@@ -142,7 +143,7 @@ class _WriteParts(AheadDoFn):
     position = offsets + self._starts[batch.file_index]
     shard = np.minimum(position * self._shards // self._total,
                        self._shards - 1)
-    data = t.drop_columns(list(INTERNAL_COLS))
+    data = t.drop_columns(list(ROW_POSITION_COLS))
     if self._escape:
       data = pa.table([escape_formulas(c.combine_chunks()
                                        if isinstance(c, pa.ChunkedArray) else c)
