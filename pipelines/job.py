@@ -25,7 +25,7 @@ from crmsync.transforms.csv_io import (DEFAULT_BATCH_ROWS, CsvFormat, ReadCsv,
                                match_files, shared_header, write_sample)
 from crmsync.transforms.errors import ConfigError
 from crmsync.transforms.matching import applicable_keys
-from crmsync.transforms.merge import BuildIndex, Merge, layout_of, open_index
+from crmsync.transforms.broadcast import BuildIndex, Merge, layout_of, open_index
 from crmsync.transforms.partitioned import PartitionedMerge
 from crmsync.transforms.reports import Finalize, SumStats, account_from_index
 from crmsync.transforms.spec import EnrichedSpec, MergeSpec

@@ -160,11 +160,11 @@ def test_invalid_yaml_names_the_line(tmp_path, cli):
 def test_runtime_failure_exits_1_without_output(job, tmp_path, cli,
                                                  monkeypatch):
   cfg = design_example(job, tmp_path)
-  import crmsync.transforms.merge as merge
+  import crmsync.transforms.assemble as assemble
 
   def boom(*a, **k):
     raise RuntimeError("disk on fire")
-  monkeypatch.setattr(merge, "resolve_column", boom)
+  monkeypatch.setattr(assemble, "resolve_column", boom)
   code, _, err = cli("run", cfg)
   assert code == 1
   assert "crmsync: run failed:" in err and "disk on fire" in err

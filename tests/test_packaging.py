@@ -69,7 +69,7 @@ def test_installed_package_is_one_namespace_and_import_changes_nothing(
   subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                   "--target", str(target), str(source)], check=True,
                  capture_output=True)
-  assert (target / "crmsync" / "transforms" / "merge.py").exists()
+  assert (target / "crmsync" / "transforms" / "broadcast.py").exists()
   assert not (target / "transforms").exists()
   env = dict(os.environ, PYTHONPATH=os.pathsep.join(
       [str(target), sysconfig.get_paths()["purelib"]]))
@@ -78,5 +78,5 @@ def test_installed_package_is_one_namespace_and_import_changes_nothing(
                         env=env, capture_output=True, text=True)
   assert done.returncode == 0, done.stdout + done.stderr
   lines = done.stdout.split()
-  assert lines[:2] == ["crmsync.transforms.merge", "crmsync.transforms.csv_io"]
+  assert lines[:2] == ["crmsync.transforms.broadcast", "crmsync.transforms.csv_io"]
   assert [l for l in done.stdout.splitlines() if l.startswith("changed")] == []

@@ -9,7 +9,7 @@
 """
 
 from crmsync.transforms.csv_io import CsvFormat, CsvSource, ReadCsv
-from crmsync.transforms.merge import BuildIndex, Merge
+from crmsync.transforms.broadcast import BuildIndex, Merge
 from crmsync.transforms.rows import RejectedRow, RowBatch
 from crmsync.transforms.spec import EnrichedSpec, MatchKey, MergeSpec
 from crmsync.transforms.writing import WriteShards

@@ -42,7 +42,8 @@ from crmsync.transforms.matching import (SourceColumns, identities,
                                          index_from_tables, key_pairs,
                                          key_values, lookup_rows,
                                          source_table)
-from crmsync.transforms.merge import SourceMatch, count_outputs, resolve_batch
+from crmsync.transforms.assemble import resolve_batch
+from crmsync.transforms.join import SourceMatch, count_outputs
 from crmsync.transforms.progress import Progress
 from crmsync.transforms.reports import EnrichedAccount
 from crmsync.transforms.resolve import output_layout

@@ -1,0 +1,205 @@
+"""The broadcast join: merging enriched sources into the original rows,
+batch by batch.
+
+`BuildIndex` turns one enriched source into an EnrichedIndex; `Merge` joins
+each original batch against every index (a broadcast hash join: the indexes
+are a side input, handed over as memory-mapped files by the job) and
+resolves the output columns (transforms/assemble.py). Batches merge on a
+thread per core (transforms/ahead.py).
+"""
+
+from typing import Dict, List, Optional, Sequence
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+from apache_beam.io.filesystems import FileSystems
+
+from crmsync.transforms import handoff
+from crmsync.transforms.ahead import AheadDoFn
+from crmsync.transforms.assemble import resolve_batch
+from crmsync.transforms.fuzzy import FuzzyValues
+from crmsync.transforms.hashing import in_sorted, sorted_unique
+from crmsync.transforms.join import SourceMatch, count_outputs
+from crmsync.transforms.matching import (EnrichedIndex, build_index,
+                                         key_values, lookup_rows)
+from crmsync.transforms.progress import Progress
+from crmsync.transforms.resolve import output_layout
+from crmsync.transforms.rows import RowBatch
+from crmsync.transforms.spec import EnrichedSpec, MergeSpec
+
+class BuildIndex(beam.PTransform):
+  """RowBatch of one enriched source -> a single EnrichedIndex.
+
+  `header`: the source's header as read (ReadCsv.header); `files`: its files
+  (ReadCsv.files), for the reports. With `folder` (one every worker can
+  reach, such as the run's temporary folder) the index is written there and
+  travels as a small Handoff (see transforms/handoff.py)."""
+
+  def __init__(self, source: EnrichedSpec, spec: MergeSpec,
+               header: Sequence[str], files: List[str],
+               folder: Optional[str] = None):
+    super().__init__()
+    mapped = tuple(source.rename.get(c, c) for c in header)
+    self._args = (source, spec, mapped, list(files))
+    self._folder = folder
+
+  def expand(self, rows):
+    source, spec, header, files = self._args
+    indexed = (rows
+               | "Collect" >> beam.combiners.ToList()
+               | "Index" >> beam.Map(
+                   lambda batches: build_index(batches, source, spec, header,
+                                               files)))
+    if self._folder is None:
+      return indexed
+    folder = self._folder
+    return indexed | "Handoff" >> beam.Map(lambda index: handoff.save(
+        index, FileSystems.join(folder, handoff.attempt_name(
+            handoff.file_name(index.name), ".index")),
+        index.name, index.columns))
+
+
+def open_index(index) -> EnrichedIndex:
+  """An EnrichedIndex, whether it came in the element or as a Handoff."""
+  return handoff.load(index) if isinstance(index, handoff.Handoff) else index
+
+
+def layout_of(spec: MergeSpec, indexes: Sequence[EnrichedIndex]):
+  return output_layout(spec, [(i.name, i.columns) for i in indexes])
+
+
+def sort_indexes(indexes, source_order: Sequence[str]):
+  """Side inputs arrive in any order: put them back in priority order."""
+  rank = {name: i for i, name in enumerate(source_order)}
+  return sorted(indexes, key=lambda i: rank[i.name])
+
+
+class MergeBatches(AheadDoFn):
+  """Original RowBatch -> merged RowBatch, plus tagged conflicts (Arrow
+  batches), hits (source, index rows used) and per-batch stats. The
+  broadcast join: every enriched index is a side input. Batches merge on a
+  thread per core."""
+
+  def __init__(self, spec: MergeSpec, source_order: Sequence[str]):
+    self._spec = spec
+    self._order = tuple(source_order)
+
+  def setup(self):
+    super().setup()
+    self._progress = Progress("merged")
+    self._opened = {}  # Handoff path -> EnrichedIndex, once per worker
+
+  def _open(self, index) -> EnrichedIndex:
+    if not isinstance(index, handoff.Handoff):
+      return index
+    if index.path not in self._opened:
+      self._opened[index.path] = open_index(index)
+    return self._opened[index.path]
+
+  def process(self, batch: RowBatch, indexes: List[EnrichedIndex]):
+    indexes = sort_indexes([self._open(i) for i in indexes], self._order)
+    yield from super().process(batch, indexes)
+
+  def work(self, batch: RowBatch, indexes: List[EnrichedIndex]) -> list:
+    return list(self._merge_outputs(batch, indexes))
+
+  def emit(self, outputs):
+    return count_outputs(outputs, self._progress)
+
+  def _merge_outputs(self, batch, indexes):
+    spec = self._spec
+    values = _BatchKeys(batch.table, spec)
+    gathered, matches = {}, {}
+    for index in indexes:
+      match = SourceMatch(batch.num_rows)
+      for k, key in enumerate(spec.keys):
+        if key.name not in index.lookups and key.name not in index.fuzzy:
+          continue
+        pending = match.how < 0
+        if not pending.any():
+          break
+        if key.fuzzy:
+          todo = np.flatnonzero(pending)
+          rows, found, scores = index.fuzzy[key.name].best(
+              values.fuzzy(key, todo))
+          rows = todo[rows]
+        else:
+          found = lookup_rows(values.exact(key), index.lookups[key.name],
+                              pending)
+          rows = np.flatnonzero(found >= 0)
+          found, scores = found[rows], np.ones(rows.size)
+        hits = (index.table.take(pa.array(found, pa.int64()))
+                if key.confirm else None)
+        yield from match.accept(batch, k, key, rows, found, scores, hits,
+                                index.name, index.files, spec)
+      matches[index.name] = match
+      gathered[index.name] = index.table.take(
+          pa.array(match.hit, mask=match.how < 0))
+      used = sorted_unique(match.hit[match.how >= 0])
+      if used.size:
+        yield beam.pvalue.TaggedOutput("hits", (index.name, used))
+    yield from resolve_batch(batch, gathered, matches,
+                             layout_of(spec, indexes), spec,
+                             values.column_keys())
+
+
+class _BatchKeys:
+  """A batch's key values, computed the first time a source needs them."""
+
+  def __init__(self, table: pa.Table, spec: MergeSpec):
+    self._table, self._spec = table, spec
+    self._exact: Dict[str, pa.Array] = {}
+    self._fuzzy: Dict[str, FuzzyValues] = {}
+
+  def column_keys(self) -> Dict[str, pa.Array]:
+    """Column -> its keys, for the one-column exact keys computed so far
+    whose normalizer is the column's (conflicts compare by those)."""
+    found = {}
+    for key in self._spec.keys:
+      if (key.name in self._exact and len(key.columns) == 1 and
+          self._spec.key_normalizer(key.columns[0]) == key.normalizers[0]):
+        found.setdefault(key.columns[0], self._exact[key.name])
+    return found
+
+  def exact(self, key) -> pa.Array:
+    if key.name not in self._exact:
+      self._exact[key.name] = key_values(self._table, key,
+                                         self._spec.phone_region)
+    return self._exact[key.name]
+
+  def fuzzy(self, key, rows: np.ndarray) -> FuzzyValues:
+    """The fuzzy key's values of `rows` (renumbered from 0): computed for
+    the rows the first source asks for, which later sources (asking for the
+    rows still unmatched for them) mostly share."""
+    known = self._fuzzy.get(key.name)
+    if known is None or not in_sorted(rows, known[0]).all():
+      rows_all = rows if known is None else np.union1d(known[0], rows)
+      known = (rows_all, FuzzyValues.of(
+          self._table.take(pa.array(rows_all)), key,
+          self._spec.phone_region))
+      self._fuzzy[key.name] = known
+    return known[1].take(np.searchsorted(known[0], rows))
+
+
+class Merge(beam.PTransform):
+  """Joins original RowBatches with the enriched indexes.
+
+  Input: original RowBatch PCollection; `indexes`: a PCollection of
+  EnrichedIndex (one per source). Output tags: `merged` (RowBatch),
+  `conflicts`, `invalid_values` and `rejected_matches` (Arrow batches),
+  `hits`, `stats`.
+  """
+
+  def __init__(self, spec: MergeSpec, source_order: Sequence[str], indexes):
+    super().__init__()
+    self._spec = spec
+    self._order = tuple(source_order)
+    self._indexes = indexes
+
+  def expand(self, rows):
+    return rows | beam.ParDo(
+        MergeBatches(self._spec, self._order),
+        beam.pvalue.AsList(self._indexes)).with_outputs(
+            "conflicts", "invalid_values", "rejected_matches", "hits",
+            "stats", main="merged")
