@@ -8,7 +8,9 @@ same name, a known alias of the same field ("E-mail Address" and "Email",
 (emails, phones, ZIPs, URLs) in both; the rest become new columns. Match
 keys (email, phone, name + ZIP, name + company) are ordered by how unique
 and how well filled they are in the original's sample, and each key's match
-rate on the samples is measured with the same normalizers as the job.
+rate on the samples is measured by the job's own code (transforms/matching.py:
+`key_values` for an original row's key, as Merge looks it up; `key_pairs`
+for an enriched row's, as its index holds them), so the two cannot differ.
 """
 
 import csv
@@ -20,14 +22,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Sequence
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
-from crmsync.transforms import normalizers
+from crmsync.transforms import validity
 from crmsync.transforms.csv_dialect import read_view
 from crmsync.transforms.csv_io import CsvFormat, read_header
 from crmsync.transforms.errors import InputError
+from crmsync.transforms.matching import key_pairs, key_values
+from crmsync.transforms.spec import MatchKey, MergeSpec
 
 # Field -> header spellings (compared lowercase, letters and digits only).
 ALIASES = {
@@ -48,6 +53,9 @@ ALIASES = {
     "state": ["state", "province", "region"],
     "url": ["website", "url", "web", "homepage", "domain"],
 }
+# The `match.phone_region` a suggested config is written with, and the region
+# `suggest` reads its samples' phones and ZIPs in.
+PHONE_REGION = "US"
 ZIP = re.compile(r"^\d{5}(-\d{4})?$")
 URL = re.compile(r"^(https?://|www\.)\S+$", re.I)
 # Candidate keys: (name, normalizers, the fields their columns are).
@@ -84,8 +92,11 @@ class Sample:
                     pa.string())
 
 
-def read_sample(path: str, rows: int, fmt: CsvFormat = CsvFormat()) -> Sample:
-  """The header and the first `rows` records of `path`."""
+def read_sample(path: str, rows: int, fmt: CsvFormat = CsvFormat(), *,
+                phone_region: str = PHONE_REGION) -> Sample:
+  """The header and the first `rows` records of `path`, with each column's
+  fill rate and kind (phones and ZIPs read as in `phone_region`, a
+  two-letter ISO 3166-1 code)."""
   header = read_header(path, fmt)
   limit = header.data_start + max(1 << 20, rows * 2048)
   with FileSystems.open(path, compression_type="uncompressed") as f:
@@ -109,31 +120,37 @@ def read_sample(path: str, rows: int, fmt: CsvFormat = CsvFormat()) -> Sample:
     filled = pc.sum(pc.not_equal(pc.utf8_trim_whitespace(values), "")
                     ).as_py() or 0
     sample.fill[name] = filled / max(len(values), 1)
-    sample.kinds[name] = _kind(name, values)
+    sample.kinds[name] = _kind(name, values, phone_region)
   return sample
 
 
-def _valid_share(values: pa.Array, normalizer: str) -> float:
-  filled = values.filter(pc.not_equal(pc.utf8_trim_whitespace(values), ""))
-  if len(filled) == 0:
+def _valid_share(values: pa.Array, kind: str, phone_region: str) -> float:
+  """The share (0 to 1) of the non-blank `values` that are valid values of
+  `kind` (one of validity.VALIDATED) as the job judges an enriched value:
+  validity.check, with the kind's normalizer; 0 when all are blank."""
+  filled = pc.sum(pc.not_equal(pc.utf8_trim_whitespace(values), "")
+                  ).as_py() or 0
+  if not filled:
     return 0.0
-  valid = normalizers.get(normalizer)(filled, region="US").is_valid()
-  return (pc.sum(valid).as_py() or 0) / len(filled)
+  reasons = validity.invalid_reasons(values, kind, phone_region)
+  invalid = 0 if reasons is None else len(reasons) - reasons.null_count
+  return (filled - invalid) / filled
 
 
-def _kind(name: str, values: pa.Array) -> str:
+def _kind(name: str, values: pa.Array, phone_region: str) -> str:
   """A column's field: by its values where they are telling, else by its
   header."""
   filled = [v for v in values.to_pylist() if v and v.strip()]
   if filled:
-    if _valid_share(values, "email") > 0.6:
+    if _valid_share(values, "email", phone_region) > 0.6:
       return "email"
     if sum(bool(ZIP.match(v.strip())) for v in filled) / len(filled) > 0.8:
       return "zip"
     if sum(bool(URL.match(v.strip())) for v in filled) / len(filled) > 0.6:
       return "url"
     digits = sum(sum(c.isdigit() for c in v) >= 7 for v in filled)
-    if digits / len(filled) > 0.8 and _valid_share(values, "phone") > 0.6:
+    if (digits / len(filled) > 0.8 and
+        _valid_share(values, "phone", phone_region) > 0.6):
       return "phone"
   return _ALIAS_OF.get(_plain(name), "text")
 
@@ -187,23 +204,30 @@ def _field_columns(sample: Sample) -> Dict[str, str]:
   return found
 
 
-def _share_found(theirs: pa.Array, present: pa.Array) -> float:
-  """The share of `theirs` (an enriched sample's keys) in `present`."""
-  hits = pc.sum(pc.is_in(theirs, value_set=present)).as_py() or 0
-  return hits / max(len(theirs), 1)
-
-
-def _key_values(sample: Sample, columns, normalize, rename=None,
-                region="US"):
+def _key_table(sample: Sample, key: MatchKey, rename=None) -> pa.Table:
+  """The sample's columns that `key` reads, named as the job names them
+  (`rename`: the source's mapping, sample column -> job column)."""
   inverse = {v: k for k, v in (rename or {}).items()}
-  parts = []
-  for column, norm in zip(columns, normalize):
-    values = sample.column(inverse.get(column, column))
-    parts.append(normalizers.get(norm)(values, region=region))
-  if len(parts) == 1:
-    return parts[0]
-  joined = pc.binary_join_element_wise(*parts, "\x1f")
-  return joined
+  return pa.table({c: sample.column(inverse.get(c, c))
+                   for c in dict.fromkeys(key.columns)})
+
+
+def _key_values(sample: Sample, key: MatchKey, phone_region: str) -> pa.Array:
+  """The key of each sampled original row, computed as Merge computes an
+  original batch's (matching.key_values): a string array, one value per
+  row, null where a part has no key."""
+  return key_values(_key_table(sample, key), key, phone_region)
+
+
+def _share_found(sample: Sample, key: MatchKey, spec: MergeSpec,
+                 present: pa.Array, rename=None) -> float:
+  """The share (0 to 1) of the enriched sample's rows whose `key` is in
+  `present` (the original sample's keys): the rows the job matches on it.
+  The row's keys are the enriched index's (matching.key_pairs: one per
+  value of a multi-valued email or phone cell), a row counted once."""
+  values, rows = key_pairs(_key_table(sample, key, rename), key, spec)
+  found = pc.is_in(values, value_set=present).to_numpy(zero_copy_only=False)
+  return len(np.unique(rows[found])) / max(len(sample.rows), 1)
 
 
 @dataclass
@@ -228,12 +252,14 @@ class KeyProfile:
 def profile_keys(original: Sample, enriched: Sequence[Sample],
                  mappings: Sequence[Dict[str, tuple]]) -> List[KeyProfile]:
   fields = _field_columns(original)
+  spec = MergeSpec(tuple(original.header), (), phone_region=PHONE_REGION)
   profiles = []
   for name, normalize, needs in KEYS:
     if not all(f in fields for f in needs):
       continue
     columns = [fields[f] for f in needs]
-    values = _key_values(original, columns, normalize)
+    key = MatchKey(name, tuple(columns), tuple(normalize))
+    values = _key_values(original, key, PHONE_REGION)
     present = values.filter(values.is_valid())
     filled = len(present) / max(len(values), 1)
     unique = (len(pc.unique(present)) / len(present)) if len(present) else 0
@@ -243,8 +269,7 @@ def profile_keys(original: Sample, enriched: Sequence[Sample],
       mapped = set(rename.get(c, c) for c in sample.header)
       if not all(c in mapped for c in columns):
         continue
-      rates[sample.path] = _share_found(
-          _key_values(sample, columns, normalize, rename), present)
+      rates[sample.path] = _share_found(sample, key, spec, present, rename)
     if rates:
       profiles.append(KeyProfile(name, normalize, columns, unique, filled,
                                  rates))
@@ -279,7 +304,7 @@ def write_config(original: Sample, enriched: Sequence[Sample], mappings,
     kept = [t for t, _ in mapping.values()] + new
     lines.append(f"    keep: [{', '.join(j(c) for c in kept)}]"
                  "   # mapped columns fill blanks; new ones are added")
-  lines += ["match:", "  phone_region: US",
+  lines += ["match:", f"  phone_region: {PHONE_REGION}",
             "  keys:   # identifying keys first, by fill rate; then by "
             "uniqueness x fill"]
   for k in keys:
@@ -331,14 +356,19 @@ def suggest(original_path: str, enriched_paths: Sequence[str],
 
 def sample_match_rates(plan, rows: int = 20_000) -> List[str]:
   """For `crmsync validate`: per source and key of a planned job, the share
-  of the enriched sample whose key is in the original sample (first rows of
-  the first file of each; multi-value cells are not split here)."""
+  of the enriched sample's rows whose key is in the original sample (first
+  `rows` rows of the first file of each), keys computed by the job's own
+  code in `match.phone_region` (see `_share_found`). Returns the lines to
+  print, percentages."""
   spec = plan.spec
-  original = read_sample(plan.original_files[0], rows, plan.original_fmt)
+  region = spec.phone_region
+  original = read_sample(plan.original_files[0], rows, plan.original_fmt,
+                         phone_region=region)
   lines = [f"match rates on the first {rows:,} rows of each file:"]
   present = {}  # key name -> the original sample's keys, computed once
   for source in plan.sources:
-    sample = read_sample(source.files[0], rows, source.fmt)
+    sample = read_sample(source.files[0], rows, source.fmt,
+                         phone_region=region)
     rename = source.spec.rename
     mapped = {rename.get(c, c) for c in sample.header}
     found = []
@@ -350,11 +380,9 @@ def sample_match_rates(plan, rows: int = 20_000) -> List[str]:
         found.append(f"{key.name} (scored in the run; try --sample)")
         continue
       if key.name not in present:
-        mine = _key_values(original, key.columns, key.normalizers,
-                           region=spec.phone_region)
+        mine = _key_values(original, key, region)
         present[key.name] = mine.filter(mine.is_valid())
-      theirs = _key_values(sample, key.columns, key.normalizers, rename,
-                           spec.phone_region)
-      found.append(f"{key.name} {_share_found(theirs, present[key.name]):.0%}")
+      share = _share_found(sample, key, spec, present[key.name], rename)
+      found.append(f"{key.name} {share:.0%}")
     lines.append(f"  {source.spec.name}: {', '.join(found) or '-'}")
   return lines

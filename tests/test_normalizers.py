@@ -4,7 +4,7 @@ import phonenumbers
 import pyarrow as pa
 import pytest
 
-from crmsync.transforms.normalizers import NORMALIZERS, phone
+from crmsync.transforms.normalizers import NORMALIZERS, REGIONAL, phone
 
 
 def norm(name, values, **kw):
@@ -48,6 +48,24 @@ def test_variants_agree(name, variants, expected):
 @pytest.mark.parametrize("name", sorted(NORMALIZERS))
 def test_blank_is_no_key(name):
   assert norm(name, ["", "   "]) == [None, None]
+
+
+@pytest.mark.parametrize("name", sorted(NORMALIZERS))
+def test_an_unknown_keyword_is_a_type_error(name):
+  """A misspelt option (`region=` for `phone_region=`) is refused, not
+  ignored: ignored, it left every phone in the default region."""
+  with pytest.raises(TypeError, match="region"):
+    norm(name, ["020 7946 0018"], region="GB")
+
+
+def test_the_region_reaches_the_regional_normalizers_only():
+  assert REGIONAL == {"phone", "zip"}
+  assert norm("phone", ["020 7946 0018"], phone_region="GB") == [
+      "+442079460018"]
+  assert norm("phone", ["020 7946 0018"]) == [None]  # US by default
+  assert norm("zip", ["2134"], phone_region="US") == ["02134"]
+  assert norm("zip", ["2134"], phone_region="AT") == ["2134"]
+  assert norm("email", ["Ana@X.com"], phone_region="GB") == ["ana@x.com"]
 
 
 def test_invalid_emails_are_no_key():

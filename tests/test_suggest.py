@@ -88,6 +88,49 @@ def test_validate_prints_the_plan_and_sample_match_rates(cli):
   assert code == 0
   assert "join: broadcast" in out
   assert "  email_vendor: email 88%\n" in out
-  assert "  phone_vendor: email 28%, phone 78%\n" in out
+  # A vendor cell of two numbers matches on either, as in the run.
+  assert "  phone_vendor: email 28%, phone 82%\n" in out
   assert "  firmographic: name_zip 95%\n" in out
   assert out.strip().endswith("config OK")
+
+
+def test_validate_measures_phones_in_the_jobs_region_as_the_run_does(
+    job, tmp_path, cli):
+  """UK numbers written nationally in the CRM and with +44 by the vendor:
+  in `match.phone_region: GB` they agree, and validate's rate for the phone
+  key is the share of vendor rows the run matches (a vendor cell of two
+  numbers matching on either). Read as US numbers, as validate once did,
+  none of the CRM's numbers has a key: 0%."""
+  original = write_csv(tmp_path / "crm.csv", [
+      ["ID", "Name", "Phone"],
+      ["1", "Ann", "020 7946 0018"],
+      ["2", "Bob", "07700 900123"],
+      ["3", "Cy", "0161 496 0000"],
+      ["4", "Dee", "0131 496 0001"]])
+  vendor = write_csv(tmp_path / "vendor.csv", [
+      ["Phone", "Tier"],
+      ["+44 20 7946 0018", "gold"],
+      ["+44 7700 900123", "silver"],
+      ["+44 113 496 0999, +44 161 496 0000", "bronze"],
+      ["+44 113 496 0998", "none"]])
+  cfg = job.config(original, [{"path": vendor, "name": "vendor"}],
+                   [{"name": "phone", "normalize": "phone",
+                     "columns": ["Phone"]}])
+  with open(cfg) as f:
+    config = yaml.safe_load(f)
+  config["match"]["phone_region"] = "GB"
+  with open(cfg, "w") as f:
+    yaml.safe_dump(config, f, sort_keys=False)
+
+  code, out, err = cli("validate", cfg)
+  assert code == 0, err
+  assert "  vendor: phone 75%\n" in out
+
+  code, _, err = cli("run", cfg)
+  assert code == 0, err
+  stats = job.report("stats.json")
+  assert stats["original"]["rows_read"] == 4
+  assert stats["enriched"]["vendor"]["matches_per_key"] == {"phone": 3}
+  assert stats["enriched"]["vendor"]["original_rows_matched"] == 3
+  assert {r["ID"]: r["Tier"] for r in job.dicts()} == {
+      "1": "gold", "2": "silver", "3": "bronze", "4": ""}

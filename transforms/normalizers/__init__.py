@@ -6,23 +6,47 @@ A normalizer is also a validator: a non-blank value it maps to null is not a
 value of its kind (an email, phone, ZIP or URL; transforms/validity.py says
 why).
 Every one first removes invisible characters (`text.clean`).
+
+The contract of every entry of NORMALIZERS (what `get` returns):
+
+    normalize(values, *, phone_region="US") -> pa.Array
+
+`values` is a pa.Array or pa.ChunkedArray of strings (other types are
+cast); the result is one contiguous string array of the same length, null
+where a value has no key. `phone_region`, a two-letter ISO 3166-1 code (the
+job's `match.phone_region`), is the country of numbers and postcodes written
+without one; the normalizers in REGIONAL (phone, zip) use it, the others
+have no use for it. Any other keyword raises TypeError: a misspelt one
+(`region=`) must not silently fall back to the US.
+
+The module functions behind them take only what they use:
+`phone.normalize` and `zip.normalize` take `phone_region` (keyword only),
+the others `values` alone.
 """
 
-import functools
+import inspect
 
 import pyarrow as pa
 
 from crmsync.transforms.normalizers import company, email, name, phone, text, url, zip
 
 
-def _arrays(fn):
-  """Normalizers work on one contiguous array (tables hand out chunked
-  ones), cleaned of invisible characters."""
-  @functools.wraps(fn)
-  def normalize(values, **kw):
+def _arrays(name_: str, fn):
+  """`fn` under the contract above: on one contiguous array (tables hand
+  out chunked ones), cleaned of invisible characters, given `phone_region`
+  when its signature has that parameter."""
+  regional = "phone_region" in inspect.signature(fn).parameters
+
+  def normalize(values, *, phone_region: str = "US") -> pa.Array:
     if isinstance(values, pa.ChunkedArray):
       values = values.combine_chunks()
-    return fn(text.clean(values), **kw)
+    values = text.clean(values)
+    if regional:
+      return fn(values, phone_region=phone_region)
+    return fn(values)
+
+  normalize.__name__ = normalize.__qualname__ = f"normalize_{name_}"
+  normalize.__doc__ = fn.__doc__
   return normalize
 
 
@@ -37,7 +61,10 @@ NORMALIZERS = {
     "domain": url.normalize_domain,
     "text": text.normalize,
 }
-NORMALIZERS = {name_: _arrays(fn) for name_, fn in NORMALIZERS.items()}
+# The normalizers whose keys depend on the region.
+REGIONAL = frozenset(n for n, fn in NORMALIZERS.items()
+                     if "phone_region" in inspect.signature(fn).parameters)
+NORMALIZERS = {name_: _arrays(name_, fn) for name_, fn in NORMALIZERS.items()}
 
 
 def _email_is_valid(value: str) -> bool:
@@ -53,4 +80,7 @@ VALIDATORS = {
 
 
 def get(name_: str):
+  """The normalizer a config calls `name_` ("email", "phone", ...), under
+  the contract above; KeyError for an unknown name (pipelines/config.py
+  checks names first)."""
   return NORMALIZERS[name_]

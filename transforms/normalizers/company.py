@@ -15,7 +15,9 @@ LEGAL = ["inc", "incorporated", "llc", "l l c", "ltd", "limited", "corp",
          "as", "kg", "pvt", "pte"]
 
 
-def normalize(values: pa.Array, **_) -> pa.Array:
+def normalize(values: pa.Array) -> pa.Array:
+  """The company key of each value ("acme", "smith and sons"): a string
+  array of the same length, null where nothing is left."""
   v = pc.replace_substring(values.cast(pa.string()), "&", " and ")
   v = fold(v)
   v = pc.replace_substring_regex(v, r"^the ", "")

@@ -55,7 +55,9 @@ def normalize_one(address: str):
   return f"{found.local_part.lower()}@{ascii_domain}"
 
 
-def normalize(values: pa.Array, **_) -> pa.Array:
+def normalize(values: pa.Array) -> pa.Array:
+  """The address key of each value ("ana@x.com"): a string array of the
+  same length, null where the value is blank or not an address."""
   v = pc.utf8_lower(pc.utf8_trim_whitespace(values.cast(pa.string())))
   if has_any(v, b"<"):
     v = pc.replace_substring_regex(v, r"^.*<([^<>]*)>.*$", r"\1")
@@ -75,7 +77,10 @@ def normalize(values: pa.Array, **_) -> pa.Array:
   return pc.replace_with_mask(keys, slow, checked)
 
 
-def normalize_provider(values: pa.Array, **_) -> pa.Array:
+def normalize_provider(values: pa.Array) -> pa.Array:
+  """`normalize`, then the providers' rules (no +tag, no dots in a Gmail
+  local part): a string array of the same length, null where there is no
+  address."""
   v = normalize(values)
   v = pc.replace_substring_regex(v, r"^([^@+]*)\+[^@]*@", r"\1@")
   v = pc.replace_substring_regex(v, r"@googlemail\.com$", "@gmail.com")

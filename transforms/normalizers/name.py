@@ -61,7 +61,7 @@ def words(values: pa.Array) -> pa.Array:
   return blank_to_null(v)
 
 
-def normalize(values: pa.Array, **_) -> pa.Array:
+def normalize(values: pa.Array) -> pa.Array:
   """The name key: its words run together."""
   v = pc.fill_null(words(values), "")
   v = _on_rows(v, pc.match_substring(v, " "),

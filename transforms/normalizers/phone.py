@@ -124,7 +124,13 @@ def _fast_nanp(values: pa.Array, region: str):
   return pc.if_else(ok, e164, pa.scalar(None, pa.string())), ok
 
 
-def normalize(values: pa.Array, phone_region: str = "US", **_) -> pa.Array:
+def normalize(values: pa.Array, *, phone_region: str = "US") -> pa.Array:
+  """The E.164 key of each value ("+442079460018", "+15551234567;ext=12"):
+  a string array of the same length, null where the value is blank or not
+  a possible number. `phone_region`, a two-letter ISO 3166-1 code ("US",
+  "GB": the job's `match.phone_region`), is the country of numbers written
+  without a country code: "020 7946 0018" is +442079460018 in GB and no
+  number in the US."""
   values = values.cast(pa.string())
   fast, ok = _fast_nanp(values, phone_region)
   slow = pc.and_(pc.invert(pc.fill_null(ok, False)),

@@ -99,6 +99,8 @@ def squeeze(values: pa.Array) -> pa.Array:
   return pc.utf8_trim_whitespace(values)
 
 
-def normalize(values: pa.Array, **_) -> pa.Array:
+def normalize(values: pa.Array) -> pa.Array:
+  """NFKC, lowercase, whitespace squeezed: a string array of the same
+  length, null where the value is blank."""
   values = pc.utf8_normalize(values.cast(pa.string()), "NFKC")
   return blank_to_null(squeeze(pc.utf8_lower(values)))

@@ -16,7 +16,9 @@ from crmsync.transforms.normalizers.text import blank_to_null
 WEB_ADDRESS = r"^[^\s/.:@]+(?:\.[^\s/.:@]+)+(?::\d+)?(?:/\S*)?$"
 
 
-def normalize(values: pa.Array, **_) -> pa.Array:
+def normalize(values: pa.Array) -> pa.Array:
+  """The `url` key of each value ("linkedin.com/in/jdoe"): a string array
+  of the same length, null where the value is not a web address."""
   v = pc.utf8_lower(pc.utf8_trim_whitespace(values.cast(pa.string())))
   v = pc.replace_substring_regex(v, r"^[a-z][a-z0-9+.-]*://", "")
   v = pc.replace_substring_regex(v, r"^www\d?\.", "")
@@ -26,7 +28,9 @@ def normalize(values: pa.Array, **_) -> pa.Array:
                     pa.scalar(None, pa.string()))
 
 
-def normalize_domain(values: pa.Array, **_) -> pa.Array:
+def normalize_domain(values: pa.Array) -> pa.Array:
+  """The host of each URL or email address ("acme.com"): a string array of
+  the same length, null where there is none."""
   v = pc.utf8_lower(pc.utf8_trim_whitespace(values.cast(pa.string())))
   v = pc.replace_substring_regex(v, r"^[^@/]*@", "")
   v = normalize(pc.replace_substring_regex(v, r"\.(/|$)", r"\1"))

@@ -25,7 +25,11 @@ POSTCODE = r"^[0-9A-Z]{3,10}$"
 US_REGIONS = ("US", "PR", "VI", "GU", "AS", "MP")
 
 
-def normalize(values: pa.Array, phone_region: str = "US", **_) -> pa.Array:
+def normalize(values: pa.Array, *, phone_region: str = "US") -> pa.Array:
+  """The postcode key of each value: a string array of the same length,
+  null where the value is blank or not a postal code. `phone_region`, a
+  two-letter ISO 3166-1 code (the job's `match.phone_region`), says whether
+  the US restoring applies (US_REGIONS)."""
   v = pc.utf8_trim_whitespace(values.cast(pa.string()))
   # Each rewrite runs only when some value can need it: most columns are
   # ZIP5 already.
