@@ -21,8 +21,11 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from crmsync.pipelines.config import EnrichedInput, JobConfig
 from crmsync.transforms import csv_dialect
-from crmsync.transforms.csv_io import (DEFAULT_BATCH_ROWS, CsvFormat, ReadCsv,
-                               match_files, shared_header, write_sample)
+from crmsync.transforms.csv_dialect import CsvFormat
+from crmsync.transforms.csv_files import (match_files, shared_header,
+                                          write_sample)
+from crmsync.transforms.csv_io import ReadCsv
+from crmsync.transforms.csv_source import DEFAULT_BATCH_ROWS
 from crmsync.transforms.errors import ConfigError
 from crmsync.transforms.matching import applicable_keys
 from crmsync.transforms.broadcast import BuildIndex, Merge, layout_of, open_index

@@ -28,8 +28,8 @@ import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
 from crmsync.transforms import validity
-from crmsync.transforms.csv_dialect import read_view
-from crmsync.transforms.csv_io import CsvFormat, read_header
+from crmsync.transforms.csv_dialect import CsvFormat, read_view
+from crmsync.transforms.csv_files import read_header
 from crmsync.transforms.errors import InputError
 from crmsync.transforms.matching import key_pairs, key_values
 from crmsync.transforms.spec import MatchKey, MergeSpec

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from crmsync.pipelines.cli import main
-from crmsync.transforms.csv_io import CsvSource
+from crmsync.transforms.csv_source import CsvSource
 from crmsync.transforms.rows import RowBatch
 
 

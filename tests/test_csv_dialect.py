@@ -10,17 +10,15 @@ import json
 import os
 import shutil
 
-import numpy as np
 import pytest
 from apache_beam.io import source_test_utils
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import crmsync.transforms.csv_io as csv_io
 from conftest import RowTuples, read_csv, write_csv
 from crmsync.transforms.csv_dialect import (describe, detect_delimiter,
                                     reads_in_place, resolve, transcode)
-from crmsync.transforms.csv_io import CsvSource
+from crmsync.transforms.csv_parse import RecordParser
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIELD = os.path.join(HERE, "data", "field")
@@ -204,7 +202,7 @@ def test_common_files_stay_on_the_fast_path(tmp_path, monkeypatch):
   batch per call: the record-by-record path is never taken."""
   def slow(*args, **kwargs):
     raise AssertionError("slow path taken")
-  monkeypatch.setattr(CsvSource, "_parse_slow", slow)
+  monkeypatch.setattr(RecordParser, "_parse_slow", slow)
   rows = [f'{i},"Acme \\"{i}\\", Inc",x{i}' for i in range(500)]
   path = _file(tmp_path, ("ID,Co,N\n" + "\n".join(rows) + "\n").encode())
   got = _read(path, resolve(path), batch_rows=64)
@@ -253,6 +251,8 @@ def test_initial_splits_of_a_transcoded_copy_cover_every_record_once(
   copy = str(tmp_path / "copy.csv")
   source = Rows(path, fmt, batch_rows=3, min_split_bytes=0, formats={
       path: transcode(path, fmt, copy)}, copies={path: copy})
+  # Its positions are the copy's bytes.
+  assert source.estimate_size() == os.path.getsize(copy)
   rows = source_test_utils.read_from_source(source)
   assert [r[:2] for r in rows] == [(str(i), f"Zoë {i}") for i in range(40)]
   assert rows[0][3] == 2 and rows[-1][3] == 41
@@ -261,26 +261,6 @@ def test_initial_splits_of_a_transcoded_copy_cover_every_record_once(
   assert len(splits) > 1 or bundle == 1000
   source_test_utils.assert_sources_equal_reference_source(
       (source, None, None), splits)
-
-
-@settings(max_examples=200, deadline=None)
-@given(data=st.binary(max_size=60).map(
-           lambda b: bytes(b'\\"\na,'[x % 5] for x in b)),
-       cut=st.integers(min_value=0))
-def test_escape_state_carries_across_chunks(data, cut):
-  """Counting quotes chunk by chunk (a split's scan) gives what one scan of
-  the whole gives: a backslash at a chunk's end escapes the next chunk's
-  first byte."""
-  cut = cut % (len(data) + 1)
-  whole, _ = csv_io._toggles(data, "\\")
-  first, pending = csv_io._toggles(data[:cut], "\\")
-  second, _ = csv_io._toggles(data[cut:], "\\", pending)
-  assert first + second == whole
-  buf = np.frombuffer(data, np.uint8)
-  ends = csv_io._record_ends(buf, escaped=csv_io._escaped(buf, "\\")[0])
-  in_quotes = bool(first & 1)
-  tail = csv_io._ends_in(data[cut:], in_quotes, "\\", pending) + cut
-  assert tail.tolist() == [e for e in ends.tolist() if e >= cut]
 
 
 # -- properties --------------------------------------------------------------

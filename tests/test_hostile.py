@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-import crmsync.transforms.csv_io as csv_io
+from crmsync.transforms import csv_scan
 from conftest import write_csv
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -128,7 +128,7 @@ def test_record_over_the_row_limit_is_skipped_without_holding_it(
   """A stray quote makes one record of 200 lines; with small chunks the
   reader streams past it (never holding more than the limit) and resumes
   at the quote that closes it."""
-  monkeypatch.setattr(csv_io, "CHUNK_BYTES", 256)
+  monkeypatch.setattr(csv_scan, "CHUNK_BYTES", 256)
   lines = [b"ID,Email,Name", b"1,u1@x.com,Name 1", b'2,"u2@x.com,Name 2']
   lines += [b"%d,u%d@x.com,Name %d" % (i, i, i) for i in range(3, 200)]
   lines += [b'200,u200@x.com",Name 200', b"201,u3@x.com,Name 201",

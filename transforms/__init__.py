@@ -8,7 +8,9 @@
     normalizers  email, phone, name, company, zip, url, domain, text
 """
 
-from crmsync.transforms.csv_io import CsvFormat, CsvSource, ReadCsv
+from crmsync.transforms.csv_dialect import CsvFormat
+from crmsync.transforms.csv_io import ReadCsv
+from crmsync.transforms.csv_source import CsvSource
 from crmsync.transforms.broadcast import BuildIndex, Merge
 from crmsync.transforms.rows import RejectedRow, RowBatch
 from crmsync.transforms.spec import EnrichedSpec, MatchKey, MergeSpec

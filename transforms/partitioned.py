@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 
 from crmsync.transforms import handoff
 from crmsync.transforms.ahead import AheadDoFn
-from crmsync.transforms.csv_io import CsvSource
+from crmsync.transforms.csv_source import CsvSource
 from crmsync.transforms.fuzzy import FuzzyValues, choose
 from crmsync.transforms.hashing import in_sorted, sorted_unique, stable_hash
 from crmsync.transforms.matching import (SourceColumns, identities,
