@@ -1,6 +1,7 @@
 """ReadCsv (transforms/csv_io.py): rows and rejections apart."""
 
 import apache_beam as beam
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.util import assert_that, equal_to
 
 from conftest import python_runner_pipeline
@@ -25,3 +26,17 @@ def test_read_csv_transform_splits_rows_and_rejects(tmp_path):
     assert_that(rows, equal_to(["1", "2", "4", "6"]), label="rows")
     assert_that(rejected, equal_to([("crm", 4), ("crm", 7)]),
                 label="rejected")
+
+
+def test_read_csv_counts_rows_and_rejections_once(tmp_path):
+  """Counted where the elements are split apart (the source itself counts
+  nothing, as the partitioned join re-reads it on thread pools)."""
+  p = python_runner_pipeline()
+  _ = p | ReadCsv(_file(tmp_path, DATA), source_name="crm", batch_rows=2)
+  result = p.run()
+  result.wait_until_finish()
+  counters = result.metrics().query(
+      MetricsFilter().with_namespace("crmsync"))["counters"]
+  assert {c.key.metric.name: c.committed for c in counters} == {
+      "rows_read[crm]": 4, "rows_rejected": 2}
+

@@ -7,6 +7,7 @@ import os
 
 import pytest
 from apache_beam.io import source_test_utils
+from apache_beam.metrics import Metrics
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -173,3 +174,18 @@ def test_reread_gives_the_rows_of_a_batch_read_before(tmp_path):
     line = b.table.column(LINE_COL)[0].as_py()
     again = source.reread(b.file_index, offsets[0], offsets[-1], line)
     assert again.file_index == 0 and again.table.equals(b.table)
+
+
+def test_reading_counts_nothing_in_beam_metrics(tmp_path, monkeypatch):
+  """Neither a read nor a re-read (which runs on thread pools) touches a
+  Beam counter: ReadCsv counts rows and rejections, once."""
+  asked = []
+  monkeypatch.setattr(Metrics, "counter", staticmethod(
+      lambda *name: asked.append(name)))
+  source = CsvSource(_file(tmp_path, TRICKY), batch_rows=2)
+  read = source_test_utils.read_from_source(source)
+  assert sum(not isinstance(e, RowBatch) for e in read) == 1  # a rejection
+  again = source.reread(0, 45, 75, 4)  # 2, the rejected 3, and 4
+  assert again.table.column("ID").to_pylist() == ["2", "4"]
+  assert asked == []
+

@@ -23,17 +23,21 @@ from crmsync.transforms.rows import RejectedRow
 
 class _SplitRowsAndRejects(beam.DoFn):
   """The source's elements -> RowBatch (main output) and RejectedRow
-  ("rejected")."""
+  ("rejected"), counted here: this runs on the runner's thread, where Beam
+  metrics belong, and counts each record once (the source also serves
+  re-reads)."""
 
   def __init__(self, source_name: str):
     self._name = source_name
 
   def setup(self):
     self._rows = Metrics.counter("crmsync", f"rows_read[{self._name}]")
+    self._rejected = Metrics.counter("crmsync", "rows_rejected")
     self._progress = Progress(f"read {self._name}")
 
   def process(self, element):
     if isinstance(element, RejectedRow):
+      self._rejected.inc()
       yield beam.pvalue.TaggedOutput("rejected", element)
     else:
       self._rows.inc(element.num_rows)

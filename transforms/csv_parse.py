@@ -15,7 +15,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from apache_beam.metrics import Metrics
 
 from crmsync.transforms.columns import LINE_COL, OFFSET_COL
 from crmsync.transforms.csv_dialect import DELIMITERS, CsvFormat
@@ -49,7 +48,6 @@ class RecordParser:
 
   def rejected(self, line: int, offset: int, reason: str,
                text: str) -> RejectedRow:
-    Metrics.counter("crmsync", "rows_rejected").inc()
     return RejectedRow(self._name, self._file, line, offset, reason, text)
 
   def parse(self, data: bytes, starts: np.ndarray, ends: np.ndarray,

@@ -10,6 +10,9 @@ first byte is in. A range starting at byte S of a file counts the quotes
 before S (csv_scan) to take the first record that starts at or after S, so
 every split point yields the same records; the tests check it with
 `source_test_utils`.
+
+Reading counts nothing in Beam metrics: `reread` runs on thread pools, and
+its rows were counted when first read (csv_io's ReadCsv counts them).
 """
 
 import collections
@@ -244,7 +247,8 @@ class CsvSource(iobase.BoundedSource):
     last] of the source's file `file_index`, where `start` is a record's
     offset and `line` its line (no quote scan from the top of the file).
     The partitioned join re-reads original batches rather than shuffle
-    them."""
+    them; it calls this on a thread pool, and nothing here counts in Beam
+    metrics."""
     file_name = self._files[file_index]
     header = self._header(file_name)
     tracker = OffsetRangeTracker(start, last + 1)
