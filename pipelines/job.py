@@ -1,11 +1,12 @@
 """The merge job: a config checked against the input headers (the plan), and
 the Beam graph built from it.
 
-    ReadCsv(original) -----------------------------+
-    ReadCsv(enriched_i) -> BuildIndex (side input) -+-> Merge -> WriteShards
-                 (or both into PartitionedMerge)        |
-    readers' row counts, rejects, conflicts, stats -----+-> Finalize: reports,
-                                                            books, commit
+    ReadCsv(original).rows ---------+
+    ReadCsv(enriched_i) -> JoinSource +-> BroadcastMerge or PartitionedMerge
+                                          (JoinResult: transforms/join.py)
+        JoinResult.merged -> WriteShards
+        readers' row counts and rejects, JoinResult's conflicts, stats,
+        accounts, header -> Finalize: reports, books, commit
 """
 
 import logging
@@ -28,9 +29,10 @@ from crmsync.transforms.csv_io import ReadCsv
 from crmsync.transforms.csv_source import DEFAULT_BATCH_ROWS
 from crmsync.transforms.errors import ConfigError
 from crmsync.transforms.matching import applicable_keys
-from crmsync.transforms.broadcast import BuildIndex, Merge, layout_of, open_index
+from crmsync.transforms.broadcast import BroadcastMerge
+from crmsync.transforms.join import JoinSource, join_layout
 from crmsync.transforms.partitioned import PartitionedMerge
-from crmsync.transforms.reports import Finalize, SumStats, account_from_index
+from crmsync.transforms.reports import Finalize, SumStats
 from crmsync.transforms.spec import EnrichedSpec, MergeSpec
 from crmsync.transforms.writing import WriteShards, temp_dir
 
@@ -215,8 +217,7 @@ def _check_columns(config: JobConfig, spec: MergeSpec, sources):
   if config.columns.placement == "explicit":
     if not config.columns.order:
       raise ConfigError("columns.order: required with placement: explicit")
-    layout = layout_of(spec, [_Supplied(s.spec.name, s.kept)
-                              for s in sources])
+    layout = join_layout(spec, [(s.spec.name, s.kept) for s in sources], [])
     known = set(layout.columns)
     for column in config.columns.order:
       spread = re.match(r"^(.*)_\d+$", column)
@@ -227,35 +228,6 @@ def _check_columns(config: JobConfig, spec: MergeSpec, sources):
     if missing:
       raise ConfigError(f"columns.order: original column {missing[0]!r} is "
                         f"missing (every original column is written)")
-
-
-@dataclass
-class _Supplied:
-  name: str
-  columns: Tuple[str, ...]
-
-
-def _broadcast(original, reads, plan: JobPlan, folder: str):
-  """The broadcast join: every enriched index is a side input of Merge,
-  handed over as a file in `folder`."""
-  spec, order = plan.spec, plan.source_order
-  indexes = tuple(
-      read.rows | f"Index[{s.spec.name}]" >> BuildIndex(
-          s.spec, spec, s.header, s.files, folder)
-      for s, read in zip(plan.sources, reads)) | "Indexes" >> beam.Flatten()
-  merged = original.rows | "Merge" >> Merge(spec, order, indexes)
-  header = (indexes
-            | "Supplied" >> beam.Map(lambda i: _Supplied(i.name, i.columns))
-            | "AllSupplied" >> beam.combiners.ToList()
-            | "Layout" >> beam.Map(lambda s: list(layout_of(
-                spec, sorted(s, key=lambda x: order.index(x.name))).columns)))
-  accounts = indexes | "Account" >> beam.Map(
-      lambda i, hits: account_from_index(open_index(i), hits),
-      beam.pvalue.AsList(merged.hits))
-  return {"merged": merged.merged, "conflicts": merged.conflicts,
-          "invalid_values": merged.invalid_values,
-          "rejected_matches": merged.rejected_matches, "stats": merged.stats,
-          "accounts": accounts, "header": header}
 
 
 def build_pipeline(p: beam.Pipeline, plan: JobPlan,
@@ -294,15 +266,17 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
     reads.append(p | f"Read[{s.spec.name}]" >> ReadCsv(
         s.config.path, s.fmt, s.spec.name, batch_rows, s.files, formats,
         copies))
+  sources = [JoinSource(s.spec, s.header, s.files, read.rows)
+             for s, read in zip(plan.sources, reads)]
   if plan.join == "partitioned":
     out = original.rows | "PartitionedMerge" >> PartitionedMerge(
-        plan.spec, [(s.spec, s.header, s.files, read.rows)
-                    for s, read in zip(plan.sources, reads)],
-        read_original.source, config.join_partitions, f"{tmp}/shuffle")
+        plan.spec, sources, f"{tmp}/shuffle",
+        partitions=config.join_partitions, reread=read_original.source)
   else:
-    out = _broadcast(original, reads, plan, f"{tmp}/indexes")
-  written = out["merged"] | "Write" >> WriteShards(
-      prefix, config.output.shards, original_sizes, out["header"], tmp,
+    out = original.rows | "BroadcastMerge" >> BroadcastMerge(
+        plan.spec, sources, f"{tmp}/indexes")
+  written = out.merged | "Write" >> WriteShards(
+      prefix, config.output.shards, original_sizes, out.header, tmp,
       config.output.delimiter or plan.original_fmt.delimiter,
       config.output.escape_formulas)
   # Rows as the readers counted them: the books are checked against these.
@@ -310,7 +284,7 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
       lambda b, n=name: {"read": {n: b.num_rows}})
             for name, read in [("original", original)] + list(
                 zip(plan.source_order, reads))]
-  stats = ((out["stats"], *counts)
+  stats = ((out.stats, *counts)
            | "AllStats" >> beam.Flatten()
            | "SumStats" >> beam.CombineGlobally(SumStats()))
   rejected = ((original.rejected, *[r.rejected for r in reads])
@@ -326,7 +300,7 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
                        source_order=plan.source_order,
                        max_rejected_fraction=config.limits.max_rejected_fraction),
               side.AsSingleton(stats), side.AsList(written),
-              side.AsList(rejected), side.AsList(out["conflicts"]),
-              side.AsList(out["accounts"]),
-              side.AsList(out["rejected_matches"]),
-              side.AsList(out["invalid_values"])))
+              side.AsList(rejected), side.AsList(out.conflicts),
+              side.AsList(out.accounts),
+              side.AsList(out.rejected_matches),
+              side.AsList(out.invalid_values)))

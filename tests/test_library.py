@@ -1,41 +1,62 @@
-"""The transforms composed in a user's own pipeline, as the README shows."""
+"""The transforms composed in a user's own pipeline, as the README shows:
+both joins keep one contract (transforms/join.py)."""
 
 import apache_beam as beam
+import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from conftest import python_runner_pipeline, write_csv
-from crmsync.transforms import (BuildIndex, EnrichedSpec, MatchKey, Merge, MergeSpec,
-                        ReadCsv)
+from crmsync.transforms import (BroadcastMerge, BuildIndex, EnrichedSpec,
+                                JoinResult, JoinSource, MatchKey, Merge,
+                                MergeSpec, PartitionedMerge, ReadCsv)
 
 
-def test_compose_read_index_merge(tmp_path):
+def _inputs(tmp_path):
   crm = write_csv(tmp_path / "crm.csv", [["ID", "Email", "Phone"],
                                          ["1", "john@old.com", ""],
                                          ["2", "jane@example.com", ""]])
-  vendor = write_csv(tmp_path / "vendor.csv", [["Mail", "Mobile", "Type"],
-                                               ["JANE@example.com",
-                                                "555-123-4567", "mobile"]])
+  vendor = write_csv(tmp_path / "vendor.csv", [
+      ["Mail", "Mobile", "Type"],
+      ["JANE@example.com", "555-123-4567", "mobile"],
+      ["nobody@example.com", "555-000-0000", "landline"]])
+  return str(crm), str(vendor)
+
+
+@pytest.mark.parametrize("join", [BroadcastMerge, PartitionedMerge])
+def test_the_readme_example_with_either_join(tmp_path, join):
+  crm_path, vendor_path = _inputs(tmp_path)
+  # The README's example, as written there but for the paths.
+  spec = MergeSpec(original_header=("ID", "Email", "Phone"),
+                   keys=(MatchKey("email", ("Email",), ("email",)),))
+  vendor_read = ReadCsv(vendor_path)
   with python_runner_pipeline() as p:
-    original = p | "ReadCrm" >> ReadCsv(crm)
-    enriched_read = ReadCsv(vendor)
-    enriched = p | "ReadVendor" >> enriched_read
-    spec = MergeSpec(original_header=("ID", "Email", "Phone"),
-                     keys=(MatchKey("email", ("Email",), ("email",)),))
-    source = EnrichedSpec("vendor", rename={"Mail": "Email",
-                                            "Mobile": "Phone"})
-    index = enriched.rows | BuildIndex(source, spec, enriched_read.header,
-                                       enriched_read.files)
-    merged = original.rows | Merge(spec, ["vendor"], index)
-    rows = merged.merged | beam.FlatMap(
-        lambda b: [(r["ID"], r["Phone"], r["Type"])
-                   for r in b.table.to_pylist()])
-    assert_that(rows, equal_to([("1", "", ""),
-                                ("2", "555-123-4567", "mobile")]))
+    crm = p | "ReadCrm" >> ReadCsv(crm_path)
+    vendor = p | "ReadVendor" >> vendor_read
+    sources = [JoinSource(EnrichedSpec("vendor", rename={
+        "Mail": "Email", "Mobile": "Phone"}), vendor_read.header,
+        vendor_read.files, vendor.rows)]
+    result = crm.rows | join(spec, sources)
+    rows = result.merged | beam.FlatMap(
+        lambda b: [tuple(r.values())[:4] for r in b.table.to_pylist()])
+    assert isinstance(result, JoinResult)
+    assert_that(rows, equal_to([("1", "john@old.com", "", ""),
+                                ("2", "jane@example.com", "555-123-4567",
+                                 "mobile")]))
+    assert_that(result.header, equal_to([["ID", "Email", "Phone", "Type"]]),
+                label="header")
+    books = result.accounts | beam.Map(
+        lambda a: (a.source, a.rows_read, a.rows_used,
+                   a.unmatched.column("Email").to_pylist()))
+    assert_that(books, equal_to([("vendor", 2, 1, ["nobody@example.com"])]),
+                label="accounts")
+    conflicts = result.conflicts | beam.Map(lambda b: b.num_rows)
+    assert_that(conflicts, equal_to([]), label="conflicts")
 
 
 def test_merge_counts_in_beam_metrics_across_many_batches(tmp_path):
-  """Batches merge on worker threads; every row still reaches the output
-  once, in order, and Beam's counters count them all."""
+  """The broadcast join's steps used alone. Batches merge on worker
+  threads; every row still reaches the output once, in order, and Beam's
+  counters count them all."""
   n = 200
   crm = write_csv(tmp_path / "crm.csv", [["ID", "Email"]] + [
       [str(i), f"person{i}@example.com"] for i in range(n)])

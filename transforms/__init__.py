@@ -1,21 +1,26 @@
 """crmsync's reusable Beam transforms: compose them in your own pipelines.
 
-    ReadCsv      CSV path/glob (local or s3://) -> RowBatch (+ .rejected)
-    BuildIndex   an enriched source's RowBatches -> one EnrichedIndex
-    Merge        original RowBatches + indexes -> merged RowBatches, conflicts,
-                 hits, stats
-    WriteShards  merged RowBatches -> sharded CSV in original order
-    normalizers  email, phone, name, company, zip, url, domain, text
+    ReadCsv           CSV path/glob (local or s3://) -> RowBatch (+ .rejected)
+    JoinSource        an enriched source as the joins take it
+    BroadcastMerge    original RowBatches + JoinSources -> JoinResult
+    PartitionedMerge  the same contract, for enriched sides too big to
+                      broadcast (transforms/join.py describes JoinResult)
+    BuildIndex, Merge the broadcast join's two steps, to use alone
+    WriteShards       merged RowBatches -> sharded CSV in original order
+    normalizers       email, phone, name, company, zip, url, domain, text
 """
 
+from crmsync.transforms.broadcast import BroadcastMerge, BuildIndex, Merge
 from crmsync.transforms.csv_dialect import CsvFormat
 from crmsync.transforms.csv_io import ReadCsv
 from crmsync.transforms.csv_source import CsvSource
-from crmsync.transforms.broadcast import BuildIndex, Merge
+from crmsync.transforms.join import JoinResult, JoinSource
+from crmsync.transforms.partitioned import PartitionedMerge
 from crmsync.transforms.rows import RejectedRow, RowBatch
 from crmsync.transforms.spec import EnrichedSpec, MatchKey, MergeSpec
 from crmsync.transforms.writing import WriteShards
 
-__all__ = ["CsvFormat", "CsvSource", "ReadCsv", "BuildIndex", "Merge",
-           "RejectedRow", "RowBatch", "EnrichedSpec", "MatchKey", "MergeSpec",
-           "WriteShards"]
+__all__ = ["BroadcastMerge", "BuildIndex", "CsvFormat", "CsvSource",
+           "EnrichedSpec", "JoinResult", "JoinSource", "MatchKey", "Merge",
+           "MergeSpec", "PartitionedMerge", "ReadCsv", "RejectedRow",
+           "RowBatch", "WriteShards"]

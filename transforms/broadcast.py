@@ -19,14 +19,18 @@ from crmsync.transforms import handoff
 from crmsync.transforms.ahead import AheadDoFn
 from crmsync.transforms.assemble import resolve_batch
 from crmsync.transforms.fuzzy import FuzzyValues
-from crmsync.transforms.hashing import in_sorted, sorted_unique
-from crmsync.transforms.join import SourceMatch, count_outputs
-from crmsync.transforms.matching import (EnrichedIndex, build_index,
-                                         key_values, lookup_rows)
+from crmsync.transforms.hashing import in_sorted
+from crmsync.transforms.columns import ID_COL
+from crmsync.transforms.join import (EnrichedAccount, JoinResult, JoinSource,
+                                     SourceMatch, Supplied, account,
+                                     count_outputs, join_layout)
+from crmsync.transforms.matching import (EnrichedIndex, SourceColumns,
+                                         build_index, identities, key_values,
+                                         lookup_rows)
 from crmsync.transforms.progress import Progress
-from crmsync.transforms.resolve import output_layout
 from crmsync.transforms.rows import RowBatch
 from crmsync.transforms.spec import EnrichedSpec, MergeSpec
+
 
 class BuildIndex(beam.PTransform):
   """RowBatch of one enriched source -> a single EnrichedIndex.
@@ -57,7 +61,7 @@ class BuildIndex(beam.PTransform):
     return indexed | "Handoff" >> beam.Map(lambda index: handoff.save(
         index, FileSystems.join(folder, handoff.attempt_name(
             handoff.file_name(index.name), ".index")),
-        index.name, index.columns))
+        index.name, supplied(index)))
 
 
 def open_index(index) -> EnrichedIndex:
@@ -65,8 +69,17 @@ def open_index(index) -> EnrichedIndex:
   return handoff.load(index) if isinstance(index, handoff.Handoff) else index
 
 
+def supplied(index) -> Supplied:
+  """What an index, or the Handoff of one, adds to its kept columns."""
+  if isinstance(index, handoff.Handoff):
+    return index.summary
+  return Supplied(index.name, dict(index.spread))
+
+
 def layout_of(spec: MergeSpec, indexes: Sequence[EnrichedIndex]):
-  return output_layout(spec, [(i.name, i.columns) for i in indexes])
+  """The layout of indexes in priority order (join.join_layout)."""
+  return join_layout(spec, [(i.name, i.source_columns.keep)
+                            for i in indexes], map(supplied, indexes))
 
 
 def sort_indexes(indexes, source_order: Sequence[str]):
@@ -77,7 +90,8 @@ def sort_indexes(indexes, source_order: Sequence[str]):
 
 class MergeBatches(AheadDoFn):
   """Original RowBatch -> merged RowBatch, plus tagged conflicts (Arrow
-  batches), hits (source, index rows used) and per-batch stats. The
+  batches), used (source, identities of the source rows its matches used)
+  and per-batch stats. The
   broadcast join: every enriched index is a side input. Batches merge on a
   thread per core."""
 
@@ -136,9 +150,10 @@ class MergeBatches(AheadDoFn):
       matches[index.name] = match
       gathered[index.name] = index.table.take(
           pa.array(match.hit, mask=match.how < 0))
-      used = sorted_unique(match.hit[match.how >= 0])
+      used = match.hit[match.how >= 0]
       if used.size:
-        yield beam.pvalue.TaggedOutput("hits", (index.name, used))
+        yield beam.pvalue.TaggedOutput("used", (index.name, identities(
+            index.table, index.used_rows(used))))
     yield from resolve_batch(batch, gathered, matches,
                              layout_of(spec, indexes), spec,
                              values.column_keys())
@@ -186,9 +201,10 @@ class Merge(beam.PTransform):
   """Joins original RowBatches with the enriched indexes.
 
   Input: original RowBatch PCollection; `indexes`: a PCollection of
-  EnrichedIndex (one per source). Output tags: `merged` (RowBatch),
-  `conflicts`, `invalid_values` and `rejected_matches` (Arrow batches),
-  `hits`, `stats`.
+  EnrichedIndex, or their Handoffs (one per source). Output tags: `merged`
+  (RowBatch), `conflicts`, `invalid_values` and `rejected_matches` (Arrow
+  batches), `used` ((source, identities of the rows used)), `stats`.
+  BroadcastMerge wraps it in the joins' contract.
   """
 
   def __init__(self, spec: MergeSpec, source_order: Sequence[str], indexes):
@@ -201,5 +217,51 @@ class Merge(beam.PTransform):
     return rows | beam.ParDo(
         MergeBatches(self._spec, self._order),
         beam.pvalue.AsList(self._indexes)).with_outputs(
-            "conflicts", "invalid_values", "rejected_matches", "hits",
+            "conflicts", "invalid_values", "rejected_matches", "used",
             "stats", main="merged")
+
+
+class BroadcastMerge(beam.PTransform):
+  """The broadcast join, in the joins' contract (transforms/join.py):
+  original RowBatches | BroadcastMerge(spec, sources) -> JoinResult.
+
+  Each source becomes one EnrichedIndex (BuildIndex), a side input of every
+  merge bundle: for enriched sides that fit in a worker's memory. With
+  `folder` (one every worker can reach, such as the run's temporary
+  folder) the indexes are handed over as files there."""
+
+  def __init__(self, spec: MergeSpec, sources: Sequence[JoinSource],
+               folder: Optional[str] = None):
+    super().__init__()
+    self._spec, self._sources = spec, list(sources)
+    self._folder = folder
+
+  def expand(self, original) -> JoinResult:
+    spec, order = self._spec, [s.spec.name for s in self._sources]
+    files = {s.spec.name: list(s.files) for s in self._sources}
+    kept = [(s.spec.name, SourceColumns.of(s.spec, spec, s.mapped_header).keep)
+            for s in self._sources]
+    indexes = tuple(
+        s.rows | f"Index[{s.spec.name}]" >> BuildIndex(
+            s.spec, spec, s.header, s.files, self._folder)
+        for s in self._sources) | "Indexes" >> beam.Flatten()
+    merged = original | "Merge" >> Merge(spec, order, indexes)
+    header = (indexes
+              | "Supplied" >> beam.Map(supplied)
+              | "AllSupplied" >> beam.combiners.ToList()
+              | "Layout" >> beam.Map(
+                  lambda s: list(join_layout(spec, kept, s).columns)))
+    accounts = indexes | "Account" >> beam.Map(
+        _account, beam.pvalue.AsList(merged.used), files)
+    return JoinResult(merged.merged, merged.conflicts, merged.invalid_values,
+                      merged.rejected_matches, merged.stats, accounts, header)
+
+
+def _account(index, used, files) -> EnrichedAccount:
+  """A source's account: every row of its index, and the rows used."""
+  index = open_index(index)
+  rows = np.arange(index.rows_read)
+  owned = index.rows(rows).append_column(
+      ID_COL, pa.array(identities(index.table, rows), pa.int64()))
+  return account(index.name, files[index.name], [owned],
+                 (ids for name, ids in used if name == index.name))

@@ -31,14 +31,14 @@ _ALIGN = 64
 
 
 class Handoff(NamedTuple):
-  """Where a value was written, with the few fields consumers read without
-  loading it (an index's name and columns, for the output layout)."""
+  """Where a value was written, with what consumers read without loading
+  it (an index's name, and its join.Supplied for the output layout)."""
   path: str
   name: str
-  columns: Tuple[str, ...]
+  summary: Any = None
 
 
-def save(value: Any, path: str, name: str = "", columns=()) -> Handoff:
+def save(value: Any, path: str, name: str = "", summary=None) -> Handoff:
   buffers = []
   meta = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
   raws = [b.raw() for b in buffers]
@@ -55,7 +55,7 @@ def save(value: Any, path: str, name: str = "", columns=()) -> Handoff:
       f.write(b"\0" * (start - at))
       f.write(raw)
       at = start + raw.nbytes
-  return Handoff(path, name, tuple(columns))
+  return Handoff(path, name, summary)
 
 
 def load(handoff: Handoff) -> Any:

@@ -1,6 +1,24 @@
-"""What both joins share: a source's match on a batch, and the counting of
-merged batches.
+"""The contract both joins keep, and what they share.
+
+`BroadcastMerge` (transforms/broadcast.py) and `PartitionedMerge`
+(transforms/partitioned.py) are PTransforms with one signature,
+`original_rows | Join(spec, sources, ...)`, where `sources` are JoinSource
+in priority order, and one result, a JoinResult of PCollections:
+
+    merged            RowBatch, the original rows with the merged columns
+    conflicts         Arrow batches, assemble.CONFLICT_COLUMNS
+    invalid_values    Arrow batches, assemble.INVALID_COLUMNS
+    rejected_matches  Arrow batches (confirm.rejected_batch)
+    stats             dicts of counts per merged batch (reports.SumStats)
+    accounts          one EnrichedAccount per source
+    header            one list: the output columns, in order
+
+The output layout comes from one rule (`join_layout`) over what each index
+or partition supplied (`Supplied`), and the accounts from one function
+(`account`) over the rows each source owns and the rows its matches used.
 """
+
+from typing import Dict, Iterable, List, NamedTuple, Sequence, Tuple
 
 import apache_beam as beam
 import numpy as np
@@ -8,10 +26,91 @@ import pyarrow as pa
 from apache_beam.metrics import Metrics
 
 from crmsync.transforms import confirm
-from crmsync.transforms.columns import FILE_COL, LINE_COL, OFFSET_COL
+from crmsync.transforms.columns import FILE_COL, ID_COL, LINE_COL, OFFSET_COL
+from crmsync.transforms.hashing import in_sorted, sorted_unique
 from crmsync.transforms.progress import Progress
+from crmsync.transforms.resolve import Layout, output_layout, spread_columns
 from crmsync.transforms.rows import RowBatch
-from crmsync.transforms.spec import MergeSpec
+from crmsync.transforms.spec import EnrichedSpec, MergeSpec
+
+
+class JoinSource(NamedTuple):
+  """One enriched source as a join takes it: its spec, its header as read
+  (ReadCsv.header), its files (ReadCsv.files, for the reports) and its
+  RowBatch PCollection (ReadCsv(...).rows)."""
+  spec: EnrichedSpec
+  header: Tuple[str, ...]
+  files: List[str]
+  rows: beam.PCollection
+
+  @property
+  def mapped_header(self) -> Tuple[str, ...]:
+    return tuple(self.spec.rename.get(c, c) for c in self.header)
+
+
+class JoinResult(NamedTuple):
+  """What a join gives (see the module docstring for each element)."""
+  merged: beam.PCollection
+  conflicts: beam.PCollection
+  invalid_values: beam.PCollection
+  rejected_matches: beam.PCollection
+  stats: beam.PCollection
+  accounts: beam.PCollection
+  header: beam.PCollection
+
+
+class Supplied(NamedTuple):
+  """What an index (or a partition's index) of `source` adds to its kept
+  columns: for `duplicates: spread`, the widest group of each column
+  (`widths`: column -> number of values, 2 or more)."""
+  source: str
+  widths: Dict[str, int]
+
+
+def join_layout(spec: MergeSpec, kept: Sequence[Tuple[str, Sequence[str]]],
+                supplied: Iterable[Supplied]) -> Layout:
+  """The output layout. `kept`: (source, its kept columns) in priority
+  order; each source supplies those, then its spread columns as wide as
+  its widest group in any index, placed by resolve.output_layout."""
+  widths: Dict[str, Dict[str, int]] = {}
+  for source, source_widths in supplied:  # Supplied, or a plain tuple
+    known = widths.setdefault(source, {})
+    for column, width in source_widths.items():
+      known[column] = max(known.get(column, 1), width)
+  return output_layout(spec, [
+      (name, list(keep) + spread_columns(keep, widths.get(name, {})))
+      for name, keep in kept])
+
+
+class EnrichedAccount(NamedTuple):
+  """What became of one enriched source's rows, whichever join ran."""
+  source: str
+  files: List[str]
+  rows_read: int
+  rows_used: int
+  unmatched: pa.Table  # FILE_COL, LINE_COL and the row's values, file order
+
+
+def account(source: str, files: List[str], owned: Iterable[pa.Table],
+            used: Iterable[np.ndarray]) -> EnrichedAccount:
+  """A source's account. `owned`: tables of the source's rows as the
+  reports list them (EnrichedIndex.rows) with their identity in ID_COL,
+  every row in exactly one table (read one at a time: only unused rows are
+  kept); `used`: arrays of the identities of rows a match used."""
+  used = list(used)
+  ids = sorted_unique(np.concatenate(used)) if used else np.array(
+      [], np.int64)
+  read = used_count = 0
+  unmatched = []
+  for rows in owned:
+    is_used = in_sorted(rows.column(ID_COL).to_numpy(), ids)
+    read, used_count = read + rows.num_rows, used_count + int(is_used.sum())
+    unmatched.append(rows.filter(pa.array(~is_used)).drop_columns([ID_COL]))
+  if not unmatched:
+    unmatched = [pa.table({FILE_COL: pa.array([], pa.int64()),
+                           LINE_COL: pa.array([], pa.int64())})]
+  return EnrichedAccount(source, files, read, used_count,
+                         pa.concat_tables(unmatched))
 
 
 class SourceMatch:

@@ -107,10 +107,11 @@ class EnrichedIndex:
   def __init__(self, name: str, files: List[str], columns: List[str],
                table: pa.Table, rows_read: int, lookups: Dict[str, KeyLookup],
                members: Dict[int, List[int]], cols: "SourceColumns",
-               fuzzy: Dict[str, FuzzyIndex]):
+               fuzzy: Dict[str, FuzzyIndex], spread: Dict[str, int]):
     self.name = name
     self.files = files
     self.columns = columns  # output columns it supplies, spread included
+    self.spread = spread  # column -> its widest duplicate group (spread)
     self.source_columns = cols
     self.table = table  # columns + FILE_COL, OFFSET_COL, LINE_COL
     self.rows_read = rows_read
@@ -228,7 +229,7 @@ def index_from_tables(tables, source: EnrichedSpec, spec: MergeSpec,
              source.name, n, [k.name for k in keys], len(dups.members))
   return EnrichedIndex(source.name, files, keep + list(dups.spread_columns),
                        ext.combine_chunks(), n, lookups, dups.members, cols,
-                       fuzzy)
+                       fuzzy, dups.widths)
 
 
 def key_pairs(table, key: MatchKey, spec: MergeSpec):

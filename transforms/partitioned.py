@@ -11,12 +11,14 @@ every worker and runner). In one CoGroupByKey per partition:
 - probes: each original batch sends, per key of the cascade, its rows' key
   values to their partitions, and gets back the enriched values of the hits.
 
-A second CoGroupByKey brings each original batch's answers together; the
-batch itself is not shuffled but re-read from its file by byte range (a
-shuffle holds its data in memory on the local runner, and the original side
-is the largest). The cascade (the first key that hits, per source) is applied
-there, and the batch is resolved by the same code as the broadcast join.
-Output and reports are therefore byte-identical whichever join runs.
+A second CoGroupByKey brings each original batch's answers together, with
+the batch itself, or, given the CsvSource it came from (the job does),
+where to re-read it from its file by byte range (a shuffle holds its data
+in memory on the local runner, and the original side is the largest). The
+cascade (the first key that hits, per source) is applied there, and the
+batch is resolved by the same code as the broadcast join
+(transforms/assemble.py). Output and reports are therefore byte-identical
+whichever join runs.
 
 Tables cross the shuffles as zstd-compressed Arrow IPC (`pack`). Beam's
 local runner holds a whole shuffle in memory, so with a folder (the job
@@ -26,7 +28,7 @@ the input (5M rows: 1.82 GB peak in the shuffles, 0.78 GB in files).
 """
 
 import pickle
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import apache_beam as beam
 import numpy as np
@@ -43,10 +45,10 @@ from crmsync.transforms.matching import (SourceColumns, identities,
                                          key_values, lookup_rows,
                                          source_table)
 from crmsync.transforms.assemble import resolve_batch
-from crmsync.transforms.join import SourceMatch, count_outputs
+from crmsync.transforms.join import (EnrichedAccount, JoinResult, JoinSource,
+                                     SourceMatch, Supplied, account,
+                                     count_outputs, join_layout)
 from crmsync.transforms.progress import Progress
-from crmsync.transforms.reports import EnrichedAccount
-from crmsync.transforms.resolve import output_layout
 from crmsync.transforms.columns import (AGREE_COL, EVIDENCE, FILE_COL, ID_COL,
                                         LINE_COL, OFFSET_COL, OWNED_COL,
                                         ROWS_COL, SCORE_COL, USED_COL,
@@ -156,13 +158,14 @@ class _EnrichedFragments(beam.DoFn):
 
 
 class _Probes(AheadDoFn):
-  """Original RowBatch -> (batch id, where to re-read it) and, per cascade
-  key, the rows' key values to their partitions: (partition, ("probe",
-  ...))."""
+  """Original RowBatch -> (batch id, the batch: where to re-read it, or
+  its table) and, per cascade key, the rows' key values to their
+  partitions: (partition, ("probe", ...))."""
 
   def __init__(self, spec: MergeSpec, key_names: Sequence[str],
-               partitions: int, folder):
+               partitions: int, folder, reread: bool):
     self._spec, self._partitions, self._folder = spec, partitions, folder
+    self._reread = reread
     self._keys = [(k, key) for k, key in enumerate(spec.keys)
                   if key.name in key_names]
 
@@ -173,9 +176,14 @@ class _Probes(AheadDoFn):
     table = batch.table
     offsets = table.column(OFFSET_COL)
     batch_id = (batch.file_index, offsets[0].as_py())
-    yield beam.pvalue.TaggedOutput("batches", (batch_id, (
-        offsets[-1].as_py(), table.column(LINE_COL)[0].as_py(),
-        table.num_rows)))
+    if self._reread:
+      yield beam.pvalue.TaggedOutput("batches", (batch_id, (
+          "at", offsets[-1].as_py(), table.column(LINE_COL)[0].as_py(),
+          table.num_rows)))
+    else:
+      for item in spill([(batch_id, ("table", pa.Table.from_batches(
+          [table])))], self._folder, f"batch-{batch_id[0]}-{batch_id[1]}"):
+        yield beam.pvalue.TaggedOutput("batches", item)
     probes = []
     for k, key in self._keys:
       if key.fuzzy:
@@ -288,7 +296,7 @@ class _JoinPartition(AheadDoFn):
       yield "owned", (source.name, pack(index.rows(
           np.flatnonzero(is_owned)).append_column(
               ID_COL, pa.array(mine[is_owned], pa.int64()))))
-      yield "columns", (source.name, index.columns)
+      yield "supplied", Supplied(source.name, dict(index.spread))
       for batch_id, k, *probe in probes:
         key = self._spec.keys[k]
         if key.fuzzy:
@@ -321,9 +329,9 @@ class _Assemble(AheadDoFn):
   """An original batch (re-read) and its answers -> the merged batch."""
 
   def __init__(self, spec: MergeSpec, source_order: Sequence[str],
-               original: CsvSource, files: Dict[str, List[str]]):
+               reread: Optional[CsvSource], files: Dict[str, List[str]]):
     self._spec, self._order = spec, tuple(source_order)
-    self._original, self._files = original, files
+    self._reread, self._files = reread, files
 
   def setup(self):
     super().setup()
@@ -341,12 +349,8 @@ class _Assemble(AheadDoFn):
 
   def _assemble(self, element, layout):
     (file_index, start), grouped = element
-    last, line, rows = grouped["batch"][0]
-    batch = self._original.reread(file_index, start, last, line)
+    batch = self._batch(file_index, start, grouped["batch"][0])
     n = batch.num_rows
-    if n != rows:  # the file changed under the job: the books would not balance
-      raise RuntimeError(f"{self._original.files[file_index]}: {rows} rows "
-                         f"at byte {start} when first read, {n} when re-read")
     by_source: Dict[str, Dict[int, list]] = {}
     for source, k, packed in grouped["answers"]:
       answer = unpack(packed)
@@ -393,6 +397,20 @@ class _Assemble(AheadDoFn):
     yield from resolve_batch(batch, gathered, matches, layout, self._spec)
 
 
+  def _batch(self, file_index: int, start: int, where) -> RowBatch:
+    """The original batch: re-read from its file, or from the shuffle."""
+    if where[0] == "table":
+      table = unpack(where[1]).combine_chunks()
+      return RowBatch(file_index, table.to_batches()[0])
+    _, last, line, rows = where
+    batch = self._reread.reread(file_index, start, last, line)
+    if batch.num_rows != rows:  # the file changed: the books would not balance
+      raise RuntimeError(f"{self._reread.files[file_index]}: {rows} rows at "
+                         f"byte {start} when first read, {batch.num_rows} "
+                         f"when re-read")
+    return batch
+
+
 def _evidence(table: pa.Table) -> pa.Table:
   """An answer's confirming columns under their own names."""
   names = [c for c in table.column_names if c.startswith(EVIDENCE)]
@@ -410,95 +428,65 @@ def _with_columns(table: pa.Table, columns) -> pa.Table:
                   names=list(columns) + own)
 
 
-def _layout(columns, spec: MergeSpec, kept: Dict[str, Sequence[str]],
-            source_order: Sequence[str]):
-  """The output layout from the columns each partition's index supplied:
-  kept columns, then spread columns up to the widest group anywhere."""
-  seen: Dict[str, set] = {}
-  for name, cols in columns:
-    seen.setdefault(name, set()).update(cols)
-  supplied = []
-  for name in source_order:
-    keep = list(kept[name])
-    extra = seen.get(name, set()) - set(keep)
-    spread = sorted(extra, key=lambda c: (keep.index(c.rsplit("_", 1)[0]),
-                                          int(c.rsplit("_", 1)[1])))
-    supplied.append((name, keep + spread))
-  return output_layout(spec, supplied)
-
-
-def _account(element, used, files):
+def _account(element, used, files) -> EnrichedAccount:
   """A source's account from the rows each partition owns."""
   name, parts = element
-  parts = [p for p in parts if p is not None]
-  ids = [u for source, u in used if source == name]
-  ids = sorted_unique(np.concatenate(ids)) if ids else np.array([], np.int64)
-  if not parts:
-    return EnrichedAccount(name, files[name], 0, 0, pa.table(
-        {FILE_COL: pa.array([], pa.int64()), LINE_COL: pa.array(
-            [], pa.int64())}))
-  read = used_count = 0
-  unmatched = []
-  for packed in parts:  # one part at a time: only unused rows are kept
-    rows = unpack(packed)
-    is_used = in_sorted(rows.column(ID_COL).to_numpy(), ids)
-    read, used_count = read + rows.num_rows, used_count + int(is_used.sum())
-    unmatched.append(rows.filter(pa.array(~is_used)).drop_columns([ID_COL]))
-  return EnrichedAccount(name, files[name], read, used_count,
-                         pa.concat_tables(unmatched))
+  return account(name, files[name], (unpack(p) for p in parts
+                                     if p is not None),
+                 (ids for source, ids in used if source == name))
 
 
 class PartitionedMerge(beam.PTransform):
-  """Original RowBatches + enriched RowBatches per source -> the outputs of
-  Merge (merged, conflicts, invalid_values, rejected_matches, stats) plus
-  `accounts` and
-  `header`.
+  """The key-partitioned join, in the joins' contract (transforms/join.py):
+  original RowBatches | PartitionedMerge(spec, sources) -> JoinResult,
+  for enriched sides too big to broadcast.
 
-  `sources`: (EnrichedSpec, its header as read, its files, its RowBatch
-  PCollection) in priority order; `original`: the source the original
-  batches came from, to re-read them. With `folder` (one every worker can
-  reach, such as the run's temporary folder) the shuffles carry Slices of
-  files written there rather than the tables (see transforms/handoff.py)."""
+  `partitions`: how many partitions the keys are hashed to. With `folder`
+  (one every worker can reach, such as the run's temporary folder) the
+  shuffles carry Slices of files written there rather than the tables
+  (see transforms/handoff.py). With `reread` (the CsvSource the original
+  batches came from) each batch is re-read from its file by byte range
+  instead of crossing the shuffle: the original side is the largest."""
 
-  def __init__(self, spec: MergeSpec, sources, original: CsvSource,
-               partitions: int = 16, folder: str = None):
+  def __init__(self, spec: MergeSpec, sources: Sequence[JoinSource],
+               folder: Optional[str] = None, *, partitions: int = 16,
+               reread: Optional[CsvSource] = None):
     super().__init__()
     self._spec, self._sources = spec, list(sources)
-    self._original, self._partitions = original, partitions
-    self._folder = folder
+    self._partitions, self._folder = partitions, folder
+    self._reread = reread
 
-  def expand(self, original):
+  def expand(self, original) -> JoinResult:
     spec, partitions = self._spec, self._partitions
-    order = [s.name for s, _, _, _ in self._sources]
-    headers, files, kept, key_names, fragments = {}, {}, {}, set(), []
-    for source, header, source_files, rows in self._sources:
-      mapped = tuple(source.rename.get(c, c) for c in header)
+    order = [s.spec.name for s in self._sources]
+    headers, files, kept, key_names, fragments = {}, {}, [], set(), []
+    for s in self._sources:
+      source, mapped = s.spec, s.mapped_header
       cols = SourceColumns.of(source, spec, mapped)
-      headers[source.name], files[source.name] = mapped, source_files
-      kept[source.name] = cols.keep
+      headers[source.name], files[source.name] = mapped, list(s.files)
+      kept.append((source.name, cols.keep))
       key_names.update(k.name for k in cols.keys)
-      fragments.append(rows | f"Fragments[{source.name}]" >> beam.ParDo(
+      fragments.append(s.rows | f"Fragments[{source.name}]" >> beam.ParDo(
           _EnrichedFragments(source, spec, mapped, partitions,
                              self._folder)))
     probes = original | "Probes" >> beam.ParDo(
-        _Probes(spec, sorted(key_names), partitions,
-                self._folder)).with_outputs(
-            "batches", main="probes")
+        _Probes(spec, sorted(key_names), partitions, self._folder,
+                self._reread is not None)).with_outputs(
+                    "batches", main="probes")
     joined = ((*fragments, probes.probes)
               | "AllFragments" >> beam.Flatten()
               | "ByPartition" >> beam.GroupByKey()
               | "JoinPartitions" >> beam.ParDo(_JoinPartition(
-                  [s for s, _, _, _ in self._sources], spec, headers,
-                  files, self._folder), partitions).with_outputs(
-                      "answers", "owned",
-                                                   "columns"))
-    layout = (joined.columns
-              | "SuppliedColumns" >> beam.combiners.ToList()
-              | "Layout" >> beam.Map(_layout, spec, kept, order))
+                  [s.spec for s in self._sources], spec, headers, files,
+                  self._folder), partitions).with_outputs(
+                      "answers", "owned", "supplied"))
+    layout = (joined.supplied
+              | "AllSupplied" >> beam.combiners.ToList()
+              | "Layout" >> beam.Map(lambda s: join_layout(spec, kept, s)))
     merged = ({"batch": probes.batches, "answers": joined.answers}
               | "ByBatch" >> beam.CoGroupByKey()
               | "Assemble" >> beam.ParDo(
-                  _Assemble(spec, order, self._original, files),
+                  _Assemble(spec, order, self._reread, files),
                   beam.pvalue.AsSingleton(layout)).with_outputs(
                       "conflicts", "invalid_values", "rejected_matches",
                       "stats", "used", main="merged"))
@@ -510,8 +498,6 @@ class PartitionedMerge(beam.PTransform):
                 | "Account" >> beam.Map(_account,
                                         beam.pvalue.AsList(merged.used),
                                         files))
-    return {"merged": merged.merged, "conflicts": merged.conflicts,
-            "invalid_values": merged.invalid_values,
-            "rejected_matches": merged.rejected_matches,
-            "stats": merged.stats, "accounts": accounts,
-            "header": layout | "Header" >> beam.Map(lambda l: list(l.columns))}
+    header = layout | "Header" >> beam.Map(lambda l: list(l.columns))
+    return JoinResult(merged.merged, merged.conflicts, merged.invalid_values,
+                      merged.rejected_matches, merged.stats, accounts, header)

@@ -18,10 +18,9 @@ import csv
 import io
 import json
 import logging
-from typing import Dict, List, NamedTuple, Sequence
+from typing import Dict, List, Sequence
 
 import apache_beam as beam
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
@@ -29,7 +28,6 @@ from apache_beam.io.filesystems import FileSystems
 from crmsync.transforms import worker
 from crmsync.transforms.errors import TooManyRejectedError
 from crmsync.transforms.columns import FILE_COL, LINE_COL
-from crmsync.transforms.matching import EnrichedIndex
 from crmsync.transforms.rows import RejectedRow
 from crmsync.transforms.normalizers.text import has_any
 from crmsync.transforms.writing import (commit, encode_csv, header_line,
@@ -39,25 +37,6 @@ _LOG = logging.getLogger(__name__)
 # A run that rejects more than this share of an input's rows publishes
 # nothing (limits.max_rejected_fraction).
 MAX_REJECTED_FRACTION = 0.01
-
-class EnrichedAccount(NamedTuple):
-  """What became of one enriched source's rows, whichever join ran."""
-  source: str
-  files: List[str]
-  rows_read: int
-  rows_used: int
-  unmatched: pa.Table  # FILE_COL, LINE_COL and the row's values, file order
-
-
-def account_from_index(index: EnrichedIndex, hits) -> EnrichedAccount:
-  """The broadcast join's account: hits are rows of the index."""
-  hit = [rows for name, rows in hits if name == index.name]
-  used = index.used_rows(np.concatenate(hit)) if hit else np.array(
-      [], np.int64)
-  mask = np.ones(index.rows_read, bool)
-  mask[used] = False
-  return EnrichedAccount(index.name, index.files, index.rows_read,
-                         int(used.size), index.rows(np.flatnonzero(mask)))
 
 
 class UnbalancedBooksError(RuntimeError):

@@ -10,7 +10,7 @@
 """
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import pyarrow as pa
@@ -27,6 +27,13 @@ class Duplicates:
   spread_columns: List[str]
   choice: Dict[str, Dict[str, int]]  # key -> value -> row in the index
   members: Dict[int, List[int]]  # synthesised row -> the rows it stands for
+  widths: Dict[str, int]  # spread: column -> most values in one group (>1)
+
+
+def spread_columns(columns: Sequence[str], widths: Dict[str, int]):
+  """The columns `duplicates: spread` adds after `columns`: Title_2,
+  Title_3 ... for a column whose widest group holds that many values."""
+  return [f"{c}_{i}" for c in columns for i in range(2, widths.get(c, 1) + 1)]
 
 
 def _nonempty_counts(table: pa.Table) -> np.ndarray:
@@ -69,12 +76,10 @@ def resolve_duplicates(written: pa.Table, internal: pa.Table, groups,
       if how in ("join", "spread"):
         part = written.take(rows).to_pydict()
         combined.append({c: _distinct(part[c]) for c in columns})
-  spread_columns: List[str] = []
   widths = {}
   if how == "spread":
-    for c in columns:
-      widths[c] = max([len(d[c]) for d in combined] + [1])
-      spread_columns += [f"{c}_{i}" for i in range(2, widths[c] + 1)]
+    widths = {c: w for c in columns
+              if (w := max([len(d[c]) for d in combined] + [1])) > 1}
   idx = pa.array(picked, pa.int64())
   table = internal.take(idx)
   for c in columns:
@@ -91,7 +96,8 @@ def resolve_duplicates(written: pa.Table, internal: pa.Table, groups,
       table = table.append_column(f"{c}_{i}", pa.array(
           [d[c][i - 1] if len(d[c]) >= i else "" for d in combined],
           pa.string()))
-  return Duplicates(table, spread_columns, choice, members)
+  return Duplicates(table, spread_columns(columns, widths), choice, members,
+                    widths)
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,8 @@ MATCH_KEY_COL, MATCH_SCORE_COL = MATCH_COLUMNS = ("_match_key", "_match_score")
 
 
 def output_layout(spec: MergeSpec, supplied) -> Layout:
-  """`supplied`: (source name, its output columns) in priority order."""
+  """`supplied`: (source name, its output columns) in priority order. The
+  joins call it through transforms/join.py (`join_layout`)."""
   original = list(spec.original_header)
   sources: Dict[str, List[str]] = {}
   for name, cols in supplied:
