@@ -5,7 +5,9 @@ mostly Arrow and numpy kernels, which release the GIL, so a DoFn that
 submits each batch to a small thread pool and yields the results as they
 finish (in submission order) uses the machine's other cores. Beam's metric
 counters are bound to the runner's thread: the work must not touch them;
-the DoFn counts what it yields.
+the DoFn counts what it yields. Results come out while later elements are
+being processed, or when the bundle finishes, so each one is emitted in
+the window and with the timestamp of the element it came from.
 """
 
 import collections
@@ -15,8 +17,6 @@ from typing import Callable, Iterator
 
 import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
 from crmsync.transforms import worker
@@ -55,11 +55,12 @@ class RunAhead:
     self._pool.shutdown(cancel_futures=True)
 
 
-def windowed(output):
-  """An output of finish_bundle (global window), tagged or not."""
+def windowed(output, window, timestamp):
+  """An output, tagged or not, in the window and at the timestamp of the
+  element it came from."""
   if isinstance(output, TaggedOutput):
-    return TaggedOutput(output.tag, windowed(output.value))
-  return WindowedValue(output, MIN_TIMESTAMP, [GlobalWindow()])
+    return TaggedOutput(output.tag, windowed(output.value, window, timestamp))
+  return WindowedValue(output, timestamp, [window])
 
 
 class AheadDoFn(beam.DoFn):
@@ -90,14 +91,25 @@ class AheadDoFn(beam.DoFn):
     self._ahead = RunAhead(self.threads or default_threads(),
                            f"crmsync-{type(self).__name__}", self.depth)
 
-  def process(self, element, *side_inputs):
-    for outputs in self._ahead.submit(self.work, self.prepare(element),
-                                      *side_inputs):
-      yield from self.emit(outputs)
+  # Beam fills DoFn parameters given as positional defaults, then passes
+  # the side inputs after them.
+  def process(self, element, window=beam.DoFn.WindowParam,
+              timestamp=beam.DoFn.TimestampParam, *side_inputs):
+    for done in self._ahead.submit(self._work, (window, timestamp),
+                                   self.prepare(element), *side_inputs):
+      yield from self._emit(*done)
 
   def finish_bundle(self):
-    for outputs in self._ahead.drain():
-      yield from map(windowed, self.emit(outputs))
+    for done in self._ahead.drain():
+      yield from self._emit(*done)
+
+  def _work(self, where, element, *side_inputs):
+    return where, self.work(element, *side_inputs)
+
+  def _emit(self, where, outputs):
+    window, timestamp = where
+    for output in self.emit(outputs):
+      yield windowed(output, window, timestamp)
 
   def teardown(self):
     self._ahead.shutdown()

@@ -111,9 +111,10 @@ class MergeBatches(AheadDoFn):
       self._opened[index.path] = open_index(index)
     return self._opened[index.path]
 
-  def process(self, batch: RowBatch, indexes: List[EnrichedIndex]):
+  def process(self, batch: RowBatch, window=beam.DoFn.WindowParam,
+              timestamp=beam.DoFn.TimestampParam, indexes=()):
     indexes = sort_indexes([self._open(i) for i in indexes], self._order)
-    yield from super().process(batch, indexes)
+    yield from super().process(batch, window, timestamp, indexes)
 
   def work(self, batch: RowBatch, indexes: List[EnrichedIndex]) -> list:
     return list(self._merge_outputs(batch, indexes))
