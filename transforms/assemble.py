@@ -27,8 +27,9 @@ INVALID_COLUMNS = ("file_index", "line", "offset", "column", "value",
 
 def resolve_batch(batch: RowBatch, gathered, matches, layout, spec,
                   original_keys=None):
-  """The merged batch, its conflicts and stats, from what each source's
-  match gave each row: `gathered[source]` holds the matched enriched values
+  """The merged batch, its report rows (conflicts, refused values and
+  rejected matches: one Arrow batch each, where there are any) and its
+  stats, from what each source's match gave each row: `gathered[source]` holds the matched enriched values
   (null where none), `matches[source]` the SourceMatch; `original_keys`:
   column -> the batch's keys of that column, where already computed. Both
   joins end here."""
@@ -89,13 +90,17 @@ def resolve_batch(batch: RowBatch, gathered, matches, layout, spec,
     stats["filled_after"][column] = (
         stats["filled_before"][column] if column in untouched
         else _filled(values[column]))
-  for c in conflicts:
-    yield beam.pvalue.TaggedOutput("conflicts", c)
   for refused in invalid:
     column = refused.column("column")[0].as_py()
     stats["invalid_values"][column] = (
         stats["invalid_values"].get(column, 0) + refused.num_rows)
-    yield beam.pvalue.TaggedOutput("invalid_values", refused)
+  # One batch per report and original batch: the reports are written in
+  # parts, one per original batch (transforms/report_parts.py).
+  rejected = [b for m in matches.values() for b in m.rejected_batches]
+  for tag, batches in (("conflicts", conflicts), ("invalid_values", invalid),
+                       ("rejected_matches", rejected)):
+    if batches:
+      yield beam.pvalue.TaggedOutput(tag, pa.concat_batches(batches))
   yield beam.pvalue.TaggedOutput("stats", stats)
   arrays = [values[c] for c in layout.columns]
   arrays += [table.column(OFFSET_COL), table.column(LINE_COL)]

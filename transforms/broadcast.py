@@ -146,7 +146,7 @@ class MergeBatches(AheadDoFn):
           found, scores = found[rows], np.ones(rows.size)
         hits = (index.table.take(pa.array(found, pa.int64()))
                 if key.confirm else None)
-        yield from match.accept(batch, k, key, rows, found, scores, hits,
+        match.accept(batch, k, key, rows, found, scores, hits,
                                 index.name, index.files, spec)
       matches[index.name] = match
       gathered[index.name] = index.table.take(

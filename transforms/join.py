@@ -82,6 +82,16 @@ def join_layout(spec: MergeSpec, kept: Sequence[Tuple[str, Sequence[str]]],
       for name, keep in kept])
 
 
+class SourceBooks(NamedTuple):
+  """How many of one enriched source's rows were read, used and unmatched:
+  what stats.json's accounting needs of an EnrichedAccount."""
+  source: str
+  files: List[str]
+  rows_read: int
+  rows_used: int
+  rows_unmatched: int
+
+
 class EnrichedAccount(NamedTuple):
   """What became of one enriched source's rows, whichever join ran."""
   source: str
@@ -89,6 +99,10 @@ class EnrichedAccount(NamedTuple):
   rows_read: int
   rows_used: int
   unmatched: pa.Table  # FILE_COL, LINE_COL and the row's values, file order
+
+  def books(self) -> SourceBooks:
+    return SourceBooks(self.source, self.files, self.rows_read,
+                       self.rows_used, self.unmatched.num_rows)
 
 
 def account(source: str, files: List[str], owned: Iterable[pa.Table],
@@ -123,13 +137,15 @@ class SourceMatch:
     self.how = np.full(n, -1, np.int64)
     self.score = np.full(n, np.nan)
     self.rejected = 0
+    self.rejected_batches: List[pa.RecordBatch] = []  # rejected_matches rows
 
   def accept(self, batch: RowBatch, k: int, key, rows, found, scores,
-             hits: pa.Table, source: str, files, spec: MergeSpec):
+             hits: pa.Table, source: str, files, spec: MergeSpec) -> None:
     """Takes the hits of key `k` for rows no earlier key matched, unless
-    the key's confirming columns reject them (reported, and the row stays
-    free for the next key). `hits`: the source's rows that hit (with
-    FILE_COL, LINE_COL and the key's columns), aligned with `rows`."""
+    the key's confirming columns reject them (kept in rejected_batches for
+    the report, and the row stays free for the next key). `hits`: the
+    source's rows that hit (with FILE_COL, LINE_COL and the key's columns),
+    aligned with `rows`."""
     free = self.how[rows] < 0
     rows, found, scores = rows[free], found[free], scores[free]
     if key.confirm and rows.size:
@@ -138,8 +154,7 @@ class SourceMatch:
                                         rows, hits)
       if bad.any():
         self.rejected += int(bad.sum())
-        yield beam.pvalue.TaggedOutput("rejected_matches",
-                                       confirm.rejected_batch(
+        self.rejected_batches.append(confirm.rejected_batch(
             batch, rows[bad], source, key, confirmed[bad],
             hits.filter(pa.array(bad)), files, FILE_COL, OFFSET_COL,
             LINE_COL))

@@ -377,7 +377,7 @@ class _Assemble(AheadDoFn):
                         key.fuzzy.threshold)
           rows, at, scores = rows[keep], at[keep], scores[keep]
         hits = _evidence(table.take(pa.array(at))) if key.confirm else None
-        yield from match.accept(batch, k, key, rows, base + at, scores,
+        match.accept(batch, k, key, rows, base + at, scores,
                                 hits, name, self._files[name], self._spec)
         tables.append(table)
         base += table.num_rows

@@ -18,20 +18,18 @@ import csv
 import io
 import json
 import logging
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import apache_beam as beam
-import pyarrow as pa
-import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
 from crmsync.transforms import worker
 from crmsync.transforms.errors import TooManyRejectedError
-from crmsync.transforms.columns import FILE_COL, LINE_COL
+from crmsync.transforms.report_parts import (Conflicts, InvalidValues,
+                                             RejectedMatches, Unmatched,
+                                             WriteReportParts, write_report)
 from crmsync.transforms.rows import RejectedRow
-from crmsync.transforms.normalizers.text import has_any
-from crmsync.transforms.writing import (commit, encode_csv, header_line,
-                                remove_folder, shard_name)
+from crmsync.transforms.writing import commit, remove_folder, shard_name
 
 _LOG = logging.getLogger(__name__)
 # A run that rejects more than this share of an input's rows publishes
@@ -84,11 +82,45 @@ def _rate(part: int, whole: int) -> float:
   return round(part / whole, 6) if whole else 0.0
 
 
+class ReportParts(beam.PTransform):
+  """A JoinResult's report rows -> ReportPart: conflicts, refused values,
+  rejected matches and unmatched enriched rows, each batch written as a
+  part in `folder` where it was made (transforms/report_parts.py).
+  `source_files`: (source, its files) in priority order."""
+
+  def __init__(self, folder: str, original_files: Sequence[str],
+               source_files: Sequence[Tuple[str, Sequence[str]]]):
+    super().__init__()
+    self._folder = folder
+    self._original_files = list(original_files)
+    self._source_files = [(n, list(f)) for n, f in source_files]
+
+  def expand(self, result):
+    files, order = self._original_files, [n for n, _ in self._source_files]
+    folder = self._folder
+    return ((result.conflicts | "Conflicts" >> WriteReportParts(
+                "conflicts.csv", Conflicts(files), folder),
+             result.invalid_values | "InvalidValues" >> WriteReportParts(
+                 "invalid_values.csv",
+                 InvalidValues(files, self._source_files), folder),
+             result.rejected_matches | "RejectedMatches" >> WriteReportParts(
+                 "rejected_matches.csv", RejectedMatches(files, order),
+                 folder),
+             result.accounts | "Unmatched" >> WriteReportParts(
+                 "unmatched_enriched.csv", Unmatched(order), folder))
+            | "AllParts" >> beam.Flatten())
+
+
 class Finalize(beam.DoFn):
-  """Runs once when everything else is done: writes the reports, checks the
+  """Runs once when everything else is done: writes stats.json and
+  rejected.csv, puts each other report together from its parts, checks the
   books, and commits shards and reports to their final names. An input
   with more than `max_rejected_fraction` of its rows rejected commits
-  nothing (TooManyRejectedError) and removes the run's temporary folder."""
+  nothing (TooManyRejectedError) and removes the run's temporary folder.
+
+  Side inputs: the summed stats; the written shards ((shard, path, rows));
+  the rejected rows (RejectedRow); the report parts (ReportPart, one per
+  batch of report rows); the books of each source (join.SourceBooks)."""
 
   def __init__(self, *, prefix: str, shards: int, reports_dir: str, tmp: str,
                original_name: str, original_files: List[str],
@@ -105,34 +137,34 @@ class Finalize(beam.DoFn):
   def setup(self):
     worker.prepare()
 
-  def process(self, _, stats, written, rejected, conflicts, accounts,
-              rejected_matches, invalid_values=()):
+  def process(self, _, stats, written, rejected, parts, books):
     rank = {name: i for i, name in enumerate(self._order)}
-    accounts = sorted(accounts, key=lambda a: rank[a.source])
+    books = sorted(books, key=lambda a: rank[a.source])
     rows_written = sum(r for _, _, r in written)
     rejected = sorted(rejected, key=self._rejected_order)
-    summary = self._summary(stats, rows_written, rejected, accounts)
+    summary = self._summary(stats, rows_written, rejected, books)
     # Before anything is written: a retried bundle fails the same way.
     too_many = self._too_many_rejected(summary, rejected)
     if too_many:
       remove_folder(self._tmp)
       raise TooManyRejectedError(too_many)
+    folder = FileSystems.join(self._tmp, "reports")
     files = {
         "stats.json": (json.dumps(summary, indent=2) + "\n").encode(),
-        "conflicts.csv": self._conflicts_csv(conflicts),
-        "unmatched_enriched.csv": self._unmatched_csv(accounts),
         "rejected.csv": _csv_bytes(
             ("source", "file", "line", "reason", "raw"),
             [(r.source, r.file, r.line, r.reason, r.raw) for r in rejected]),
-        "rejected_matches.csv": self._rejected_matches_csv(rejected_matches),
-        "invalid_values.csv": self._invalid_values_csv(invalid_values,
-                                                       accounts),
     }
     moves = []
-    for name, data in files.items():
-      path = FileSystems.join(self._tmp, "reports", name)
-      with FileSystems.create(path) as f:
-        f.write(data)
+    for name in ("stats.json", "conflicts.csv", "unmatched_enriched.csv",
+                 "rejected.csv", "rejected_matches.csv",
+                 "invalid_values.csv"):
+      if name in files:
+        path = FileSystems.join(folder, name)
+        with FileSystems.create(path) as f:
+          f.write(files[name])
+      else:
+        path = write_report(name, parts, folder)
       moves.append((path, FileSystems.join(self._reports, name)))
     if not summary["accounting"]["balanced"]:
       raise UnbalancedBooksError(
@@ -175,14 +207,14 @@ class Finalize(beam.DoFn):
   def _rejected_order(self, r: RejectedRow):
     return self._rank.get(r.source, len(self._rank)), r.file, r.offset
 
-  def _summary(self, stats, rows_written, rejected, accounts):
+  def _summary(self, stats, rows_written, rejected, books):
     merged = stats.get("merged_rows", 0)
     rejected_by = {}
     for r in rejected:
       rejected_by[r.source] = rejected_by.get(r.source, 0) + 1
     orig_rejected = rejected_by.get(self._original, 0)
     enriched = {}
-    for a in accounts:
+    for a in books:
       matched_rows = stats.get("matched_rows", {}).get(a.source, 0)
       rejected_here = rejected_by.get(a.source, 0)
       enriched[a.source] = {
@@ -190,7 +222,7 @@ class Finalize(beam.DoFn):
           "rows_read": a.rows_read + rejected_here,
           "rows_rejected": rejected_here,
           "rows_used": a.rows_used,
-          "rows_unmatched": a.unmatched.num_rows,
+          "rows_unmatched": a.rows_unmatched,
           "original_rows_matched": matched_rows,
           "matches_per_key": stats.get("matches", {}).get(a.source, {}),
           "fuzzy_matches": stats.get("fuzzy_matches", {}).get(a.source, 0),
@@ -200,7 +232,7 @@ class Finalize(beam.DoFn):
       }
     counted = stats.get("read", {})
     lost = {name: {"read": counted.get(name, 0), "accounted": a.rows_read}
-            for name, a in ((a.source, a) for a in accounts)
+            for name, a in ((a.source, a) for a in books)
             if counted.get(name, 0) != a.rows_read}
     if counted.get(self._original, 0) != merged:
       lost[self._original] = {"read": counted.get(self._original, 0),
@@ -237,117 +269,3 @@ class Finalize(beam.DoFn):
                          enriched_read == enriched_accounted),
         },
     }
-
-  def _conflicts_csv(self, batches) -> bytes:
-    header = ("original_file", "original_line", "column", "original_value",
-              "enriched_value", "enriched_source", "strategy", "resolution")
-    if not batches:
-      return _csv_bytes(header, [])
-    t = pa.Table.from_batches(batches).sort_by(
-        [("file_index", "ascending"), ("offset", "ascending"),
-         ("column", "ascending")])
-    files = pa.array(self._original_files, pa.string()).take(t["file_index"])
-    return _table_csv(header, [files, t["line"], t["column"], t["original"],
-                               t["enriched"], t["source"], t["strategy"],
-                               t["resolution"]])
-
-  def _invalid_values_csv(self, batches, accounts) -> bytes:
-    header = ("original_file", "original_line", "column", "value", "source",
-              "enriched_file", "enriched_line", "reason")
-    if not batches:
-      return _csv_bytes(header, [])
-    rank = pa.array([self._rank[n] for n in self._order], pa.int64())
-    t = pa.Table.from_batches(batches)
-    t = t.append_column("rank", rank.take(pc.index_in(
-        t["source"], value_set=pa.array(self._order, pa.string()))))
-    t = t.sort_by([("file_index", "ascending"), ("offset", "ascending"),
-                   ("column", "ascending"), ("rank", "ascending")])
-    files = {a.source: a.files for a in accounts}
-    source_files = pa.array([files[s][f] for s, f in zip(
-        t["source"].to_pylist(), t["source_file"].to_pylist())], pa.string())
-    return _table_csv(header, [
-        pa.array(self._original_files, pa.string()).take(t["file_index"]),
-        t["line"], t["column"], t["value"], t["source"], source_files,
-        t["source_line"], t["reason"]])
-
-  def _rejected_matches_csv(self, batches) -> bytes:
-    header = ("original_file", "original_line", "source", "key",
-              "confirm_score", "original_values", "enriched_file",
-              "enriched_line", "enriched_values")
-    if not batches:
-      return _csv_bytes(header, [])
-    t = pa.Table.from_batches(batches).to_pylist()
-    t.sort(key=lambda r: (r["file_index"], r["offset"],
-                          self._rank[r["source"]], r["key"]))
-    return _csv_bytes(header, [
-        (self._original_files[r["file_index"]], r["line"], r["source"],
-         r["key"], r["score"], r["original"], r["enriched_file"],
-         r["enriched_line"], r["enriched"]) for r in t])
-
-  @staticmethod
-  def _unmatched_csv(accounts) -> bytes:
-    parts = []
-    for a in accounts:
-      part = a.unmatched.sort_by([(FILE_COL, "ascending"),
-                                  (LINE_COL, "ascending")])
-      n = part.num_rows
-      parts.append(pa.table({
-          "source": pa.array([a.source] * n, pa.string()),
-          "file": pa.array(a.files, pa.string()).take(part[FILE_COL]),
-          "line": part[LINE_COL],
-          "row": json_objects(part.drop_columns([FILE_COL, LINE_COL]))}))
-    header = ("source", "file", "line", "row")
-    if not parts:
-      return _csv_bytes(header, [])
-    t = pa.concat_tables(parts)
-    return _table_csv(header, t.columns)
-
-
-def _table_csv(header: Sequence[str], columns) -> bytes:
-  """A report's CSV bytes from its columns, encoded by Arrow rather than row
-  by row (large strings: a report may pass 2 GB). The quoting is that of
-  Python's csv module (QUOTE_MINIMAL), except that a value holding a bare
-  CR is quoted too, as in the merged output."""
-  strings = [pc.cast(c, pa.large_string()) for c in columns]
-  return header_line(header) + encode_csv(
-      pa.table(strings, names=list(header)))
-
-
-# json.dumps(..., ensure_ascii=False) escapes these, and other control
-# characters as \u00XX.
-_JSON_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"),
-                 ("\t", "\\t"), ("\b", "\\b"), ("\f", "\\f"))
-_OTHER_CONTROLS = bytes(c for c in range(0x20) if c not in b"\n\r\t\b\f")
-
-
-def json_objects(table: pa.Table) -> pa.Array:
-  """Each row as the JSON object json.dumps(row, ensure_ascii=False) makes
-  of it, built column by column: unmatched rows can be millions."""
-  n, text = table.num_rows, pa.large_string()  # may pass 2 GB
-
-  def lit(s):
-    return pa.scalar(s, text)
-  if not table.num_columns:
-    return pa.array(["{}"] * n, text)
-  parts = [pc.binary_join_element_wise(
-      lit(json.dumps(name, ensure_ascii=False) + ": "), _json_strings(column),
-      lit("")) for name, column in zip(table.column_names, table.columns)]
-  body = pc.binary_join_element_wise(*parts, lit(", ")) if len(parts) > 1 \
-      else parts[0]
-  return pc.binary_join_element_wise(lit("{"), body, lit("}"), lit(""))
-
-
-def _json_strings(column) -> pa.Array:
-  text = pa.large_string()
-  values = pc.cast(column, text)
-  if isinstance(values, pa.ChunkedArray):
-    values = values.combine_chunks()
-  if has_any(values, _OTHER_CONTROLS):  # rare: Python escapes this column
-    return pa.array([json.dumps(v, ensure_ascii=False)
-                     for v in values.to_pylist()], text)
-  for char, escaped in _JSON_ESCAPES:
-    if has_any(values, char.encode()):
-      values = pc.replace_substring(values, char, escaped)
-  quote = pa.scalar('"', text)
-  return pc.fill_null(pc.binary_join_element_wise(
-      quote, values, quote, pa.scalar("", text)), pa.scalar("null", text))

@@ -1,0 +1,237 @@
+"""Report rows written where they are made, in parts, not gathered in one
+place.
+
+A report can have as many rows as the input (every row in conflict, every
+enriched row unmatched). Each batch of report rows (one per original batch
+for conflicts, refused values and rejected matches; one per source for
+unmatched rows) is sorted and encoded as CSV by the worker that made it,
+into a part file of the run's temporary folder, and becomes a small
+`ReportPart`: its report, its position key, its path and row count.
+`Finalize` (transforms/reports.py) streams each report's parts, in key
+order, after the header. Batches of one report never interleave: each
+covers a range of input positions that no other covers, so the parts in key
+order are the report in input order, whatever the runner's bundles.
+"""
+
+import hashlib
+import json
+import posixpath
+import shutil
+from typing import Callable, Iterable, NamedTuple, Sequence, Tuple
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.compute as pc
+from apache_beam.io.filesystems import FileSystems
+
+from crmsync.transforms import worker
+from crmsync.transforms.columns import FILE_COL, LINE_COL
+from crmsync.transforms.normalizers.text import has_any
+from crmsync.transforms.writing import encode_csv, header_line
+
+CONFLICTS = ("original_file", "original_line", "column", "original_value",
+             "enriched_value", "enriched_source", "strategy", "resolution")
+INVALID_VALUES = ("original_file", "original_line", "column", "value",
+                  "source", "enriched_file", "enriched_line", "reason")
+REJECTED_MATCHES = ("original_file", "original_line", "source", "key",
+                    "confirm_score", "original_values", "enriched_file",
+                    "enriched_line", "enriched_values")
+UNMATCHED = ("source", "file", "line", "row")
+HEADERS = {"conflicts.csv": CONFLICTS, "invalid_values.csv": INVALID_VALUES,
+           "rejected_matches.csv": REJECTED_MATCHES,
+           "unmatched_enriched.csv": UNMATCHED}
+
+
+class ReportPart(NamedTuple):
+  report: str  # file name in the reports folder, e.g. conflicts.csv
+  key: Tuple  # the part's place in the report (parts sort by it)
+  path: str
+  rows: int
+
+
+def _strings(columns) -> list:
+  return [pc.cast(c, pa.large_string()) for c in columns]
+
+
+def _table(names: Sequence[str], columns) -> pa.Table:
+  return pa.table(_strings(columns), names=list(names))
+
+
+class Conflicts:
+  """A batch of conflicts.csv rows (assemble.CONFLICT_COLUMNS) of one
+  original batch -> (key, CSV bytes): sorted by line, then column."""
+
+  def __init__(self, original_files: Sequence[str]):
+    self._files = pa.array(list(original_files), pa.string())
+
+  def __call__(self, t: pa.Table):
+    t = t.sort_by([("offset", "ascending"), ("column", "ascending")])
+    key = (t["file_index"][0].as_py(), t["offset"][0].as_py())
+    return key, _table(CONFLICTS, [
+        self._files.take(t["file_index"]), t["line"], t["column"],
+        t["original"], t["enriched"], t["source"], t["strategy"],
+        t["resolution"]])
+
+
+class InvalidValues:
+  """A batch of invalid_values.csv rows (assemble.INVALID_COLUMNS) of one
+  original batch -> (key, table): sorted by line, column, then source
+  priority. `source_files`: each source's files, in priority order."""
+
+  def __init__(self, original_files: Sequence[str],
+               source_files: Sequence[Tuple[str, Sequence[str]]]):
+    self._files = pa.array(list(original_files), pa.string())
+    self._order = pa.array([name for name, _ in source_files], pa.string())
+    self._source_files = {name: list(f) for name, f in source_files}
+
+  def __call__(self, t: pa.Table):
+    t = t.append_column("rank", pc.index_in(t["source"],
+                                            value_set=self._order))
+    t = t.sort_by([("offset", "ascending"), ("column", "ascending"),
+                   ("rank", "ascending")])
+    key = (t["file_index"][0].as_py(), t["offset"][0].as_py())
+    enriched_files = pa.array([
+        self._source_files[s][f] for s, f in zip(
+            t["source"].to_pylist(), t["source_file"].to_pylist())],
+        pa.string())
+    return key, _table(INVALID_VALUES, [
+        self._files.take(t["file_index"]), t["line"], t["column"],
+        t["value"], t["source"], enriched_files, t["source_line"],
+        t["reason"]])
+
+
+class RejectedMatches:
+  """A batch of rejected_matches.csv rows (confirm.REJECTED_COLUMNS) of one
+  original batch -> (key, table): sorted by line, source priority, key."""
+
+  def __init__(self, original_files: Sequence[str],
+               source_order: Sequence[str]):
+    self._files = pa.array(list(original_files), pa.string())
+    self._order = pa.array(list(source_order), pa.string())
+
+  def __call__(self, t: pa.Table):
+    t = t.append_column("rank", pc.index_in(t["source"],
+                                            value_set=self._order))
+    t = t.sort_by([("offset", "ascending"), ("rank", "ascending"),
+                   ("key", "ascending")])
+    key = (t["file_index"][0].as_py(), t["offset"][0].as_py())
+    return key, _table(REJECTED_MATCHES, [
+        self._files.take(t["file_index"]), t["line"], t["source"], t["key"],
+        t["score"], t["original"], t["enriched_file"], t["enriched_line"],
+        t["enriched"]])
+
+
+class Unmatched:
+  """One source's account (join.EnrichedAccount) -> (key, table) of its
+  unmatched_enriched.csv rows, in file order. `source_order`: the sources
+  in priority order (the report lists them so)."""
+
+  def __init__(self, source_order: Sequence[str]):
+    self._rank = {name: i for i, name in enumerate(source_order)}
+
+  def __call__(self, account):
+    part = account.unmatched.sort_by([(FILE_COL, "ascending"),
+                                      (LINE_COL, "ascending")])
+    n = part.num_rows
+    return (self._rank[account.source],), _table(UNMATCHED, [
+        pa.array([account.source] * n, pa.string()),
+        pa.array(account.files, pa.string()).take(part[FILE_COL]),
+        part[LINE_COL],
+        json_objects(part.drop_columns([FILE_COL, LINE_COL]))])
+
+
+class _WritePart(beam.DoFn):
+
+  def __init__(self, report: str, encode: Callable, folder: str):
+    self._report, self._encode, self._folder = report, encode, folder
+
+  def setup(self):
+    worker.prepare()
+
+  def process(self, element):
+    if isinstance(element, pa.RecordBatch):
+      if not element.num_rows:
+        return
+      element = pa.Table.from_batches([element])
+    key, table = self._encode(element)
+    if not table.num_rows:
+      return
+    # Named by its key: a retried bundle writes the same part again.
+    name = hashlib.sha256(repr((self._report, key)).encode()).hexdigest()
+    path = FileSystems.join(self._folder, f"{name[:24]}.csv")
+    with FileSystems.create(path) as f:
+      f.write(encode_csv(table))
+    yield ReportPart(self._report, key, path, table.num_rows)
+
+
+class WriteReportParts(beam.PTransform):
+  """Batches of one report's rows (Arrow batches or tables, or accounts for
+  unmatched_enriched.csv) -> ReportPart, each part a file in `folder`.
+  `encode`: one of the classes above, element -> (key, table of the
+  report's columns)."""
+
+  def __init__(self, report: str, encode: Callable, folder: str):
+    super().__init__()
+    self._report, self._encode, self._folder = report, encode, folder
+
+  def expand(self, batches):
+    return batches | beam.ParDo(_WritePart(self._report, self._encode,
+                                           self._folder))
+
+
+def write_report(report: str, parts: Iterable[ReportPart], folder: str,
+                 header: Sequence[str] = None) -> str:
+  """Writes `report` into `folder`: its header, then its parts in key
+  order, streamed; returns the path. The parts are deleted afterwards."""
+  parts = sorted((p for p in parts if p.report == report),
+                 key=lambda p: p.key)
+  path = FileSystems.join(folder, posixpath.basename(report))
+  with FileSystems.create(path) as out:
+    out.write(header_line(header or HEADERS[report]))
+    for part in parts:
+      with FileSystems.open(part.path,
+                            compression_type="uncompressed") as f:
+        shutil.copyfileobj(f, out, 1 << 22)
+  if parts:
+    FileSystems.delete([p.path for p in parts])
+  return path
+
+
+# json.dumps(..., ensure_ascii=False) escapes these, and other control
+# characters as \u00XX.
+_JSON_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"),
+                 ("\t", "\\t"), ("\b", "\\b"), ("\f", "\\f"))
+_OTHER_CONTROLS = bytes(c for c in range(0x20) if c not in b"\n\r\t\b\f")
+
+
+def json_objects(table: pa.Table) -> pa.Array:
+  """Each row as the JSON object json.dumps(row, ensure_ascii=False) makes
+  of it, built column by column: unmatched rows can be millions."""
+  n, text = table.num_rows, pa.large_string()  # may pass 2 GB
+
+  def lit(s):
+    return pa.scalar(s, text)
+  if not table.num_columns:
+    return pa.array(["{}"] * n, text)
+  parts = [pc.binary_join_element_wise(
+      lit(json.dumps(name, ensure_ascii=False) + ": "), _json_strings(column),
+      lit("")) for name, column in zip(table.column_names, table.columns)]
+  body = pc.binary_join_element_wise(*parts, lit(", ")) if len(parts) > 1 \
+      else parts[0]
+  return pc.binary_join_element_wise(lit("{"), body, lit("}"), lit(""))
+
+
+def _json_strings(column) -> pa.Array:
+  text = pa.large_string()
+  values = pc.cast(column, text)
+  if isinstance(values, pa.ChunkedArray):
+    values = values.combine_chunks()
+  if has_any(values, _OTHER_CONTROLS):  # rare: Python escapes this column
+    return pa.array([json.dumps(v, ensure_ascii=False)
+                     for v in values.to_pylist()], text)
+  for char, escaped in _JSON_ESCAPES:
+    if has_any(values, char.encode()):
+      values = pc.replace_substring(values, char, escaped)
+  quote = pa.scalar('"', text)
+  return pc.fill_null(pc.binary_join_element_wise(
+      quote, values, quote, pa.scalar("", text)), pa.scalar("null", text))
