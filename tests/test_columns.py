@@ -2,8 +2,6 @@
 a user's column named like one of ours comes out as it went in, with both
 joins, and a header holding the reserved character is a clear error."""
 
-import os
-
 import pytest
 
 from conftest import read_csv, write_csv

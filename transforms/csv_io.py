@@ -14,6 +14,7 @@ from typing import Dict, List, Optional
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from crmsync.transforms import worker
 from crmsync.transforms.csv_dialect import CsvFormat
 from crmsync.transforms.csv_files import match_files, shared_header
 from crmsync.transforms.csv_source import DEFAULT_BATCH_ROWS, CsvSource
@@ -31,6 +32,7 @@ class _SplitRowsAndRejects(beam.DoFn):
     self._name = source_name
 
   def setup(self):
+    worker.prepare()
     self._rows = Metrics.counter("crmsync", f"rows_read[{self._name}]")
     self._rejected = Metrics.counter("crmsync", "rows_rejected")
     self._progress = Progress(f"read {self._name}")

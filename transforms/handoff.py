@@ -22,7 +22,7 @@ import pickle
 import re
 import struct
 import uuid
-from typing import Any, NamedTuple, Tuple
+from typing import Any, NamedTuple
 
 from apache_beam.io.filesystems import FileSystems
 

@@ -11,9 +11,6 @@ from typing import NamedTuple
 
 import pyarrow as pa
 
-from crmsync.transforms.columns import LINE_COL, OFFSET_COL  # noqa: F401
-from crmsync.transforms.columns import ROW_POSITION_COLS as INTERNAL_COLS  # noqa: F401
-
 
 class RowBatch(NamedTuple):
   """A batch of rows from one file of a source (file_index: its rank in the
