@@ -32,7 +32,8 @@ from crmsync.transforms.matching import applicable_keys
 from crmsync.transforms.broadcast import BroadcastMerge
 from crmsync.transforms.join import JoinSource, join_layout
 from crmsync.transforms.partitioned import PartitionedMerge
-from crmsync.transforms.reports import Finalize, ReportParts, SumStats
+from crmsync.transforms.reports import (Finalize, RejectedSummary,
+                                       ReportParts, SumStats)
 from crmsync.transforms.spec import EnrichedSpec, MergeSpec
 from crmsync.transforms.writing import WriteShards, temp_dir
 
@@ -289,8 +290,8 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
            | "SumStats" >> beam.CombineGlobally(SumStats()))
   rejected = ((original.rejected, *[r.rejected for r in reads])
               | "Rejected" >> beam.Flatten())
-  parts = out | "ReportParts" >> ReportParts(
-      f"{tmp}/report-parts", original_files,
+  parts = (out, rejected) | "ReportParts" >> ReportParts(
+      f"{tmp}/report-parts", "original", original_files,
       [(s.spec.name, s.files) for s in plan.sources])
   books = out.accounts | "Books" >> beam.Map(lambda a: a.books())
   side = beam.pvalue
@@ -304,5 +305,7 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
                        source_order=plan.source_order,
                        max_rejected_fraction=config.limits.max_rejected_fraction),
               side.AsSingleton(stats), side.AsList(written),
-              side.AsList(rejected), side.AsList(parts),
+              side.AsSingleton(rejected | "RejectedSummary" >>
+                               beam.CombineGlobally(RejectedSummary())),
+              side.AsList(parts),
               side.AsList(books)))

@@ -22,7 +22,8 @@ def test_read_csv_transform_splits_rows_and_rejects(tmp_path):
     result = p | ReadCsv(path, source_name="crm", batch_rows=2)
     rows = result.rows | beam.FlatMap(
         lambda b: [r["ID"] for r in b.table.to_pylist()])
-    rejected = result.rejected | beam.Map(lambda r: (r.source, r.line))
+    rejected = result.rejected | beam.FlatMap(lambda b: [
+        (r["source"], r["line"]) for r in b.to_pylist()])
     assert_that(rows, equal_to(["1", "2", "4", "6"]), label="rows")
     assert_that(rejected, equal_to([("crm", 4), ("crm", 7)]),
                 label="rejected")

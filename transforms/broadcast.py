@@ -237,7 +237,7 @@ class BroadcastMerge(beam.PTransform):
     self._spec, self._sources = spec, list(sources)
     self._folder = folder
 
-  def expand(self, original) -> JoinResult:
+  def expand(self, original):
     spec, order = self._spec, [s.spec.name for s in self._sources]
     files = {s.spec.name: list(s.files) for s in self._sources}
     kept = [(s.spec.name, SourceColumns.of(s.spec, spec, s.mapped_header).keep)

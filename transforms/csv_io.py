@@ -1,5 +1,6 @@
 """Reading CSV in a pipeline: `ReadCsv`, a path or glob (local or s3://) ->
-RowBatch elements (`.rows`) and RejectedRow elements (`.rejected`).
+RowBatch elements (`.rows`) and Arrow batches of rejected records
+(`.rejected`).
 
 The pieces, one concern each:
   csv_dialect  how a file is written (delimiter, escape, encoding, sep=)
@@ -12,6 +13,7 @@ The pieces, one concern each:
 from typing import Dict, List, Optional
 
 import apache_beam as beam
+import pyarrow as pa
 from apache_beam.metrics import Metrics
 
 from crmsync.transforms import worker
@@ -19,14 +21,13 @@ from crmsync.transforms.csv_dialect import CsvFormat
 from crmsync.transforms.csv_files import match_files, shared_header
 from crmsync.transforms.csv_source import DEFAULT_BATCH_ROWS, CsvSource
 from crmsync.transforms.progress import Progress
-from crmsync.transforms.rows import RejectedRow
 
 
 class _SplitRowsAndRejects(beam.DoFn):
-  """The source's elements -> RowBatch (main output) and RejectedRow
-  ("rejected"), counted here: this runs on the runner's thread, where Beam
-  metrics belong, and counts each record once (the source also serves
-  re-reads)."""
+  """The source's elements -> RowBatch (main output) and Arrow batches of
+  rejected records ("rejected"), counted here: this runs on the runner's
+  thread, where Beam metrics belong, and counts each record once (the
+  source also serves re-reads)."""
 
   def __init__(self, source_name: str):
     self._name = source_name
@@ -38,8 +39,8 @@ class _SplitRowsAndRejects(beam.DoFn):
     self._progress = Progress(f"read {self._name}")
 
   def process(self, element):
-    if isinstance(element, RejectedRow):
-      self._rejected.inc()
+    if isinstance(element, pa.RecordBatch):
+      self._rejected.inc(element.num_rows)
       yield beam.pvalue.TaggedOutput("rejected", element)
     else:
       self._rows.inc(element.num_rows)
@@ -50,8 +51,9 @@ class _SplitRowsAndRejects(beam.DoFn):
 class ReadCsv(beam.PTransform):
   """Reads a CSV path or glob (local or s3://) as RowBatch elements.
 
-  Returns a tuple-like result: `.rows` (RowBatch) and `.rejected`
-  (RejectedRow). Files are matched and their headers read when the transform
+  Returns a tuple-like result: `.rows` (RowBatch) and `.rejected` (Arrow
+  batches of rejected records, rows.REJECTED_SCHEMA: source, file, line,
+  offset, reason, raw). Files are matched and their headers read when the transform
   is built, so a missing file or bad header fails (InputError) before
   anything runs. `files`: the pattern's files when the caller has listed
   them already; `formats`, `copies`: as CsvSource takes them.

@@ -34,13 +34,14 @@ from crmsync.transforms.csv_files import (CsvHeader, file_size, match_files,
 from crmsync.transforms.csv_parse import RecordParser
 from crmsync.transforms.csv_scan import CR, QuoteScan, strip_eol
 from crmsync.transforms.errors import InputError
-from crmsync.transforms.rows import RejectedRow, RowBatch
+from crmsync.transforms.rows import RejectedRow, RowBatch, rejected_batch
 
 DEFAULT_BATCH_ROWS = 30_000
 # Each split scans the bytes before its start for the quote parity, so
 # splits are kept large: enough of them to spread the work, few enough that
 # the scans stay small next to the reads.
 MIN_SPLIT_BYTES = 16 << 20
+REJECTED_BATCH_ROWS = 10_000  # rejected records handed on per element
 
 
 class _Span(NamedTuple):
@@ -170,14 +171,29 @@ class CsvSource(iobase.BoundedSource):
         0 if start_position is None else start_position,
         self.estimate_size() if stop_position is None else stop_position)
 
-  def read(self, range_tracker) -> Iterator[Union[RowBatch, RejectedRow]]:
+  def read(self, range_tracker
+           ) -> Iterator[Union[RowBatch, pa.RecordBatch]]:
+    """RowBatch elements, and the rejected records as Arrow batches
+    (rows.REJECTED_SCHEMA), each a run of records of one file's part of the
+    range: batches of the same file never interleave, so a report can be
+    written batch by batch in position order."""
     for span in self._layout():
       if span.base + span.size <= range_tracker.start_position():
         continue
       if span.base >= range_tracker.stop_position():  # it may have shrunk
         return
-      yield from self.read_records(span.file, _InFile(range_tracker,
-                                                      span.base))
+      rejected = []
+      for element in self.read_records(span.file, _InFile(range_tracker,
+                                                          span.base)):
+        if isinstance(element, RejectedRow):
+          rejected.append(element)
+          if len(rejected) >= REJECTED_BATCH_ROWS:
+            yield rejected_batch(rejected)
+            rejected = []
+        else:
+          yield element
+      if rejected:
+        yield rejected_batch(rejected)
 
   def _layout(self) -> List[_Span]:
     """The planned non-empty files and where their bytes are among the

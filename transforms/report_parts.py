@@ -13,7 +13,9 @@ covers a range of input positions that no other covers, so the parts in key
 order are the report in input order, whatever the runner's bundles.
 """
 
+import csv
 import hashlib
+import io
 import json
 import posixpath
 import shutil
@@ -37,9 +39,10 @@ REJECTED_MATCHES = ("original_file", "original_line", "source", "key",
                     "confirm_score", "original_values", "enriched_file",
                     "enriched_line", "enriched_values")
 UNMATCHED = ("source", "file", "line", "row")
+REJECTED = ("source", "file", "line", "reason", "raw")
 HEADERS = {"conflicts.csv": CONFLICTS, "invalid_values.csv": INVALID_VALUES,
            "rejected_matches.csv": REJECTED_MATCHES,
-           "unmatched_enriched.csv": UNMATCHED}
+           "unmatched_enriched.csv": UNMATCHED, "rejected.csv": REJECTED}
 
 
 class ReportPart(NamedTuple):
@@ -140,6 +143,30 @@ class Unmatched:
         json_objects(part.drop_columns([FILE_COL, LINE_COL]))])
 
 
+class Rejected:
+  """A batch of rejected records of one file (rows.REJECTED_SCHEMA, as
+  ReadCsv hands them on) -> (key, table), in file order; parts sort by
+  input (original first, then sources in priority order), file, offset.
+  Written by Python's csv module, as the raw text was always written (a
+  bare CR stays unquoted)."""
+
+  def __init__(self, input_order: Sequence[str]):
+    self._rank = {name: i for i, name in enumerate(input_order)}
+
+  def __call__(self, t: pa.Table):
+    t = t.sort_by([("offset", "ascending")])
+    key = (self._rank.get(t["source"][0].as_py(), len(self._rank)),
+           t["file"][0].as_py(), t["offset"][0].as_py())
+    return key, t.select(list(REJECTED))
+
+  @staticmethod
+  def encode(table: pa.Table) -> bytes:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(
+        zip(*(table.column(c).to_pylist() for c in REJECTED)))
+    return buf.getvalue().encode("utf-8")
+
+
 class _WritePart(beam.DoFn):
 
   def __init__(self, report: str, encode: Callable, folder: str):
@@ -159,8 +186,9 @@ class _WritePart(beam.DoFn):
     # Named by its key: a retried bundle writes the same part again.
     name = hashlib.sha256(repr((self._report, key)).encode()).hexdigest()
     path = FileSystems.join(self._folder, f"{name[:24]}.csv")
+    encode = getattr(self._encode, "encode", encode_csv)
     with FileSystems.create(path) as f:
-      f.write(encode_csv(table))
+      f.write(encode(table))
     yield ReportPart(self._report, key, path, table.num_rows)
 
 

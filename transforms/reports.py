@@ -13,22 +13,21 @@ invalid_values.csv  enriched values their column's kind rejects (not a
 Everything is sorted by input position, so reports are deterministic bytes.
 """
 
-import collections
-import csv
-import io
 import json
 import logging
 from typing import Dict, List, Sequence, Tuple
 
 import apache_beam as beam
+import numpy as np
+import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
 from crmsync.transforms import worker
 from crmsync.transforms.errors import TooManyRejectedError
 from crmsync.transforms.report_parts import (Conflicts, InvalidValues,
-                                             RejectedMatches, Unmatched,
-                                             WriteReportParts, write_report)
-from crmsync.transforms.rows import RejectedRow
+                                             Rejected, RejectedMatches,
+                                             Unmatched, WriteReportParts,
+                                             write_report)
 from crmsync.transforms.writing import commit, remove_folder, shard_name
 
 _LOG = logging.getLogger(__name__)
@@ -70,12 +69,47 @@ class SumStats(beam.CombineFn):
     return acc
 
 
-def _csv_bytes(header: Sequence[str], rows) -> bytes:
-  buf = io.StringIO()
-  w = csv.writer(buf, lineterminator="\n")
-  w.writerow(header)
-  w.writerows(rows)
-  return buf.getvalue().encode("utf-8")
+class RejectedSummary(beam.CombineFn):
+  """Batches of rejected records (rows.REJECTED_SCHEMA) -> {input: {reason:
+  [count, file, offset, line]}}, where file, offset and line are those of
+  the reason's first record (by file, then offset): what the books and the
+  max_rejected_fraction check need, without the records themselves."""
+
+  def create_accumulator(self):
+    return {}
+
+  def add_input(self, acc, batch):
+    t = pa.Table.from_batches([batch]).sort_by(
+        [("file", "ascending"), ("offset", "ascending")])
+    first = t.append_column("at", pa.array(np.arange(t.num_rows))).group_by(
+        ["source", "reason"], use_threads=False).aggregate(
+            [("at", "min"), ("at", "count")])
+    for source, reason, at, count in zip(*(first.column(c).to_pylist() for c in (
+        "source", "reason", "at_min", "at_count"))):
+      _add_reason(acc, source, reason, [count, t["file"][at].as_py(),
+                                        t["offset"][at].as_py(),
+                                        t["line"][at].as_py()])
+    return acc
+
+  def merge_accumulators(self, accs):
+    out = {}
+    for acc in accs:
+      for source, reasons in acc.items():
+        for reason, seen in reasons.items():
+          _add_reason(out, source, reason, seen)
+    return out
+
+  def extract_output(self, acc):
+    return acc
+
+
+def _add_reason(acc, source: str, reason: str, seen: list):
+  known = acc.setdefault(source, {}).get(reason)
+  if known is None:
+    acc[source][reason] = list(seen)
+    return
+  first = min(tuple(known[1:]), tuple(seen[1:]))
+  acc[source][reason] = [known[0] + seen[0], *first]
 
 
 def _rate(part: int, whole: int) -> float:
@@ -83,22 +117,29 @@ def _rate(part: int, whole: int) -> float:
 
 
 class ReportParts(beam.PTransform):
-  """A JoinResult's report rows -> ReportPart: conflicts, refused values,
-  rejected matches and unmatched enriched rows, each batch written as a
-  part in `folder` where it was made (transforms/report_parts.py).
+  """(JoinResult, rejected records) -> ReportPart: conflicts, refused
+  values, rejected matches, unmatched enriched rows and rejected records
+  (ReadCsv's `.rejected` of every input, flattened), each batch written as
+  a part in `folder` where it was made (transforms/report_parts.py).
+  `original_name`: the original's source name in the rejected records;
   `source_files`: (source, its files) in priority order."""
 
-  def __init__(self, folder: str, original_files: Sequence[str],
+  def __init__(self, folder: str, original_name: str,
+               original_files: Sequence[str],
                source_files: Sequence[Tuple[str, Sequence[str]]]):
     super().__init__()
-    self._folder = folder
+    self._folder, self._original_name = folder, original_name
     self._original_files = list(original_files)
     self._source_files = [(n, list(f)) for n, f in source_files]
 
-  def expand(self, result):
+  def expand(self, inputs):
+    result, rejected = inputs
     files, order = self._original_files, [n for n, _ in self._source_files]
     folder = self._folder
-    return ((result.conflicts | "Conflicts" >> WriteReportParts(
+    return ((rejected | "Rejected" >> WriteReportParts(
+                "rejected.csv", Rejected([self._original_name, *order]),
+                folder),
+             result.conflicts | "Conflicts" >> WriteReportParts(
                 "conflicts.csv", Conflicts(files), folder),
              result.invalid_values | "InvalidValues" >> WriteReportParts(
                  "invalid_values.csv",
@@ -119,8 +160,8 @@ class Finalize(beam.DoFn):
   nothing (TooManyRejectedError) and removes the run's temporary folder.
 
   Side inputs: the summed stats; the written shards ((shard, path, rows));
-  the rejected rows (RejectedRow); the report parts (ReportPart, one per
-  batch of report rows); the books of each source (join.SourceBooks)."""
+  the rejected records' RejectedSummary; the report parts (ReportPart, one
+  per batch of report rows); the books of each source (join.SourceBooks)."""
 
   def __init__(self, *, prefix: str, shards: int, reports_dir: str, tmp: str,
                original_name: str, original_files: List[str],
@@ -132,16 +173,15 @@ class Finalize(beam.DoFn):
     self._original = original_name
     self._original_files = list(original_files)
     self._order = tuple(source_order)
-    self._rank = {n: i for i, n in enumerate((original_name,) + self._order)}
 
   def setup(self):
     worker.prepare()
 
   def process(self, _, stats, written, rejected, parts, books):
+    """`rejected`: the RejectedSummary of every input's rejected records."""
     rank = {name: i for i, name in enumerate(self._order)}
     books = sorted(books, key=lambda a: rank[a.source])
     rows_written = sum(r for _, _, r in written)
-    rejected = sorted(rejected, key=self._rejected_order)
     summary = self._summary(stats, rows_written, rejected, books)
     # Before anything is written: a retried bundle fails the same way.
     too_many = self._too_many_rejected(summary, rejected)
@@ -149,23 +189,14 @@ class Finalize(beam.DoFn):
       remove_folder(self._tmp)
       raise TooManyRejectedError(too_many)
     folder = FileSystems.join(self._tmp, "reports")
-    files = {
-        "stats.json": (json.dumps(summary, indent=2) + "\n").encode(),
-        "rejected.csv": _csv_bytes(
-            ("source", "file", "line", "reason", "raw"),
-            [(r.source, r.file, r.line, r.reason, r.raw) for r in rejected]),
-    }
-    moves = []
-    for name in ("stats.json", "conflicts.csv", "unmatched_enriched.csv",
-                 "rejected.csv", "rejected_matches.csv",
-                 "invalid_values.csv"):
-      if name in files:
-        path = FileSystems.join(folder, name)
-        with FileSystems.create(path) as f:
-          f.write(files[name])
-      else:
-        path = write_report(name, parts, folder)
-      moves.append((path, FileSystems.join(self._reports, name)))
+    path = FileSystems.join(folder, "stats.json")
+    with FileSystems.create(path) as f:
+      f.write((json.dumps(summary, indent=2) + "\n").encode())
+    moves = [(path, FileSystems.join(self._reports, "stats.json"))]
+    for name in ("conflicts.csv", "unmatched_enriched.csv", "rejected.csv",
+                 "rejected_matches.csv", "invalid_values.csv"):
+      moves.append((write_report(name, parts, folder),
+                    FileSystems.join(self._reports, name)))
     if not summary["accounting"]["balanced"]:
       raise UnbalancedBooksError(
           "row accounting does not balance: " +
@@ -187,31 +218,25 @@ class Finalize(beam.DoFn):
       bad, read = counts["rows_rejected"], counts["rows_read"]
       if not read or bad / read <= self._max_rejected:
         continue
-      rows = [r for r in rejected if r.source == name]
-      reasons = collections.Counter(r.reason for r in rows)
       # The most common reason; ties go to the one met first.
-      reason, count = reasons.most_common(1)[0]
-      first = next(r for r in rows if r.reason == reason)
+      reason, (count, file, _, line) = min(
+          rejected[name].items(), key=lambda r: (-r[1][0], r[1][1:3]))
       files = len(counts["files"])
-      return (f"{first.file}: {bad} of {read} row{'s' if read != 1 else ''} "
+      return (f"{file}: {bad} of {read} row{'s' if read != 1 else ''} "
               f"rejected ({label}"
               + (f", {files} files" if files > 1 else "")
               + f"), more than limits.max_rejected_fraction "
               f"({self._max_rejected:g}) allows; most common reason: "
               f"{' '.join(reason.split())} ({count} row"
-              f"{'s' if count != 1 else ''}, first at line {first.line}); "
+              f"{'s' if count != 1 else ''}, first at line {line}); "
               f"nothing was written: fix the file, or raise "
               f"limits.max_rejected_fraction")
     return ""
 
-  def _rejected_order(self, r: RejectedRow):
-    return self._rank.get(r.source, len(self._rank)), r.file, r.offset
-
   def _summary(self, stats, rows_written, rejected, books):
     merged = stats.get("merged_rows", 0)
-    rejected_by = {}
-    for r in rejected:
-      rejected_by[r.source] = rejected_by.get(r.source, 0) + 1
+    rejected_by = {source: sum(seen[0] for seen in reasons.values())
+                   for source, reasons in rejected.items()}
     orig_rejected = rejected_by.get(self._original, 0)
     enriched = {}
     for a in books:
@@ -258,7 +283,7 @@ class Finalize(beam.DoFn):
         "fill_rate": {
             c: {"before": _rate(before[c], merged) if c in before else None,
                 "after": _rate(after[c], merged)} for c in after},
-        "rows_rejected": len(rejected),
+        "rows_rejected": sum(rejected_by.values()),
         "accounting": {
             "original_read": merged + orig_rejected,
             "original_written_plus_rejected": rows_written + orig_rejected,

@@ -7,7 +7,7 @@ stage can report a row's file and line, and the writer can restore the
 original order (transforms/columns.py).
 """
 
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import pyarrow as pa
 
@@ -32,4 +32,16 @@ class RejectedRow(NamedTuple):
   offset: int
   reason: str
   raw: str
+
+
+REJECTED_SCHEMA = pa.schema([("source", pa.string()), ("file", pa.string()),
+                             ("line", pa.int64()), ("offset", pa.int64()),
+                             ("reason", pa.string()), ("raw", pa.string())])
+
+
+def rejected_batch(rows: Sequence[RejectedRow]) -> pa.RecordBatch:
+  """Rejected records as one Arrow batch (REJECTED_SCHEMA): how ReadCsv
+  hands them on, a batch per run of records of one file."""
+  return pa.RecordBatch.from_pylist([r._asdict() for r in rows],
+                                    schema=REJECTED_SCHEMA)
 
