@@ -193,3 +193,26 @@ def test_match_columns_name_the_matching_source_and_key(job, cli):
   assert per_source == {s: e["matches_per_key"]
                         for s, e in stats["enriched"].items()}
   assert rows[0]["_match_key"] == "phone_vendor:email; firmographic:name_zip"
+
+
+def test_a_source_that_supplies_only_its_key_gives_the_same_bytes(job, cli,
+                                                                    tmp_path):
+  """A vendor list used only to see who matches (no column kept): the
+  partitioned join's answers then carry no vendor column at all."""
+  write_csv(tmp_path / "crm.csv", [["ID", "Email", "Title"]] + [
+      [str(i), f"p{i}@x.com", f"t{i}"] for i in range(300)])
+  write_csv(tmp_path / "vendor.csv", [["Email", "Title"]] + [
+      [f"P{i}@x.com", f"other {i}"] for i in range(0, 300, 2)])
+  config = tmp_path / "job.yaml"
+  config.write_text(
+      f"original: {{path: {tmp_path}/crm.csv}}\n"
+      f"enriched: [{{path: {tmp_path}/vendor.csv, name: v}}]\n"
+      "match: {keys: [{name: email, normalize: email, columns: [Email]}]}\n"
+      "join_partitions: 3\n"
+      "output: {path: unused, match_columns: true}\n")
+  broadcast = _run(cli, job, str(config), "broadcast", "--batch_rows=70")
+  partitioned = _run(cli, job, str(config), "partitioned", "--batch_rows=70")
+  assert broadcast == partitioned
+  merged = [l for name, data in broadcast.items() if name.startswith("merged")
+            for l in data.decode().splitlines()[1:]]
+  assert merged[:2] == ["0,p0@x.com,t0,v:email,1", "1,p1@x.com,t1,,"]

@@ -220,8 +220,11 @@ def _answer(index, found: np.ndarray, key, columns) -> pa.Table:
   duplicates stands for its group), and for a confirming key the columns
   compared and the row's file and line."""
   take = pa.array(found, pa.int64())
-  table = index.table.select(columns).take(take)
   ids = identities(index.table, found)
+  # Built from its identities: a source may supply no columns at all.
+  table = pa.table({ID_COL: pa.array(ids, pa.int64())})
+  for c in columns:
+    table = table.append_column(c, index.table.column(c).take(take))
   if (found < index.rows_read).all():  # no duplicates: each stands for itself
     used = pa.ListArray.from_arrays(
         pa.array(np.arange(found.size + 1, dtype=np.int32)), pa.array(ids))
@@ -230,7 +233,6 @@ def _answer(index, found: np.ndarray, key, columns) -> pa.Table:
         [i] if r < index.rows_read else
         identities(index.table, np.asarray(index.members[r])).tolist()
         for r, i in zip(found.tolist(), ids.tolist())], pa.list_(pa.int64()))
-  table = table.append_column(ID_COL, pa.array(ids, pa.int64()))
   table = table.append_column(USED_COL, used)
   for c in (FILE_COL, LINE_COL):  # where a refused value came from
     table = table.append_column(c, index.table.column(c).take(take))
@@ -456,7 +458,7 @@ class PartitionedMerge(beam.PTransform):
     self._partitions, self._folder = partitions, folder
     self._reread = reread
 
-  def expand(self, original) -> JoinResult:
+  def expand(self, original):
     spec, partitions = self._spec, self._partitions
     order = [s.spec.name for s in self._sources]
     headers, files, kept, key_names, fragments = {}, {}, [], set(), []
