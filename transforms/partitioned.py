@@ -24,7 +24,7 @@ Tables cross the shuffles as zstd-compressed Arrow IPC (`pack`). Beam's
 local runner holds a whole shuffle in memory, so with a folder (the job
 passes the run's temporary folder) they are written to files there and the
 shuffles carry slices of them (`spill`): memory then no longer grows with
-the input (5M rows: 1.82 GB peak in the shuffles, 0.78 GB in files).
+the input (the README's Performance section has the figures).
 """
 
 import pickle
@@ -62,9 +62,9 @@ _PICKLED = b"PKL5"  # packed by pickle (Arrow IPC streams start otherwise)
 def pack(value) -> bytes:
   """A table as compressed Arrow IPC bytes, for the shuffles: the local
   runner holds a shuffle in memory (decoded, then re-encoded), and vendor
-  columns compress several times over. zstd rather than LZ4: 42% fewer
-  bytes (5M rows, in the shuffles: 1.75 GB peak instead of 2.59 GB), for
-  about 10% more time. Anything else (the fuzzy key's probes) is pickled."""
+  columns compress several times over. zstd rather than LZ4: markedly
+  fewer bytes in the shuffles for little more time. Anything else (the
+  fuzzy key's probes) is pickled."""
   if not isinstance(value, pa.Table):
     return _PICKLED + pickle.dumps(value, protocol=5)
   sink = pa.BufferOutputStream()

@@ -1,9 +1,10 @@
 """One boto3 client per S3 configuration per process.
 
 Beam's S3 filesystem builds a new boto3 session and client for every
-operation (open, create, exists, rename ...), about 0.3 s each: a job's
-hundred small operations cost half a minute. boto3 clients are thread-safe,
-so the wrapper Beam creates each time gets a cached client instead.
+operation (open, create, exists, rename ...), and making one costs far
+more than the operation itself: a job's hundreds of small operations add
+up. boto3 clients are thread-safe, so the wrapper Beam creates each time
+gets a cached client instead.
 """
 
 import os

@@ -162,8 +162,7 @@ def row_scores(left: Sequence[pa.Array], right: Sequence[pa.Array],
                                    "name"),
                  column_similarity(left[j].take(at), right[i].take(at),
                                    "name"))
-      with np.errstate(invalid="ignore"):
-        other = np.nanmean(np.vstack(swapped), axis=0)
+      other = _nanmean(np.vstack(swapped))
       # Only a real swap: both names agree crosswise, better than straight.
       use = ((np.fmin(*swapped) >= SWAPPED_AGREE) &
              (np.nan_to_num(other, nan=-1) >
@@ -174,9 +173,25 @@ def row_scores(left: Sequence[pa.Array], right: Sequence[pa.Array],
     return np.full(n, np.nan)
   stack = np.vstack(sims)
   filled = (~np.isnan(stack)).sum(axis=0)
-  with np.errstate(invalid="ignore"):
-    score = (np.nanmean(stack, axis=0) + np.nanmin(stack, axis=0)) / 2
+  score = (_nanmean(stack) + _nanmin(stack)) / 2
   if names:
     veto = (np.vstack([sims[i] for i in names]) == 0).any(axis=0)
     score = np.where(veto, 0.0, score)
   return np.where(filled >= min_columns, score, np.nan)
+
+
+def _nanmean(stack: np.ndarray) -> np.ndarray:
+  """np.nanmean over axis 0, NaN where a column is all NaN, without the
+  RuntimeWarning numpy prints for those (a row no column compares)."""
+  valid = ~np.isnan(stack)
+  count = valid.sum(axis=0)
+  total = np.where(valid, stack, 0).sum(axis=0)
+  return np.divide(total, count, out=np.full(count.shape, np.nan),
+                   where=count > 0)
+
+
+def _nanmin(stack: np.ndarray) -> np.ndarray:
+  """np.nanmin over axis 0, NaN where a column is all NaN (no warning)."""
+  valid = ~np.isnan(stack)
+  low = np.where(valid, stack, np.inf).min(axis=0)
+  return np.where(valid.any(axis=0), low, np.nan)
