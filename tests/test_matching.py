@@ -355,10 +355,6 @@ def test_a_fuzzy_key_gets_a_fuzzy_index_not_a_lookup():
   assert set(index.fuzzy) == {"fuzzy"}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: with no kept column, resolve_duplicates numbers synthesised rows "
-    "from 0 (`written` has no columns, so its num_rows is 0): a shared key "
-    "value is looked up to row 0, 1, ... of the source, another row"))
 def test_a_source_that_keeps_no_column_still_uses_its_whole_group():
   """A vendor list used only to see who matches (its only column is the
   key): a match on b@x.com uses both of its rows for b@x.com, and none

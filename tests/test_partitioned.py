@@ -216,3 +216,22 @@ def test_a_source_that_supplies_only_its_key_gives_the_same_bytes(job, cli,
   merged = [l for name, data in broadcast.items() if name.startswith("merged")
             for l in data.decode().splitlines()[1:]]
   assert merged[:2] == ["0,p0@x.com,t0,v:email,1", "1,p1@x.com,t1,,"]
+
+
+def test_duplicates_of_a_source_that_keeps_no_column_count_right(job, cli,
+                                                                  tmp_path):
+  """Both rows of a shared key are used, and no other (the synthesised row
+  of a group was once numbered from 0 when the source kept nothing)."""
+  write_csv(tmp_path / "crm.csv", [["ID", "Email"], ["1", "b@x.com"]])
+  write_csv(tmp_path / "vendor.csv", [["Email"], ["a@x.com"], ["c@x.com"],
+                                      ["a@x.com"], ["b@x.com"], ["B@x.com"]])
+  config = tmp_path / "job.yaml"
+  config.write_text(
+      f"original: {{path: {tmp_path}/crm.csv}}\n"
+      f"enriched: [{{path: {tmp_path}/vendor.csv, name: v}}]\n"
+      "match: {keys: [{name: email, normalize: email, columns: [Email]}]}\n"
+      "output: {path: unused}\n")
+  for join in ("broadcast", "partitioned"):
+    files = _run(cli, job, str(config), join)
+    unmatched = files["unmatched_enriched.csv"].decode().splitlines()[1:]
+    assert [line.split(",")[2] for line in unmatched] == ["2", "3", "4"]

@@ -36,8 +36,8 @@ def spread_columns(columns: Sequence[str], widths: Dict[str, int]):
   return [f"{c}_{i}" for c in columns for i in range(2, widths.get(c, 1) + 1)]
 
 
-def _nonempty_counts(table: pa.Table) -> np.ndarray:
-  counts = np.zeros(table.num_rows, np.int64)
+def _nonempty_counts(table: pa.Table, n: int) -> np.ndarray:
+  counts = np.zeros(n, np.int64)
   for c in table.columns:
     counts += pc.not_equal(c, "").to_numpy(zero_copy_only=False)
   return counts
@@ -53,10 +53,13 @@ def _distinct(values):
 
 def resolve_duplicates(written: pa.Table, internal: pa.Table, groups,
                        spec: MergeSpec) -> Duplicates:
-  n = written.num_rows
+  """`written`: the source's kept columns (possibly none), `internal` its
+  bookkeeping and key columns, row for row; `groups`: key -> value -> the
+  rows sharing it. Synthesised rows are numbered after the source's own."""
+  n = internal.num_rows  # `written` has no rows to count if it keeps nothing
   columns = written.column_names
   how = spec.duplicates
-  complete = _nonempty_counts(written) if how == "most_complete" else None
+  complete = _nonempty_counts(written, n) if how == "most_complete" else None
   picked: List[int] = []  # the row each synthesised row copies
   combined: List[Dict[str, List[str]]] = []  # join/spread: distinct values
   choice, members = {}, {}
