@@ -9,6 +9,8 @@ the Beam graph built from it.
         accounts, header -> Finalize: reports, books, commit
 """
 
+import dataclasses
+import difflib
 import logging
 import os
 import re
@@ -218,12 +220,17 @@ def _check_columns(config: JobConfig, spec: MergeSpec, sources):
   if config.columns.placement == "explicit":
     if not config.columns.order:
       raise ConfigError("columns.order: required with placement: explicit")
-    layout = join_layout(spec, [(s.spec.name, s.kept) for s in sources], [])
-    known = set(layout.columns)
+    # Every column the job could write, placed as `append` would place it.
+    layout = join_layout(dataclasses.replace(spec, placement="append"),
+                         [(s.spec.name, s.kept) for s in sources], [])
+    known = list(layout.columns)
     for column in config.columns.order:
       spread = re.match(r"^(.*)_\d+$", column)
       if column not in known and not (spread and spread.group(1) in kept):
-        raise ConfigError(f"columns.order: unknown column {column!r}")
+        close = difflib.get_close_matches(column, known, n=1)
+        raise ConfigError(f"columns.order: unknown column {column!r}" + (
+            f" (did you mean {close[0]!r}?)" if close else
+            f" (columns: {_columns(known)})"))
     missing = [c for c in spec.original_header
                if c not in config.columns.order]
     if missing:

@@ -197,6 +197,22 @@ def test_explicit_column_order(job, tmp_path, cli):
   assert out["1"]["Score"] == "1"
 
 
+def test_an_explicit_order_naming_no_such_column_is_an_error(job, tmp_path,
+                                                             cli):
+  """A typo in columns.order would write an empty column and drop the one
+  meant: refused before anything runs, with the closest column."""
+  vendor = write_csv(tmp_path / "e0.csv", [["Email", "Score"],
+                                           ["john@old.com", "1"]])
+  order = ["Email", "ID", "Scroe", "First", "Last", "Phone", "Zip", "Title"]
+  config = job.config(write_csv(tmp_path / "crm.csv", ORIGINAL),
+                      [{"path": vendor}], [EMAIL],
+                      columns={"placement": "explicit", "order": order})
+  code, _, err = cli("validate", config)
+  assert code == 2
+  assert err.strip() == ("crmsync: error: columns.order: unknown column "
+                         "'Scroe' (did you mean 'Score'?)")
+
+
 def test_default_keep_is_new_columns_plus_mapped_ones(job, tmp_path, cli):
   out = run(job, tmp_path, cli, [([["E-mail Address", "Zip", "Mobile",
                                     "Verified"],
