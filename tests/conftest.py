@@ -6,10 +6,12 @@ import io
 import json
 import os
 
+import pyarrow as pa
 import pytest
 import yaml
 
 from crmsync.pipelines.cli import main
+from crmsync.transforms.columns import LINE_COL, OFFSET_COL
 from crmsync.transforms.csv_source import CsvSource
 from crmsync.transforms.rows import RowBatch
 
@@ -131,3 +133,15 @@ def python_runner_pipeline():
   from apache_beam.runners.portability.fn_api_runner import FnApiRunner
   from apache_beam.testing.test_pipeline import TestPipeline
   return TestPipeline(runner=FnApiRunner())
+
+
+def row_batch(file_index, columns, offsets=None, lines=None):
+  """A RowBatch as ReadCsv makes one: string columns, then each record's
+  byte offset and line (by default 100 bytes a record, from line 2)."""
+  n = len(next(iter(columns.values())))
+  offsets = list(range(0, 100 * n, 100)) if offsets is None else offsets
+  lines = list(range(2, n + 2)) if lines is None else lines
+  arrays = [pa.array(v, pa.string()) for v in columns.values()]
+  arrays += [pa.array(offsets, pa.int64()), pa.array(lines, pa.int64())]
+  return RowBatch(file_index, pa.RecordBatch.from_arrays(
+      arrays, names=list(columns) + [OFFSET_COL, LINE_COL]))

@@ -6,12 +6,12 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 
+from conftest import row_batch
 from crmsync.transforms.assemble import (CONFLICT_COLUMNS, INVALID_COLUMNS,
                                          resolve_batch)
 from crmsync.transforms.columns import FILE_COL, LINE_COL, OFFSET_COL
 from crmsync.transforms.confirm import REJECTED_COLUMNS
 from crmsync.transforms.join import SourceMatch, join_layout
-from crmsync.transforms.rows import RowBatch
 from crmsync.transforms.spec import FuzzyRule, MatchKey, MergeSpec
 
 EMAIL = MatchKey("email", ("Email",), ("email",))
@@ -26,16 +26,6 @@ def spec_of(**extra):
   extra.setdefault("conflict_columns", {"Title": "create_alternate"})
   return MergeSpec(ORIGINAL, (EMAIL, PHONE, NAME), match_columns=True,
                    column_kinds={"Web": "url"}, **extra)
-
-
-def row_batch(file_index, columns):
-  """A RowBatch as ReadCsv makes one (100 bytes a record, from line 2)."""
-  n = len(next(iter(columns.values())))
-  arrays = [pa.array(v, pa.string()) for v in columns.values()]
-  arrays += [pa.array(range(0, 100 * n, 100), pa.int64()),
-             pa.array(range(2, n + 2), pa.int64())]
-  return RowBatch(file_index, pa.RecordBatch.from_arrays(
-      arrays, names=list(columns) + [OFFSET_COL, LINE_COL]))
 
 
 def crm_batch():

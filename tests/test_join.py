@@ -8,28 +8,18 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 
+from conftest import row_batch
 from crmsync.transforms import join
-from crmsync.transforms.columns import FILE_COL, ID_COL, LINE_COL, OFFSET_COL
+from crmsync.transforms.columns import FILE_COL, ID_COL, LINE_COL
 from crmsync.transforms.confirm import REJECTED_COLUMNS
 from crmsync.transforms.join import (EnrichedAccount, SourceBooks,
                                      SourceMatch, Supplied, account,
                                      count_outputs, join_layout)
-from crmsync.transforms.rows import RowBatch
 from crmsync.transforms.spec import MatchKey, MergeSpec
 
 EMAIL = MatchKey("email", ("Email",), ("email",))
 PHONE = MatchKey("phone", ("Phone",), ("phone",))
 SPEC = MergeSpec(("ID", "Email", "Phone"), (EMAIL, PHONE))
-
-
-def row_batch(file_index, columns):
-  """A RowBatch as ReadCsv makes one (100 bytes a record, from line 2)."""
-  n = len(next(iter(columns.values())))
-  arrays = [pa.array(v, pa.string()) for v in columns.values()]
-  arrays += [pa.array(range(0, 100 * n, 100), pa.int64()),
-             pa.array(range(2, n + 2), pa.int64())]
-  return RowBatch(file_index, pa.RecordBatch.from_arrays(
-      arrays, names=list(columns) + [OFFSET_COL, LINE_COL]))
 
 
 # join_layout --------------------------------------------------------------

@@ -5,7 +5,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from crmsync.transforms import matching
+from conftest import row_batch
 from crmsync.transforms.columns import FILE_COL, LINE_COL, OFFSET_COL
 from crmsync.transforms.matching import (KEY_SEPARATOR, EnrichedIndex,
                                          KeyLookup, SourceColumns,
@@ -19,18 +19,6 @@ EMAIL = MatchKey("email", ("Email",), ("email",))
 PHONE = MatchKey("phone", ("Phone",), ("phone",))
 NAME_ZIP = MatchKey("name_zip", ("First", "Last", "Zip"),
                     ("name", "name", "zip"))
-
-
-def row_batch(file_index, columns, offsets=None, lines=None):
-  """A RowBatch as ReadCsv makes one: string columns, then each record's
-  byte offset and line (by default 100 bytes a record, from line 2)."""
-  n = len(next(iter(columns.values())))
-  offsets = list(range(0, 100 * n, 100)) if offsets is None else offsets
-  lines = list(range(2, n + 2)) if lines is None else lines
-  arrays = [pa.array(v, pa.string()) for v in columns.values()]
-  arrays += [pa.array(offsets, pa.int64()), pa.array(lines, pa.int64())]
-  return RowBatch(file_index, pa.RecordBatch.from_arrays(
-      arrays, names=list(columns) + [OFFSET_COL, LINE_COL]))
 
 
 def table_of(columns):
