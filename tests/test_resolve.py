@@ -1,7 +1,6 @@
 """transforms/resolve.py: duplicate groups, the output layout and the
 conflict strategies, on Arrow arrays."""
 
-import numpy as np
 import pyarrow as pa
 import pytest
 
