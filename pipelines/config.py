@@ -520,6 +520,11 @@ def load_config(path: str, overrides: List[str] = (),
     raise ConfigError(f"{path}: config file not found")
   try:
     doc = yaml.safe_load(p.read_text(encoding="utf-8"))
+  except UnicodeDecodeError as e:
+    line = p.read_bytes()[:e.start].count(b"\n") + 1
+    raise ConfigError(f"{path}: line {line}: not UTF-8 (byte "
+                      f"0x{e.object[e.start]:02x}); save the config as "
+                      f"UTF-8") from None
   except yaml.YAMLError as e:
     mark = getattr(e, "problem_mark", None)
     where = f" line {mark.line + 1}" if mark else ""
@@ -570,3 +575,6 @@ def _expand_templates(text: str, values, path: str, where: str) -> str:
   except (KeyError, IndexError, ValueError) as e:
     raise ConfigError(f"{path}: {where}: unknown template {e} in {text!r} "
                       f"(known: {{run_date}}, {{run_id}})") from None
+  except AttributeError:  # {run_date.year}: the values are plain strings
+    raise ConfigError(f"{path}: {where}: templates take no attributes, in "
+                      f"{text!r} (known: {{run_date}}, {{run_id}})") from None

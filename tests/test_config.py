@@ -170,16 +170,10 @@ def test_a_template_in_a_list_names_its_index(here):
       "(known: {run_date}, {run_id})")
 
 
-@pytest.mark.xfail(strict=True, reason="an attribute in a template "
-                   "('{run_date.year}') raises AttributeError, not a "
-                   "ConfigError: the CLI prints a traceback and exits 1")
 def test_an_attribute_in_a_template_is_a_config_error(here):
   _error(here, {**MINIMAL, "output": {"path": "out/{run_date.year}/m"}})
 
 
-@pytest.mark.xfail(strict=True, reason="a config file not in UTF-8 raises "
-                   "UnicodeDecodeError, not a ConfigError: the CLI prints "
-                   "a traceback and exits 1")
 def test_a_config_not_in_utf8_is_a_config_error(here):
   path = here / "latin1.yaml"
   path.write_bytes(b"original: {path: T\xe9l\xe9phone.csv}\n")

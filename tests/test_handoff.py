@@ -97,10 +97,6 @@ def test_a_file_that_is_not_a_handoff_file_is_refused(tmp_path, content):
     load(Handoff(str(path), "x"))
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="an empty file fails in mmap ('cannot mmap an "
-                          "empty file'), not with 'not a crmsync handoff "
-                          "file'")
 def test_an_empty_file_is_refused_as_not_a_handoff_file(tmp_path):
   path = tmp_path / "empty.index"
   path.write_bytes(b"")

@@ -204,9 +204,6 @@ def test_no_rows_or_no_columns_is_no_scores():
   assert row_scores(empty, empty, KINDS).size == 0
 
 
-@pytest.mark.xfail(strict=True, reason="with two name columns, a pair with "
-                   "no name on either side still warns 'Mean of empty "
-                   "slice' (the direct names' np.nanmean in row_scores)")
 def test_a_row_without_names_scores_without_a_warning():
   with warnings.catch_warnings():
     warnings.simplefilter("error")

@@ -18,6 +18,7 @@ The folder must be one every worker can reach, as the output's is.
 
 import hashlib
 import mmap
+import os
 import pickle
 import re
 import struct
@@ -67,6 +68,8 @@ def load(handoff: Handoff) -> Any:
       data = memoryview(f.read())
   else:
     with open(path, "rb") as f:
+      if os.fstat(f.fileno()).st_size < len(_MAGIC):  # mmap refuses empty
+        raise ValueError(f"{path}: not a crmsync handoff file")
       data = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
   if bytes(data[:len(_MAGIC)]) != _MAGIC:
     raise ValueError(f"{path}: not a crmsync handoff file")

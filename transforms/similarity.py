@@ -148,8 +148,7 @@ def row_scores(left: Sequence[pa.Array], right: Sequence[pa.Array],
   names = [i for i, k in enumerate(kinds) if k == "name"]
   if len(names) == 2:
     i, j = names
-    with np.errstate(invalid="ignore"):
-      direct = np.nanmean(np.vstack([sims[i], sims[j]]), axis=0)
+    direct = _nanmean(np.vstack([sims[i], sims[j]]))
     # Swaps are tried where the names disagree straight and one of them is
     # the other's other name (a swap with at most one typo).
     crosswise = pc.fill_null(pc.or_(pc.equal(left[i], right[j]),
