@@ -58,13 +58,19 @@ print("\n".join(f"changed: {c}" for c in changed))
 '''
 
 
-def test_installed_package_is_one_namespace_and_import_changes_nothing(
-    tmp_path):
+def _sources(tmp_path) -> Path:
+  """What setup.py packages, copied (a build leaves files beside it)."""
   source = tmp_path / "src"
   ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
   for folder in ("pipelines", "transforms"):
     shutil.copytree(ROOT / folder, source / folder, ignore=ignore)
   shutil.copy(ROOT / "setup.py", source)
+  return source
+
+
+def test_installed_package_is_one_namespace_and_import_changes_nothing(
+    tmp_path):
+  source = _sources(tmp_path)
   target = tmp_path / "site"
   subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                   "--target", str(target), str(source)], check=True,
@@ -80,3 +86,22 @@ def test_installed_package_is_one_namespace_and_import_changes_nothing(
   lines = done.stdout.split()
   assert lines[:2] == ["crmsync.transforms.broadcast", "crmsync.transforms.csv_io"]
   assert [l for l in done.stdout.splitlines() if l.startswith("changed")] == []
+
+
+def test_the_sdist_beam_stages_for_setup_file_installs_the_namespace(
+    tmp_path):
+  """--setup_file=setup.py: Beam's stager builds an sdist with `setup.py
+  sdist` (when the `build` module is absent) and each worker installs it."""
+  source = _sources(tmp_path)
+  dist = tmp_path / "dist"
+  subprocess.run([sys.executable, "setup.py", "sdist", "--dist-dir",
+                  str(dist)], cwd=source, check=True, capture_output=True)
+  (sdist,) = dist.glob("crmsync-*.tar.gz")
+  target = tmp_path / "site"
+  subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                  "--target", str(target), str(sdist)], check=True,
+                 capture_output=True)
+  installed = target / "crmsync"
+  assert (installed / "transforms" / "broadcast.py").exists()
+  assert (installed / "pipelines" / "dev" / "poms" / "flink.pom.xml").exists()
+  assert not (target / "transforms").exists()
