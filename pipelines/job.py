@@ -310,7 +310,8 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
                        original_name="original",
                        original_files=original_files,
                        source_order=plan.source_order,
-                       max_rejected_fraction=config.limits.max_rejected_fraction),
+                       max_rejected_fraction=(
+                           config.limits.max_rejected_fraction)),
               side.AsSingleton(stats), side.AsList(written),
               side.AsSingleton(rejected | "RejectedSummary" >>
                                beam.CombineGlobally(RejectedSummary())),

@@ -81,3 +81,21 @@ def test_merge_counts_in_beam_metrics_across_many_batches(tmp_path):
               for c in result.metrics().query()["counters"]}
   assert counters["rows_merged"] == n
   assert counters["rows_matched"] == len(range(0, n, 3))
+
+
+@pytest.mark.parametrize("join", [BroadcastMerge, PartitionedMerge])
+def test_a_join_refuses_windowed_original_rows(tmp_path, join):
+  """Its indexes and shuffles pair rows across whole files: windowed rows
+  would meet nothing, so it says so when the pipeline is built."""
+  from apache_beam.transforms.window import FixedWindows
+  crm_path, vendor_path = _inputs(tmp_path)
+  spec = MergeSpec(original_header=("ID", "Email", "Phone"),
+                   keys=(MatchKey("email", ("Email",), ("email",)),))
+  p = python_runner_pipeline()
+  vendor_read = ReadCsv(vendor_path)
+  sources = [JoinSource(EnrichedSpec("vendor"), vendor_read.header,
+                        vendor_read.files, (p | vendor_read).rows)]
+  windowed = (p | "ReadCrm" >> ReadCsv(crm_path)).rows | beam.WindowInto(
+      FixedWindows(60))
+  with pytest.raises(ValueError, match="original rows are windowed"):
+    _ = windowed | join(spec, sources)

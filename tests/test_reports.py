@@ -32,7 +32,8 @@ def test_many_report_rows_over_many_batches_come_out_whole_and_in_order(
   config = tmp_path / "job.yaml"
   config.write_text(
       f"original: {{path: {tmp_path}/crm.csv}}\n"
-      f"enriched: [{{path: {tmp_path}/vendor.csv, name: v, columns: {{Title: Title}}}}]\n"
+      f"enriched: [{{path: {tmp_path}/vendor.csv, name: v,"
+      " columns: {Title: Title}}]\n"
       "match: {keys: [{name: email, normalize: email, columns: [Email]}]}\n"
       "conflicts: {default: replace}\n"
       f"join: {join}\njoin_partitions: 3\n"

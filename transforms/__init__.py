@@ -16,11 +16,11 @@ from crmsync.transforms.csv_io import ReadCsv
 from crmsync.transforms.csv_source import CsvSource
 from crmsync.transforms.join import JoinResult, JoinSource
 from crmsync.transforms.partitioned import PartitionedMerge
-from crmsync.transforms.rows import RejectedRow, RowBatch
+from crmsync.transforms.rows import REJECTED_SCHEMA, RowBatch
 from crmsync.transforms.spec import EnrichedSpec, MatchKey, MergeSpec
 from crmsync.transforms.writing import WriteShards
 
 __all__ = ["BroadcastMerge", "BuildIndex", "CsvFormat", "CsvSource",
            "EnrichedSpec", "JoinResult", "JoinSource", "MatchKey", "Merge",
-           "MergeSpec", "PartitionedMerge", "ReadCsv", "RejectedRow",
+           "MergeSpec", "PartitionedMerge", "ReadCsv", "REJECTED_SCHEMA",
            "RowBatch", "WriteShards"]

@@ -29,10 +29,15 @@ def resolve_batch(batch: RowBatch, gathered, matches, layout, spec,
                   original_keys=None):
   """The merged batch, its report rows (conflicts, refused values and
   rejected matches: one Arrow batch each, where there are any) and its
-  stats, from what each source's match gave each row: `gathered[source]` holds the matched enriched values
-  (null where none), `matches[source]` the SourceMatch; `original_keys`:
-  column -> the batch's keys of that column, where already computed. Both
-  joins end here."""
+  stats, from what each source's match gave each row. `gathered[source]`
+  holds the matched enriched values (null where none), `matches[source]`
+  the SourceMatch; `original_keys`: column -> the batch's keys of that
+  column, where already computed. Both joins end here.
+
+  Stats (a dict of counts; reports.SumStats adds them up): merged_rows,
+  matched_any, and per source matches (key -> rows), matched_rows,
+  fuzzy_matches, rejected_by_confirm; per column conflicts,
+  invalid_values, filled_before, filled_after."""
   original_keys = original_keys or {}
   table = batch.table
   n = table.num_rows

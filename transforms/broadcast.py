@@ -23,7 +23,8 @@ from crmsync.transforms.hashing import in_sorted
 from crmsync.transforms.columns import ID_COL
 from crmsync.transforms.join import (EnrichedAccount, JoinResult, JoinSource,
                                      SourceMatch, Supplied, account,
-                                     count_outputs, join_layout)
+                                     count_outputs, join_layout,
+                                     require_global_window)
 from crmsync.transforms.matching import (EnrichedIndex, SourceColumns,
                                          build_index, identities, key_values,
                                          lookup_rows)
@@ -89,11 +90,11 @@ def sort_indexes(indexes, source_order: Sequence[str]):
 
 
 class MergeBatches(AheadDoFn):
-  """Original RowBatch -> merged RowBatch, plus tagged conflicts (Arrow
-  batches), used (source, identities of the source rows its matches used)
-  and per-batch stats. The
-  broadcast join: every enriched index is a side input. Batches merge on a
-  thread per core."""
+  """Original RowBatch -> merged RowBatch, plus tagged outputs: conflicts,
+  invalid_values and rejected_matches (one Arrow batch each per original
+  batch, where any), used ((source, identities of the source rows its
+  matches used)) and stats (a dict per batch). The broadcast join: every
+  enriched index is a side input. Batches merge on a thread per core."""
 
   def __init__(self, spec: MergeSpec, source_order: Sequence[str]):
     self._spec = spec
@@ -238,6 +239,7 @@ class BroadcastMerge(beam.PTransform):
     self._folder = folder
 
   def expand(self, original):
+    require_global_window(original, "BroadcastMerge")
     spec, order = self._spec, [s.spec.name for s in self._sources]
     files = {s.spec.name: list(s.files) for s in self._sources}
     kept = [(s.spec.name, SourceColumns.of(s.spec, spec, s.mapped_header).keep)

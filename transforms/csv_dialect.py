@@ -9,7 +9,7 @@ backslash (`csv.escape: auto`: a `\\"` inside a value, and no doubled quote)
 and whether rows end with a delimiter the header lacks. That last one is the file's trait, not a row's: a stray quote
 can make one row look so (`"a,b"` cut by a quote into `"a",b"`).
 
-Records are found on raw bytes (csv_io), which needs an encoding whose quote,
+Records are found on raw bytes (csv_scan), which needs an encoding whose quote,
 delimiters and line ends are single bytes that occur in no other character:
 UTF-8 and the 8-bit code pages. A file in any other encoding (UTF-16, UTF-32,
 Shift JIS, ...) is transcoded to UTF-8 once, at submission, and the copy is
@@ -129,7 +129,7 @@ def bom_of(head: bytes) -> Tuple[Optional[str], int]:
 
 
 def view_chunks(f, fmt: CsvFormat, size: int = 1 << 16) -> Iterator[bytes]:
-  """The bytes csv_io scans, from a file open as `f`: the file's own, or,
+  """The bytes csv_scan scans, from a file open as `f`: the file's own, or,
   for an encoding read from a copy, its text as UTF-8 (BOM dropped): the
   bytes of that copy."""
   if fmt.in_place:

@@ -111,6 +111,8 @@ def read_header(path: str, fmt: CsvFormat = CsvFormat()) -> CsvHeader:
     raise InputError(f"{path}: line {at}: the header holds a bare carriage "
                      f"return: lines end with CR only (classic Mac OS)? "
                      f"Convert the file to LF or CRLF line ends")
+  # Before stripping: Python counts the reserved character as whitespace.
+  check_header(rows[0], f"{path}: line {at}")
   names = tuple(n.strip() or f"column_{i + 1}" for i, n in enumerate(rows[0]))
   seen = {}
   for i, n in enumerate(names):
@@ -118,7 +120,6 @@ def read_header(path: str, fmt: CsvFormat = CsvFormat()) -> CsvHeader:
       raise InputError(f"{path}: line {at}: duplicate column name {n!r} "
                        f"(columns {seen[n] + 1} and {i + 1})")
     seen[n] = i
-  check_header(names, f"{path}: line {at}")
   return CsvHeader(names, end, head[:end].count(b"\n"), fmt)
 
 

@@ -53,9 +53,9 @@ class ReadCsv(beam.PTransform):
 
   Returns a tuple-like result: `.rows` (RowBatch) and `.rejected` (Arrow
   batches of rejected records, rows.REJECTED_SCHEMA: source, file, line,
-  offset, reason, raw). Files are matched and their headers read when the transform
-  is built, so a missing file or bad header fails (InputError) before
-  anything runs. `files`: the pattern's files when the caller has listed
+  offset, reason, raw). Files are matched and their headers read when the
+  transform is built, so a missing file or bad header fails (InputError)
+  before anything runs. `files`: the pattern's files when the caller has listed
   them already; `formats`, `copies`: as CsvSource takes them.
   """
 

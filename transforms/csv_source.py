@@ -102,8 +102,8 @@ class _InFile:
 
 
 class CsvSource(iobase.BoundedSource):
-  """Reads CSV files as RowBatch elements, plus RejectedRow elements for
-  malformed records (ReadCsv separates the two).
+  """Reads CSV files as RowBatch elements, plus Arrow batches of the
+  malformed records (rows.REJECTED_SCHEMA; ReadCsv separates the two).
 
   `pattern`: the path or glob; `files`: its files as listed when the job
   was planned (listed here if not given), in row order; `batch_rows`: rows

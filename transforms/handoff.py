@@ -27,6 +27,8 @@ from typing import Any, NamedTuple
 
 from apache_beam.io.filesystems import FileSystems
 
+from crmsync.transforms import worker
+
 _MAGIC = b"CRMSYNC\x01"
 _ALIGN = 64
 
@@ -40,6 +42,7 @@ class Handoff(NamedTuple):
 
 
 def save(value: Any, path: str, name: str = "", summary=None) -> Handoff:
+  worker.prepare()  # also in stages that run no crmsync DoFn
   buffers = []
   meta = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
   raws = [b.raw() for b in buffers]
@@ -62,6 +65,7 @@ def save(value: Any, path: str, name: str = "", summary=None) -> Handoff:
 def load(handoff: Handoff) -> Any:
   """The value, its buffers mapped from the file (local disk) or read once
   (object stores)."""
+  worker.prepare()  # also in stages that run no crmsync DoFn
   path = handoff.path
   if "://" in path:
     with FileSystems.open(path, compression_type="uncompressed") as f:
@@ -112,6 +116,7 @@ class SliceWriter:
   each went. The file is complete when the `with` block ends."""
 
   def __init__(self, path: str):
+    worker.prepare()  # also in stages that run no crmsync DoFn
     self._path, self._at, self._file = path, 0, None
 
   def __enter__(self):
@@ -129,6 +134,7 @@ class SliceWriter:
 
 
 def read_slice(where: Slice) -> bytes:
+  worker.prepare()  # also in stages that run no crmsync DoFn
   if "://" not in where.path:
     with open(where.path, "rb") as f:
       f.seek(where.offset)

@@ -9,7 +9,8 @@ in priority order, and one result, a JoinResult of PCollections:
     conflicts         Arrow batches, assemble.CONFLICT_COLUMNS
     invalid_values    Arrow batches, assemble.INVALID_COLUMNS
     rejected_matches  Arrow batches (confirm.rejected_batch)
-    stats             dicts of counts per merged batch (reports.SumStats)
+    stats             a dict of counts per merged batch (its keys:
+                      assemble.resolve_batch; reports.SumStats sums them)
     accounts          one EnrichedAccount per source
     header            one list: the output columns, in order
 
@@ -24,6 +25,7 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindows
 
 from crmsync.transforms import confirm
 from crmsync.transforms.columns import FILE_COL, ID_COL, LINE_COL, OFFSET_COL
@@ -32,6 +34,18 @@ from crmsync.transforms.progress import Progress
 from crmsync.transforms.resolve import Layout, output_layout, spread_columns
 from crmsync.transforms.rows import RowBatch
 from crmsync.transforms.spec import EnrichedSpec, MergeSpec
+
+
+def require_global_window(rows: beam.PCollection, join: str) -> None:
+  """A join's inputs are whole files, in Beam's global window: its indexes
+  and shuffles pair rows across the whole input. Windowed original rows
+  would meet no enriched row; refused with a ValueError rather than
+  merged wrongly."""
+  if not isinstance(rows.windowing.windowfn, GlobalWindows):
+    raise ValueError(f"{join}: the original rows are windowed "
+                     f"({type(rows.windowing.windowfn).__name__}); a join "
+                     f"takes them in the global window (apply it before "
+                     f"beam.WindowInto)")
 
 
 class JoinSource(NamedTuple):

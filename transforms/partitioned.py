@@ -1,7 +1,8 @@
 """The key-partitioned join, for enriched sides too big to broadcast.
 
 Every key value is hashed to one of P partitions (a stable hash: the same on
-every worker and runner). In one CoGroupByKey per partition:
+every worker and runner). One GroupByKey brings each partition's
+elements together:
 
 - enriched fragments: each enriched row goes to the partitions of its key
   values, and an index of just those rows is built there. All rows sharing a
@@ -47,7 +48,8 @@ from crmsync.transforms.matching import (SourceColumns, identities,
 from crmsync.transforms.assemble import resolve_batch
 from crmsync.transforms.join import (EnrichedAccount, JoinResult, JoinSource,
                                      SourceMatch, Supplied, account,
-                                     count_outputs, join_layout)
+                                     count_outputs, join_layout,
+                                     require_global_window)
 from crmsync.transforms.progress import Progress
 from crmsync.transforms.columns import (AGREE_COL, EVIDENCE, FILE_COL, ID_COL,
                                         LINE_COL, OFFSET_COL, OWNED_COL,
@@ -459,6 +461,7 @@ class PartitionedMerge(beam.PTransform):
     self._reread = reread
 
   def expand(self, original):
+    require_global_window(original, "PartitionedMerge")
     spec, partitions = self._spec, self._partitions
     order = [s.spec.name for s in self._sources]
     headers, files, kept, key_names, fragments = {}, {}, [], set(), []

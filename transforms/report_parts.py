@@ -19,7 +19,8 @@ import io
 import json
 import posixpath
 import shutil
-from typing import Callable, Iterable, NamedTuple, Sequence, Tuple
+from typing import (Callable, Iterable, NamedTuple, Optional, Sequence,
+                    Tuple)
 
 import apache_beam as beam
 import pyarrow as pa
@@ -28,6 +29,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from crmsync.transforms import worker
 from crmsync.transforms.columns import FILE_COL, LINE_COL
+from crmsync.transforms.handoff import attempt_name
 from crmsync.transforms.normalizers.text import has_any
 from crmsync.transforms.writing import encode_csv, header_line
 
@@ -62,7 +64,8 @@ def _table(names: Sequence[str], columns) -> pa.Table:
 
 class Conflicts:
   """A batch of conflicts.csv rows (assemble.CONFLICT_COLUMNS) of one
-  original batch -> (key, CSV bytes): sorted by line, then column."""
+  original batch -> (key, table of the report's columns): sorted by input
+  position, then column."""
 
   def __init__(self, original_files: Sequence[str]):
     self._files = pa.array(list(original_files), pa.string())
@@ -78,8 +81,8 @@ class Conflicts:
 
 class InvalidValues:
   """A batch of invalid_values.csv rows (assemble.INVALID_COLUMNS) of one
-  original batch -> (key, table): sorted by line, column, then source
-  priority. `source_files`: each source's files, in priority order."""
+  original batch -> (key, table): sorted by input position, column, then
+  source priority. `source_files`: each source's files, in priority order."""
 
   def __init__(self, original_files: Sequence[str],
                source_files: Sequence[Tuple[str, Sequence[str]]]):
@@ -105,7 +108,8 @@ class InvalidValues:
 
 class RejectedMatches:
   """A batch of rejected_matches.csv rows (confirm.REJECTED_COLUMNS) of one
-  original batch -> (key, table): sorted by line, source priority, key."""
+  original batch -> (key, table): sorted by input position, source
+  priority, key."""
 
   def __init__(self, original_files: Sequence[str],
                source_order: Sequence[str]):
@@ -183,9 +187,11 @@ class _WritePart(beam.DoFn):
     key, table = self._encode(element)
     if not table.num_rows:
       return
-    # Named by its key: a retried bundle writes the same part again.
-    name = hashlib.sha256(repr((self._report, key)).encode()).hexdigest()
-    path = FileSystems.join(self._folder, f"{name[:24]}.csv")
+    # A name of its own per attempt: a retried or speculative attempt never
+    # rewrites the part that the kept attempt's ReportPart points to.
+    stem = hashlib.sha256(repr((self._report, key)).encode()).hexdigest()
+    path = FileSystems.join(self._folder,
+                            attempt_name(stem[:16], ".csv"))
     encode = getattr(self._encode, "encode", encode_csv)
     with FileSystems.create(path) as f:
       f.write(encode(table))
@@ -208,9 +214,10 @@ class WriteReportParts(beam.PTransform):
 
 
 def write_report(report: str, parts: Iterable[ReportPart], folder: str,
-                 header: Sequence[str] = None) -> str:
+                 header: Optional[Sequence[str]] = None) -> str:
   """Writes `report` into `folder`: its header, then its parts in key
-  order, streamed; returns the path. The parts are deleted afterwards."""
+  order, streamed; returns the path. The parts stay (a retried Finalize
+  reads them again); they go with the run's temporary folder."""
   parts = sorted((p for p in parts if p.report == report),
                  key=lambda p: p.key)
   path = FileSystems.join(folder, posixpath.basename(report))
@@ -220,8 +227,6 @@ def write_report(report: str, parts: Iterable[ReportPart], folder: str,
       with FileSystems.open(part.path,
                             compression_type="uncompressed") as f:
         shutil.copyfileobj(f, out, 1 << 22)
-  if parts:
-    FileSystems.delete([p.path for p in parts])
   return path
 
 

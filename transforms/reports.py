@@ -84,8 +84,9 @@ class RejectedSummary(beam.CombineFn):
     first = t.append_column("at", pa.array(np.arange(t.num_rows))).group_by(
         ["source", "reason"], use_threads=False).aggregate(
             [("at", "min"), ("at", "count")])
-    for source, reason, at, count in zip(*(first.column(c).to_pylist() for c in (
-        "source", "reason", "at_min", "at_count"))):
+    columns = ("source", "reason", "at_min", "at_count")
+    for source, reason, at, count in zip(*(first.column(c).to_pylist()
+                                           for c in columns)):
       _add_reason(acc, source, reason, [count, t["file"][at].as_py(),
                                         t["offset"][at].as_py(),
                                         t["line"][at].as_py()])
@@ -153,9 +154,9 @@ class ReportParts(beam.PTransform):
 
 
 class Finalize(beam.DoFn):
-  """Runs once when everything else is done: writes stats.json and
-  rejected.csv, puts each other report together from its parts, checks the
-  books, and commits shards and reports to their final names. An input
+  """Runs once when everything else is done: checks the books, writes
+  stats.json, puts each other report together from its parts, and commits
+  shards and reports to their final names. An input
   with more than `max_rejected_fraction` of its rows rejected commits
   nothing (TooManyRejectedError) and removes the run's temporary folder.
 
@@ -188,6 +189,10 @@ class Finalize(beam.DoFn):
     if too_many:
       remove_folder(self._tmp)
       raise TooManyRejectedError(too_many)
+    if not summary["accounting"]["balanced"]:
+      raise UnbalancedBooksError(
+          "row accounting does not balance: " +
+          json.dumps(summary["accounting"]))
     folder = FileSystems.join(self._tmp, "reports")
     path = FileSystems.join(folder, "stats.json")
     with FileSystems.create(path) as f:
@@ -197,10 +202,6 @@ class Finalize(beam.DoFn):
                  "rejected_matches.csv", "invalid_values.csv"):
       moves.append((write_report(name, parts, folder),
                     FileSystems.join(self._reports, name)))
-    if not summary["accounting"]["balanced"]:
-      raise UnbalancedBooksError(
-          "row accounting does not balance: " +
-          json.dumps(summary["accounting"]))
     for shard, path, _ in sorted(written):
       moves.append((path, shard_name(self._prefix, shard, self._shards)))
     commit(self._prefix, moves)
