@@ -316,6 +316,10 @@ class JobConfig(_Model):
   def _unique_names(cls, sources):
     labels = [s.label for s in sources]
     for j, s in enumerate(sources):
+      if s.label == "original":  # the reports' name of the original
+        raise _at([j, "name" if s.name else "path"],
+                  ("" if s.name else "the file name ") + "'original' names "
+                  "the original in the reports; give this source a `name`")
       if s.label in labels[:j]:
         raise _at([j, "name" if s.name else "path"],
                   ("" if s.name else "the file name ") + f"{s.label!r} "

@@ -111,6 +111,15 @@ def test_two_sources_with_one_name_are_an_error(here):
       "enriched.0; give each a distinct `name`")
 
 
+def test_a_source_cannot_be_called_original(here):
+  """A vendor drop saved as original.csv would share the original's name
+  in the reports, and their counts would be added together."""
+  doc = {**MINIMAL, "enriched": [{"path": "drop/original.csv"}]}
+  assert _error(here, doc) == (
+      "FILE: enriched.0.path: the file name 'original' names the original "
+      "in the reports; give this source a `name`")
+
+
 def test_run_date_and_run_id_fill_any_string(here, monkeypatch):
   doc = {**MINIMAL, "original": {"path": "in/{run_date}/crm.csv"},
          "output": {"path": "out/{run_date}/{run_id}/merged"},
