@@ -34,8 +34,7 @@ from crmsync.transforms.matching import applicable_keys
 from crmsync.transforms.broadcast import BroadcastMerge
 from crmsync.transforms.join import JoinSource, join_layout
 from crmsync.transforms.partitioned import PartitionedMerge
-from crmsync.transforms.reports import (Finalize, RejectedSummary,
-                                       ReportParts, SumStats)
+from crmsync.transforms.reports import Finalize, ReportParts, SumStats
 from crmsync.transforms.spec import EnrichedSpec, MergeSpec
 from crmsync.transforms.writing import WriteShards, temp_dir
 
@@ -313,7 +312,5 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
                        max_rejected_fraction=(
                            config.limits.max_rejected_fraction)),
               side.AsSingleton(stats), side.AsList(written),
-              side.AsSingleton(rejected | "RejectedSummary" >>
-                               beam.CombineGlobally(RejectedSummary())),
               side.AsList(parts),
               side.AsList(books)))

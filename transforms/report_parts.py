@@ -19,10 +19,11 @@ import io
 import json
 import posixpath
 import shutil
-from typing import (Callable, Iterable, NamedTuple, Optional, Sequence,
-                    Tuple)
+from typing import (Any, Callable, Dict, Iterable, NamedTuple, Optional,
+                    Sequence, Tuple)
 
 import apache_beam as beam
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
@@ -52,6 +53,7 @@ class ReportPart(NamedTuple):
   key: Tuple  # the part's place in the report (parts sort by it)
   path: str
   rows: int
+  summary: Any = None  # rejected.csv: its rows' rejected_summary
 
 
 def _strings(columns) -> list:
@@ -157,6 +159,10 @@ class Rejected:
   def __init__(self, input_order: Sequence[str]):
     self._rank = {name: i for i, name in enumerate(input_order)}
 
+  @staticmethod
+  def summarize(table: pa.Table) -> Dict:
+    return rejected_summary(table)
+
   def __call__(self, t: pa.Table):
     t = t.sort_by([("offset", "ascending")])
     key = (self._rank.get(t["source"][0].as_py(), len(self._rank)),
@@ -169,6 +175,41 @@ class Rejected:
     csv.writer(buf, lineterminator="\n").writerows(
         zip(*(table.column(c).to_pylist() for c in REJECTED)))
     return buf.getvalue().encode("utf-8")
+
+
+def rejected_summary(t: pa.Table) -> Dict:
+  """Rejected records (rows.REJECTED_SCHEMA) -> {input: {reason: [count,
+  file, offset, line]}}, where file, offset and line are those of the
+  reason's first record (by file, then offset): what the books and the
+  max_rejected_fraction check need, without the records themselves."""
+  t = t.sort_by([("file", "ascending"), ("offset", "ascending")])
+  first = t.append_column("at", pa.array(np.arange(t.num_rows))).group_by(
+      ["source", "reason"], use_threads=False).aggregate(
+          [("at", "min"), ("at", "count")])
+  out: Dict = {}
+  columns = ("source", "reason", "at_min", "at_count")
+  for source, reason, at, count in zip(*(first.column(c).to_pylist()
+                                         for c in columns)):
+    out.setdefault(source, {})[reason] = [
+        count, t["file"][at].as_py(), t["offset"][at].as_py(),
+        t["line"][at].as_py()]
+  return out
+
+
+def merge_rejected_summaries(summaries: Iterable[Dict]) -> Dict:
+  """Several rejected_summary results as one: counts added, the first
+  record of each reason kept."""
+  out: Dict = {}
+  for summary in summaries:
+    for source, reasons in summary.items():
+      for reason, seen in reasons.items():
+        known = out.setdefault(source, {}).get(reason)
+        if known is None:
+          out[source][reason] = list(seen)
+        else:
+          out[source][reason] = [known[0] + seen[0],
+                                 *min(tuple(known[1:]), tuple(seen[1:]))]
+  return out
 
 
 class _WritePart(beam.DoFn):
@@ -195,7 +236,9 @@ class _WritePart(beam.DoFn):
     encode = getattr(self._encode, "encode", encode_csv)
     with FileSystems.create(path) as f:
       f.write(encode(table))
-    yield ReportPart(self._report, key, path, table.num_rows)
+    summarize = getattr(self._encode, "summarize", None)
+    yield ReportPart(self._report, key, path, table.num_rows,
+                     summarize(element) if summarize else None)
 
 
 class WriteReportParts(beam.PTransform):

@@ -18,8 +18,6 @@ import logging
 from typing import Dict, List, Sequence, Tuple
 
 import apache_beam as beam
-import numpy as np
-import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
 from crmsync.transforms import worker
@@ -27,6 +25,7 @@ from crmsync.transforms.errors import TooManyRejectedError
 from crmsync.transforms.report_parts import (Conflicts, InvalidValues,
                                              Rejected, RejectedMatches,
                                              Unmatched, WriteReportParts,
+                                             merge_rejected_summaries,
                                              write_report)
 from crmsync.transforms.writing import commit, remove_folder, shard_name
 
@@ -67,50 +66,6 @@ class SumStats(beam.CombineFn):
 
   def extract_output(self, acc):
     return acc
-
-
-class RejectedSummary(beam.CombineFn):
-  """Batches of rejected records (rows.REJECTED_SCHEMA) -> {input: {reason:
-  [count, file, offset, line]}}, where file, offset and line are those of
-  the reason's first record (by file, then offset): what the books and the
-  max_rejected_fraction check need, without the records themselves."""
-
-  def create_accumulator(self):
-    return {}
-
-  def add_input(self, acc, batch):
-    t = pa.Table.from_batches([batch]).sort_by(
-        [("file", "ascending"), ("offset", "ascending")])
-    first = t.append_column("at", pa.array(np.arange(t.num_rows))).group_by(
-        ["source", "reason"], use_threads=False).aggregate(
-            [("at", "min"), ("at", "count")])
-    columns = ("source", "reason", "at_min", "at_count")
-    for source, reason, at, count in zip(*(first.column(c).to_pylist()
-                                           for c in columns)):
-      _add_reason(acc, source, reason, [count, t["file"][at].as_py(),
-                                        t["offset"][at].as_py(),
-                                        t["line"][at].as_py()])
-    return acc
-
-  def merge_accumulators(self, accs):
-    out = {}
-    for acc in accs:
-      for source, reasons in acc.items():
-        for reason, seen in reasons.items():
-          _add_reason(out, source, reason, seen)
-    return out
-
-  def extract_output(self, acc):
-    return acc
-
-
-def _add_reason(acc, source: str, reason: str, seen: list):
-  known = acc.setdefault(source, {}).get(reason)
-  if known is None:
-    acc[source][reason] = list(seen)
-    return
-  first = min(tuple(known[1:]), tuple(seen[1:]))
-  acc[source][reason] = [known[0] + seen[0], *first]
 
 
 def _rate(part: int, whole: int) -> float:
@@ -161,8 +116,9 @@ class Finalize(beam.DoFn):
   nothing (TooManyRejectedError) and removes the run's temporary folder.
 
   Side inputs: the summed stats; the written shards ((shard, path, rows));
-  the rejected records' RejectedSummary; the report parts (ReportPart, one
-  per batch of report rows); the books of each source (join.SourceBooks)."""
+  the report parts (ReportPart, one per batch of report rows; those of
+  rejected.csv carry their rows' rejected_summary); the books of each
+  source (join.SourceBooks)."""
 
   def __init__(self, *, prefix: str, shards: int, reports_dir: str, tmp: str,
                original_name: str, original_files: List[str],
@@ -178,8 +134,9 @@ class Finalize(beam.DoFn):
   def setup(self):
     worker.prepare()
 
-  def process(self, _, stats, written, rejected, parts, books):
-    """`rejected`: the RejectedSummary of every input's rejected records."""
+  def process(self, _, stats, written, parts, books):
+    rejected = merge_rejected_summaries(
+        p.summary for p in parts if p.report == "rejected.csv")
     rank = {name: i for i, name in enumerate(self._order)}
     books = sorted(books, key=lambda a: rank[a.source])
     rows_written = sum(r for _, _, r in written)
