@@ -23,25 +23,29 @@ def _inputs(tmp_path):
 
 
 @pytest.mark.parametrize("join", [BroadcastMerge, PartitionedMerge])
-def test_the_readme_example_with_either_join(tmp_path, join):
-  crm_path, vendor_path = _inputs(tmp_path)
-  # The README's example, as written there but for the paths.
-  spec = MergeSpec(original_header=("ID", "Email", "Phone"),
+def test_the_readme_example_with_either_join(tmp_path, monkeypatch, join):
+  monkeypatch.chdir(tmp_path)
+  _inputs(tmp_path)
+  # The README's example, as written there (on this test's runner).
+  crm_read, vendor_read = ReadCsv("crm.csv"), ReadCsv("vendor.csv")
+  spec = MergeSpec(original_header=tuple(crm_read.header),
                    keys=(MatchKey("email", ("Email",), ("email",)),))
-  vendor_read = ReadCsv(vendor_path)
   with python_runner_pipeline() as p:
-    crm = p | "ReadCrm" >> ReadCsv(crm_path)
+    crm = p | "ReadCrm" >> crm_read
     vendor = p | "ReadVendor" >> vendor_read
     sources = [JoinSource(EnrichedSpec("vendor", rename={
         "Mail": "Email", "Mobile": "Phone"}), vendor_read.header,
         vendor_read.files, vendor.rows)]
     result = crm.rows | join(spec, sources)
     rows = result.merged | beam.FlatMap(
-        lambda b: [tuple(r.values())[:4] for r in b.table.to_pylist()])
+        lambda batch, header: batch.table.select(header).to_pylist(),
+        beam.pvalue.AsSingleton(result.header))
+    # What it gives.
     assert isinstance(result, JoinResult)
-    assert_that(rows, equal_to([("1", "john@old.com", "", ""),
-                                ("2", "jane@example.com", "555-123-4567",
-                                 "mobile")]))
+    assert_that(rows, equal_to([
+        {"ID": "1", "Email": "john@old.com", "Phone": "", "Type": ""},
+        {"ID": "2", "Email": "jane@example.com", "Phone": "555-123-4567",
+         "Type": "mobile"}]))
     assert_that(result.header, equal_to([["ID", "Email", "Phone", "Type"]]),
                 label="header")
     books = result.accounts | beam.Map(
