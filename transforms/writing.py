@@ -191,7 +191,8 @@ class _ConcatShard(beam.DoFn):
     if parts:
       FileSystems.delete([p[2] for p in parts])
     self._rows.inc(rows)
-    _LOG.info("wrote shard %d/%d: %d rows", shard + 1, self._shards, rows)
+    _LOG.info("shard %d/%d ready (published at the end): %d rows",
+              shard + 1, self._shards, rows)
     yield shard, path, rows
 
 
