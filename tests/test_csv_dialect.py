@@ -266,7 +266,7 @@ def test_initial_splits_of_a_transcoded_copy_cover_every_record_once(
 # -- properties --------------------------------------------------------------
 
 CELL = st.text(alphabet=st.sampled_from(list('ab ,";é')), max_size=6)
-SETTLE = settings(max_examples=300, deadline=None,
+SETTLE = settings(max_examples=150, deadline=None,
                   suppress_health_check=list(HealthCheck))
 
 

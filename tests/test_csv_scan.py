@@ -61,7 +61,7 @@ def test_strip_eol():
       b"a", b"a", b"a", b"a", b""]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(data=st.binary(max_size=60).map(
            lambda b: bytes(b'\\"\na,'[x % 5] for x in b)),
        cut=st.integers(min_value=0),

@@ -64,7 +64,7 @@ def write(path, header, rows):
     f.write(buf.getvalue())
 
 
-@settings(max_examples=15, deadline=None,
+@settings(max_examples=8, deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(original=st.lists(st.tuples(email(), VALUE), max_size=12),
        sources=st.lists(st.lists(st.tuples(email(), VALUE, VALUE),

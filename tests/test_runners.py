@@ -51,18 +51,14 @@ def assert_same(direct, other):
     assert other[name] == direct[name], f"{name} differs"
 
 
-def test_flink_embedded_matches_the_direct_runner(direct, tmp_path):
-  assert_same(direct, run_demo(str(tmp_path), "--runner=FlinkRunner"))
-
-
 def test_spark_embedded_matches_the_direct_runner(direct, tmp_path):
   assert_same(direct, run_demo(str(tmp_path), "--runner=SparkRunner"))
 
 
 def test_fuzzy_and_confirm_on_flink_give_the_direct_runners_bytes(tmp_path):
-  """The fuzzy key and confirm through a portable runner, partitioned join:
-  their values and answers travel between workers and must come out the
-  same."""
+  """The fuzzy key and confirm through a portable runner (embedded Flink,
+  LOOPBACK workers), partitioned join: their values and answers travel
+  between workers and must come out the same."""
   sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
   import match_quality
   data = str(tmp_path / "data")
