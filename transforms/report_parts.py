@@ -64,6 +64,17 @@ def _table(names: Sequence[str], columns) -> pa.Table:
   return pa.table(_strings(columns), names=list(names))
 
 
+def _in_order(t: pa.Table, then: Sequence[str], sources=None):
+  """(key, t sorted by input position, then the columns `then`): the
+  report rows of one original batch. With `sources` (an array of source
+  names in priority order), `then` may name "rank", each row's source's
+  place in it."""
+  if sources is not None:
+    t = t.append_column("rank", pc.index_in(t["source"], value_set=sources))
+  t = t.sort_by([("offset", "ascending")] + [(c, "ascending") for c in then])
+  return (t["file_index"][0].as_py(), t["offset"][0].as_py()), t
+
+
 class Conflicts:
   """A batch of conflicts.csv rows (assemble.CONFLICT_COLUMNS) of one
   original batch -> (key, table of the report's columns): sorted by input
@@ -73,8 +84,7 @@ class Conflicts:
     self._files = pa.array(list(original_files), pa.string())
 
   def __call__(self, t: pa.Table):
-    t = t.sort_by([("offset", "ascending"), ("column", "ascending")])
-    key = (t["file_index"][0].as_py(), t["offset"][0].as_py())
+    key, t = _in_order(t, ["column"])
     return key, _table(CONFLICTS, [
         self._files.take(t["file_index"]), t["line"], t["column"],
         t["original"], t["enriched"], t["source"], t["strategy"],
@@ -93,11 +103,7 @@ class InvalidValues:
     self._source_files = {name: list(f) for name, f in source_files}
 
   def __call__(self, t: pa.Table):
-    t = t.append_column("rank", pc.index_in(t["source"],
-                                            value_set=self._order))
-    t = t.sort_by([("offset", "ascending"), ("column", "ascending"),
-                   ("rank", "ascending")])
-    key = (t["file_index"][0].as_py(), t["offset"][0].as_py())
+    key, t = _in_order(t, ["column", "rank"], self._order)
     enriched_files = pa.array([
         self._source_files[s][f] for s, f in zip(
             t["source"].to_pylist(), t["source_file"].to_pylist())],
@@ -119,11 +125,7 @@ class RejectedMatches:
     self._order = pa.array(list(source_order), pa.string())
 
   def __call__(self, t: pa.Table):
-    t = t.append_column("rank", pc.index_in(t["source"],
-                                            value_set=self._order))
-    t = t.sort_by([("offset", "ascending"), ("rank", "ascending"),
-                   ("key", "ascending")])
-    key = (t["file_index"][0].as_py(), t["offset"][0].as_py())
+    key, t = _in_order(t, ["rank", "key"], self._order)
     return key, _table(REJECTED_MATCHES, [
         self._files.take(t["file_index"]), t["line"], t["source"], t["key"],
         t["score"], t["original"], t["enriched_file"], t["enriched_line"],

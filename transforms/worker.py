@@ -19,8 +19,11 @@ LOG_LEVEL_ENV = "CRMSYNC_LOG_LEVEL"
 
 
 def prepare() -> None:
-  """Sets this process up to run crmsync's transforms; idempotent."""
+  """Sets this process up to run crmsync's transforms; idempotent, and
+  cheap once done (handoff files call it for every slice they read)."""
   s3_clients.install()
   level = os.environ.get(LOG_LEVEL_ENV)
-  if level:
-    logging.getLogger("crmsync").setLevel(level)
+  logger = logging.getLogger("crmsync")
+  # setLevel clears every logger's cache: only when the level changes.
+  if level and logging.getLevelName(logger.level) != level:
+    logger.setLevel(level)
