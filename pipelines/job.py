@@ -165,6 +165,15 @@ def plan_job(config: JobConfig) -> JobPlan:
     if limit is None:
       limit = _memory_bytes() // 40 >> 20
     join = "broadcast" if enriched_bytes <= limit << 20 else "partitioned"
+    if spec.scoring and join == "partitioned":
+      _LOG.warning("the enriched files (%d MB) are over the broadcast limit, "
+                   "but scoring needs the broadcast join: using it",
+                   enriched_bytes >> 20)
+      join = "broadcast"
+  if spec.scoring and join == "partitioned":
+    raise ConfigError("join: partitioned does not score pairs yet; use join: "
+                      "broadcast or auto, or set match.scoring: off (the "
+                      "first key that hits matches)")
   return JobPlan(config, fmt, files, sizes, header, sources, spec, join,
                  enriched_bytes, formats)
 
@@ -267,6 +276,7 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
                           "original", batch_rows, original_files, formats,
                           copies)
   original = p | "ReadOriginal" >> read_original
+  formats_original, copies_original = formats, copies
   reads = []
   for i, s in enumerate(plan.sources):
     formats, copies = _copies(s.formats, f"{tmp}/utf8/enriched-{i}")
@@ -280,8 +290,14 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
         plan.spec, sources, f"{tmp}/shuffle",
         partitions=config.join_partitions, reread=read_original.source)
   else:
+    reread = None
+    if plan.spec.scoring:  # the candidate pairs read the original again
+      reread = (p | "RereadOriginal" >> ReadCsv(
+          original_files[0] if sample else config.original.path,
+          plan.original_fmt, "original", batch_rows, original_files,
+          formats_original, copies_original)).rows
     out = original.rows | "BroadcastMerge" >> BroadcastMerge(
-        plan.spec, sources, f"{tmp}/indexes")
+        plan.spec, sources, f"{tmp}/indexes", reread=reread)
   written = out.merged | "Write" >> WriteShards(
       prefix, config.output.shards, original_sizes, out.header, tmp,
       config.output.delimiter or plan.original_fmt.delimiter,
@@ -313,4 +329,5 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
                            config.limits.max_rejected_fraction)),
               side.AsSingleton(stats), side.AsList(written),
               side.AsList(parts),
-              side.AsList(books)))
+              side.AsList(books),
+              side.AsList(out.models)))

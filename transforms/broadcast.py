@@ -18,6 +18,8 @@ from apache_beam.io.filesystems import FileSystems
 from crmsync.transforms import handoff
 from crmsync.transforms.ahead import AheadDoFn
 from crmsync.transforms.assemble import resolve_batch
+from crmsync.transforms.assignment import decide
+from crmsync.transforms.candidates import ScorePairs
 from crmsync.transforms.fuzzy import FuzzyValues
 from crmsync.transforms.hashing import in_sorted
 from crmsync.transforms.columns import ID_COL
@@ -113,23 +115,29 @@ class MergeBatches(AheadDoFn):
     return self._opened[index.path]
 
   def process(self, batch: RowBatch, window=beam.DoFn.WindowParam,
-              timestamp=beam.DoFn.TimestampParam, indexes=()):
+              timestamp=beam.DoFn.TimestampParam, indexes=(),
+              decisions=None):
     indexes = sort_indexes([self._open(i) for i in indexes], self._order)
-    yield from super().process(batch, window, timestamp, indexes)
+    yield from super().process(batch, window, timestamp, indexes, decisions)
 
-  def work(self, batch: RowBatch, indexes: List[EnrichedIndex]) -> list:
-    return list(self._merge_outputs(batch, indexes))
+  def work(self, batch: RowBatch, indexes: List[EnrichedIndex],
+           decisions=None) -> list:
+    return list(self._merge_outputs(batch, indexes, decisions))
 
   def emit(self, outputs):
     return count_outputs(outputs, self._progress)
 
-  def _merge_outputs(self, batch, indexes):
+  def _merge_outputs(self, batch, indexes, decisions):
     spec = self._spec
     values = _BatchKeys(batch.table, spec)
     gathered, matches = {}, {}
     for index in indexes:
       match = SourceMatch(batch.num_rows)
-      for k, key in enumerate(spec.keys):
+      if decisions is not None:
+        decided = decisions.get(index.name)
+        if decided is not None:
+          match.take_decisions(batch, decided, index, spec)
+      for k, key in enumerate(spec.keys if decisions is None else ()):
         if key.name not in index.lookups and key.name not in index.fuzzy:
           continue
         pending = match.how < 0
@@ -166,6 +174,7 @@ class _BatchKeys:
 
   def __init__(self, table: pa.Table, spec: MergeSpec):
     self._table, self._spec = table, spec
+    self.num_rows = table.num_rows
     self._exact: Dict[str, pa.Array] = {}
     self._fuzzy: Dict[str, FuzzyValues] = {}
 
@@ -209,16 +218,20 @@ class Merge(beam.PTransform):
   BroadcastMerge wraps it in the joins' contract.
   """
 
-  def __init__(self, spec: MergeSpec, source_order: Sequence[str], indexes):
+  def __init__(self, spec: MergeSpec, source_order: Sequence[str], indexes,
+               decisions=None):
     super().__init__()
     self._spec = spec
     self._order = tuple(source_order)
     self._indexes = indexes
+    self._decisions = decisions
 
   def expand(self, rows):
+    side = [beam.pvalue.AsList(self._indexes)]
+    if self._decisions is not None:
+      side.append(beam.pvalue.AsSingleton(self._decisions))
     return rows | beam.ParDo(
-        MergeBatches(self._spec, self._order),
-        beam.pvalue.AsList(self._indexes)).with_outputs(
+        MergeBatches(self._spec, self._order), *side).with_outputs(
             "conflicts", "invalid_values", "rejected_matches", "used",
             "stats", main="merged")
 
@@ -233,10 +246,11 @@ class BroadcastMerge(beam.PTransform):
   folder) the indexes are handed over as files there."""
 
   def __init__(self, spec: MergeSpec, sources: Sequence[JoinSource],
-               folder: Optional[str] = None):
+               folder: Optional[str] = None, reread=None):
     super().__init__()
     self._spec, self._sources = spec, list(sources)
     self._folder = folder
+    self._reread = reread
 
   def expand(self, original):
     require_global_window(original, "BroadcastMerge")
@@ -248,7 +262,14 @@ class BroadcastMerge(beam.PTransform):
         s.rows | f"Index[{s.spec.name}]" >> BuildIndex(
             s.spec, spec, s.header, s.files, self._folder)
         for s in self._sources) | "Indexes" >> beam.Flatten()
-    merged = original | "Merge" >> Merge(spec, order, indexes)
+    decisions = None
+    if spec.scoring:
+      decisions = ((original if self._reread is None else self._reread)
+                   | "CandidatePairs" >> beam.ParDo(
+                       ScorePairs(spec), beam.pvalue.AsList(indexes))
+                   | "AllPairs" >> beam.combiners.ToList()
+                   | "Decide" >> beam.Map(decide, spec))
+    merged = original | "Merge" >> Merge(spec, order, indexes, decisions)
     header = (indexes
               | "Supplied" >> beam.Map(supplied)
               | "AllSupplied" >> beam.combiners.ToList()
@@ -256,8 +277,18 @@ class BroadcastMerge(beam.PTransform):
                   lambda s: list(join_layout(spec, kept, s).columns)))
     accounts = indexes | "Account" >> beam.Map(
         _account, beam.pvalue.AsList(merged.used), files)
+    models = (original.pipeline | "NoModels" >> beam.Create([])
+              if decisions is None else
+              decisions | "Models" >> beam.FlatMap(model_reports))
     return JoinResult(merged.merged, merged.conflicts, merged.invalid_values,
-                      merged.rejected_matches, merged.stats, accounts, header)
+                      merged.rejected_matches, merged.stats, accounts, header,
+                      models)
+
+
+def model_reports(decisions) -> List[dict]:
+  """Each source's model, as match_weights.json shows it."""
+  return [dict(d.model.to_json(), pairs_scored=d.pairs_scored)
+          for _, d in sorted(decisions.items())]
 
 
 def _account(index, used, files) -> EnrichedAccount:

@@ -71,6 +71,8 @@ class JoinResult(NamedTuple):
   stats: beam.PCollection
   accounts: beam.PCollection
   header: beam.PCollection
+  # Each source's model as match_weights.json shows it (none: no scoring).
+  models: beam.PCollection
 
 
 class Supplied(NamedTuple):
@@ -176,6 +178,30 @@ class SourceMatch:
     self.hit[rows] = found
     self.how[rows] = k
     self.score[rows] = scores
+
+
+  def take_decisions(self, batch: RowBatch, decided, index,
+                     spec: MergeSpec) -> None:
+    """Takes the scoring model's decisions (assignment.SourceDecisions)
+    for this batch's rows; confirm-key pairs it put below the threshold go
+    to rejected_batches."""
+    from crmsync.transforms.matching import batch_identities
+    ids = batch_identities(batch)
+    at, pair = decided.matches.of(ids)
+    chosen = decided.matches
+    self.hit[at] = chosen.vendor[pair]
+    self.how[at] = chosen.keys[pair]
+    self.score[at] = chosen.probability[pair]
+    rows, pair = decided.below.all_of(ids)
+    below = decided.below
+    self.rejected += int(rows.size)
+    for k in np.unique(below.keys[pair]).tolist():
+      of_key = below.keys[pair] == k
+      hits = index.table.take(pa.array(below.vendor[pair][of_key]))
+      self.rejected_batches.append(confirm.rejected_batch(
+          batch, rows[of_key], index.name, spec.keys[k],
+          below.probability[pair][of_key], hits, index.files, FILE_COL,
+          OFFSET_COL, LINE_COL))
 
 
 def count_outputs(outputs, progress: Progress):

@@ -44,6 +44,12 @@ def applicable_keys(spec: MergeSpec, columns) -> List[MatchKey]:
   return [k for k in spec.keys if set(k.needed_columns) <= present]
 
 
+def batch_identities(batch: RowBatch) -> np.ndarray:
+  """The identities of an original batch's rows (see identities)."""
+  offsets = pc.cast(batch.table.column(OFFSET_COL), pa.int64()).to_numpy()
+  return (np.int64(batch.file_index) << 40) | offsets
+
+
 def identities(table, rows: Optional[np.ndarray] = None) -> np.ndarray:
   """A row's identity wherever it travels: file rank and byte offset."""
   files = table.column(FILE_COL)

@@ -505,4 +505,5 @@ class PartitionedMerge(beam.PTransform):
                                         files))
     header = layout | "Header" >> beam.Map(lambda l: list(l.columns))
     return JoinResult(merged.merged, merged.conflicts, merged.invalid_values,
-                      merged.rejected_matches, merged.stats, accounts, header)
+                      merged.rejected_matches, merged.stats, accounts, header,
+                      original.pipeline | "NoModels" >> beam.Create([]))

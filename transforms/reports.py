@@ -118,7 +118,8 @@ class Finalize(beam.DoFn):
   Side inputs: the summed stats; the written shards ((shard, path, rows));
   the report parts (ReportPart, one per batch of report rows; those of
   rejected.csv carry their rows' rejected_summary); the books of each
-  source (join.SourceBooks)."""
+  source (join.SourceBooks); with scoring, each source's model
+  (scoring.Model.to_json), written to match_weights.json."""
 
   def __init__(self, *, prefix: str, shards: int, reports_dir: str, tmp: str,
                original_name: str, original_files: List[str],
@@ -134,7 +135,7 @@ class Finalize(beam.DoFn):
   def setup(self):
     worker.prepare()
 
-  def process(self, _, stats, written, parts, books):
+  def process(self, _, stats, written, parts, books, models=()):
     rejected = merge_rejected_summaries(
         p.summary for p in parts if p.report == "rejected.csv")
     rank = {name: i for i, name in enumerate(self._order)}
@@ -155,6 +156,13 @@ class Finalize(beam.DoFn):
     with FileSystems.create(path) as f:
       f.write((json.dumps(summary, indent=2) + "\n").encode())
     moves = [(path, FileSystems.join(self._reports, "stats.json"))]
+    if models:
+      path = FileSystems.join(folder, "match_weights.json")
+      with FileSystems.create(path) as f:
+        f.write((json.dumps(sorted(models, key=lambda m: rank[m["source"]]),
+                            indent=2) + "\n").encode())
+      moves.append((path, FileSystems.join(self._reports,
+                                           "match_weights.json")))
     for name in ("conflicts.csv", "unmatched_enriched.csv", "rejected.csv",
                  "rejected_matches.csv", "invalid_values.csv"):
       moves.append((write_report(name, parts, folder),

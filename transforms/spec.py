@@ -97,6 +97,13 @@ class MergeSpec:
   # Write enriched values that their column's kind rejects (Excel's
   # 5.55201E+09 in a phone column) anyway; they are reported either way.
   write_invalid: bool = False
+  # Score every candidate pair with a Fellegi-Sunter model learned from the
+  # job's own pairs (transforms/scoring.py, transforms/assignment.py)
+  # instead of taking the first key that hits; pairs at or above
+  # `threshold` (a match probability) are assigned by `assignment`.
+  scoring: bool = False
+  threshold: float = 0.7
+  assignment: str = "best"
 
   def strategy(self, column: str) -> str:
     return self.conflict_columns.get(column, self.conflict_default)

@@ -1,0 +1,143 @@
+"""From scored candidate pairs to decisions: which vendor row each original
+row takes from each source.
+
+`decide` fits each source's model (transforms/scoring.py) on all its
+candidate pairs, scores every pair, and assigns:
+
+- `best` (default): a vendor row goes to the original row(s) it scores best
+  with (rows scoring the same all get it: true duplicates in the CRM), and
+  an original row then takes its best remaining vendor row;
+- `one_to_one`: greedily by match weight, each row on either side used
+  once;
+- `all`: every original row takes its best vendor row, whoever else did.
+
+Only pairs whose match probability reaches `match.threshold` are assigned.
+Ties go to the earlier key of the cascade, then the first vendor row in file
+order, so the decisions are the same on any runner and worker count.
+"""
+
+from dataclasses import dataclass
+from typing import Dict, List
+
+import numpy as np
+
+from crmsync.transforms.candidates import CandidatePairs, fixed_comparisons
+from crmsync.transforms.comparisons import comparisons_of
+from crmsync.transforms.scoring import Model, fit, probability
+from crmsync.transforms.spec import MergeSpec
+
+ASSIGNMENTS = ("best", "one_to_one", "all")
+
+
+@dataclass
+class Pairs:
+  """Pairs sorted by original row identity (then vendor row)."""
+  ids: np.ndarray
+  vendor: np.ndarray
+  keys: np.ndarray
+  probability: np.ndarray
+
+  def of(self, ids: np.ndarray):
+    """(positions in `ids` that have a pair, their pairs' indexes); one pair
+    per original row (Decisions keep one)."""
+    at = np.searchsorted(self.ids, ids)
+    inside = at < self.ids.size
+    hit = np.zeros(ids.size, bool)
+    hit[inside] = self.ids[at[inside]] == ids[inside]
+    return np.flatnonzero(hit), at[hit]
+
+  def all_of(self, ids: np.ndarray):
+    """(positions in `ids`, pair indexes) for every pair of those rows."""
+    left = np.searchsorted(self.ids, ids, "left")
+    right = np.searchsorted(self.ids, ids, "right")
+    counts = right - left
+    rows = np.repeat(np.arange(ids.size), counts)
+    starts = np.repeat(left - np.cumsum(counts) + counts, counts)
+    return rows, starts + np.arange(int(counts.sum()))
+
+
+@dataclass
+class SourceDecisions:
+  """One source's model, its matches, and the confirm-key pairs the model
+  put below the threshold (listed in rejected_matches.csv)."""
+  model: Model
+  matches: Pairs
+  below: Pairs
+  pairs_scored: int
+
+
+def _take(p: Pairs, keep) -> Pairs:
+  return Pairs(p.ids[keep], p.vendor[keep], p.keys[keep],
+               p.probability[keep])
+
+
+def _first_per(group: np.ndarray, order: np.ndarray) -> np.ndarray:
+  """Positions (in `order`'s order) of the first pair of each group."""
+  g = group[order]
+  first = np.ones(order.size, bool)
+  first[1:] = g[1:] != g[:-1]
+  return order[first]
+
+
+def assign(ids, vendor, keys, weight, assignment: str) -> np.ndarray:
+  """Which pairs are matches (a mask), among pairs already at or above the
+  threshold."""
+  n = ids.size
+  keep = np.ones(n, bool)
+  if not n:
+    return keep
+  if assignment == "best":
+    top = np.full(int(vendor.max()) + 1, -np.inf)
+    np.maximum.at(top, vendor, weight)
+    keep = weight >= top[vendor]
+  elif assignment == "one_to_one":
+    order = np.lexsort((vendor, ids, keys, -weight))
+    keep = np.zeros(n, bool)
+    used_o, used_v = set(), set()
+    for i in order.tolist():
+      o, v = int(ids[i]), int(vendor[i])
+      if o not in used_o and v not in used_v:
+        used_o.add(o), used_v.add(v)
+        keep[i] = True
+    return keep
+  at = np.flatnonzero(keep)
+  order = at[np.lexsort((vendor[at], keys[at], -weight[at], ids[at]))]
+  chosen = np.zeros(n, bool)
+  chosen[_first_per(ids, order)] = True
+  return chosen
+
+
+def decide(batches: List[CandidatePairs], spec: MergeSpec
+           ) -> Dict[str, SourceDecisions]:
+  """Source name -> its SourceDecisions, from every batch's
+  CandidatePairs."""
+  comparisons = comparisons_of(spec)
+  fixed = fixed_comparisons(spec, comparisons)
+  confirm_keys = np.array([bool(k.confirm) for k in spec.keys] + [False])
+  out = {}
+  for source in sorted({b.source for b in batches}):
+    mine = [b for b in batches if b.source == source]
+    ids = np.concatenate([b.ids for b in mine])
+    order = np.lexsort((np.concatenate([b.vendor for b in mine]), ids))
+    ids = ids[order]
+    vendor = np.concatenate([b.vendor for b in mine])[order]
+    keys = np.concatenate([b.keys for b in mine])[order]
+    levels = np.concatenate([b.levels for b in mine], axis=1)[:, order]
+    tf = np.concatenate([b.log2_tf for b in mine], axis=1)[:, order]
+    random_counts = [sum(b.random_counts[c] for b in mine)
+                     for c in range(len(comparisons))]
+    model = fit(source, comparisons, levels, keys, fixed, random_counts,
+                mine[0].u_exact,
+                (sum(b.original_rows for b in mine), mine[0].vendor_rows))
+    weight = model.match_weight(levels, tf)
+    prob = probability(weight)
+    above = prob >= spec.threshold
+    matched = np.zeros(ids.size, bool)
+    matched[np.flatnonzero(above)[assign(
+        ids[above], vendor[above], keys[above], weight[above],
+        spec.assignment)]] = True
+    pairs = Pairs(ids, vendor, keys, prob)
+    below = ~above & confirm_keys[keys]
+    out[source] = SourceDecisions(model, _take(pairs, matched),
+                                  _take(pairs, below), int(ids.size))
+  return out

@@ -1,0 +1,259 @@
+"""Candidate pairs and their comparison vectors: what the scoring model
+learns from and scores.
+
+Every key of the cascade is a blocking rule: an exact key proposes the
+vendor row holding the same normalised value, the fuzzy key (for rows no
+exact key proposed anything) the rows sharing its phonetic blocks. Each
+candidate pair is then compared on every compared column
+(transforms/comparisons.py), so a key is evidence, weighed with the rest,
+not a verdict. Random pairs (one per sampled original row) are compared too,
+for the u probabilities.
+"""
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from crmsync.transforms import handoff, worker
+from crmsync.transforms.comparisons import (NULL, Comparison, comparisons_of,
+                                            levels, place_levels, prepared)
+from crmsync.transforms.matching import (EnrichedIndex, batch_identities,
+                                         lookup_rows)
+from crmsync.transforms.rows import RowBatch
+from crmsync.transforms.spec import MergeSpec
+
+# One original row in RANDOM_PAIR_EVERY is paired with a random vendor row.
+RANDOM_PAIR_EVERY = 4
+
+
+@dataclass
+class CandidatePairs:
+  """One original batch's candidate pairs with one source, and its random
+  pairs' level counts. Arrays are aligned per pair; `levels` and `log2_tf`
+  are comparisons x pairs."""
+  source: str
+  ids: np.ndarray  # original row identity (matching.identities)
+  vendor: np.ndarray  # row of the source's EnrichedIndex table
+  keys: np.ndarray  # cascade position of the first key proposing the pair
+  levels: np.ndarray  # int8, comparisons.NULL for a blank side
+  log2_tf: np.ndarray  # float32: log2 of the vendor value's frequency
+  random_counts: List[np.ndarray]  # per comparison: level -> count
+  original_rows: int  # rows of the batch
+  vendor_rows: int  # rows the source read
+  # Per comparison: the sum of squared value frequencies (None: a place).
+  u_exact: List[Optional[float]]
+
+
+class VendorSide:
+  """A source's compared columns, prepared once per worker: the values of
+  every index row, log2 of each value's frequency, and the chance that two
+  random rows share a value."""
+
+  def __init__(self, index: EnrichedIndex, comparisons, region: str):
+    table, own = index.table, index.rows_read
+    self.values: Dict[str, pa.Array] = {}
+    self.log2_tf: Dict[str, np.ndarray] = {}
+    self.u_exact: Dict[str, float] = {}
+    for c in _columns(comparisons):
+      if c.column not in table.column_names:
+        continue
+      values = prepared(table.column(c.column), c.kind, region)
+      self.values[c.column] = values
+      counts = pc.value_counts(values.slice(0, own).drop_null())
+      uniq = counts.field("values")
+      freq = counts.field("counts").to_numpy().astype(np.float64)
+      filled = max(freq.sum(), 1.0)
+      at = pc.fill_null(pc.index_in(values, value_set=uniq),
+                        -1).to_numpy().astype(np.int64)
+      tf = np.full(len(values), np.nan, np.float32)
+      known = at >= 0
+      tf[known] = np.log2(freq[at[known]] / filled)
+      self.log2_tf[c.column] = tf
+      self.u_exact[c.column] = float(((freq / filled) ** 2).sum())
+
+
+def _mix(values: np.ndarray) -> np.ndarray:
+  """splitmix64 of int64 values: a stable pseudo-random number per row."""
+  z = values.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+  z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+  z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+  return z ^ (z >> np.uint64(31))
+
+
+def candidate_rows(batch_keys, index: EnrichedIndex, spec: MergeSpec):
+  """(original rows, index rows, key positions) of a batch's candidate
+  pairs with one source, each pair once, with the first key proposing it.
+  `batch_keys`: the batch's broadcast._BatchKeys."""
+  rows, found, keys = [], [], []
+  proposed = np.zeros(batch_keys.num_rows, bool)
+  for k, key in enumerate(spec.keys):
+    if key.fuzzy or key.name not in index.lookups:
+      continue
+    hit = lookup_rows(batch_keys.exact(key), index.lookups[key.name])
+    at = np.flatnonzero(hit >= 0)
+    rows.append(at), found.append(hit[at])
+    keys.append(np.full(at.size, k, np.int8))
+    proposed[at] = True
+  for k, key in enumerate(spec.keys):
+    if not key.fuzzy or key.name not in index.fuzzy:
+      continue
+    todo = np.flatnonzero(~proposed)
+    if not todo.size:
+      break
+    asked, hit, _ = index.fuzzy[key.name].candidates(
+        batch_keys.fuzzy(key, todo))
+    rows.append(todo[asked]), found.append(hit)
+    keys.append(np.full(asked.size, k, np.int8))
+  if not rows:
+    empty = np.zeros(0, np.int64)
+    return empty, empty, np.zeros(0, np.int8)
+  rows, found = np.concatenate(rows), np.concatenate(found)
+  keys = np.concatenate(keys)
+  order = np.lexsort((keys, found, rows))
+  rows, found, keys = rows[order], found[order], keys[order]
+  first = np.ones(rows.size, bool)
+  first[1:] = (rows[1:] != rows[:-1]) | (found[1:] != found[:-1])
+  return rows[first], found[first], keys[first]
+
+
+def _columns(comparisons: Sequence[Comparison]) -> List[Comparison]:
+  """The single-column comparisons, place members included."""
+  return [m for c in comparisons for m in (c.members or (c,))]
+
+
+def _column_levels(c: Comparison, original: Dict, vendor: "VendorSide",
+                   take_rows, take_found, n: int) -> np.ndarray:
+  if c.column not in original or c.column not in vendor.values:
+    return np.full(n, NULL, np.int8)
+  return levels(c, original[c.column].take(take_rows),
+                vendor.values[c.column].take(take_found))
+
+
+def compare_pairs(comparisons: Sequence[Comparison], original: Dict,
+                  vendor: VendorSide, rows: np.ndarray, found: np.ndarray):
+  """(levels, log2_tf) of pairs (original rows, index rows), comparisons x
+  pairs; `original`: column -> the batch's prepared values."""
+  shape = (len(comparisons), rows.size)
+  out = np.full(shape, NULL, np.int8)
+  tf = np.full(shape, np.nan, np.float32)
+  take_rows, take_found = pa.array(rows), pa.array(found)
+  for i, c in enumerate(comparisons):
+    if c.kind == "place":
+      out[i] = place_levels(c, np.vstack([
+          _column_levels(m, original, vendor, take_rows, take_found,
+                         rows.size) for m in c.members]))
+      continue
+    out[i] = _column_levels(c, original, vendor, take_rows, take_found,
+                            rows.size)
+  _swapped_names(comparisons, out, original, vendor, take_rows, take_found)
+  for i, c in enumerate(comparisons):
+    if c.kind != "place" and c.column in vendor.log2_tf:
+      exact = out[i] == c.exact
+      tf[i, exact] = vendor.log2_tf[c.column][found[exact]]
+  return out, tf
+
+
+def _swapped_names(comparisons, out, original, vendor, take_rows,
+                   take_found) -> None:
+  """Vendors swap first and last names: where both names disagree
+  straight, and both agree (at least closely) crosswise, the crosswise
+  levels count."""
+  names = [i for i, c in enumerate(comparisons) if c.kind == "name"]
+  if len(names) != 2:
+    return
+  i, j = names
+  a, b = comparisons[i], comparisons[j]
+  todo = np.flatnonzero((out[i] == 0) & (out[j] == 0))
+  if not todo.size or any(c.column not in original or
+                          c.column not in vendor.values for c in (a, b)):
+    return
+  at = pa.array(todo)
+  rows, found = take_rows.take(at), take_found.take(at)
+  plain = [a.__class__(a.column, "name"), b.__class__(b.column, "name")]
+  ab = levels(plain[0], original[a.column].take(rows),
+              vendor.values[b.column].take(found))
+  ba = levels(plain[1], original[b.column].take(rows),
+              vendor.values[a.column].take(found))
+  swapped = (ab >= 2) & (ba >= 2)
+  out[i, todo[swapped]] = ab[swapped]
+  out[j, todo[swapped]] = ba[swapped]
+
+
+class ScorePairs(beam.DoFn):
+  """Original RowBatch -> CandidatePairs, one per source (side input: the
+  sources' EnrichedIndexes or their Handoffs)."""
+
+  def __init__(self, spec: MergeSpec):
+    self._spec = spec
+
+  def setup(self):
+    worker.prepare()
+    self._comparisons = comparisons_of(self._spec)
+    self._opened = {}  # index name -> (EnrichedIndex, VendorSide)
+
+  def _open(self, index):
+    name = index.name
+    if name not in self._opened:
+      opened = (handoff.load(index) if isinstance(index, handoff.Handoff)
+                else index)
+      self._opened[name] = (opened, VendorSide(
+          opened, self._comparisons, self._spec.phone_region))
+    return self._opened[name]
+
+  def process(self, batch: RowBatch, indexes=()):
+    from crmsync.transforms.broadcast import _BatchKeys
+    spec, comparisons = self._spec, self._comparisons
+    table = batch.table
+    keys = _BatchKeys(table, spec)
+    original = {c.column: prepared(table.column(c.column), c.kind,
+                                   spec.phone_region)
+                for c in _columns(comparisons)
+                if c.column in table.column_names}
+    ids = batch_identities(batch)
+    sampled = np.flatnonzero(
+        _mix(ids) % np.uint64(RANDOM_PAIR_EVERY) == 0)
+    for index in indexes:
+      index, vendor = self._open(index)
+      rows, found, by = candidate_rows(keys, index, spec)
+      lv, tf = compare_pairs(comparisons, original, vendor, rows, found)
+      _agree_by_key(lv, by, spec, comparisons)
+      random_counts = [np.zeros(len(c.levels), np.int64)
+                       for c in comparisons]
+      if index.rows_read and sampled.size:
+        partner = (_mix(ids[sampled] ^ 0x5DEECE66D) %
+                   np.uint64(index.rows_read)).astype(np.int64)
+        rl, _ = compare_pairs(comparisons, original, vendor, sampled,
+                              partner)
+        for i, c in enumerate(comparisons):
+          filled = rl[i][rl[i] != NULL]
+          random_counts[i] += np.bincount(filled, minlength=len(c.levels))
+      yield CandidatePairs(
+          index.name, ids[rows], found, by, lv, tf, random_counts,
+          batch.num_rows, index.rows_read,
+          [vendor.u_exact.get(c.column) for c in comparisons])
+
+
+def _agree_by_key(lv: np.ndarray, by: np.ndarray, spec: MergeSpec,
+                  comparisons: Sequence[Comparison]) -> None:
+  """A pair an exact one-column key proposed agrees exactly on that
+  column, even where the vendor's cell held several values and the one
+  written is not the one that matched."""
+  for k, key in enumerate(spec.keys):
+    if key.fuzzy or len(key.columns) != 1:
+      continue
+    for i, c in enumerate(comparisons):
+      if c.column == key.columns[0]:
+        lv[i, by == k] = c.exact
+
+
+def fixed_comparisons(spec: MergeSpec, comparisons) -> Dict[int, List[int]]:
+  """Key position -> the comparisons its own columns make agree (left out
+  of that key's EM session); a fuzzy key fixes none."""
+  return {k: [i for i, c in enumerate(comparisons)
+              if any(m.column in key.columns for m in c.members or (c,))]
+          for k, key in enumerate(spec.keys) if not key.fuzzy}
+

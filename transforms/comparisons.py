@@ -1,0 +1,231 @@
+"""Comparison levels: how a pair of rows agrees on one column, as a small
+integer per pair.
+
+The levels follow Splink's comparison library (EmailComparison,
+NameComparison, ...: https://moj-analytical-services.github.io/splink/),
+adapted to what CRM exports and vendor files do to values: names cut short
+by the source system ("Bri" for "Bridgette", "LE" for "Leonard"), phones
+behind one switchboard told apart by their extension, emails behind a
+display name. Level 0 is "else" (the values disagree), higher levels agree
+more, the last is "exact" (its weight is adjusted for how common the value
+is, see transforms/scoring.py); NULL (-1) means a side is blank, and says
+nothing either way.
+
+Which level a pair falls into is decided once per distinct pair of values
+(names, companies and cities repeat), with rapidfuzz's vectorised scorers.
+"""
+
+import re
+from dataclasses import dataclass
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import JaroWinkler
+
+from crmsync.transforms import normalizers
+from crmsync.transforms.similarity import (PAIR_SEPARATOR, _distinct_pairs,
+                                           _nicknames, prepare)
+from crmsync.transforms.spec import MergeSpec
+
+NULL = -1
+LEVELS: Dict[str, Tuple[str, ...]] = {
+    "email": ("else", "similar address (Jaro-Winkler >= 0.88)",
+              "same username, other domain", "exact"),
+    "phone": ("else", "same number, other extension",
+              "same number, one extension missing", "exact"),
+    "name": ("else", "similar (Jaro-Winkler >= 0.80)",
+             "close (Jaro-Winkler >= 0.92)", "one is a prefix or initial "
+             "of the other", "nicknames of each other", "exact"),
+    "company": ("else", "similar (token sort >= 0.70)",
+                "close (token sort >= 0.90)", "exact"),
+    "zip": ("else", "same first three digits", "exact"),
+    "text": ("else", "similar (token sort >= 0.85)", "exact"),
+}
+# Normalizer (of a key or confirm column) -> how the column is compared.
+KIND_OF_NORMALIZER = {"email": "email", "email_provider": "email",
+                      "phone": "phone", "name": "name", "company": "company",
+                      "zip": "zip"}
+_GIVEN = re.compile(r"(?i)^(first|given|fore)[ _]?(name)?$|^fname$")
+
+
+# Columns that say where a person works or lives, not who they are:
+# colleagues share them all, so they are weighed together (one comparison,
+# "place") rather than as independent evidence, which would let the same
+# company, ZIP and city outvote two different first names.
+PLACE_KINDS = ("company", "zip", "text")
+# The level at which a place column counts as agreeing.
+PLACE_AGREES = {"company": 2, "zip": 2, "text": 1}
+
+
+@dataclass(frozen=True)
+class Comparison:
+  """One compared column: its name, how it is compared (a key of LEVELS),
+  and whether it holds given names (two different known given names, John
+  and Joan, are two people; two surnames that are also given names, Reid
+  and Reed, are only compared by their letters). A "place" comparison
+  combines `members` (place columns): its level is how many of them
+  agree."""
+  column: str
+  kind: str
+  given_name: bool = False
+  members: Tuple["Comparison", ...] = ()
+
+  @property
+  def levels(self) -> Tuple[str, ...]:
+    if self.kind == "place":
+      n = len(self.members)
+      return tuple(f"{k} of {n} agree" for k in range(n + 1))
+    return LEVELS[self.kind]
+
+  @property
+  def exact(self) -> int:
+    return len(self.levels) - 1
+
+
+def compared_columns(spec: MergeSpec) -> Tuple[Comparison, ...]:
+  """Every column a key or `confirm` names (the user's own statement of
+  what identifies a person), in order of first mention, each compared as its
+  first key or confirm list says."""
+  kinds: Dict[str, str] = {}
+  for key in spec.keys:
+    for c, n in list(zip(key.columns, key.normalizers)) + list(
+        zip(key.confirm, key.confirm_normalizers)):
+      kinds.setdefault(c, KIND_OF_NORMALIZER.get(n, "text"))
+  return tuple(Comparison(c, k, k == "name" and bool(_GIVEN.match(c)))
+               for c, k in kinds.items())
+
+
+def comparisons_of(spec: MergeSpec) -> Tuple[Comparison, ...]:
+  """The model's comparisons: the person columns (names, email, phone) one
+  by one, then the place columns together as one "place" comparison."""
+  columns = compared_columns(spec)
+  person = tuple(c for c in columns if c.kind not in PLACE_KINDS)
+  place = tuple(c for c in columns if c.kind in PLACE_KINDS)
+  if not place:
+    return person
+  return person + (Comparison("+".join(c.column for c in place), "place",
+                              members=place),)
+
+
+def place_levels(place: Comparison, member_levels: np.ndarray) -> np.ndarray:
+  """The place level of each pair: how many member columns agree; NULL
+  where every member has a blank side. member_levels: members x pairs."""
+  agree = np.zeros(member_levels.shape[1], np.int8)
+  for m, row in zip(place.members, member_levels):
+    agree += row >= PLACE_AGREES[m.kind]
+  return np.where((member_levels == NULL).all(axis=0), NULL,
+                  agree).astype(np.int8)
+
+
+def prepared(values: pa.Array, kind: str, region: str) -> pa.Array:
+  """A column's values as they are compared: normalised, null where blank."""
+  if isinstance(values, pa.ChunkedArray):
+    values = values.combine_chunks()
+  if kind in ("email", "phone", "zip"):
+    return normalizers.get(kind)(values, phone_region=region)
+  return prepare(values, kind, region)
+
+
+def levels(comparison: Comparison, left: pa.Array,
+           right: pa.Array) -> np.ndarray:
+  """The level (int8) of each pair left[i], right[i] of prepared values;
+  NULL where either is null."""
+  n = len(left)
+  if not n:
+    return np.zeros(0, np.int8)
+  both = (pc.is_valid(left).to_numpy(zero_copy_only=False) &
+          pc.is_valid(right).to_numpy(zero_copy_only=False))
+  ua, ub, ia, ib, back = _distinct_pairs(left, right)
+  a = ua.to_pylist()
+  b = ub.to_pylist()
+  a, b = [a[i] for i in ia], [b[i] for i in ib]
+  level = _LEVEL_OF[comparison.kind](a, b, comparison)
+  return np.where(both, level[back], NULL).astype(np.int8)
+
+
+def _email(a: List[str], b: List[str], _) -> np.ndarray:
+  out = np.zeros(len(a), np.int8)
+  jw = _jaro_winkler(a, b)
+  out[jw >= 0.88] = 1
+  user = np.array([x.split("@", 1)[0] == y.split("@", 1)[0]
+                   for x, y in zip(a, b)], bool)
+  out[user] = 2
+  out[np.array(a, object) == np.array(b, object)] = 3
+  return out
+
+
+def _phone(a: List[str], b: List[str], _) -> np.ndarray:
+  out = np.zeros(len(a), np.int8)
+  for i, (x, y) in enumerate(zip(a, b)):
+    if x == y:
+      out[i] = 3
+      continue
+    bx, _, ex = x.partition(";ext=")
+    by, _, ey = y.partition(";ext=")
+    if bx == by:
+      out[i] = 2 if not (ex and ey) else 1
+  return out
+
+
+def _name(a: List[str], b: List[str], comparison) -> np.ndarray:
+  known, related = _nicknames()
+  jw = _jaro_winkler(a, b)
+  out = np.where(jw >= 0.92, 2, np.where(jw >= 0.80, 1, 0)).astype(np.int8)
+  for i, (x, y) in enumerate(zip(a, b)):
+    if x == y:
+      out[i] = 5
+    elif x + PAIR_SEPARATOR + y in related:
+      out[i] = 4
+    elif comparison.given_name and x in known and y in known:
+      # John and Joan, Robert and Roberta: two known names, however close;
+      # a known name cut short (Bri, Mo) is still a prefix.
+      out[i] = 3 if _is_prefix(x, y) and min(len(x), len(y)) < 4 else 0
+    elif _is_prefix(x, y):
+      out[i] = 3
+  return out
+
+
+def _is_prefix(x: str, y: str) -> bool:
+  """One name is the other cut short or as initials, word by word ("bri"
+  and "bridgette", "le bag" and "leonard bagwell", "j" and "john")."""
+  short, long_ = (x, y) if len(x) <= len(y) else (y, x)
+  sw, lw = short.split(), long_.split()
+  if not sw or len(sw) > len(lw):
+    return False
+  return all(l.startswith(s) for s, l in zip(sw, lw))
+
+
+def _company(a: List[str], b: List[str], _) -> np.ndarray:
+  ratio = _token_sort(a, b)
+  out = np.where(ratio >= 0.90, 2, np.where(ratio >= 0.70, 1, 0))
+  out[np.array(a, object) == np.array(b, object)] = 3
+  return out.astype(np.int8)
+
+
+def _zip(a: List[str], b: List[str], _) -> np.ndarray:
+  out = np.array([1 if x[:3] == y[:3] else 0 for x, y in zip(a, b)], np.int8)
+  out[np.array(a, object) == np.array(b, object)] = 2
+  return out
+
+
+def _text(a: List[str], b: List[str], _) -> np.ndarray:
+  out = (_token_sort(a, b) >= 0.85).astype(np.int8)
+  out[np.array(a, object) == np.array(b, object)] = 2
+  return out
+
+
+def _jaro_winkler(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
+  return process.cpdist(a, b, scorer=JaroWinkler.normalized_similarity,
+                        dtype=np.float64, workers=1)
+
+
+def _token_sort(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
+  return process.cpdist(a, b, scorer=fuzz.token_sort_ratio,
+                        dtype=np.float64, workers=1) / 100.0
+
+
+_LEVEL_OF = {"email": _email, "phone": _phone, "name": _name,
+             "company": _company, "zip": _zip, "text": _text}

@@ -1,0 +1,247 @@
+"""The Fellegi-Sunter model: m and u probabilities per comparison level,
+estimated from each job's own pairs, and the match weight of a pair.
+
+As Splink documents it (https://moj-analytical-services.github.io/splink/
+topic_guides/theory/fellegi_sunter.html): for each compared column and
+level, m = P(level | the rows are the same person) and u = P(level | they
+are not); a pair's match weight is log2(prior odds) + the sum over columns
+of log2(m / u), a blank side adding nothing; its match probability is
+2^w / (1 + 2^w).
+
+- u comes from random pairs (one vendor row per sampled original row,
+  chosen by a stable hash), except for the exact level, where it is the
+  chance that two random rows share a value: the sum of squared value
+  frequencies of the vendor's column.
+- m comes from expectation-maximisation on the candidate pairs, one session
+  per key (a key's own columns agree by construction, so they are left out
+  of its session; Splink trains per blocking rule the same way), each
+  column's m the mean of the sessions that estimated it.
+- The exact level's weight is adjusted for how common the value is (Splink's
+  term-frequency adjustment): log2(m / tf) instead of log2(m / u), tf being
+  the value's frequency among the vendor's rows, so a shared inbox or a
+  common surname says less than a rare one.
+
+Everything is computed from counts of distinct level patterns, so the model
+depends only on the set of pairs, not on batch or worker order.
+"""
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from crmsync.transforms.comparisons import NULL, Comparison
+
+EM_ITERATIONS = 40
+EM_TOLERANCE = 1e-6
+# m and u are kept inside (FLOOR, 1 - FLOOR): a level never seen in a
+# sample is rare, not impossible.
+FLOOR = 1e-6
+# People change jobs, inboxes and numbers, and vendors type names their own
+# way: among true matches, a column's "else" level is never taken to be
+# rarer than this, so no single column disagreeing can veto a pair that
+# everything else says is the same person.
+MIN_M_ELSE = 0.05
+# Except for given names: two different known given names (John and Joan)
+# are two people far more often than a typo.
+MIN_M_ELSE_GIVEN_NAME = 0.005
+
+
+def initial_m(levels: int) -> np.ndarray:
+  """A starting m for EM: most matches agree exactly, few fall in 'else'."""
+  m = 2.0 ** np.arange(levels)
+  m[-1] = m[:-1].sum() * 4
+  return m / m.sum()
+
+
+@dataclass
+class Model:
+  """One source's model. `m` and `u`: one array per comparison, indexed by
+  level; `prior`: the probability that a random (original, vendor) pair is
+  the same person."""
+  source: str
+  comparisons: Tuple[Comparison, ...]
+  m: List[np.ndarray]
+  u: List[np.ndarray]
+  prior: float
+  trained: Tuple[bool, ...]  # per comparison: m estimated (else initial_m)
+
+  def level_weights(self) -> List[np.ndarray]:
+    """log2(m / u) per comparison and level."""
+    return [np.log2(m) - np.log2(u) for m, u in zip(self.m, self.u)]
+
+  def match_weight(self, levels: np.ndarray,
+                   log2_tf: Optional[np.ndarray] = None) -> np.ndarray:
+    """The match weight of each pair: levels (comparisons x pairs, int8,
+    NULL for a blank side) and log2_tf (same shape, float32: log2 of the
+    vendor value's frequency where the level is exact, else NaN)."""
+    w = np.full(levels.shape[1], np.log2(self.prior / (1 - self.prior)))
+    for c, lw in enumerate(self.level_weights()):
+      row = levels[c]
+      filled = row != NULL
+      w[filled] += lw[row[filled]]
+      if log2_tf is not None:
+        tf = log2_tf[c]
+        adjust = filled & (row == len(lw) - 1) & ~np.isnan(tf)
+        # log2(m / tf) in place of log2(m / u), never above what a value
+        # unique in the vendor file would get.
+        w[adjust] += (np.log2(self.u[c][-1]) -
+                      np.maximum(tf[adjust], np.log2(FLOOR)))
+    return w
+
+  def to_json(self) -> dict:
+    """For match_weights.json: m, u and the weight of every level."""
+    return {
+        "source": self.source,
+        "probability_two_random_records_match": self.prior,
+        "prior_match_weight": float(np.log2(self.prior / (1 - self.prior))),
+        "comparisons": [{
+            "column": c.column, "kind": c.kind,
+            "m_estimated": trained,
+            "levels": [{"level": name, "m": float(m[i]), "u": float(u[i]),
+                        "match_weight": float(np.log2(m[i] / u[i])),
+                        "term_frequency_adjusted": i == c.exact}
+                       for i, name in enumerate(c.levels)],
+        } for c, m, u, trained in zip(self.comparisons, self.m, self.u,
+                                      self.trained)],
+    }
+
+
+def probability(weight: np.ndarray) -> np.ndarray:
+  """Match probability of a match weight: 2^w / (1 + 2^w)."""
+  return 1.0 / (1.0 + np.exp2(-np.asarray(weight, np.float64)))
+
+
+def u_probabilities(comparison: Comparison, random_counts: np.ndarray,
+                    u_exact: Optional[float]) -> np.ndarray:
+  """u per level: the exact level's from value frequencies (`u_exact`; None:
+  from the random pairs too), the others in the proportions seen among
+  random pairs (half a pair added to each, so an unseen level is rare, not
+  impossible)."""
+  if u_exact is None:
+    counts = np.asarray(random_counts, np.float64) + 0.5
+    return counts / counts.sum()
+  counts = np.asarray(random_counts[:comparison.exact], np.float64) + 0.5
+  u = np.empty(comparison.exact + 1)
+  exact = min(max(u_exact, FLOOR), 0.5)
+  u[:-1] = counts / counts.sum() * (1 - exact)
+  u[-1] = exact
+  return u
+
+
+def _em(patterns: np.ndarray, counts: np.ndarray, u: Sequence[np.ndarray],
+        active: Sequence[int], m0: Sequence[np.ndarray],
+        min_else: Sequence[float]):
+  """EM on distinct level patterns (comparisons x P) with their counts,
+  over the comparisons in `active`: (m per active comparison, the share of
+  matches among the pairs)."""
+  m = {c: m0[c].copy() for c in active}
+  share = 0.5
+  for _ in range(EM_ITERATIONS):
+    log_m = np.zeros(patterns.shape[1])
+    log_u = np.zeros(patterns.shape[1])
+    for c in active:
+      row = patterns[c]
+      filled = row != NULL
+      log_m[filled] += np.log(m[c][row[filled]])
+      log_u[filled] += np.log(u[c][row[filled]])
+    odds = np.exp(np.clip(np.log(share) - np.log1p(-share) + log_m - log_u,
+                          -700, 700))
+    post = odds / (1 + odds)
+    new_share = float((post * counts).sum() / counts.sum())
+    moved = abs(new_share - share)
+    share = min(max(new_share, FLOOR), 1 - FLOOR)
+    for c in active:
+      row = patterns[c]
+      filled = row != NULL
+      weights = np.bincount(row[filled], (post * counts)[filled],
+                            minlength=len(m[c]))
+      # A level no pair of the session falls in says nothing about m: it
+      # keeps its share, the levels seen share the rest.
+      seen = np.bincount(row[filled], minlength=len(m[c])) > 0
+      if weights[seen].sum() > 0:
+        new = m[c].copy()
+        new[seen] = (weights[seen] / weights[seen].sum() *
+                     (1 - m[c][~seen].sum()))
+        new[0] = max(new[0], min_else[c])
+        new = np.clip(new, FLOOR, 1 - FLOOR)
+        new /= new.sum()
+        moved = max(moved, float(np.abs(new - m[c]).max()))
+        m[c] = new
+    if moved < EM_TOLERANCE:
+      break
+  return m, share
+
+
+def fit(source: str, comparisons: Sequence[Comparison], levels: np.ndarray,
+        keys: np.ndarray, fixed: Dict[int, Sequence[int]],
+        random_counts: Sequence[np.ndarray], u_exact: Sequence[float],
+        rows: Tuple[int, int]) -> Model:
+  """A source's model from its candidate pairs.
+
+  levels: comparisons x pairs (int8); keys: the key (cascade position) that
+  proposed each pair; fixed: exact key -> the comparisons its own columns make
+  agree (left out of its EM session); random_counts: per comparison, the
+  count of each level among random pairs; u_exact: per comparison, the sum
+  of squared value frequencies; rows: (original rows, vendor rows)."""
+  comparisons = tuple(comparisons)
+  u = [u_probabilities(c, r, e)
+       for c, r, e in zip(comparisons, random_counts, u_exact)]
+  m0 = [initial_m(len(c.levels)) for c in comparisons]
+  min_else = [MIN_M_ELSE_GIVEN_NAME if c.given_name else MIN_M_ELSE
+              for c in comparisons]
+  estimates: Dict[int, List[np.ndarray]] = {}
+  # Exact keys' sessions first; a fuzzy key's candidates share names and
+  # places by construction, colleagues among them, so its session only
+  # estimates what no exact key's did.
+  sessions = sorted(np.unique(keys).tolist(), key=lambda k: k not in fixed)
+  for k in sessions:
+    patterns, counts = np.unique(levels[:, keys == k], axis=1,
+                                 return_counts=True)
+    active = [c for c in range(len(comparisons))
+              if c not in fixed.get(k, ()) and (patterns[c] != NULL).any()
+              and (k in fixed or c not in estimates)]
+    if not active:
+      continue
+    m, _ = _em(patterns, counts.astype(np.float64), u, active, m0,
+               min_else)
+    for c in active:
+      estimates.setdefault(c, []).append(m[c])
+  m = [np.mean(estimates[c], axis=0) if c in estimates else m0[c]
+       for c in range(len(comparisons))]
+  prior = _prior(levels, m, u, rows)
+  return Model(source, comparisons, m, u, prior,
+               tuple(c in estimates for c in range(len(comparisons))))
+
+
+def _prior(levels: np.ndarray, m, u, rows: Tuple[int, int]) -> float:
+  """The probability that two random records match: the matches expected
+  among all candidate pairs (their share, by EM with m and u held), over
+  every possible pair."""
+  originals, vendor = rows
+  if not levels.shape[1] or not originals or not vendor:
+    return FLOOR
+  patterns, counts = np.unique(levels, axis=1, return_counts=True)
+  share = _share_of_matches(patterns, counts, m, u)
+  matches = min(share * levels.shape[1], float(min(originals, vendor)))
+  return min(max(matches / (float(originals) * vendor), FLOOR * FLOOR), 0.5)
+
+
+def _share_of_matches(patterns, counts, m, u) -> float:
+  """EM for the share of matches alone, m and u held."""
+  log_ratio = np.zeros(patterns.shape[1])
+  for c in range(patterns.shape[0]):
+    row = patterns[c]
+    filled = row != NULL
+    log_ratio[filled] += np.log(m[c][row[filled]]) - np.log(u[c][row[filled]])
+  share = 0.5
+  counts = counts.astype(np.float64)
+  for _ in range(200):
+    odds = np.exp(np.clip(np.log(share) - np.log1p(-share) + log_ratio,
+                          -700, 700))
+    new = float((odds / (1 + odds) * counts).sum() / counts.sum())
+    if abs(new - share) < EM_TOLERANCE:
+      share = new
+      break
+    share = min(max(new, FLOOR), 1 - FLOOR)
+  return share
