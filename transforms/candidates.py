@@ -160,8 +160,7 @@ def compare_pairs(comparisons: Sequence[Comparison], original: Dict,
 def _swapped_names(comparisons, out, original, vendor, take_rows,
                    take_found) -> None:
   """Vendors swap first and last names: where both names disagree
-  straight, and both agree (at least closely) crosswise, the crosswise
-  levels count."""
+  straight and agree better crosswise, the crosswise levels count."""
   names = [i for i, c in enumerate(comparisons) if c.kind == "name"]
   if len(names) != 2:
     return
@@ -178,7 +177,7 @@ def _swapped_names(comparisons, out, original, vendor, take_rows,
               vendor.values[b.column].take(found))
   ba = levels(plain[1], original[b.column].take(rows),
               vendor.values[a.column].take(found))
-  swapped = (ab >= 2) & (ba >= 2)
+  swapped = (ab.astype(np.int16) + ba) > 0  # NULL + else is not more
   out[i, todo[swapped]] = ab[swapped]
   out[j, todo[swapped]] = ba[swapped]
 
@@ -224,9 +223,14 @@ class ScorePairs(beam.DoFn):
       random_counts = [np.zeros(len(c.levels), np.int64)
                        for c in comparisons]
       if index.rows_read and sampled.size:
-        partner = (_mix(ids[sampled] ^ 0x5DEECE66D) %
+        # RANDOM_PAIR_EVERY partners each: one random pair per original
+        # row on average.
+        salts = np.arange(1, RANDOM_PAIR_EVERY + 1, dtype=np.int64)
+        asked = np.repeat(sampled, salts.size)
+        partner = (_mix(ids[asked] ^ np.tile(salts * 0x5DEECE66D,
+                                             sampled.size)) %
                    np.uint64(index.rows_read)).astype(np.int64)
-        rl, _ = compare_pairs(comparisons, original, vendor, sampled,
+        rl, _ = compare_pairs(comparisons, original, vendor, asked,
                               partner)
         for i, c in enumerate(comparisons):
           filled = rl[i][rl[i] != NULL]
@@ -234,7 +238,17 @@ class ScorePairs(beam.DoFn):
       yield CandidatePairs(
           index.name, ids[rows], found, by, lv, tf, random_counts,
           batch.num_rows, index.rows_read,
-          [vendor.u_exact.get(c.column) for c in comparisons])
+          [_u_exact(c, vendor) for c in comparisons])
+
+
+def _u_exact(c: Comparison, vendor: VendorSide) -> Optional[float]:
+  """A column's sum of squared value frequencies; a place's, the smallest
+  of its members'."""
+  if c.kind != "place":
+    return vendor.u_exact.get(c.column)
+  known = [vendor.u_exact[m.column] for m in c.members
+           if m.column in vendor.u_exact]
+  return min(known) if known else None
 
 
 def _agree_by_key(lv: np.ndarray, by: np.ndarray, spec: MergeSpec,

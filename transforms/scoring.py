@@ -42,9 +42,17 @@ FLOOR = 1e-6
 # rarer than this, so no single column disagreeing can veto a pair that
 # everything else says is the same person.
 MIN_M_ELSE = 0.05
-# Except for given names: two different known given names (John and Joan)
-# are two people far more often than a typo.
+# Pseudo-pairs of the priors (initial_m, default_u) added to what a job's
+# pairs say: they matter only where a job has few pairs.
+M_PRIOR_PAIRS = 20
+U_PRIOR_PAIRS = 50
+# Except for given names: two different known given names (John and Joan,
+# Michael and Michelle) are two people far more often than a typo. Their
+# "else" m is kept between these bounds: the candidate pairs of an email key
+# hold colleagues behind a shared inbox, who agree on everything but their
+# names, and EM would take some of them for matches.
 MIN_M_ELSE_GIVEN_NAME = 0.005
+MAX_M_ELSE_GIVEN_NAME = 0.01
 
 
 def initial_m(levels: int) -> np.ndarray:
@@ -112,26 +120,42 @@ def probability(weight: np.ndarray) -> np.ndarray:
   return 1.0 / (1.0 + np.exp2(-np.asarray(weight, np.float64)))
 
 
+def default_u(levels: int) -> np.ndarray:
+  """A prior for u: most random pairs disagree, few agree exactly."""
+  u = np.full(levels, 0.049 / max(levels - 2, 1))
+  u[0], u[-1] = 0.95, 0.001
+  return u / u.sum()
+
+
 def u_probabilities(comparison: Comparison, random_counts: np.ndarray,
                     u_exact: Optional[float]) -> np.ndarray:
   """u per level: the exact level's from value frequencies (`u_exact`; None:
   from the random pairs too), the others in the proportions seen among
-  random pairs (half a pair added to each, so an unseen level is rare, not
-  impossible)."""
-  if u_exact is None:
-    counts = np.asarray(random_counts, np.float64) + 0.5
-    return counts / counts.sum()
-  counts = np.asarray(random_counts[:comparison.exact], np.float64) + 0.5
-  u = np.empty(comparison.exact + 1)
+  random pairs, with default_u worth U_PRIOR_PAIRS pairs added (a small job
+  has few random pairs; an unseen level is rare, not impossible)."""
+  levels = len(comparison.levels)
+  counts = (np.asarray(random_counts, np.float64) +
+            U_PRIOR_PAIRS * default_u(levels))
+  if comparison.kind == "place":
+    # Every place column agreeing is at least as likely, for two random
+    # rows, as their sharing the rarest one's value (`u_exact`: the smallest
+    # sum of squared value frequencies of the members): too rare among
+    # random pairs to be counted, and colleagues share it all.
+    u = counts / counts.sum()
+    if u_exact is not None and u[-1] < u_exact:
+      u[:-1] *= (1 - u_exact) / u[:-1].sum()
+      u[-1] = u_exact
+    return u
+  u = np.empty(levels)
   exact = min(max(u_exact, FLOOR), 0.5)
-  u[:-1] = counts / counts.sum() * (1 - exact)
+  u[:-1] = counts[:-1] / counts[:-1].sum() * (1 - exact)
   u[-1] = exact
   return u
 
 
 def _em(patterns: np.ndarray, counts: np.ndarray, u: Sequence[np.ndarray],
         active: Sequence[int], m0: Sequence[np.ndarray],
-        min_else: Sequence[float]):
+        min_else: Sequence[Tuple[float, float]]):
   """EM on distinct level patterns (comparisons x P) with their counts,
   over the comparisons in `active`: (m per active comparison, the share of
   matches among the pairs)."""
@@ -160,10 +184,13 @@ def _em(patterns: np.ndarray, counts: np.ndarray, u: Sequence[np.ndarray],
       # keeps its share, the levels seen share the rest.
       seen = np.bincount(row[filled], minlength=len(m[c])) > 0
       if weights[seen].sum() > 0:
+        # initial_m worth M_PRIOR_PAIRS pairs keeps a small job's m sane.
+        prior = M_PRIOR_PAIRS * m0[c][seen]
         new = m[c].copy()
-        new[seen] = (weights[seen] / weights[seen].sum() *
+        new[seen] = ((weights[seen] + prior) /
+                     (weights[seen].sum() + prior.sum()) *
                      (1 - m[c][~seen].sum()))
-        new[0] = max(new[0], min_else[c])
+        new[0] = min(max(new[0], min_else[c][0]), min_else[c][1])
         new = np.clip(new, FLOOR, 1 - FLOOR)
         new /= new.sum()
         moved = max(moved, float(np.abs(new - m[c]).max()))
@@ -188,8 +215,8 @@ def fit(source: str, comparisons: Sequence[Comparison], levels: np.ndarray,
   u = [u_probabilities(c, r, e)
        for c, r, e in zip(comparisons, random_counts, u_exact)]
   m0 = [initial_m(len(c.levels)) for c in comparisons]
-  min_else = [MIN_M_ELSE_GIVEN_NAME if c.given_name else MIN_M_ELSE
-              for c in comparisons]
+  min_else = [(MIN_M_ELSE_GIVEN_NAME, MAX_M_ELSE_GIVEN_NAME) if c.given_name
+              else (MIN_M_ELSE, 1.0) for c in comparisons]
   estimates: Dict[int, List[np.ndarray]] = {}
   # Exact keys' sessions first; a fuzzy key's candidates share names and
   # places by construction, colleagues among them, so its session only

@@ -1,0 +1,29 @@
+"""Assignment of scored pairs: best, one_to_one, all."""
+
+import numpy as np
+
+from crmsync.transforms.assignment import assign
+
+# Original rows 1 and 2 share vendor row 7 (a shared inbox): row 2 is the
+# better pair; row 1 also has vendor row 8.
+IDS = np.array([1, 1, 2, 3, 4])
+VENDOR = np.array([7, 8, 7, 9, 9])
+KEYS = np.zeros(5, np.int8)
+WEIGHT = np.array([10.0, 6.0, 14.0, 9.0, 9.0])
+
+
+def test_best_gives_a_vendor_row_to_its_best_original_rows_ties_included():
+  keep = assign(IDS, VENDOR, KEYS, WEIGHT, "best")
+  # 7 goes to 2 only; 1 takes its next best, 8; 9 to both 3 and 4 (a tie:
+  # duplicates in the CRM).
+  assert keep.tolist() == [False, True, True, True, True]
+
+
+def test_all_gives_each_original_row_its_best_vendor_row():
+  assert assign(IDS, VENDOR, KEYS, WEIGHT, "all").tolist() == [
+      True, False, True, True, True]
+
+
+def test_one_to_one_uses_each_row_once():
+  assert assign(IDS, VENDOR, KEYS, WEIGHT, "one_to_one").tolist() == [
+      False, True, True, True, False]

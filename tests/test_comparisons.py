@@ -1,0 +1,74 @@
+"""Comparison levels, on values from real CRM exports and vendor files."""
+
+import numpy as np
+import pyarrow as pa
+
+from crmsync.transforms.comparisons import (NULL, Comparison, comparisons_of,
+                                            levels, place_levels, prepared)
+from crmsync.transforms.spec import MatchKey, MergeSpec
+
+FIRST = Comparison("First", "name", given_name=True)
+LAST = Comparison("Last", "name")
+
+
+def level_names(comparison, left, right, kind=None):
+  kind = kind or comparison.kind
+  found = levels(comparison, prepared(pa.array(left), kind, "US"),
+                 prepared(pa.array(right), kind, "US"))
+  return [comparison.levels[i] if i != NULL else None for i in found]
+
+
+def test_names_cut_short_by_the_source_system_are_a_prefix_not_a_veto():
+  # Truncations seen in a public CRM set: Bridgette/Bri, Morgan/MO,
+  # Gilbert/Gi, Leonard Bagwell/LE BAG.
+  got = level_names(FIRST, ["Bridgette", "Morgan", "Gilbert", "Leonard"],
+                    ["Bri", "MO", "Gi", "LE"])
+  assert got == ["one is a prefix or initial of the other"] * 4
+  assert level_names(LAST, ["Bagwell"], ["BAG"]) == [
+      "one is a prefix or initial of the other"]
+
+
+def test_two_known_given_names_disagree_however_close():
+  got = level_names(FIRST, ["John", "Robert", "Jon", "Ana"],
+                    ["Joan", "Roberta", "Jonathan", "ana"])
+  assert got == ["else", "else", "nicknames of each other", "exact"]
+
+
+def test_surnames_that_are_also_given_names_compare_by_their_letters():
+  # Stewart/Stuart and Reid/Reed are spellings of one surname.
+  got = level_names(LAST, ["Stewart", "Reid"], ["Stuart", "Reed"])
+  assert all(g != "else" for g in got), got
+
+
+def test_phone_extensions_tell_colleagues_apart():
+  phone = Comparison("Phone", "phone")
+  got = level_names(phone, ["555-201-3344 x12", "555-201-3344 x12",
+                            "555-201-3344", "(555) 201-3344 ext. 12", ""],
+                    ["555-201-3344 x47", "555-201-3344", "555-201-3344",
+                     "555-201-3344 x12", "555-201-3344"])
+  assert got == ["same number, other extension",
+                 "same number, one extension missing", "exact", "exact",
+                 None]
+
+
+def test_email_levels():
+  email = Comparison("Email", "email")
+  got = level_names(email, ["Lopez, Ana <ana.lopez@example.com>",
+                            "ana.lopez@example.com", "ana.lopez@example.com",
+                            "ben@x.com"],
+                    ["ANA.LOPEZ@example.com", "ana.lopez@gmail.com",
+                     "ana.lopes@example.com", "zed@y.org"])
+  assert got == ["exact", "same username, other domain",
+                 "similar address (Jaro-Winkler >= 0.88)", "else"]
+
+
+def test_place_columns_are_one_comparison_of_how_many_agree():
+  spec = MergeSpec(("First", "Last", "Company", "City", "Zip"), (
+      MatchKey("name_zip", ("First", "Last", "Zip"), ("name", "name", "zip")),
+      MatchKey("company", ("Company", "City"), ("company", "text"))))
+  got = comparisons_of(spec)
+  assert [c.column for c in got] == ["First", "Last", "Zip+Company+City"]
+  place = got[-1]
+  assert [m.column for m in place.members] == ["Zip", "Company", "City"]
+  member_levels = np.array([[2, 1, NULL], [3, 2, NULL], [2, 0, NULL]])
+  assert place_levels(place, member_levels).tolist() == [3, 1, NULL]
