@@ -202,7 +202,7 @@ class MatchConfig(_Model):
   keys: List[KeyConfig] = Field(min_length=1)
   # auto: on when a key has `confirm` or the cascade ends in a fuzzy key.
   scoring: Union[Literal["auto"], bool] = "auto"
-  threshold: float = Field(0.7, gt=0, lt=1)
+  threshold: float = Field(0.5, gt=0, lt=1)
   assignment: Literal["best", "one_to_one", "all"] = "best"
 
   @property

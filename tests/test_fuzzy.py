@@ -141,10 +141,12 @@ def _config(job, tmp_path, confirm=(), threshold=None, **extra):
   email = {"name": "email", "normalize": "email", "columns": ["Email"]}
   if confirm:
     email["confirm"] = list(confirm)
+  # The cascade's own rules (threshold, confirm's veto): scoring off.
   return job.config(original, [{"path": vendor, "name": "vendor",
                                  "keep": ["Score"]}], [email, fuzzy],
                     output={"path": job.prefix, "shards": 2,
                             "reports": job.reports, "match_columns": True},
+                    match={"keys": [email, fuzzy], "scoring": False},
                     **extra)
 
 
@@ -244,7 +246,7 @@ def test_both_joins_agree_with_fuzzy_and_confirm_on_the_labelled_set(
     config.write_text(match_quality.config(data, str(tmp_path / join),
                                            True, True, join))
     code, _, err = cli("run", config, "--set=join_partitions=5",
-                       "--batch_rows=97")
+                       "--set=match.scoring=false", "--batch_rows=97")
     assert code == 0, err
     out[join] = files_in(str(tmp_path / join),
                          str(tmp_path / join / "reports"))

@@ -54,15 +54,15 @@ def assert_same(direct, other):
 
 def test_fuzzy_and_confirm_on_flink_give_the_direct_runners_bytes(tmp_path):
   """The fuzzy key and confirm through a portable runner (embedded Flink,
-  LOOPBACK workers), partitioned join: their values and answers travel
-  between workers and must come out the same."""
+  LOOPBACK workers), scored: candidate pairs, the model and the decisions
+  travel between workers and must come out the same."""
   sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
   import match_quality
   data = str(tmp_path / "data")
   match_quality.build(600, 2, data)
   config = tmp_path / "job.yaml"
   config.write_text(match_quality.config(data, str(tmp_path / "unused"),
-                                         True, True, "partitioned"))
+                                         True, True, "broadcast"))
   out = {}
   for runner in ("DirectRunner", "FlinkRunner"):
     folder = tmp_path / runner
@@ -75,6 +75,7 @@ def test_fuzzy_and_confirm_on_flink_give_the_direct_runners_bytes(tmp_path):
     out[runner] = files_in(str(folder), str(folder / "reports"))
   assert out["FlinkRunner"] == out["DirectRunner"]
   assert b'"fuzzy_matches": 0' not in out["DirectRunner"]["stats.json"]
+  assert b'"m_estimated": true' in out["DirectRunner"]["match_weights.json"]
 
 
 def test_flink_cluster_with_process_workers_matches(direct, tmp_path):

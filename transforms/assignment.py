@@ -127,8 +127,9 @@ def decide(batches: List[CandidatePairs], spec: MergeSpec
     random_counts = [sum(b.random_counts[c] for b in mine)
                      for c in range(len(comparisons))]
     model = fit(source, comparisons, levels, keys, fixed, random_counts,
-                mine[0].u_exact,
-                (sum(b.original_rows for b in mine), mine[0].vendor_rows))
+                mine[0].tf_mean,
+                (sum(b.original_rows for b in mine), mine[0].vendor_rows),
+                mine[0].supplied)
     weight = model.match_weight(levels, tf)
     prob = probability(weight)
     above = prob >= spec.threshold

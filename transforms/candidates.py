@@ -44,20 +44,28 @@ class CandidatePairs:
   random_counts: List[np.ndarray]  # per comparison: level -> count
   original_rows: int  # rows of the batch
   vendor_rows: int  # rows the source read
-  # Per comparison: the sum of squared value frequencies (None: a place).
-  u_exact: List[Optional[float]]
+  # Per comparison: the mean term frequency (a place: its rarest member's;
+  # None: the source lacks the column).
+  tf_mean: List[Optional[float]]
+  # Per comparison: the source supplies the column (see VendorSide).
+  supplied: List[bool]
 
 
 class VendorSide:
   """A source's compared columns, prepared once per worker: the values of
-  every index row, log2 of each value's frequency, and the chance that two
-  random rows share a value."""
+  every index row, log2 of each value's frequency among the source's rows
+  (its term frequency), the mean term frequency (the sum of squared
+  frequencies: the chance that two random rows share a value), and which
+  columns the source supplies (keeps): such a column is there to update the
+  CRM's value, so its differing says nothing (a phone vendor's new number),
+  while its agreeing does."""
 
   def __init__(self, index: EnrichedIndex, comparisons, region: str):
     table, own = index.table, index.rows_read
+    self.supplied = frozenset(index.source_columns.keep)
     self.values: Dict[str, pa.Array] = {}
     self.log2_tf: Dict[str, np.ndarray] = {}
-    self.u_exact: Dict[str, float] = {}
+    self.tf_mean: Dict[str, float] = {}
     for c in _columns(comparisons):
       if c.column not in table.column_names:
         continue
@@ -73,7 +81,7 @@ class VendorSide:
       known = at >= 0
       tf[known] = np.log2(freq[at[known]] / filled)
       self.log2_tf[c.column] = tf
-      self.u_exact[c.column] = float(((freq / filled) ** 2).sum())
+      self.tf_mean[c.column] = float(((freq / filled) ** 2).sum())
 
 
 def _mix(values: np.ndarray) -> np.ndarray:
@@ -230,6 +238,13 @@ class ScorePairs(beam.DoFn):
         partner = (_mix(ids[asked] ^ np.tile(salts * 0x5DEECE66D,
                                              sampled.size)) %
                    np.uint64(index.rows_read)).astype(np.int64)
+        # A random pair that a key proposed is most likely a match: u is
+        # about pairs that are not (with a unique email, the chance that a
+        # random pair agrees is the chance that it is the match).
+        proposed = (rows << 32) | found
+        random_ = (asked << 32) | partner
+        keep = ~np.isin(random_, proposed)
+        asked, partner = asked[keep], partner[keep]
         rl, _ = compare_pairs(comparisons, original, vendor, asked,
                               partner)
         for i, c in enumerate(comparisons):
@@ -238,16 +253,18 @@ class ScorePairs(beam.DoFn):
       yield CandidatePairs(
           index.name, ids[rows], found, by, lv, tf, random_counts,
           batch.num_rows, index.rows_read,
-          [_u_exact(c, vendor) for c in comparisons])
+          [_tf_mean(c, vendor) for c in comparisons],
+          [all(m.column in vendor.supplied for m in c.members or (c,))
+           for c in comparisons])
 
 
-def _u_exact(c: Comparison, vendor: VendorSide) -> Optional[float]:
-  """A column's sum of squared value frequencies; a place's, the smallest
-  of its members'."""
+def _tf_mean(c: Comparison, vendor: VendorSide) -> Optional[float]:
+  """A column's mean term frequency; a place's, the smallest of its
+  members'."""
   if c.kind != "place":
-    return vendor.u_exact.get(c.column)
-  known = [vendor.u_exact[m.column] for m in c.members
-           if m.column in vendor.u_exact]
+    return vendor.tf_mean.get(c.column)
+  known = [vendor.tf_mean[m.column] for m in c.members
+           if m.column in vendor.tf_mean]
   return min(known) if known else None
 
 

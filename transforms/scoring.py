@@ -8,18 +8,17 @@ are not); a pair's match weight is log2(prior odds) + the sum over columns
 of log2(m / u), a blank side adding nothing; its match probability is
 2^w / (1 + 2^w).
 
-- u comes from random pairs (one vendor row per sampled original row,
-  chosen by a stable hash), except for the exact level, where it is the
-  chance that two random rows share a value: the sum of squared value
-  frequencies of the vendor's column.
+- u comes from random pairs (one in four original rows paired with four
+  vendor rows picked by a stable hash), with a weak prior for small jobs.
 - m comes from expectation-maximisation on the candidate pairs, one session
   per key (a key's own columns agree by construction, so they are left out
   of its session; Splink trains per blocking rule the same way), each
   column's m the mean of the sessions that estimated it.
 - The exact level's weight is adjusted for how common the value is (Splink's
-  term-frequency adjustment): log2(m / tf) instead of log2(m / u), tf being
-  the value's frequency among the vendor's rows, so a shared inbox or a
-  common surname says less than a rare one.
+  term-frequency adjustment): + log2(mean tf / tf), tf being the value's
+  frequency among the vendor's rows and mean tf the sum of squared
+  frequencies, so a shared inbox or a common surname says less than a rare
+  one.
 
 Everything is computed from counts of distinct level patterns, so the model
 depends only on the set of pairs, not on batch or worker order.
@@ -73,6 +72,10 @@ class Model:
   u: List[np.ndarray]
   prior: float
   trained: Tuple[bool, ...]  # per comparison: m estimated (else initial_m)
+  # Per comparison: the vendor's mean term frequency (None: no TF).
+  tf_mean: Tuple[Optional[float], ...] = ()
+  # Per comparison: the source supplies it, its "else" weighs nothing.
+  supplied: Tuple[bool, ...] = ()
 
   def level_weights(self) -> List[np.ndarray]:
     """log2(m / u) per comparison and level."""
@@ -83,18 +86,18 @@ class Model:
     """The match weight of each pair: levels (comparisons x pairs, int8,
     NULL for a blank side) and log2_tf (same shape, float32: log2 of the
     vendor value's frequency where the level is exact, else NaN)."""
+    levels = neutral_else(levels, self.supplied)
     w = np.full(levels.shape[1], np.log2(self.prior / (1 - self.prior)))
     for c, lw in enumerate(self.level_weights()):
       row = levels[c]
       filled = row != NULL
       w[filled] += lw[row[filled]]
-      if log2_tf is not None:
+      mean = self.tf_mean[c] if self.tf_mean else None
+      if log2_tf is not None and mean:
         tf = log2_tf[c]
         adjust = filled & (row == len(lw) - 1) & ~np.isnan(tf)
-        # log2(m / tf) in place of log2(m / u), never above what a value
-        # unique in the vendor file would get.
-        w[adjust] += (np.log2(self.u[c][-1]) -
-                      np.maximum(tf[adjust], np.log2(FLOOR)))
+        # Splink's term-frequency adjustment: log2(mean tf / the value's).
+        w[adjust] += np.log2(mean) - tf[adjust]
     return w
 
   def to_json(self) -> dict:
@@ -106,12 +109,14 @@ class Model:
         "comparisons": [{
             "column": c.column, "kind": c.kind,
             "m_estimated": trained,
+            "supplied_by_the_source": supplied,
             "levels": [{"level": name, "m": float(m[i]), "u": float(u[i]),
                         "match_weight": float(np.log2(m[i] / u[i])),
                         "term_frequency_adjusted": i == c.exact}
                        for i, name in enumerate(c.levels)],
-        } for c, m, u, trained in zip(self.comparisons, self.m, self.u,
-                                      self.trained)],
+        } for c, m, u, trained, supplied in zip(
+            self.comparisons, self.m, self.u, self.trained,
+            self.supplied or (False,) * len(self.comparisons))],
     }
 
 
@@ -128,28 +133,20 @@ def default_u(levels: int) -> np.ndarray:
 
 
 def u_probabilities(comparison: Comparison, random_counts: np.ndarray,
-                    u_exact: Optional[float]) -> np.ndarray:
-  """u per level: the exact level's from value frequencies (`u_exact`; None:
-  from the random pairs too), the others in the proportions seen among
-  random pairs, with default_u worth U_PRIOR_PAIRS pairs added (a small job
-  has few random pairs; an unseen level is rare, not impossible)."""
+                    tf_mean: Optional[float]) -> np.ndarray:
+  """u per level: the proportions seen among random pairs, with default_u
+  worth U_PRIOR_PAIRS pairs added (a small job has few random pairs; an
+  unseen level is rare, not impossible). A place's "all agree" is at least
+  as likely, for two random rows, as their sharing the value of its rarest
+  column (`tf_mean`): too rare among random pairs to be counted, and
+  colleagues share it all."""
   levels = len(comparison.levels)
   counts = (np.asarray(random_counts, np.float64) +
             U_PRIOR_PAIRS * default_u(levels))
-  if comparison.kind == "place":
-    # Every place column agreeing is at least as likely, for two random
-    # rows, as their sharing the rarest one's value (`u_exact`: the smallest
-    # sum of squared value frequencies of the members): too rare among
-    # random pairs to be counted, and colleagues share it all.
-    u = counts / counts.sum()
-    if u_exact is not None and u[-1] < u_exact:
-      u[:-1] *= (1 - u_exact) / u[:-1].sum()
-      u[-1] = u_exact
-    return u
-  u = np.empty(levels)
-  exact = min(max(u_exact, FLOOR), 0.5)
-  u[:-1] = counts[:-1] / counts[:-1].sum() * (1 - exact)
-  u[-1] = exact
+  u = counts / counts.sum()
+  if comparison.kind == "place" and tf_mean is not None and u[-1] < tf_mean:
+    u[:-1] *= (1 - tf_mean) / u[:-1].sum()
+    u[-1] = tf_mean
   return u
 
 
@@ -202,18 +199,23 @@ def _em(patterns: np.ndarray, counts: np.ndarray, u: Sequence[np.ndarray],
 
 def fit(source: str, comparisons: Sequence[Comparison], levels: np.ndarray,
         keys: np.ndarray, fixed: Dict[int, Sequence[int]],
-        random_counts: Sequence[np.ndarray], u_exact: Sequence[float],
-        rows: Tuple[int, int]) -> Model:
+        random_counts: Sequence[np.ndarray],
+        tf_mean: Sequence[Optional[float]], rows: Tuple[int, int],
+        supplied: Sequence[bool] = ()) -> Model:
   """A source's model from its candidate pairs.
 
   levels: comparisons x pairs (int8); keys: the key (cascade position) that
   proposed each pair; fixed: exact key -> the comparisons its own columns make
   agree (left out of its EM session); random_counts: per comparison, the
-  count of each level among random pairs; u_exact: per comparison, the sum
-  of squared value frequencies; rows: (original rows, vendor rows)."""
+  count of each level among random pairs; tf_mean: per comparison, the
+  vendor's mean term frequency (transforms/candidates.py VendorSide); rows:
+  (original rows, vendor rows); supplied: per comparison, the source
+  supplies the column, so its "else" level weighs nothing."""
   comparisons = tuple(comparisons)
-  u = [u_probabilities(c, r, e)
-       for c, r, e in zip(comparisons, random_counts, u_exact)]
+  supplied = tuple(supplied) or (False,) * len(comparisons)
+  levels = neutral_else(levels, supplied)
+  u = [u_probabilities(c, r, t)
+       for c, r, t in zip(comparisons, random_counts, tf_mean)]
   m0 = [initial_m(len(c.levels)) for c in comparisons]
   min_else = [(MIN_M_ELSE_GIVEN_NAME, MAX_M_ELSE_GIVEN_NAME) if c.given_name
               else (MIN_M_ELSE, 1.0) for c in comparisons]
@@ -238,7 +240,19 @@ def fit(source: str, comparisons: Sequence[Comparison], levels: np.ndarray,
        for c in range(len(comparisons))]
   prior = _prior(levels, m, u, rows)
   return Model(source, comparisons, m, u, prior,
-               tuple(c in estimates for c in range(len(comparisons))))
+               tuple(c in estimates for c in range(len(comparisons))),
+               tuple(tf_mean), supplied)
+
+
+def neutral_else(levels: np.ndarray, supplied: Sequence[bool]) -> np.ndarray:
+  """The levels with a supplied column's "else" made NULL (neutral)."""
+  if not any(supplied):
+    return levels
+  levels = levels.copy()
+  for c, s in enumerate(supplied):
+    if s:
+      levels[c][levels[c] == 0] = NULL
+  return levels
 
 
 def _prior(levels: np.ndarray, m, u, rows: Tuple[int, int]) -> float:

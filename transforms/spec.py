@@ -102,7 +102,7 @@ class MergeSpec:
   # instead of taking the first key that hits; pairs at or above
   # `threshold` (a match probability) are assigned by `assignment`.
   scoring: bool = False
-  threshold: float = 0.7
+  threshold: float = 0.5
   assignment: str = "best"
 
   def strategy(self, column: str) -> str:
