@@ -16,11 +16,20 @@ def test_probability_of_a_weight():
       0.5, 2 / 3, 1 / 3]
 
 
-def test_u_takes_the_exact_level_from_value_frequencies():
-  u = u_probabilities(EMAIL, np.array([98, 1, 1, 0]), 1e-4)
-  assert u[-1] == 1e-4
+def test_u_comes_from_random_pairs_with_a_weak_prior():
+  u = u_probabilities(EMAIL, np.array([99_990, 5, 5, 0]), None)
   assert abs(u.sum() - 1) < 1e-12
-  assert u[0] > 0.95
+  assert u[0] > 0.999
+  assert 0 < u[-1] < 1e-6  # never seen: rare, not impossible
+  small = u_probabilities(EMAIL, np.array([3, 0, 0, 0]), None)
+  assert small[0] < 0.96 and small[-1] > 1e-4  # mostly the prior
+
+
+def test_every_place_column_agreeing_is_as_likely_as_the_rarest_value():
+  place = Comparison("Company+Zip", "place", members=(
+      Comparison("Company", "company"), Comparison("Zip", "zip")))
+  u = u_probabilities(place, np.array([9_000, 1_000, 0]), 1e-3)
+  assert u[-1] == 1e-3 and abs(u.sum() - 1) < 1e-12
 
 
 def _pairs(rng):
