@@ -204,6 +204,17 @@ class MatchConfig(_Model):
   scoring: Union[Literal["auto"], bool] = "auto"
   threshold: float = Field(0.5, gt=0, lt=1)
   assignment: Literal["best", "one_to_one", "all"] = "best"
+  review_threshold: float = Field(0.2, ge=0, lt=1)
+  decisions: Optional[str] = None  # review.csv with `decision` filled in
+  _absolute_decisions = field_validator("decisions")(_absolute)
+
+  @model_validator(mode="after")
+  def _review_below_match(self):
+    if self.review_threshold > self.threshold:
+      raise _at(["review_threshold"], f"{self.review_threshold} is above "
+                f"match.threshold ({self.threshold}): review is for pairs "
+                f"just below it")
+    return self
 
   @property
   def scores(self) -> bool:
@@ -360,7 +371,8 @@ class JobConfig(_Model):
         write_invalid=self.conflicts.write_invalid,
         scoring=self.match.scores,
         threshold=self.match.threshold,
-        assignment=self.match.assignment)
+        assignment=self.match.assignment,
+        review_threshold=self.match.review_threshold)
 
   def enriched_specs(self) -> List[EnrichedSpec]:
     return [EnrichedSpec(e.label, dict(e.columns),

@@ -34,6 +34,7 @@ from crmsync.transforms.matching import applicable_keys
 from crmsync.transforms.broadcast import BroadcastMerge
 from crmsync.transforms.join import JoinSource, join_layout
 from crmsync.transforms.partitioned import PartitionedMerge
+from crmsync.transforms.review import read_decisions
 from crmsync.transforms.reports import Finalize, ReportParts, SumStats
 from crmsync.transforms.spec import EnrichedSpec, MergeSpec
 from crmsync.transforms.writing import WriteShards, temp_dir
@@ -170,6 +171,10 @@ def plan_job(config: JobConfig) -> JobPlan:
                    "but scoring needs the broadcast join: using it",
                    enriched_bytes >> 20)
       join = "broadcast"
+  if config.match.decisions:
+    spec = dataclasses.replace(spec, decisions=read_decisions(
+        config.match.decisions, files,
+        {s.spec.name: list(s.files) for s in sources}))
   if spec.scoring and join == "partitioned":
     raise ConfigError("join: partitioned does not score pairs yet; use join: "
                       "broadcast or auto, or set match.scoring: off (the "

@@ -1,5 +1,7 @@
 """The Fellegi-Sunter model: EM, u, term frequencies, weights."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -170,3 +172,59 @@ def test_scoring_off_keeps_the_first_key_that_hits(job, cli, tmp_path):
   rows = {r["ID"]: r for r in job.dicts()}
   # The old cascade: confirm vetoes Bri for Bridgette.
   assert rows["1"]["Title"] == ""
+
+
+def test_decisions_override_the_model_and_bad_ones_name_their_line(
+    job, cli, tmp_path):
+  path = _scored_job(job, tmp_path)
+  crm, vendor = str(tmp_path / "crm.csv"), str(tmp_path / "vendor.csv")
+  header = ["original_file", "original_line", "source", "key",
+            "match_probability", "enriched_file", "enriched_line",
+            "decision"]
+  decisions = tmp_path / "decisions.csv"
+  from conftest import write_csv
+  write_csv(decisions, [
+      header,
+      # The reviewer says MO Reyes is Ana, and Bri is not Bridgette.
+      [crm, "4", "vendor", "email", "0.400", vendor, "3", "match"],
+      [crm, "2", "vendor", "email", "0.900", vendor, "2", "No-Match"],
+      [crm, "6", "vendor", "fuzzy", "0.300", vendor, "5", ""]])
+  with open(path) as f:
+    text = f.read()
+  with open(path, "w") as f:
+    f.write(text.replace("keys:", f"decisions: {decisions}\n  keys:", 1))
+  code, _, err = cli("run", path)
+  assert code == 0, err
+  titles = {r["ID"]: r["Title"] for r in job.dicts()}
+  assert titles == {"1": "", "2": "", "3": "CFO", "4": "VP", "5": "COO",
+                    "6": ""}
+  write_csv(decisions, [header, [crm, "4", "vendor", "email", "0.4", vendor,
+                                 "3", "maybe"]])
+  code, _, err = cli("run", path)
+  assert code == 2
+  assert err.strip() == (f"crmsync: error: {decisions}: line 2: decision "
+                         f"'maybe' is not match or no-match")
+
+
+def test_review_lists_the_pairs_just_below_the_threshold(job, cli, tmp_path):
+  path = _scored_job(job, tmp_path)
+  with open(path) as f:
+    text = f.read()
+  with open(path, "w") as f:  # everything is in doubt
+    f.write(text.replace("keys:", "threshold: 0.999999999\n"
+                         "  review_threshold: 0.0\n  keys:", 1))
+  code, _, err = cli("run", path)
+  assert code == 0, err
+  review = job.report("review.csv")
+  assert review, "nothing to review"
+  assert {r["decision"] for r in review} == {""}
+  # Ana behind Morgan's shared inbox and switchboard: the email and phone
+  # agree, the names do not.
+  ana = [r for r in review if r["original_line"] == "4"]
+  assert [(r["source"], r["key"], r["enriched_line"]) for r in ana] == [
+      ("vendor", "email", "3")]
+  assert "Email: exact +" in ana[0]["evidence"]
+  assert "First: else -" in ana[0]["evidence"]
+  assert json.loads(ana[0]["original_values"])["First"] == "Ana"
+  assert json.loads(ana[0]["enriched_values"])["First"] == "MO"
+  assert all(float(r["match_probability"]) < 0.999999999 for r in review)

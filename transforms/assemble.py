@@ -13,8 +13,8 @@ import pyarrow.compute as pc
 
 from crmsync.transforms import validity
 from crmsync.transforms.columns import FILE_COL, LINE_COL, OFFSET_COL
-from crmsync.transforms.resolve import (MATCH_COLUMNS, MATCH_KEY_COL,
-                                        MATCH_SCORE_COL, resolution,
+from crmsync.transforms.resolve import (MATCH_COLUMNS, MATCH_DETAIL_COL,
+                                        MATCH_KEY_COL, MATCH_SCORE_COL, resolution,
                                         resolve_column)
 from crmsync.transforms.rows import RowBatch
 from crmsync.transforms.spec import MergeSpec
@@ -89,6 +89,8 @@ def resolve_batch(batch: RowBatch, gathered, matches, layout, spec,
   if spec.match_columns:
     values[MATCH_KEY_COL], values[MATCH_SCORE_COL] = _match_columns(
         matches, matched_any, spec)
+    if spec.scoring:
+      values[MATCH_DETAIL_COL] = _match_detail(matches)
   for column in layout.columns:
     if column in spec.original_header:
       stats["filled_before"][column] = _filled(table.column(column))
@@ -102,8 +104,9 @@ def resolve_batch(batch: RowBatch, gathered, matches, layout, spec,
   # One batch per report and original batch: the reports are written in
   # parts, one per original batch (transforms/report_parts.py).
   rejected = [b for m in matches.values() for b in m.rejected_batches]
+  review = [b for m in matches.values() for b in m.review_batches]
   for tag, batches in (("conflicts", conflicts), ("invalid_values", invalid),
-                       ("rejected_matches", rejected)):
+                       ("rejected_matches", rejected), ("review", review)):
     if batches:
       yield beam.pvalue.TaggedOutput(tag, pa.concat_batches(batches))
   yield beam.pvalue.TaggedOutput("stats", stats)
@@ -111,6 +114,21 @@ def resolve_batch(batch: RowBatch, gathered, matches, layout, spec,
   arrays += [table.column(OFFSET_COL), table.column(LINE_COL)]
   yield RowBatch(batch.file_index, pa.RecordBatch.from_arrays(
       arrays, names=list(layout.columns) + [OFFSET_COL, LINE_COL]))
+
+
+def _match_detail(matches) -> pa.Array:
+  """_match_detail, with scoring: per source that matched the row, in
+  priority order, `source: ` and each compared column's level and weight."""
+  parts = []
+  for source, match in matches.items():
+    if match.detail is not None:
+      parts.append([None if d is None else f"{source}: {d}"
+                    for d in match.detail.tolist()])
+  if not parts:
+    return pa.array([""] * len(next(iter(matches.values())).hit)
+                    if matches else [], pa.string())
+  return pa.array([" | ".join(p for p in row if p) for row in zip(*parts)],
+                  pa.string())
 
 
 def _match_columns(matches, matched_any: np.ndarray, spec: MergeSpec):

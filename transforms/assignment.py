@@ -17,7 +17,7 @@ order, so the decisions are the same on any runner and worker count.
 """
 
 from dataclasses import dataclass
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -31,11 +31,15 @@ ASSIGNMENTS = ("best", "one_to_one", "all")
 
 @dataclass
 class Pairs:
-  """Pairs sorted by original row identity (then vendor row)."""
+  """Pairs sorted by original row identity (then vendor row); `evidence`:
+  per pair, each column's level and weight (Model.evidence), where asked
+  for."""
   ids: np.ndarray
   vendor: np.ndarray
   keys: np.ndarray
   probability: np.ndarray
+  weight: np.ndarray
+  evidence: Optional[np.ndarray] = None
 
   def of(self, ids: np.ndarray):
     """(positions in `ids` that have a pair, their pairs' indexes); one pair
@@ -55,20 +59,24 @@ class Pairs:
     starts = np.repeat(left - np.cumsum(counts) + counts, counts)
     return rows, starts + np.arange(int(counts.sum()))
 
+  def take(self, keep) -> "Pairs":
+    return Pairs(self.ids[keep], self.vendor[keep], self.keys[keep],
+                 self.probability[keep], self.weight[keep],
+                 None if self.evidence is None else self.evidence[keep])
+
 
 @dataclass
 class SourceDecisions:
-  """One source's model, its matches, and the confirm-key pairs the model
-  put below the threshold (listed in rejected_matches.csv)."""
+  """One source's model, its matches, the confirm-key pairs the model put
+  below the threshold (rejected_matches.csv), and the pairs for clerical
+  review (between match.review_threshold and match.threshold, undecided:
+  review.csv)."""
   model: Model
   matches: Pairs
   below: Pairs
+  review: Pairs
   pairs_scored: int
-
-
-def _take(p: Pairs, keep) -> Pairs:
-  return Pairs(p.ids[keep], p.vendor[keep], p.keys[keep],
-               p.probability[keep])
+  decided: int  # pairs a match.decisions file decided
 
 
 def _first_per(group: np.ndarray, order: np.ndarray) -> np.ndarray:
@@ -107,6 +115,21 @@ def assign(ids, vendor, keys, weight, assignment: str) -> np.ndarray:
   return chosen
 
 
+def _decided(spec: MergeSpec, source: str, ids, lines, vendor_files,
+             vendor_lines) -> np.ndarray:
+  """Per pair: +1 where match.decisions says match, -1 no-match, else 0."""
+  verdict = np.zeros(ids.size, np.int8)
+  wanted = {(f, line, vf, vl): 1 if is_match else -1
+            for f, line, s, vf, vl, is_match in spec.decisions if s == source}
+  if not wanted:
+    return verdict
+  files = (ids >> 40).tolist()
+  for i, pair in enumerate(zip(files, lines.tolist(), vendor_files.tolist(),
+                               vendor_lines.tolist())):
+    verdict[i] = wanted.get(pair, 0)
+  return verdict
+
+
 def decide(batches: List[CandidatePairs], spec: MergeSpec
            ) -> Dict[str, SourceDecisions]:
   """Source name -> its SourceDecisions, from every batch's
@@ -117,11 +140,13 @@ def decide(batches: List[CandidatePairs], spec: MergeSpec
   out = {}
   for source in sorted({b.source for b in batches}):
     mine = [b for b in batches if b.source == source]
-    ids = np.concatenate([b.ids for b in mine])
-    order = np.lexsort((np.concatenate([b.vendor for b in mine]), ids))
-    ids = ids[order]
-    vendor = np.concatenate([b.vendor for b in mine])[order]
-    keys = np.concatenate([b.keys for b in mine])[order]
+
+    def joined(field):
+      return np.concatenate([getattr(b, field) for b in mine])
+    ids = joined("ids")
+    order = np.lexsort((joined("vendor"), ids))
+    ids, vendor, keys = ids[order], joined("vendor")[order], joined(
+        "keys")[order]
     levels = np.concatenate([b.levels for b in mine], axis=1)[:, order]
     tf = np.concatenate([b.log2_tf for b in mine], axis=1)[:, order]
     random_counts = [sum(b.random_counts[c] for b in mine)
@@ -130,15 +155,26 @@ def decide(batches: List[CandidatePairs], spec: MergeSpec
                 mine[0].tf_mean,
                 (sum(b.original_rows for b in mine), mine[0].vendor_rows),
                 mine[0].supplied)
-    weight = model.match_weight(levels, tf)
+    columns = model.column_weights(levels, tf)
+    weight = model.prior_weight + columns.sum(axis=0)
+    verdict = _decided(spec, source, ids, joined("lines")[order],
+                       joined("vendor_files")[order],
+                       joined("vendor_lines")[order])
+    weight[verdict > 0], weight[verdict < 0] = np.inf, -np.inf
     prob = probability(weight)
     above = prob >= spec.threshold
     matched = np.zeros(ids.size, bool)
     matched[np.flatnonzero(above)[assign(
         ids[above], vendor[above], keys[above], weight[above],
         spec.assignment)]] = True
-    pairs = Pairs(ids, vendor, keys, prob)
+    review = (~above & (prob >= spec.review_threshold) & (verdict == 0))
+    explained = matched if spec.match_columns else np.zeros(ids.size, bool)
+    evidence = np.full(ids.size, None, object)
+    shown = np.flatnonzero(explained | review)
+    evidence[shown] = model.evidence(levels[:, shown], columns[:, shown])
+    pairs = Pairs(ids, vendor, keys, prob, weight, evidence)
     below = ~above & confirm_keys[keys]
-    out[source] = SourceDecisions(model, _take(pairs, matched),
-                                  _take(pairs, below), int(ids.size))
+    out[source] = SourceDecisions(model, pairs.take(matched),
+                                  pairs.take(below), pairs.take(review),
+                                  int(ids.size), int((verdict != 0).sum()))
   return out

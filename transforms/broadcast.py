@@ -137,6 +137,7 @@ class MergeBatches(AheadDoFn):
         decided = decisions.get(index.name)
         if decided is not None:
           match.take_decisions(batch, decided, index, spec)
+        values.one_column_keys()  # conflicts compare by these
       for k, key in enumerate(spec.keys if decisions is None else ()):
         if key.name not in index.lookups and key.name not in index.fuzzy:
           continue
@@ -188,6 +189,12 @@ class _BatchKeys:
         found.setdefault(key.columns[0], self._exact[key.name])
     return found
 
+  def one_column_keys(self) -> None:
+    """Computes the one-column exact keys that column_keys gives."""
+    for key in self._spec.keys:
+      if not key.fuzzy and len(key.columns) == 1:
+        self.exact(key)
+
   def exact(self, key) -> pa.Array:
     if key.name not in self._exact:
       self._exact[key.name] = key_values(self._table, key,
@@ -232,8 +239,8 @@ class Merge(beam.PTransform):
       side.append(beam.pvalue.AsSingleton(self._decisions))
     return rows | beam.ParDo(
         MergeBatches(self._spec, self._order), *side).with_outputs(
-            "conflicts", "invalid_values", "rejected_matches", "used",
-            "stats", main="merged")
+            "conflicts", "invalid_values", "rejected_matches", "review",
+            "used", "stats", main="merged")
 
 
 class BroadcastMerge(beam.PTransform):
@@ -282,7 +289,7 @@ class BroadcastMerge(beam.PTransform):
               decisions | "Models" >> beam.FlatMap(model_reports))
     return JoinResult(merged.merged, merged.conflicts, merged.invalid_values,
                       merged.rejected_matches, merged.stats, accounts, header,
-                      models)
+                      models, merged.review)
 
 
 def model_reports(decisions) -> List[dict]:

@@ -6,8 +6,8 @@ vendor row holding the same normalised value, the fuzzy key (for rows no
 exact key proposed anything) the rows sharing its phonetic blocks. Each
 candidate pair is then compared on every compared column
 (transforms/comparisons.py), so a key is evidence, weighed with the rest,
-not a verdict. Random pairs (one per sampled original row) are compared too,
-for the u probabilities.
+not a verdict. Random pairs (sampled original rows, each with a few vendor
+rows picked by a stable hash) are compared too, for the u probabilities.
 """
 
 from dataclasses import dataclass
@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crmsync.transforms import handoff, worker
+from crmsync.transforms.columns import FILE_COL, LINE_COL
 from crmsync.transforms.comparisons import (NULL, Comparison, comparisons_of,
                                             levels, place_levels, prepared)
 from crmsync.transforms.matching import (EnrichedIndex, batch_identities,
@@ -26,8 +27,12 @@ from crmsync.transforms.matching import (EnrichedIndex, batch_identities,
 from crmsync.transforms.rows import RowBatch
 from crmsync.transforms.spec import MergeSpec
 
-# One original row in RANDOM_PAIR_EVERY is paired with a random vendor row.
-RANDOM_PAIR_EVERY = 4
+# For the u probabilities, sampled original rows are paired with
+# RANDOM_PARTNERS vendor rows each, picked by a stable hash; the rows are
+# sampled (by a stable hash too) so that a job compares about
+# RANDOM_PAIRS random pairs when both sides are as long.
+RANDOM_PARTNERS = 4
+RANDOM_PAIRS = 50_000
 
 
 @dataclass
@@ -38,6 +43,9 @@ class CandidatePairs:
   source: str
   ids: np.ndarray  # original row identity (matching.identities)
   vendor: np.ndarray  # row of the source's EnrichedIndex table
+  lines: np.ndarray  # the original row's line
+  vendor_files: np.ndarray  # the vendor row's file (rank) and line
+  vendor_lines: np.ndarray
   keys: np.ndarray  # cascade position of the first key proposing the pair
   levels: np.ndarray  # int8, comparisons.NULL for a blank side
   log2_tf: np.ndarray  # float32: log2 of the vendor value's frequency
@@ -221,8 +229,8 @@ class ScorePairs(beam.DoFn):
                 for c in _columns(comparisons)
                 if c.column in table.column_names}
     ids = batch_identities(batch)
-    sampled = np.flatnonzero(
-        _mix(ids) % np.uint64(RANDOM_PAIR_EVERY) == 0)
+    lines = pc.cast(table.column(LINE_COL), pa.int64()).to_numpy()
+    draw = _mix(ids) >> np.uint64(40)  # 24 bits, uniform
     for index in indexes:
       index, vendor = self._open(index)
       rows, found, by = candidate_rows(keys, index, spec)
@@ -230,10 +238,11 @@ class ScorePairs(beam.DoFn):
       _agree_by_key(lv, by, spec, comparisons)
       random_counts = [np.zeros(len(c.levels), np.int64)
                        for c in comparisons]
+      share = min(1.0, RANDOM_PAIRS / (RANDOM_PARTNERS *
+                                       max(index.rows_read, 1)))
+      sampled = np.flatnonzero(draw < np.uint64(int(share * (1 << 24))))
       if index.rows_read and sampled.size:
-        # RANDOM_PAIR_EVERY partners each: one random pair per original
-        # row on average.
-        salts = np.arange(1, RANDOM_PAIR_EVERY + 1, dtype=np.int64)
+        salts = np.arange(1, RANDOM_PARTNERS + 1, dtype=np.int64)
         asked = np.repeat(sampled, salts.size)
         partner = (_mix(ids[asked] ^ np.tile(salts * 0x5DEECE66D,
                                              sampled.size)) %
@@ -250,8 +259,12 @@ class ScorePairs(beam.DoFn):
         for i, c in enumerate(comparisons):
           filled = rl[i][rl[i] != NULL]
           random_counts[i] += np.bincount(filled, minlength=len(c.levels))
+      take = pa.array(found, pa.int64())
       yield CandidatePairs(
-          index.name, ids[rows], found, by, lv, tf, random_counts,
+          index.name, ids[rows], found, lines[rows],
+          index.table.column(FILE_COL).take(take).to_numpy(),
+          index.table.column(LINE_COL).take(take).to_numpy(),
+          by, lv, tf, random_counts,
           batch.num_rows, index.rows_read,
           [_tf_mean(c, vendor) for c in comparisons],
           [all(m.column in vendor.supplied for m in c.members or (c,))

@@ -15,9 +15,10 @@ Which level a pair falls into is decided once per distinct pair of values
 (names, companies and cities repeat), with rapidfuzz's vectorised scorers.
 """
 
+import functools
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 import pyarrow as pa
@@ -139,58 +140,82 @@ def levels(comparison: Comparison, left: pa.Array,
   both = (pc.is_valid(left).to_numpy(zero_copy_only=False) &
           pc.is_valid(right).to_numpy(zero_copy_only=False))
   ua, ub, ia, ib, back = _distinct_pairs(left, right)
-  a = ua.to_pylist()
-  b = ub.to_pylist()
-  a, b = [a[i] for i in ia], [b[i] for i in ib]
+  a, b = ua.take(pa.array(ia)), ub.take(pa.array(ib))
   level = _LEVEL_OF[comparison.kind](a, b, comparison)
   return np.where(both, level[back], NULL).astype(np.int8)
 
 
-def _email(a: List[str], b: List[str], _) -> np.ndarray:
+def _np(mask) -> np.ndarray:
+  return pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
+
+
+def _email(a: pa.Array, b: pa.Array, _) -> np.ndarray:
   out = np.zeros(len(a), np.int8)
-  jw = _jaro_winkler(a, b)
-  out[jw >= 0.88] = 1
-  user = np.array([x.split("@", 1)[0] == y.split("@", 1)[0]
-                   for x, y in zip(a, b)], bool)
-  out[user] = 2
-  out[np.array(a, object) == np.array(b, object)] = 3
+  out[_jaro_winkler(a, b) >= 0.88] = 1
+  user = r"@.*$"
+  out[_np(pc.equal(pc.replace_substring_regex(a, user, ""),
+                   pc.replace_substring_regex(b, user, "")))] = 2
+  out[_np(pc.equal(a, b))] = 3
   return out
 
 
-def _phone(a: List[str], b: List[str], _) -> np.ndarray:
-  out = np.zeros(len(a), np.int8)
-  for i, (x, y) in enumerate(zip(a, b)):
-    if x == y:
-      out[i] = 3
-      continue
-    bx, _, ex = x.partition(";ext=")
-    by, _, ey = y.partition(";ext=")
-    if bx == by:
-      out[i] = 2 if not (ex and ey) else 1
+def _phone(a: pa.Array, b: pa.Array, _) -> np.ndarray:
+  """E.164 with the extension as `;ext=N` (normalizers/phone.py)."""
+  ext = r";ext=.*$"
+  same_number = _np(pc.equal(pc.replace_substring_regex(a, ext, ""),
+                             pc.replace_substring_regex(b, ext, "")))
+  both_ext = _np(pc.match_substring(a, ";ext=")) & _np(
+      pc.match_substring(b, ";ext="))
+  out = np.where(same_number, np.where(both_ext, 1, 2), 0).astype(np.int8)
+  out[_np(pc.equal(a, b))] = 3
   return out
 
 
-def _name(a: List[str], b: List[str], comparison) -> np.ndarray:
+@functools.lru_cache(maxsize=1)
+def _name_sets():
+  """The known given names and related pairs ("a<sep>b") as Arrow arrays,
+  for vectorised lookups."""
   known, related = _nicknames()
+  return (pa.array(sorted(known), pa.string()),
+          pa.array(sorted(related), pa.string()))
+
+
+def _name(a: pa.Array, b: pa.Array, comparison) -> np.ndarray:
+  known, related = _name_sets()
   jw = _jaro_winkler(a, b)
   out = np.where(jw >= 0.92, 2, np.where(jw >= 0.80, 1, 0)).astype(np.int8)
-  for i, (x, y) in enumerate(zip(a, b)):
-    if x == y:
-      out[i] = 5
-    elif x + PAIR_SEPARATOR + y in related:
-      out[i] = 4
-    elif comparison.given_name and x in known and y in known:
-      # John and Joan, Robert and Roberta: two known names, however close;
-      # a known name cut short (Bri, Mo) is still a prefix.
-      out[i] = 3 if _is_prefix(x, y) and min(len(x), len(y)) < 4 else 0
-    elif _is_prefix(x, y):
-      out[i] = 3
+  prefix = _prefix(a, b)
+  if comparison.given_name:
+    # John and Joan, Robert and Roberta: two known names, however close; a
+    # known name cut short (Bri, Mo) is still a prefix.
+    two_known = _np(pc.is_in(a, value_set=known)) & _np(
+        pc.is_in(b, value_set=known))
+    short = np.minimum(pc.utf8_length(a).to_numpy(zero_copy_only=False),
+                       pc.utf8_length(b).to_numpy(zero_copy_only=False)) < 4
+    out[two_known] = 0
+    prefix &= ~two_known | short
+  out[prefix] = 3
+  pairs = pc.binary_join_element_wise(a, b, PAIR_SEPARATOR)
+  out[_np(pc.is_in(pairs, value_set=related))] = 4
+  out[_np(pc.equal(a, b))] = 5
+  return out
+
+
+def _prefix(a: pa.Array, b: pa.Array) -> np.ndarray:
+  """One name is the other cut short or as initials, word by word ("bri"
+  and "bridgette", "le bag" and "leonard bagwell", "j" and "john")."""
+  x = np.array(a.to_pylist(), dtype=np.str_)
+  y = np.array(b.to_pylist(), dtype=np.str_)
+  out = (np.strings.startswith(x, y) | np.strings.startswith(y, x)) & (
+      np.strings.str_len(x) > 0) & (np.strings.str_len(y) > 0)
+  spaced = np.flatnonzero(_np(pc.match_substring(a, " ")) |
+                          _np(pc.match_substring(b, " ")))
+  for i in spaced.tolist():
+    out[i] = _is_prefix(str(x[i]), str(y[i]))
   return out
 
 
 def _is_prefix(x: str, y: str) -> bool:
-  """One name is the other cut short or as initials, word by word ("bri"
-  and "bridgette", "le bag" and "leonard bagwell", "j" and "john")."""
   short, long_ = (x, y) if len(x) <= len(y) else (y, x)
   sw, lw = short.split(), long_.split()
   if not sw or len(sw) > len(lw):
@@ -198,33 +223,36 @@ def _is_prefix(x: str, y: str) -> bool:
   return all(l.startswith(s) for s, l in zip(sw, lw))
 
 
-def _company(a: List[str], b: List[str], _) -> np.ndarray:
+def _company(a: pa.Array, b: pa.Array, _) -> np.ndarray:
   ratio = _token_sort(a, b)
   out = np.where(ratio >= 0.90, 2, np.where(ratio >= 0.70, 1, 0))
-  out[np.array(a, object) == np.array(b, object)] = 3
+  out[_np(pc.equal(a, b))] = 3
   return out.astype(np.int8)
 
 
-def _zip(a: List[str], b: List[str], _) -> np.ndarray:
-  out = np.array([1 if x[:3] == y[:3] else 0 for x, y in zip(a, b)], np.int8)
-  out[np.array(a, object) == np.array(b, object)] = 2
+def _zip(a: pa.Array, b: pa.Array, _) -> np.ndarray:
+  out = _np(pc.equal(pc.utf8_slice_codeunits(a, 0, 3),
+                     pc.utf8_slice_codeunits(b, 0, 3))).astype(np.int8)
+  out[_np(pc.equal(a, b))] = 2
   return out
 
 
-def _text(a: List[str], b: List[str], _) -> np.ndarray:
+def _text(a: pa.Array, b: pa.Array, _) -> np.ndarray:
   out = (_token_sort(a, b) >= 0.85).astype(np.int8)
-  out[np.array(a, object) == np.array(b, object)] = 2
+  out[_np(pc.equal(a, b))] = 2
   return out
 
 
-def _jaro_winkler(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
-  return process.cpdist(a, b, scorer=JaroWinkler.normalized_similarity,
+def _jaro_winkler(a: pa.Array, b: pa.Array) -> np.ndarray:
+  return process.cpdist(a.to_pylist(), b.to_pylist(),
+                        scorer=JaroWinkler.normalized_similarity,
                         dtype=np.float64, workers=1)
 
 
-def _token_sort(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
-  return process.cpdist(a, b, scorer=fuzz.token_sort_ratio,
-                        dtype=np.float64, workers=1) / 100.0
+def _token_sort(a: pa.Array, b: pa.Array) -> np.ndarray:
+  return process.cpdist(a.to_pylist(), b.to_pylist(),
+                        scorer=fuzz.token_sort_ratio, dtype=np.float64,
+                        workers=1) / 100.0
 
 
 _LEVEL_OF = {"email": _email, "phone": _phone, "name": _name,

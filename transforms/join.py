@@ -73,6 +73,7 @@ class JoinResult(NamedTuple):
   header: beam.PCollection
   # Each source's model as match_weights.json shows it (none: no scoring).
   models: beam.PCollection
+  review: beam.PCollection  # Arrow batches (review.review_batch)
 
 
 class Supplied(NamedTuple):
@@ -154,6 +155,8 @@ class SourceMatch:
     self.score = np.full(n, np.nan)
     self.rejected = 0
     self.rejected_batches: List[pa.RecordBatch] = []  # rejected_matches rows
+    self.review_batches: List[pa.RecordBatch] = []  # review.csv rows
+    self.detail = None  # with scoring: each match's evidence (_match_detail)
 
   def accept(self, batch: RowBatch, k: int, key, rows, found, scores,
              hits: pa.Table, source: str, files, spec: MergeSpec) -> None:
@@ -192,6 +195,18 @@ class SourceMatch:
     self.hit[at] = chosen.vendor[pair]
     self.how[at] = chosen.keys[pair]
     self.score[at] = chosen.probability[pair]
+    if chosen.evidence is not None and spec.match_columns:
+      self.detail = np.full(batch.num_rows, None, object)
+      self.detail[at] = chosen.evidence[pair]
+    rows, pair = decided.review.all_of(ids)
+    if rows.size:
+      from crmsync.transforms.comparisons import compared_columns
+      from crmsync.transforms.review import review_batch
+      review = decided.review.take(pair)
+      self.review_batches.append(review_batch(
+          batch, rows, index.name, [k.name for k in spec.keys], review,
+          [c.column for c in compared_columns(spec)],
+          index.table.take(pa.array(review.vendor)), index.files))
     rows, pair = decided.below.all_of(ids)
     below = decided.below
     self.rejected += int(rows.size)

@@ -494,7 +494,7 @@ class PartitionedMerge(beam.PTransform):
                   _Assemble(spec, order, self._reread, files),
                   beam.pvalue.AsSingleton(layout)).with_outputs(
                       "conflicts", "invalid_values", "rejected_matches",
-                      "stats", "used", main="merged"))
+                      "review", "stats", "used", main="merged"))
     every_source = original.pipeline | "EverySource" >> beam.Create(
         [(name, None) for name in order])
     accounts = ((joined.owned, every_source)
@@ -506,4 +506,5 @@ class PartitionedMerge(beam.PTransform):
     header = layout | "Header" >> beam.Map(lambda l: list(l.columns))
     return JoinResult(merged.merged, merged.conflicts, merged.invalid_values,
                       merged.rejected_matches, merged.stats, accounts, header,
-                      original.pipeline | "NoModels" >> beam.Create([]))
+                      original.pipeline | "NoModels" >> beam.Create([]),
+                      merged.review)

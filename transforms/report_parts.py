@@ -41,10 +41,13 @@ INVALID_VALUES = ("original_file", "original_line", "column", "value",
 REJECTED_MATCHES = ("original_file", "original_line", "source", "key",
                     "confirm_score", "original_values", "enriched_file",
                     "enriched_line", "enriched_values")
+REVIEW = ("original_file", "original_line", "source", "key",
+          "match_probability", "match_weight", "evidence", "original_values",
+          "enriched_file", "enriched_line", "enriched_values", "decision")
 UNMATCHED = ("source", "file", "line", "row")
 REJECTED = ("source", "file", "line", "reason", "raw")
 HEADERS = {"conflicts.csv": CONFLICTS, "invalid_values.csv": INVALID_VALUES,
-           "rejected_matches.csv": REJECTED_MATCHES,
+           "rejected_matches.csv": REJECTED_MATCHES, "review.csv": REVIEW,
            "unmatched_enriched.csv": UNMATCHED, "rejected.csv": REJECTED}
 
 
@@ -130,6 +133,28 @@ class RejectedMatches:
         self._files.take(t["file_index"]), t["line"], t["source"], t["key"],
         t["score"], t["original"], t["enriched_file"], t["enriched_line"],
         t["enriched"]])
+
+
+class Review:
+  """A batch of review.csv rows (review.REVIEW_COLUMNS) of one original
+  batch -> (key, table): sorted by input position, source priority, then
+  the most likely pair first; `decision` left empty for the reviewer."""
+
+  def __init__(self, original_files: Sequence[str],
+               source_order: Sequence[str]):
+    self._files = pa.array(list(original_files), pa.string())
+    self._order = pa.array(list(source_order), pa.string())
+
+  def __call__(self, t: pa.Table):
+    t = t.append_column("minus_weight", pc.negate(pc.cast(
+        t["match_weight"], pa.float64())))
+    key, t = _in_order(t, ["rank", "minus_weight", "enriched_line"],
+                       self._order)
+    return key, _table(REVIEW, [
+        self._files.take(t["file_index"]), t["line"], t["source"], t["key"],
+        t["match_probability"], t["match_weight"], t["evidence"],
+        t["original"], t["enriched_file"], t["enriched_line"], t["enriched"],
+        pa.array([""] * t.num_rows, pa.string())])
 
 
 class Unmatched:

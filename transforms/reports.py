@@ -23,7 +23,7 @@ from apache_beam.io.filesystems import FileSystems
 from crmsync.transforms import worker
 from crmsync.transforms.errors import TooManyRejectedError
 from crmsync.transforms.report_parts import (Conflicts, InvalidValues,
-                                             Rejected, RejectedMatches,
+                                             Rejected, RejectedMatches, Review,
                                              Unmatched, WriteReportParts,
                                              merge_rejected_summaries,
                                              write_report)
@@ -103,6 +103,8 @@ class ReportParts(beam.PTransform):
              result.rejected_matches | "RejectedMatches" >> WriteReportParts(
                  "rejected_matches.csv", RejectedMatches(files, order),
                  folder),
+             result.review | "Review" >> WriteReportParts(
+                 "review.csv", Review(files, order), folder),
              result.accounts | "Unmatched" >> WriteReportParts(
                  "unmatched_enriched.csv", Unmatched(order), folder))
             | "AllParts" >> beam.Flatten())
@@ -163,6 +165,8 @@ class Finalize(beam.DoFn):
                             indent=2) + "\n").encode())
       moves.append((path, FileSystems.join(self._reports,
                                            "match_weights.json")))
+      moves.append((write_report("review.csv", parts, folder),
+                    FileSystems.join(self._reports, "review.csv")))
     for name in ("conflicts.csv", "unmatched_enriched.csv", "rejected.csv",
                  "rejected_matches.csv", "invalid_values.csv"):
       moves.append((write_report(name, parts, folder),

@@ -111,7 +111,9 @@ class Layout:
   alternates: Dict[str, str] = field(default_factory=dict)  # alt -> column
 
 
-MATCH_KEY_COL, MATCH_SCORE_COL = MATCH_COLUMNS = ("_match_key", "_match_score")
+MATCH_KEY_COL, MATCH_SCORE_COL = ("_match_key", "_match_score")
+MATCH_DETAIL_COL = "_match_detail"  # with scoring
+MATCH_COLUMNS = (MATCH_KEY_COL, MATCH_SCORE_COL, MATCH_DETAIL_COL)
 
 
 def output_layout(spec: MergeSpec, supplied) -> Layout:
@@ -141,7 +143,8 @@ def output_layout(spec: MergeSpec, supplied) -> Layout:
   else:
     columns = original + list(alternates) + new
   if spec.match_columns:
-    columns += [c for c in MATCH_COLUMNS if c not in columns]
+    shown = MATCH_COLUMNS if spec.scoring else MATCH_COLUMNS[:2]
+    columns += [c for c in shown if c not in columns]
   return Layout(tuple(columns), {c: tuple(s) for c, s in sources.items()},
                 alternates)
 

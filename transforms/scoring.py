@@ -81,31 +81,53 @@ class Model:
     """log2(m / u) per comparison and level."""
     return [np.log2(m) - np.log2(u) for m, u in zip(self.m, self.u)]
 
-  def match_weight(self, levels: np.ndarray,
-                   log2_tf: Optional[np.ndarray] = None) -> np.ndarray:
-    """The match weight of each pair: levels (comparisons x pairs, int8,
-    NULL for a blank side) and log2_tf (same shape, float32: log2 of the
-    vendor value's frequency where the level is exact, else NaN)."""
+  def column_weights(self, levels: np.ndarray,
+                     log2_tf: Optional[np.ndarray] = None) -> np.ndarray:
+    """Each column's share of each pair's match weight (comparisons x
+    pairs): levels (int8, NULL for a blank side) and log2_tf (float32: log2
+    of the vendor value's frequency where the level is exact, else NaN)."""
     levels = neutral_else(levels, self.supplied)
-    w = np.full(levels.shape[1], np.log2(self.prior / (1 - self.prior)))
+    out = np.zeros(levels.shape, np.float64)
     for c, lw in enumerate(self.level_weights()):
       row = levels[c]
       filled = row != NULL
-      w[filled] += lw[row[filled]]
+      out[c, filled] = lw[row[filled]]
       mean = self.tf_mean[c] if self.tf_mean else None
       if log2_tf is not None and mean:
         tf = log2_tf[c]
         adjust = filled & (row == len(lw) - 1) & ~np.isnan(tf)
         # Splink's term-frequency adjustment: log2(mean tf / the value's).
-        w[adjust] += np.log2(mean) - tf[adjust]
-    return w
+        out[c, adjust] += np.log2(mean) - tf[adjust]
+    return out
+
+  @property
+  def prior_weight(self) -> float:
+    return float(np.log2(self.prior / (1 - self.prior)))
+
+  def match_weight(self, levels: np.ndarray,
+                   log2_tf: Optional[np.ndarray] = None) -> np.ndarray:
+    """The match weight of each pair (see column_weights)."""
+    return self.prior_weight + self.column_weights(levels, log2_tf).sum(
+        axis=0)
+
+  def evidence(self, levels: np.ndarray, weights: np.ndarray) -> List[str]:
+    """Per pair, the level and weight of each compared column, as
+    review.csv and _match_detail show them ("Email: exact +12.7; ...")."""
+    names = [c.column for c in self.comparisons]
+    labels = [c.levels for c in self.comparisons]
+    out = []
+    for p in range(levels.shape[1]):
+      out.append("; ".join(
+          f"{names[c]}: {labels[c][levels[c, p]]} {weights[c, p]:+.1f}"
+          for c in range(levels.shape[0]) if levels[c, p] != NULL))
+    return out
 
   def to_json(self) -> dict:
     """For match_weights.json: m, u and the weight of every level."""
     return {
         "source": self.source,
         "probability_two_random_records_match": self.prior,
-        "prior_match_weight": float(np.log2(self.prior / (1 - self.prior))),
+        "prior_match_weight": self.prior_weight,
         "comparisons": [{
             "column": c.column, "kind": c.kind,
             "m_estimated": trained,
@@ -225,8 +247,7 @@ def fit(source: str, comparisons: Sequence[Comparison], levels: np.ndarray,
   # estimates what no exact key's did.
   sessions = sorted(np.unique(keys).tolist(), key=lambda k: k not in fixed)
   for k in sessions:
-    patterns, counts = np.unique(levels[:, keys == k], axis=1,
-                                 return_counts=True)
+    patterns, counts = distinct_patterns(levels[:, keys == k])
     active = [c for c in range(len(comparisons))
               if c not in fixed.get(k, ()) and (patterns[c] != NULL).any()
               and (k in fixed or c not in estimates)]
@@ -255,6 +276,26 @@ def neutral_else(levels: np.ndarray, supplied: Sequence[bool]) -> np.ndarray:
   return levels
 
 
+def distinct_patterns(levels: np.ndarray):
+  """(distinct columns of `levels`, comparisons x P, sorted; their counts):
+  each column packed into one integer (4 bits a level) and counted, which
+  is much faster than numpy's unique over axis 1."""
+  c, n = levels.shape
+  if not n:
+    return levels[:, :0], np.zeros(0, np.int64)
+  if c > 15:
+    return np.unique(levels, axis=1, return_counts=True)
+  packed = np.zeros(n, np.int64)
+  for row in levels:
+    packed = (packed << 4) | (row.astype(np.int64) + 1)
+  codes, counts = np.unique(packed, return_counts=True)
+  patterns = np.empty((c, codes.size), np.int8)
+  for i in range(c - 1, -1, -1):
+    patterns[i] = (codes & 15) - 1
+    codes = codes >> 4
+  return patterns, counts
+
+
 def _prior(levels: np.ndarray, m, u, rows: Tuple[int, int]) -> float:
   """The probability that two random records match: the matches expected
   among all candidate pairs (their share, by EM with m and u held), over
@@ -262,7 +303,7 @@ def _prior(levels: np.ndarray, m, u, rows: Tuple[int, int]) -> float:
   originals, vendor = rows
   if not levels.shape[1] or not originals or not vendor:
     return FLOOR
-  patterns, counts = np.unique(levels, axis=1, return_counts=True)
+  patterns, counts = distinct_patterns(levels)
   share = _share_of_matches(patterns, counts, m, u)
   matches = min(share * levels.shape[1], float(min(originals, vendor)))
   return min(max(matches / (float(originals) * vendor), FLOOR * FLOOR), 0.5)

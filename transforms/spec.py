@@ -104,6 +104,11 @@ class MergeSpec:
   scoring: bool = False
   threshold: float = 0.5
   assignment: str = "best"
+  # Pairs from here up to `threshold` go to review.csv (clerical review).
+  review_threshold: float = 0.2
+  # Decided pairs (match.decisions): (original file rank, line, source,
+  # enriched file rank, line, is a match), overriding the model.
+  decisions: Tuple[Tuple[int, int, str, int, int, bool], ...] = ()
 
   def strategy(self, column: str) -> str:
     return self.conflict_columns.get(column, self.conflict_default)
