@@ -10,15 +10,16 @@ not a verdict. Random pairs (sampled original rows, each with a few vendor
 rows picked by a stable hash) are compared too, for the u probabilities.
 """
 
+import threading
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
-import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crmsync.transforms import handoff, worker
+from crmsync.transforms import handoff
+from crmsync.transforms.ahead import AheadDoFn
 from crmsync.transforms.columns import FILE_COL, LINE_COL
 from crmsync.transforms.comparisons import (NULL, Comparison, comparisons_of,
                                             levels, place_levels, prepared)
@@ -32,7 +33,7 @@ from crmsync.transforms.spec import MergeSpec
 # sampled (by a stable hash too) so that a job compares about
 # RANDOM_PAIRS random pairs when both sides are as long.
 RANDOM_PARTNERS = 4
-RANDOM_PAIRS = 50_000
+RANDOM_PAIRS = 20_000
 
 
 @dataclass
@@ -198,28 +199,34 @@ def _swapped_names(comparisons, out, original, vendor, take_rows,
   out[j, todo[swapped]] = ba[swapped]
 
 
-class ScorePairs(beam.DoFn):
+class ScorePairs(AheadDoFn):
   """Original RowBatch -> CandidatePairs, one per source (side input: the
-  sources' EnrichedIndexes or their Handoffs)."""
+  sources' EnrichedIndexes or their Handoffs). Batches are compared on a
+  thread per core (transforms/ahead.py)."""
 
   def __init__(self, spec: MergeSpec):
     self._spec = spec
 
   def setup(self):
-    worker.prepare()
+    super().setup()
     self._comparisons = comparisons_of(self._spec)
     self._opened = {}  # index name -> (EnrichedIndex, VendorSide)
+    self._lock = threading.Lock()
 
   def _open(self, index):
-    name = index.name
-    if name not in self._opened:
-      opened = (handoff.load(index) if isinstance(index, handoff.Handoff)
-                else index)
-      self._opened[name] = (opened, VendorSide(
-          opened, self._comparisons, self._spec.phone_region))
-    return self._opened[name]
+    with self._lock:  # once per worker, whichever thread asks first
+      name = index.name
+      if name not in self._opened:
+        opened = (handoff.load(index) if isinstance(index, handoff.Handoff)
+                  else index)
+        self._opened[name] = (opened, VendorSide(
+            opened, self._comparisons, self._spec.phone_region))
+      return self._opened[name]
 
-  def process(self, batch: RowBatch, indexes=()):
+  def work(self, batch: RowBatch, indexes=()) -> list:
+    return list(self._pairs(batch, indexes))
+
+  def _pairs(self, batch: RowBatch, indexes):
     from crmsync.transforms.broadcast import _BatchKeys
     spec, comparisons = self._spec, self._comparisons
     table = batch.table

@@ -27,6 +27,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import JaroWinkler
 
 from crmsync.transforms import normalizers
+from crmsync.transforms.hashing import in_sorted, stable_hash
 from crmsync.transforms.similarity import (PAIR_SEPARATOR, _distinct_pairs,
                                            _nicknames, prepare)
 from crmsync.transforms.spec import MergeSpec
@@ -173,11 +174,16 @@ def _phone(a: pa.Array, b: pa.Array, _) -> np.ndarray:
 
 @functools.lru_cache(maxsize=1)
 def _name_sets():
-  """The known given names and related pairs ("a<sep>b") as Arrow arrays,
-  for vectorised lookups."""
+  """The known given names and related pairs ("a<sep>b") as sorted 64-bit
+  hashes: a lookup is a numpy search (pyarrow's is_in would rebuild its
+  hash table of 60,000 names on every call)."""
   known, related = _nicknames()
-  return (pa.array(sorted(known), pa.string()),
-          pa.array(sorted(related), pa.string()))
+  return tuple(np.sort(stable_hash(pa.array(sorted(names), pa.string())))
+               for names in (known, related))
+
+
+def _in(values: pa.Array, hashes: np.ndarray) -> np.ndarray:
+  return in_sorted(stable_hash(values), hashes) & _np(pc.is_valid(values))
 
 
 def _name(a: pa.Array, b: pa.Array, comparison) -> np.ndarray:
@@ -188,15 +194,14 @@ def _name(a: pa.Array, b: pa.Array, comparison) -> np.ndarray:
   if comparison.given_name:
     # John and Joan, Robert and Roberta: two known names, however close; a
     # known name cut short (Bri, Mo) is still a prefix.
-    two_known = _np(pc.is_in(a, value_set=known)) & _np(
-        pc.is_in(b, value_set=known))
+    two_known = _in(a, known) & _in(b, known)
     short = np.minimum(pc.utf8_length(a).to_numpy(zero_copy_only=False),
                        pc.utf8_length(b).to_numpy(zero_copy_only=False)) < 4
     out[two_known] = 0
     prefix &= ~two_known | short
   out[prefix] = 3
   pairs = pc.binary_join_element_wise(a, b, PAIR_SEPARATOR)
-  out[_np(pc.is_in(pairs, value_set=related))] = 4
+  out[_in(pairs, related)] = 4
   out[_np(pc.equal(a, b))] = 5
   return out
 
