@@ -175,7 +175,10 @@ def test_alternates_only_for_supplied_create_alternate_columns():
 
 def test_match_columns_come_last_unless_placed():
   assert _layout(match_columns=True).columns[-3:] == ("Score",) + \
-      MATCH_COLUMNS
+      MATCH_COLUMNS[:2]
+  # With scoring, _match_detail too.
+  assert _layout(match_columns=True, scoring=True).columns[-4:] == (
+      ("Score",) + MATCH_COLUMNS)
   explicit = _layout(match_columns=True, placement="explicit",
                      order=("_match_score", "ID"))
   assert explicit.columns == ("_match_score", "ID", "_match_key")

@@ -228,3 +228,31 @@ def test_review_lists_the_pairs_just_below_the_threshold(job, cli, tmp_path):
   assert json.loads(ana[0]["original_values"])["First"] == "Ana"
   assert json.loads(ana[0]["enriched_values"])["First"] == "MO"
   assert all(0 <= float(r["match_probability"]) <= 1 for r in review)
+
+
+def test_scored_bytes_do_not_depend_on_batches_or_workers(tmp_path, cli):
+  """The model is fitted from counts and pairs sorted by identity: any
+  batch size and worker count gives the same bytes."""
+  import os
+  import sys
+  from conftest import files_in
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  sys.path.insert(0, os.path.join(root, "benchmarks"))
+  import match_quality
+  data = str(tmp_path / "data")
+  match_quality.build(600, 2, data)
+  out = {}
+  for name, args in (("plain", []),
+                     ("small", ["--batch_rows=97", "--direct_num_workers=2"])):
+    config = tmp_path / f"{name}.yaml"
+    config.write_text(match_quality.config(data, str(tmp_path / name),
+                                           True, True, "broadcast"))
+    code, _, err = cli("run", config, *args)
+    assert code == 0, err
+    out[name] = files_in(str(tmp_path / name),
+                         str(tmp_path / name / "reports"))
+  assert out["plain"] == out["small"]
+  weights = json.loads(out["plain"]["match_weights.json"])
+  assert weights[0]["pairs_scored"] > 300
+  stats = json.loads(out["plain"]["stats.json"])["enriched"]["vendor"]
+  assert stats["fuzzy_matches"] > 50
