@@ -105,7 +105,8 @@ def assign(ids, vendor, keys, weight, assignment: str) -> np.ndarray:
     for i in order.tolist():
       o, v = int(ids[i]), int(vendor[i])
       if o not in used_o and v not in used_v:
-        used_o.add(o), used_v.add(v)
+        used_o.add(o)
+        used_v.add(v)
         keep[i] = True
     return keep
   at = np.flatnonzero(keep)

@@ -8,7 +8,7 @@ resolves the output columns (transforms/assemble.py). Batches merge on a
 thread per core (transforms/ahead.py).
 """
 
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import apache_beam as beam
 import numpy as np
@@ -20,16 +20,14 @@ from crmsync.transforms.ahead import AheadDoFn
 from crmsync.transforms.assemble import resolve_batch
 from crmsync.transforms.assignment import decide
 from crmsync.transforms.candidates import ScorePairs
-from crmsync.transforms.fuzzy import FuzzyValues
-from crmsync.transforms.hashing import in_sorted
 from crmsync.transforms.columns import ID_COL
 from crmsync.transforms.join import (EnrichedAccount, JoinResult, JoinSource,
                                      SourceMatch, Supplied, account,
                                      count_outputs, join_layout,
                                      require_global_window)
-from crmsync.transforms.matching import (EnrichedIndex, SourceColumns,
-                                         build_index, identities, key_values,
-                                         lookup_rows)
+from crmsync.transforms.matching import (BatchKeys, EnrichedIndex,
+                                         SourceColumns, build_index,
+                                         identities, lookup_rows)
 from crmsync.transforms.progress import Progress
 from crmsync.transforms.rows import RowBatch
 from crmsync.transforms.spec import EnrichedSpec, MergeSpec
@@ -129,7 +127,7 @@ class MergeBatches(AheadDoFn):
 
   def _merge_outputs(self, batch, indexes, decisions):
     spec = self._spec
-    values = _BatchKeys(batch.table, spec)
+    values = BatchKeys(batch.table, spec)
     gathered, matches = {}, {}
     for index in indexes:
       match = SourceMatch(batch.num_rows)
@@ -170,58 +168,15 @@ class MergeBatches(AheadDoFn):
                              values.column_keys())
 
 
-class _BatchKeys:
-  """A batch's key values, computed the first time a source needs them."""
-
-  def __init__(self, table: pa.Table, spec: MergeSpec):
-    self._table, self._spec = table, spec
-    self.num_rows = table.num_rows
-    self._exact: Dict[str, pa.Array] = {}
-    self._fuzzy: Dict[str, FuzzyValues] = {}
-
-  def column_keys(self) -> Dict[str, pa.Array]:
-    """Column -> its keys, for the one-column exact keys computed so far
-    whose normalizer is the column's (conflicts compare by those)."""
-    found = {}
-    for key in self._spec.keys:
-      if (key.name in self._exact and len(key.columns) == 1 and
-          self._spec.key_normalizer(key.columns[0]) == key.normalizers[0]):
-        found.setdefault(key.columns[0], self._exact[key.name])
-    return found
-
-  def one_column_keys(self) -> None:
-    """Computes the one-column exact keys that column_keys gives."""
-    for key in self._spec.keys:
-      if not key.fuzzy and len(key.columns) == 1:
-        self.exact(key)
-
-  def exact(self, key) -> pa.Array:
-    if key.name not in self._exact:
-      self._exact[key.name] = key_values(self._table, key,
-                                         self._spec.phone_region)
-    return self._exact[key.name]
-
-  def fuzzy(self, key, rows: np.ndarray) -> FuzzyValues:
-    """The fuzzy key's values of `rows` (renumbered from 0): computed for
-    the rows the first source asks for, which later sources (asking for the
-    rows still unmatched for them) mostly share."""
-    known = self._fuzzy.get(key.name)
-    if known is None or not in_sorted(rows, known[0]).all():
-      rows_all = rows if known is None else np.union1d(known[0], rows)
-      known = (rows_all, FuzzyValues.of(
-          self._table.take(pa.array(rows_all)), key,
-          self._spec.phone_region))
-      self._fuzzy[key.name] = known
-    return known[1].take(np.searchsorted(known[0], rows))
-
-
 class Merge(beam.PTransform):
   """Joins original RowBatches with the enriched indexes.
 
   Input: original RowBatch PCollection; `indexes`: a PCollection of
-  EnrichedIndex, or their Handoffs (one per source). Output tags: `merged`
-  (RowBatch), `conflicts`, `invalid_values` and `rejected_matches` (Arrow
-  batches), `used` ((source, identities of the rows used)), `stats`.
+  EnrichedIndex, or their Handoffs (one per source); `decisions` (with
+  scoring): a singleton PCollection of assignment.decide's result. Output
+  tags: `merged` (RowBatch), `conflicts`, `invalid_values`,
+  `rejected_matches` and `review` (Arrow batches), `used` ((source,
+  identities of the rows used)), `stats`.
   BroadcastMerge wraps it in the joins' contract.
   """
 
@@ -250,7 +205,13 @@ class BroadcastMerge(beam.PTransform):
   Each source becomes one EnrichedIndex (BuildIndex), a side input of every
   merge bundle: for enriched sides that fit in a worker's memory. With
   `folder` (one every worker can reach, such as the run's temporary
-  folder) the indexes are handed over as files there."""
+  folder) the indexes are handed over as files there.
+
+  With `spec.scoring`, the original batches are scored first
+  (transforms/candidates.py, transforms/assignment.py) and the merge takes
+  the decisions; `reread` (the same original RowBatches read a second
+  time, as the job passes them) spares the runner holding the first read
+  until the decisions are made."""
 
   def __init__(self, spec: MergeSpec, sources: Sequence[JoinSource],
                folder: Optional[str] = None, reread=None):

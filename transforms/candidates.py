@@ -23,8 +23,8 @@ from crmsync.transforms.ahead import AheadDoFn
 from crmsync.transforms.columns import FILE_COL, LINE_COL
 from crmsync.transforms.comparisons import (NULL, Comparison, comparisons_of,
                                             levels, place_levels, prepared)
-from crmsync.transforms.matching import (EnrichedIndex, batch_identities,
-                                         lookup_rows)
+from crmsync.transforms.matching import (BatchKeys, EnrichedIndex,
+                                         batch_identities, lookup_rows)
 from crmsync.transforms.rows import RowBatch
 from crmsync.transforms.spec import MergeSpec
 
@@ -104,7 +104,7 @@ def _mix(values: np.ndarray) -> np.ndarray:
 def candidate_rows(batch_keys, index: EnrichedIndex, spec: MergeSpec):
   """(original rows, index rows, key positions) of a batch's candidate
   pairs with one source, each pair once, with the first key proposing it.
-  `batch_keys`: the batch's broadcast._BatchKeys."""
+  `batch_keys`: the batch's matching.BatchKeys."""
   rows, found, keys = [], [], []
   proposed = np.zeros(batch_keys.num_rows, bool)
   for k, key in enumerate(spec.keys):
@@ -112,7 +112,8 @@ def candidate_rows(batch_keys, index: EnrichedIndex, spec: MergeSpec):
       continue
     hit = lookup_rows(batch_keys.exact(key), index.lookups[key.name])
     at = np.flatnonzero(hit >= 0)
-    rows.append(at), found.append(hit[at])
+    rows.append(at)
+    found.append(hit[at])
     keys.append(np.full(at.size, k, np.int8))
     proposed[at] = True
   for k, key in enumerate(spec.keys):
@@ -123,7 +124,8 @@ def candidate_rows(batch_keys, index: EnrichedIndex, spec: MergeSpec):
       break
     asked, hit, _ = index.fuzzy[key.name].candidates(
         batch_keys.fuzzy(key, todo))
-    rows.append(todo[asked]), found.append(hit)
+    rows.append(todo[asked])
+    found.append(hit)
     keys.append(np.full(asked.size, k, np.int8))
   if not rows:
     empty = np.zeros(0, np.int64)
@@ -227,10 +229,9 @@ class ScorePairs(AheadDoFn):
     return list(self._pairs(batch, indexes))
 
   def _pairs(self, batch: RowBatch, indexes):
-    from crmsync.transforms.broadcast import _BatchKeys
     spec, comparisons = self._spec, self._comparisons
     table = batch.table
-    keys = _BatchKeys(table, spec)
+    keys = BatchKeys(table, spec)
     original = {c.column: prepared(table.column(c.column), c.kind,
                                    spec.phone_region)
                 for c in _columns(comparisons)

@@ -15,8 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crmsync.transforms import multi_value, normalizers, validity
-from crmsync.transforms.fuzzy import FuzzyIndex, fuzzy_index
-from crmsync.transforms.hashing import sorted_unique, stable_hash
+from crmsync.transforms.fuzzy import FuzzyIndex, FuzzyValues, fuzzy_index
+from crmsync.transforms.hashing import in_sorted, sorted_unique, stable_hash
 from crmsync.transforms.normalizers.text import clean
 from crmsync.transforms.resolve import resolve_duplicates
 from crmsync.transforms.columns import (FILE_COL, LINE_COL, OFFSET_COL,
@@ -312,3 +312,48 @@ def lookup_rows(values: pa.Array, lookup: KeyLookup,
     hits[rows] = lookup.find(values.take(pa.array(rows)))
     return hits
   return lookup.find(values)
+
+
+class BatchKeys:
+  """A batch's key values, computed the first time a source needs them."""
+
+  def __init__(self, table: pa.Table, spec: MergeSpec):
+    self._table, self._spec = table, spec
+    self.num_rows = table.num_rows
+    self._exact: Dict[str, pa.Array] = {}
+    self._fuzzy: Dict[str, FuzzyValues] = {}
+
+  def column_keys(self) -> Dict[str, pa.Array]:
+    """Column -> its keys, for the one-column exact keys computed so far
+    whose normalizer is the column's (conflicts compare by those)."""
+    found = {}
+    for key in self._spec.keys:
+      if (key.name in self._exact and len(key.columns) == 1 and
+          self._spec.key_normalizer(key.columns[0]) == key.normalizers[0]):
+        found.setdefault(key.columns[0], self._exact[key.name])
+    return found
+
+  def one_column_keys(self) -> None:
+    """Computes the one-column exact keys that column_keys gives."""
+    for key in self._spec.keys:
+      if not key.fuzzy and len(key.columns) == 1:
+        self.exact(key)
+
+  def exact(self, key) -> pa.Array:
+    if key.name not in self._exact:
+      self._exact[key.name] = key_values(self._table, key,
+                                         self._spec.phone_region)
+    return self._exact[key.name]
+
+  def fuzzy(self, key, rows: np.ndarray) -> FuzzyValues:
+    """The fuzzy key's values of `rows` (renumbered from 0): computed for
+    the rows the first source asks for, which later sources (asking for the
+    rows still unmatched for them) mostly share."""
+    known = self._fuzzy.get(key.name)
+    if known is None or not in_sorted(rows, known[0]).all():
+      rows_all = rows if known is None else np.union1d(known[0], rows)
+      known = (rows_all, FuzzyValues.of(
+          self._table.take(pa.array(rows_all)), key,
+          self._spec.phone_region))
+      self._fuzzy[key.name] = known
+    return known[1].take(np.searchsorted(known[0], rows))
