@@ -1,6 +1,7 @@
-"""The demo job on Flink and Spark standalone clusters on 127.0.0.1 gives
-the DirectRunner's bytes, every shard and every report, and so does the
-fuzzy key on an embedded Flink.
+"""The demo job, scored (match.scoring: true: candidate pairs, the model
+and the decisions cross workers), on Flink and Spark standalone clusters on
+127.0.0.1 gives the DirectRunner's bytes, every shard and every report, and
+so does the fuzzy key on an embedded Flink.
 
 Java and Maven must be on the PATH: the job servers are built by Maven into
 the cache (`crmsync dev jobservers`), and the clusters are the Flink and
@@ -28,12 +29,14 @@ pytestmark = pytest.mark.skipif(
 
 
 def run_demo(out_dir, *beam_args):
-  """`crmsync run configs/demo.yaml` in a subprocess, as a user runs it; the
-  output folder's files by name."""
+  """`crmsync run configs/demo.yaml` in a subprocess, as a user runs it,
+  scored and with the match columns; the output folder's files by name."""
   done = subprocess.run(
       [sys.executable, "-m", "crmsync.pipelines.cli", "run", DEMO,
        f"--set=output.path={out_dir}/merged",
-       f"--set=output.reports={out_dir}/reports", *beam_args],
+       f"--set=output.reports={out_dir}/reports",
+       "--set=match.scoring=true", "--set=output.match_columns=true",
+       *beam_args],
       capture_output=True, text=True, cwd=ROOT, timeout=600)
   assert done.returncode == 0, done.stderr[-3000:]
   assert "10000 original rows read, 10000 written" in done.stderr
@@ -47,7 +50,7 @@ def direct(tmp_path_factory):
 
 def assert_same(direct, other):
   assert sorted(other) == sorted(direct)
-  assert len(direct) == 10  # 4 shards and 6 reports
+  assert len(direct) == 12  # 4 shards and 8 reports
   for name in direct:
     assert other[name] == direct[name], f"{name} differs"
 
