@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 import apache_beam as beam
+import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -172,6 +173,9 @@ def plan_job(config: JobConfig) -> JobPlan:
                    enriched_bytes >> 20)
       join = "broadcast"
   if config.match.decisions:
+    if not spec.scoring:
+      raise ConfigError("match.decisions: decisions override the scoring "
+                        "model, and match.scoring is false")
     spec = dataclasses.replace(spec, decisions=read_decisions(
         config.match.decisions, files,
         {s.spec.name: list(s.files) for s in sources}))
@@ -281,7 +285,6 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
                           "original", batch_rows, original_files, formats,
                           copies)
   original = p | "ReadOriginal" >> read_original
-  formats_original, copies_original = formats, copies
   reads = []
   for i, s in enumerate(plan.sources):
     formats, copies = _copies(s.formats, f"{tmp}/utf8/enriched-{i}")
@@ -296,11 +299,13 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
         partitions=config.join_partitions, reread=read_original.source)
   else:
     reread = None
-    if plan.spec.scoring:  # the candidate pairs read the original again
-      reread = (p | "RereadOriginal" >> ReadCsv(
-          original_files[0] if sample else config.original.path,
-          plan.original_fmt, "original", batch_rows, original_files,
-          formats_original, copies_original)).rows
+    if plan.spec.scoring:
+      # The candidate pairs read the original again, from the same source;
+      # its rejected records and counts come from the first read only.
+      reread = (p
+                | "RereadOriginal" >> beam.io.Read(read_original.source)
+                | "RereadRows" >> beam.Filter(
+                    lambda e: not isinstance(e, pa.RecordBatch)))
     out = original.rows | "BroadcastMerge" >> BroadcastMerge(
         plan.spec, sources, f"{tmp}/indexes", reread=reread)
   written = out.merged | "Write" >> WriteShards(

@@ -256,3 +256,20 @@ def test_scored_bytes_do_not_depend_on_batches_or_workers(tmp_path, cli):
   assert weights[0]["pairs_scored"] > 300
   stats = json.loads(out["plain"]["stats.json"])["enriched"]["vendor"]
   assert stats["fuzzy_matches"] > 50
+
+
+def test_decisions_without_scoring_are_an_error(job, cli, tmp_path):
+  path = _scored_job(job, tmp_path)
+  decisions = tmp_path / "decisions.csv"
+  decisions.write_text("original_file,original_line,source,enriched_file,"
+                       "enriched_line,decision\n")
+  with open(path) as f:
+    text = f.read()
+  with open(path, "w") as f:
+    f.write(text.replace("keys:", f"scoring: false\n  decisions: "
+                         f"{decisions}\n  keys:", 1))
+  code, _, err = cli("run", path)
+  assert code == 2
+  assert err.strip() == ("crmsync: error: match.decisions: decisions "
+                         "override the scoring model, and match.scoring is "
+                         "false")

@@ -133,8 +133,9 @@ def _match_detail(matches) -> pa.Array:
 
 def _match_columns(matches, matched_any: np.ndarray, spec: MergeSpec):
   """_match_key: `source:key` of each source that matched the row, in
-  priority order; _match_score: the weakest of those matches' scores (1 for
-  an exact key, the similarity for the fuzzy key; empty: no match)."""
+  priority order; _match_score: the weakest of those matches' scores (with
+  scoring, the match probability; without, 1 for an exact key and the
+  similarity for the fuzzy key; empty: no match)."""
   n = len(matched_any)
   names = pa.array([k.name for k in spec.keys] + [None], pa.string())
   empty = pa.array([""] * n, pa.string())

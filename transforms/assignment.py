@@ -137,7 +137,7 @@ def decide(batches: List[CandidatePairs], spec: MergeSpec
   CandidatePairs."""
   comparisons = comparisons_of(spec)
   fixed = fixed_comparisons(spec, comparisons)
-  confirm_keys = np.array([bool(k.confirm) for k in spec.keys] + [False])
+  confirm_keys = np.array([bool(k.confirm) for k in spec.keys])
   out = {}
   for source in sorted({b.source for b in batches}):
     mine = [b for b in batches if b.source == source]
@@ -157,7 +157,7 @@ def decide(batches: List[CandidatePairs], spec: MergeSpec
                 (sum(b.original_rows for b in mine), mine[0].vendor_rows),
                 mine[0].supplied)
     columns = model.column_weights(levels, tf)
-    weight = model.prior_weight + columns.sum(axis=0)
+    weight = model.prior_weight + columns.sum(axis=0)  # Model.match_weight
     verdict = _decided(spec, source, ids, joined("lines")[order],
                        joined("vendor_files")[order],
                        joined("vendor_lines")[order])
@@ -174,7 +174,8 @@ def decide(batches: List[CandidatePairs], spec: MergeSpec
     shown = np.flatnonzero(explained | review)
     evidence[shown] = model.evidence(levels[:, shown], columns[:, shown])
     pairs = Pairs(ids, vendor, keys, prob, weight, evidence)
-    below = ~above & confirm_keys[keys]
+    # A confirm key's pairs the model put below review: rejected matches.
+    below = ~above & ~review & (verdict == 0) & confirm_keys[keys]
     out[source] = SourceDecisions(model, pairs.take(matched),
                                   pairs.take(below), pairs.take(review),
                                   int(ids.size), int((verdict != 0).sum()))

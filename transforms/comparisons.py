@@ -191,6 +191,12 @@ def _name(a: pa.Array, b: pa.Array, comparison) -> np.ndarray:
   jw = _jaro_winkler(a, b)
   out = np.where(jw >= 0.92, 2, np.where(jw >= 0.80, 1, 0)).astype(np.int8)
   prefix = _prefix(a, b)
+  if not comparison.given_name:
+    # A surname cut short is a prefix of three letters or more, or an
+    # initial: "li" is not "lindstrom".
+    lengths = np.minimum(pc.utf8_length(a).to_numpy(zero_copy_only=False),
+                         pc.utf8_length(b).to_numpy(zero_copy_only=False))
+    prefix &= (lengths >= 3) | (lengths == 1)
   if comparison.given_name:
     # John and Joan, Robert and Roberta: two known names, however close; a
     # known name cut short (Bri, Mo) is still a prefix.

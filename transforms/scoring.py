@@ -8,8 +8,9 @@ are not); a pair's match weight is log2(prior odds) + the sum over columns
 of log2(m / u), a blank side adding nothing; its match probability is
 2^w / (1 + 2^w).
 
-- u comes from random pairs (one in four original rows paired with four
-  vendor rows picked by a stable hash), with a weak prior for small jobs.
+- u comes from random pairs (sampled original rows, each paired with four
+  vendor rows picked by a stable hash: transforms/candidates.py), with a
+  weak prior for small jobs.
 - m comes from expectation-maximisation on the candidate pairs, one session
   per key (a key's own columns agree by construction, so they are left out
   of its session; Splink trains per blocking rule the same way), each
@@ -134,11 +135,14 @@ class Model:
             "supplied_by_the_source": supplied,
             "levels": [{"level": name, "m": float(m[i]), "u": float(u[i]),
                         "match_weight": float(np.log2(m[i] / u[i])),
-                        "term_frequency_adjusted": i == c.exact}
+                        "term_frequency_adjusted": (
+                            i == c.exact and c.kind != "place" and
+                            bool(self.tf_mean) and
+                            self.tf_mean[k] is not None)}
                        for i, name in enumerate(c.levels)],
-        } for c, m, u, trained, supplied in zip(
+        } for k, (c, m, u, trained, supplied) in enumerate(zip(
             self.comparisons, self.m, self.u, self.trained,
-            self.supplied or (False,) * len(self.comparisons))],
+            self.supplied or (False,) * len(self.comparisons)))],
     }
 
 
@@ -158,18 +162,21 @@ def u_probabilities(comparison: Comparison, random_counts: np.ndarray,
                     tf_mean: Optional[float]) -> np.ndarray:
   """u per level: the proportions seen among random pairs, with default_u
   worth U_PRIOR_PAIRS pairs added (a small job has few random pairs; an
-  unseen level is rare, not impossible). A place's "all agree" is at least
-  as likely, for two random rows, as their sharing the value of its rarest
-  column (`tf_mean`): too rare among random pairs to be counted, and
-  colleagues share it all."""
+  unseen level is rare, not impossible). A place's "all agree" is too rare
+  among random pairs to be counted; it is taken as the chance that two
+  random rows share the value of its rarest column (`tf_mean`), the upper
+  bound of that chance: conservative on purpose, since the people who
+  share a whole place (colleagues) are not a random sample."""
   levels = len(comparison.levels)
   counts = (np.asarray(random_counts, np.float64) +
             U_PRIOR_PAIRS * default_u(levels))
   u = counts / counts.sum()
   if comparison.kind == "place" and tf_mean is not None and u[-1] < tf_mean:
-    u[:-1] *= (1 - tf_mean) / u[:-1].sum()
-    u[-1] = tf_mean
-  return u
+    top = min(tf_mean, 0.5)
+    u[:-1] *= (1 - top) / u[:-1].sum()
+    u[-1] = top
+  u = np.clip(u, FLOOR, 1 - FLOOR)
+  return u / u.sum()
 
 
 def _em(patterns: np.ndarray, counts: np.ndarray, u: Sequence[np.ndarray],
