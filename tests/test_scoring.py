@@ -273,3 +273,32 @@ def test_decisions_without_scoring_are_an_error(job, cli, tmp_path):
   assert err.strip() == ("crmsync: error: match.decisions: decisions "
                          "override the scoring model, and match.scoring is "
                          "false")
+
+
+def test_a_shared_inbox_in_the_vendor_file_gives_each_colleague_their_row(
+    job, cli, tmp_path):
+  """Two vendor rows share info@: the duplicates policy makes one row of
+  them for the email key, but each colleague is compared as themself; true
+  duplicates (Ben twice) still get the duplicates policy."""
+  from conftest import write_csv
+  write_csv(tmp_path / "crm.csv", [
+      ["ID", "First", "Last", "Email", "Company", "City"],
+      ["1", "John", "Smith", "info@acme.com", "Acme", "Boston"],
+      ["2", "Jane", "Doe", "info@acme.com", "Acme", "Boston"],
+      ["3", "Ben", "Stone", "ben@hooli.com", "Hooli", "Austin"]])
+  write_csv(tmp_path / "vendor.csv", [
+      ["First Name", "Last Name", "Email", "Company", "City", "Title"],
+      ["John", "Smith", "info@acme.com", "Acme", "Boston", "CEO"],
+      ["Jane", "Doe", "info@acme.com", "Acme", "Boston", "CFO"],
+      ["Ben", "Stone", "ben@hooli.com", "Hooli", "Austin", "VP"],
+      ["Ben", "Stone", "ben@hooli.com", "Hooli", "Austin", "SVP"]])
+  path = job.config(str(tmp_path / "crm.csv"), [{
+      "path": str(tmp_path / "vendor.csv"), "name": "vendor",
+      "columns": {"First Name": "First", "Last Name": "Last"},
+      "keep": ["Title"]}], [
+          {"name": "email", "normalize": "email", "columns": ["Email"],
+           "confirm": ["First", "Last"]}], duplicates="join")
+  code, _, err = cli("run", path)
+  assert code == 0, err
+  assert {r["ID"]: r["Title"] for r in job.dicts()} == {
+      "1": "CEO", "2": "CFO", "3": "VP; SVP"}

@@ -12,7 +12,8 @@ candidate pairs, scores every pair, and assigns:
 - `all`: every original row takes its best vendor row, whoever else did.
 
 Only pairs whose match probability reaches `match.threshold` are assigned.
-Ties go to the earlier key of the cascade, then the first vendor row in file
+Ties go to the earlier key of the cascade, then to a row synthesised for
+vendor duplicates over its members, then to the first vendor row in file
 order, so the decisions are the same on any runner and worker count.
 """
 
@@ -87,19 +88,23 @@ def _first_per(group: np.ndarray, order: np.ndarray) -> np.ndarray:
   return order[first]
 
 
-def assign(ids, vendor, keys, weight, assignment: str) -> np.ndarray:
+def assign(ids, vendor, keys, weight, assignment: str,
+           own_rows: int = 1 << 62) -> np.ndarray:
   """Which pairs are matches (a mask), among pairs already at or above the
-  threshold."""
+  threshold. Vendor rows from `own_rows` on were synthesised for duplicates
+  (matching.EnrichedIndex): on a tie with one of their members they win, so
+  the duplicates policy applies to true duplicates."""
   n = ids.size
   keep = np.ones(n, bool)
   if not n:
     return keep
+  member = vendor < own_rows
   if assignment == "best":
     top = np.full(int(vendor.max()) + 1, -np.inf)
     np.maximum.at(top, vendor, weight)
     keep = weight >= top[vendor]
   elif assignment == "one_to_one":
-    order = np.lexsort((vendor, ids, keys, -weight))
+    order = np.lexsort((vendor, member, ids, keys, -weight))
     keep = np.zeros(n, bool)
     used_o, used_v = set(), set()
     for i in order.tolist():
@@ -110,7 +115,8 @@ def assign(ids, vendor, keys, weight, assignment: str) -> np.ndarray:
         keep[i] = True
     return keep
   at = np.flatnonzero(keep)
-  order = at[np.lexsort((vendor[at], keys[at], -weight[at], ids[at]))]
+  order = at[np.lexsort((vendor[at], member[at], keys[at], -weight[at],
+                         ids[at]))]
   chosen = np.zeros(n, bool)
   chosen[_first_per(ids, order)] = True
   return chosen
@@ -129,6 +135,29 @@ def _decided(spec: MergeSpec, source: str, ids, lines, vendor_files,
                                vendor_lines.tolist())):
     verdict[i] = wanted.get(pair, 0)
   return verdict
+
+
+def _mixed_groups(ids, vendor, groups, weight) -> np.ndarray:
+  """Pairs with a row synthesised for vendor duplicates whose members do
+  not all score as well with that original row (a mask): the group holds
+  someone else too (a shared inbox in the vendor file), so the row is
+  matched through its own member, never through the group."""
+  member = np.flatnonzero(groups >= 0)
+  mixed = np.zeros(ids.size, bool)
+  if not member.size:
+    return mixed
+  # The worst member's weight per (original row, synthesised row).
+  pair = np.stack([ids[member], groups[member]])
+  keys, inverse = np.unique(pair, axis=1, return_inverse=True)
+  worst = np.full(keys.shape[1], np.inf)
+  np.minimum.at(worst, inverse.ravel(), weight[member])
+  synthesised = np.flatnonzero(np.isin(vendor, keys[1]))
+  codes = {(int(o), int(g)): i for i, (o, g) in enumerate(keys.T.tolist())}
+  for i in synthesised.tolist():
+    at = codes.get((int(ids[i]), int(vendor[i])))
+    if at is not None and worst[at] < weight[i] - 1e-9:
+      mixed[i] = True
+  return mixed
 
 
 def decide(batches: List[CandidatePairs], spec: MergeSpec
@@ -162,20 +191,23 @@ def decide(batches: List[CandidatePairs], spec: MergeSpec
                        joined("vendor_files")[order],
                        joined("vendor_lines")[order])
     weight[verdict > 0], weight[verdict < 0] = np.inf, -np.inf
+    mixed = _mixed_groups(ids, vendor, joined("groups")[order], weight)
+    weight[mixed] = -np.inf
     prob = probability(weight)
     above = prob >= spec.threshold
     matched = np.zeros(ids.size, bool)
     matched[np.flatnonzero(above)[assign(
         ids[above], vendor[above], keys[above], weight[above],
-        spec.assignment)]] = True
-    review = (~above & (prob >= spec.review_threshold) & (verdict == 0))
+        spec.assignment, mine[0].vendor_rows)]] = True
+    review = (~above & (prob >= spec.review_threshold) & (verdict == 0) &
+              ~mixed)
     explained = matched if spec.match_columns else np.zeros(ids.size, bool)
     evidence = np.full(ids.size, None, object)
     shown = np.flatnonzero(explained | review)
     evidence[shown] = model.evidence(levels[:, shown], columns[:, shown])
     pairs = Pairs(ids, vendor, keys, prob, weight, evidence)
     # A confirm key's pairs the model put below review: rejected matches.
-    below = ~above & ~review & (verdict == 0) & confirm_keys[keys]
+    below = ~above & ~review & (verdict == 0) & ~mixed & confirm_keys[keys]
     out[source] = SourceDecisions(model, pairs.take(matched),
                                   pairs.take(below), pairs.take(review),
                                   int(ids.size), int((verdict != 0).sum()))

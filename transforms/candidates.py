@@ -47,6 +47,8 @@ class CandidatePairs:
   lines: np.ndarray  # the original row's line
   vendor_files: np.ndarray  # the vendor row's file (rank) and line
   vendor_lines: np.ndarray
+  # For a member of a row synthesised for vendor duplicates: that row.
+  groups: np.ndarray
   keys: np.ndarray  # cascade position of the first key proposing the pair
   levels: np.ndarray  # int8, comparisons.NULL for a blank side
   log2_tf: np.ndarray  # float32: log2 of the vendor value's frequency
@@ -102,19 +104,24 @@ def _mix(values: np.ndarray) -> np.ndarray:
 
 
 def candidate_rows(batch_keys, index: EnrichedIndex, spec: MergeSpec):
-  """(original rows, index rows, key positions) of a batch's candidate
-  pairs with one source, each pair once, with the first key proposing it.
-  `batch_keys`: the batch's matching.BatchKeys."""
-  rows, found, keys = [], [], []
+  """(original rows, index rows, key positions, groups) of a batch's
+  candidate pairs with one source, each pair once, with the first key
+  proposing it; `groups`: for a member of a row synthesised for vendor
+  duplicates, that row (else -1). `batch_keys`: the batch's
+  matching.BatchKeys."""
+  rows, found, keys, groups = [], [], [], []
   proposed = np.zeros(batch_keys.num_rows, bool)
   for k, key in enumerate(spec.keys):
     if key.fuzzy or key.name not in index.lookups:
       continue
     hit = lookup_rows(batch_keys.exact(key), index.lookups[key.name])
     at = np.flatnonzero(hit >= 0)
-    rows.append(at)
-    found.append(hit[at])
-    keys.append(np.full(at.size, k, np.int8))
+    members_at, members, of = _members(index, at, hit[at])
+    at_all = np.concatenate([at, members_at])
+    rows.append(at_all)
+    found.append(np.concatenate([hit[at], members]))
+    groups.append(np.concatenate([np.full(at.size, -1, np.int64), of]))
+    keys.append(np.full(at_all.size, k, np.int8))
     proposed[at] = True
   for k, key in enumerate(spec.keys):
     if not key.fuzzy or key.name not in index.fuzzy:
@@ -126,17 +133,39 @@ def candidate_rows(batch_keys, index: EnrichedIndex, spec: MergeSpec):
         batch_keys.fuzzy(key, todo))
     rows.append(todo[asked])
     found.append(hit)
+    groups.append(np.full(asked.size, -1, np.int64))
     keys.append(np.full(asked.size, k, np.int8))
   if not rows:
     empty = np.zeros(0, np.int64)
-    return empty, empty, np.zeros(0, np.int8)
+    return empty, empty, np.zeros(0, np.int8), empty
   rows, found = np.concatenate(rows), np.concatenate(found)
-  keys = np.concatenate(keys)
-  order = np.lexsort((keys, found, rows))
-  rows, found, keys = rows[order], found[order], keys[order]
+  keys, groups = np.concatenate(keys), np.concatenate(groups)
+  order = np.lexsort((-groups, keys, found, rows))
+  rows, found, keys, groups = (rows[order], found[order], keys[order],
+                               groups[order])
   first = np.ones(rows.size, bool)
   first[1:] = (rows[1:] != rows[:-1]) | (found[1:] != found[:-1])
-  return rows[first], found[first], keys[first]
+  return rows[first], found[first], keys[first], groups[first]
+
+
+def _members(index: EnrichedIndex, rows: np.ndarray, hits: np.ndarray):
+  """(rows, member rows, the synthesised row): for hits on a row
+  synthesised from vendor rows sharing the key's value, each member too. The synthesised row carries
+  one member's names; at a shared inbox in the vendor file the others are
+  other people, and each must be compared as itself."""
+  synthesised = np.flatnonzero(hits >= index.rows_read)
+  if not synthesised.size:
+    empty = np.zeros(0, np.int64)
+    return empty, empty, empty
+  out_rows, out_members, out_of = [], [], []
+  for s in np.unique(hits[synthesised]).tolist():
+    members = np.asarray(index.members[s], np.int64)
+    asking = rows[synthesised[hits[synthesised] == s]]
+    out_rows.append(np.repeat(asking, members.size))
+    out_members.append(np.tile(members, asking.size))
+    out_of.append(np.full(asking.size * members.size, s, np.int64))
+  return (np.concatenate(out_rows), np.concatenate(out_members),
+          np.concatenate(out_of))
 
 
 def _columns(comparisons: Sequence[Comparison]) -> List[Comparison]:
@@ -241,7 +270,7 @@ class ScorePairs(AheadDoFn):
     draw = _mix(ids) >> np.uint64(40)  # 24 bits, uniform
     for index in indexes:
       index, vendor = self._open(index)
-      rows, found, by = candidate_rows(keys, index, spec)
+      rows, found, by, groups = candidate_rows(keys, index, spec)
       lv, tf = compare_pairs(comparisons, original, vendor, rows, found)
       _agree_by_key(lv, by, spec, comparisons)
       random_counts = [np.zeros(len(c.levels), np.int64)
@@ -271,7 +300,7 @@ class ScorePairs(AheadDoFn):
       yield CandidatePairs(
           index.name, ids[rows], found, lines[rows],
           index.table.column(FILE_COL).take(take).to_numpy(),
-          index.table.column(LINE_COL).take(take).to_numpy(),
+          index.table.column(LINE_COL).take(take).to_numpy(), groups,
           by, lv, tf, random_counts,
           batch.num_rows, index.rows_read,
           [_tf_mean(c, vendor) for c in comparisons],
