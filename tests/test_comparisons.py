@@ -5,16 +5,15 @@ import pyarrow as pa
 
 from crmsync.transforms.comparisons import (NULL, Comparison, comparisons_of,
                                             levels, place_levels, prepared)
-from crmsync.transforms.spec import MatchKey, MergeSpec
+from crmsync.transforms.spec import FuzzyRule, MatchKey, MergeSpec
 
 FIRST = Comparison("First", "name", given_name=True)
 LAST = Comparison("Last", "name")
 
 
-def level_names(comparison, left, right, kind=None):
-  kind = kind or comparison.kind
-  found = levels(comparison, prepared(pa.array(left), kind, "US"),
-                 prepared(pa.array(right), kind, "US"))
+def level_names(comparison, left, right):
+  found = levels(comparison, prepared(pa.array(left), comparison, "US"),
+                 prepared(pa.array(right), comparison, "US"))
   return [comparison.levels[i] if i != NULL else None for i in found]
 
 
@@ -72,3 +71,19 @@ def test_place_columns_are_one_comparison_of_how_many_agree():
   assert [m.column for m in place.members] == ["Zip", "Company", "City"]
   member_levels = np.array([[2, 1, NULL], [3, 2, NULL], [2, 0, NULL]])
   assert place_levels(place, member_levels).tolist() == [3, 1, NULL]
+
+
+def test_an_exact_key_on_an_id_or_url_is_an_identifier_not_a_place():
+  spec = MergeSpec(("First", "Last", "CRM_ID", "LinkedIn", "City"), (
+      MatchKey("id", ("CRM_ID",), ("text",)),
+      MatchKey("linkedin", ("LinkedIn",), ("url",)),
+      MatchKey("fuzzy", ("First", "Last", "City"), ("name", "name", "text"),
+               fuzzy=FuzzyRule())))
+  got = {c.column: c.kind for c in comparisons_of(spec)}
+  assert got == {"CRM_ID": "identifier", "LinkedIn": "identifier",
+                 "First": "name", "Last": "name", "City": "place"}
+  linkedin = [c for c in comparisons_of(spec) if c.column == "LinkedIn"][0]
+  assert level_names(linkedin, ["https://www.linkedin.com/in/ana/",
+                                "linkedin.com/in/ana"],
+                     ["linkedin.com/in/ana", "linkedin.com/in/ben"]) == [
+      "exact", "else"]

@@ -80,7 +80,7 @@ class VendorSide:
     for c in _columns(comparisons):
       if c.column not in table.column_names:
         continue
-      values = prepared(table.column(c.column), c.kind, region)
+      values = prepared(table.column(c.column), c, region)
       self.values[c.column] = values
       counts = pc.value_counts(values.slice(0, own).drop_null())
       uniq = counts.field("values")
@@ -261,7 +261,7 @@ class ScorePairs(AheadDoFn):
     spec, comparisons = self._spec, self._comparisons
     table = batch.table
     keys = BatchKeys(table, spec)
-    original = {c.column: prepared(table.column(c.column), c.kind,
+    original = {c.column: prepared(table.column(c.column), c,
                                    spec.phone_region)
                 for c in _columns(comparisons)
                 if c.column in table.column_names}

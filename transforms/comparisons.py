@@ -45,6 +45,9 @@ LEVELS: Dict[str, Tuple[str, ...]] = {
                 "close (token sort >= 0.90)", "exact"),
     "zip": ("else", "same first three digits", "exact"),
     "text": ("else", "similar (token sort >= 0.85)", "exact"),
+    # A column an exact key normalises otherwise (url, domain, text: a CRM
+    # record id, a LinkedIn address): equal or not.
+    "identifier": ("else", "exact"),
 }
 # Normalizer (of a key or confirm column) -> how the column is compared.
 KIND_OF_NORMALIZER = {"email": "email", "email_provider": "email",
@@ -74,6 +77,7 @@ class Comparison:
   kind: str
   given_name: bool = False
   members: Tuple["Comparison", ...] = ()
+  normalizer: str = ""  # an identifier's: its exact key's normalizer
 
   @property
   def levels(self) -> Tuple[str, ...]:
@@ -90,14 +94,20 @@ class Comparison:
 def compared_columns(spec: MergeSpec) -> Tuple[Comparison, ...]:
   """Every column a key or `confirm` names (the user's own statement of
   what identifies a person), in order of first mention, each compared as its
-  first key or confirm list says."""
-  kinds: Dict[str, str] = {}
+  first key or confirm list says; the column of a one-column exact key with
+  another normalizer (url, domain, text: a record id) is an identifier."""
+  kinds: Dict[str, Tuple[str, str]] = {}
   for key in spec.keys:
-    for c, n in list(zip(key.columns, key.normalizers)) + list(
-        zip(key.confirm, key.confirm_normalizers)):
-      kinds.setdefault(c, KIND_OF_NORMALIZER.get(n, "text"))
-  return tuple(Comparison(c, k, k == "name" and bool(_GIVEN.match(c)))
-               for c, k in kinds.items())
+    for c, n in zip(key.columns, key.normalizers):
+      if (not key.fuzzy and len(key.columns) == 1 and
+          n not in KIND_OF_NORMALIZER):  # an id, a URL: a key on its own
+        kinds.setdefault(c, ("identifier", n))
+      kinds.setdefault(c, (KIND_OF_NORMALIZER.get(n, "text"), ""))
+    for c, n in zip(key.confirm, key.confirm_normalizers):
+      kinds.setdefault(c, (KIND_OF_NORMALIZER.get(n, "text"), ""))
+  return tuple(Comparison(c, k, k == "name" and bool(_GIVEN.match(c)),
+                          normalizer=n)
+               for c, (k, n) in kinds.items())
 
 
 def comparisons_of(spec: MergeSpec) -> Tuple[Comparison, ...]:
@@ -122,10 +132,15 @@ def place_levels(place: Comparison, member_levels: np.ndarray) -> np.ndarray:
                   agree).astype(np.int8)
 
 
-def prepared(values: pa.Array, kind: str, region: str) -> pa.Array:
+def prepared(values: pa.Array, comparison: Comparison,
+             region: str) -> pa.Array:
   """A column's values as they are compared: normalised, null where blank."""
   if isinstance(values, pa.ChunkedArray):
     values = values.combine_chunks()
+  kind = comparison.kind
+  if kind == "identifier":
+    return normalizers.get(comparison.normalizer)(values,
+                                                  phone_region=region)
   if kind in ("email", "phone", "zip"):
     return normalizers.get(kind)(values, phone_region=region)
   return prepare(values, kind, region)
@@ -266,5 +281,10 @@ def _token_sort(a: pa.Array, b: pa.Array) -> np.ndarray:
                         workers=1) / 100.0
 
 
+def _identifier(a: pa.Array, b: pa.Array, _) -> np.ndarray:
+  return _np(pc.equal(a, b)).astype(np.int8)
+
+
 _LEVEL_OF = {"email": _email, "phone": _phone, "name": _name,
-             "company": _company, "zip": _zip, "text": _text}
+             "company": _company, "zip": _zip, "text": _text,
+             "identifier": _identifier}
