@@ -90,7 +90,7 @@ def resolve_batch(batch: RowBatch, gathered, matches, layout, spec,
     values[MATCH_KEY_COL], values[MATCH_SCORE_COL] = _match_columns(
         matches, matched_any, spec)
     if spec.scoring:
-      values[MATCH_DETAIL_COL] = _match_detail(matches)
+      values[MATCH_DETAIL_COL] = _match_detail(matches, n)
   for column in layout.columns:
     if column in spec.original_header:
       stats["filled_before"][column] = _filled(table.column(column))
@@ -116,7 +116,7 @@ def resolve_batch(batch: RowBatch, gathered, matches, layout, spec,
       arrays, names=list(layout.columns) + [OFFSET_COL, LINE_COL]))
 
 
-def _match_detail(matches) -> pa.Array:
+def _match_detail(matches, n: int) -> pa.Array:
   """_match_detail, with scoring: per source that matched the row, in
   priority order, `source: ` and each compared column's level and weight."""
   parts = []
@@ -125,8 +125,7 @@ def _match_detail(matches) -> pa.Array:
       parts.append([None if d is None else f"{source}: {d}"
                     for d in match.detail.tolist()])
   if not parts:
-    return pa.array([""] * len(next(iter(matches.values())).hit)
-                    if matches else [], pa.string())
+    return pa.array([""] * n, pa.string())
   return pa.array([" | ".join(p for p in row if p) for row in zip(*parts)],
                   pa.string())
 

@@ -173,10 +173,9 @@ def decide(batches: List[CandidatePairs], spec: MergeSpec
 
     def joined(field):
       return np.concatenate([getattr(b, field) for b in mine])
-    ids = joined("ids")
-    order = np.lexsort((joined("vendor"), ids))
-    ids, vendor, keys = ids[order], joined("vendor")[order], joined(
-        "keys")[order]
+    ids, vendor = joined("ids"), joined("vendor")
+    order = np.lexsort((vendor, ids))
+    ids, vendor, keys = ids[order], vendor[order], joined("keys")[order]
     levels = np.concatenate([b.levels for b in mine], axis=1)[:, order]
     tf = np.concatenate([b.log2_tf for b in mine], axis=1)[:, order]
     random_counts = [sum(b.random_counts[c] for b in mine)

@@ -128,34 +128,15 @@ class MergeBatches(AheadDoFn):
   def _merge_outputs(self, batch, indexes, decisions):
     spec = self._spec
     values = BatchKeys(batch.table, spec)
+    if decisions is not None:
+      values.one_column_keys()  # conflicts compare by these
     gathered, matches = {}, {}
     for index in indexes:
       match = SourceMatch(batch.num_rows)
-      if decisions is not None:
-        decided = decisions.get(index.name)
-        if decided is not None:
-          match.take_decisions(batch, decided, index, spec)
-        values.one_column_keys()  # conflicts compare by these
-      for k, key in enumerate(spec.keys if decisions is None else ()):
-        if key.name not in index.lookups and key.name not in index.fuzzy:
-          continue
-        pending = match.how < 0
-        if not pending.any():
-          break
-        if key.fuzzy:
-          todo = np.flatnonzero(pending)
-          rows, found, scores = index.fuzzy[key.name].best(
-              values.fuzzy(key, todo))
-          rows = todo[rows]
-        else:
-          found = lookup_rows(values.exact(key), index.lookups[key.name],
-                              pending)
-          rows = np.flatnonzero(found >= 0)
-          found, scores = found[rows], np.ones(rows.size)
-        hits = (index.table.take(pa.array(found, pa.int64()))
-                if key.confirm else None)
-        match.accept(batch, k, key, rows, found, scores, hits,
-                                index.name, index.files, spec)
+      if decisions is None:
+        self._cascade(match, batch, index, values)
+      elif index.name in decisions:
+        match.take_decisions(batch, decisions[index.name], index, spec)
       matches[index.name] = match
       gathered[index.name] = index.table.take(
           pa.array(match.hit, mask=match.how < 0))
@@ -166,6 +147,32 @@ class MergeBatches(AheadDoFn):
     yield from resolve_batch(batch, gathered, matches,
                              layout_of(spec, indexes), spec,
                              values.column_keys())
+
+
+  def _cascade(self, match: SourceMatch, batch: RowBatch,
+               index: EnrichedIndex, values: BatchKeys) -> None:
+    """Without scoring: each row matches at the first key that hits."""
+    spec = self._spec
+    for k, key in enumerate(spec.keys):
+      if key.name not in index.lookups and key.name not in index.fuzzy:
+        continue
+      pending = match.how < 0
+      if not pending.any():
+        break
+      if key.fuzzy:
+        todo = np.flatnonzero(pending)
+        rows, found, scores = index.fuzzy[key.name].best(
+            values.fuzzy(key, todo))
+        rows = todo[rows]
+      else:
+        found = lookup_rows(values.exact(key), index.lookups[key.name],
+                            pending)
+        rows = np.flatnonzero(found >= 0)
+        found, scores = found[rows], np.ones(rows.size)
+      hits = (index.table.take(pa.array(found, pa.int64()))
+              if key.confirm else None)
+      match.accept(batch, k, key, rows, found, scores, hits, index.name,
+                   index.files, spec)
 
 
 class Merge(beam.PTransform):

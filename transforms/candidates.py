@@ -220,10 +220,10 @@ def _swapped_names(comparisons, out, original, vendor, take_rows,
     return
   at = pa.array(todo)
   rows, found = take_rows.take(at), take_found.take(at)
-  plain = [a.__class__(a.column, "name"), b.__class__(b.column, "name")]
-  ab = levels(plain[0], original[a.column].take(rows),
+  # Crosswise, a given name meets a surname: compared by letters only.
+  ab = levels(Comparison(a.column, "name"), original[a.column].take(rows),
               vendor.values[b.column].take(found))
-  ba = levels(plain[1], original[b.column].take(rows),
+  ba = levels(Comparison(b.column, "name"), original[b.column].take(rows),
               vendor.values[a.column].take(found))
   swapped = (ab.astype(np.int16) + ba) > 0  # NULL + else is not more
   out[i, todo[swapped]] = ab[swapped]

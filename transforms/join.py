@@ -29,9 +29,12 @@ from apache_beam.transforms.window import GlobalWindows
 
 from crmsync.transforms import confirm
 from crmsync.transforms.columns import FILE_COL, ID_COL, LINE_COL, OFFSET_COL
+from crmsync.transforms.comparisons import compared_columns
 from crmsync.transforms.hashing import in_sorted, sorted_unique
 from crmsync.transforms.progress import Progress
+from crmsync.transforms.matching import batch_identities
 from crmsync.transforms.resolve import Layout, output_layout, spread_columns
+from crmsync.transforms.review import review_batch
 from crmsync.transforms.rows import RowBatch
 from crmsync.transforms.spec import EnrichedSpec, MergeSpec
 
@@ -188,7 +191,6 @@ class SourceMatch:
     """Takes the scoring model's decisions (assignment.SourceDecisions)
     for this batch's rows; confirm-key pairs it put below the threshold go
     to rejected_batches."""
-    from crmsync.transforms.matching import batch_identities
     ids = batch_identities(batch)
     at, pair = decided.matches.of(ids)
     chosen = decided.matches
@@ -200,8 +202,6 @@ class SourceMatch:
       self.detail[at] = chosen.evidence[pair]
     rows, pair = decided.review.all_of(ids)
     if rows.size:
-      from crmsync.transforms.comparisons import compared_columns
-      from crmsync.transforms.review import review_batch
       review = decided.review.take(pair)
       self.review_batches.append(review_batch(
           batch, rows, index.name, [k.name for k in spec.keys], review,

@@ -188,16 +188,7 @@ def _em(patterns: np.ndarray, counts: np.ndarray, u: Sequence[np.ndarray],
   m = {c: m0[c].copy() for c in active}
   share = 0.5
   for _ in range(EM_ITERATIONS):
-    log_m = np.zeros(patterns.shape[1])
-    log_u = np.zeros(patterns.shape[1])
-    for c in active:
-      row = patterns[c]
-      filled = row != NULL
-      log_m[filled] += np.log(m[c][row[filled]])
-      log_u[filled] += np.log(u[c][row[filled]])
-    odds = np.exp(np.clip(np.log(share) - np.log1p(-share) + log_m - log_u,
-                          -700, 700))
-    post = odds / (1 + odds)
+    post = _posterior(share, _log_bayes_factors(patterns, m, u, active))
     new_share = float((post * counts).sum() / counts.sum())
     moved = abs(new_share - share)
     share = min(max(new_share, FLOOR), 1 - FLOOR)
@@ -316,19 +307,35 @@ def _prior(levels: np.ndarray, m, u, rows: Tuple[int, int]) -> float:
   return min(max(matches / (float(originals) * vendor), FLOOR * FLOOR), 0.5)
 
 
-def _share_of_matches(patterns, counts, m, u) -> float:
-  """EM for the share of matches alone, m and u held."""
-  log_ratio = np.zeros(patterns.shape[1])
-  for c in range(patterns.shape[0]):
+def _log_bayes_factors(patterns: np.ndarray, m, u,
+                       comparisons: Sequence[int]) -> np.ndarray:
+  """ln(m / u) of each pattern over `comparisons`, a blank side adding
+  nothing."""
+  out = np.zeros(patterns.shape[1])
+  for c in comparisons:
     row = patterns[c]
     filled = row != NULL
-    log_ratio[filled] += np.log(m[c][row[filled]]) - np.log(u[c][row[filled]])
+    out[filled] += np.log(m[c][row[filled]]) - np.log(u[c][row[filled]])
+  return out
+
+
+def _posterior(share: float, log_bayes_factors: np.ndarray) -> np.ndarray:
+  """The probability that each pattern is a match, `share` of the pairs
+  being matches (the E step)."""
+  odds = np.exp(np.clip(np.log(share) - np.log1p(-share) + log_bayes_factors,
+                        -700, 700))
+  return odds / (1 + odds)
+
+
+def _share_of_matches(patterns, counts, m, u) -> float:
+  """EM for the share of matches alone, m and u held."""
+  log_bayes_factors = _log_bayes_factors(patterns, m, u,
+                                         range(patterns.shape[0]))
   share = 0.5
   counts = counts.astype(np.float64)
   for _ in range(200):
-    odds = np.exp(np.clip(np.log(share) - np.log1p(-share) + log_ratio,
-                          -700, 700))
-    new = float((odds / (1 + odds) * counts).sum() / counts.sum())
+    new = float((_posterior(share, log_bayes_factors) * counts).sum() /
+                counts.sum())
     if abs(new - share) < EM_TOLERANCE:
       share = new
       break
