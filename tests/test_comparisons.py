@@ -28,9 +28,18 @@ def test_names_cut_short_by_the_source_system_are_a_prefix_not_a_veto():
 
 
 def test_two_known_given_names_disagree_however_close():
-  got = level_names(FIRST, ["John", "Robert", "Jon", "Ana"],
-                    ["Joan", "Roberta", "Jonathan", "ana"])
+  got = level_names(FIRST, ["Susan", "Laura", "Jon", "Ana"],
+                    ["Susanna", "Lauren", "Jonathan", "ana"])
   assert got == ["else", "else", "nicknames of each other", "exact"]
+
+
+def test_given_names_of_different_sexes_disagree_most():
+  # Colleagues at one desk, told apart by nothing but their given names.
+  got = level_names(FIRST, ["John", "Robert", "Michael", "Andrew", "Kim",
+                            "Leslie"],
+                    ["Joan", "Roberta", "Michelle", "Andrea", "Jim",
+                     "Lesley"])
+  assert got == ["names of different sexes"] * 4 + ["else", "else"]
 
 
 def test_surnames_that_are_also_given_names_compare_by_their_letters():

@@ -6,8 +6,9 @@ NameComparison, ...: https://moj-analytical-services.github.io/splink/),
 adapted to what CRM exports and vendor files do to values: names cut short
 by the source system ("Bri" for "Bridgette", "LE" for "Leonard"), phones
 behind one switchboard told apart by their extension, emails behind a
-display name. Level 0 is "else" (the values disagree), higher levels agree
-more, the last is "exact" (its weight is adjusted for how common the value
+display name. Level 0 is "else" (the values disagree; a given name has one
+level below it: names of different sexes), higher levels agree more, the
+last is "exact" (its weight is adjusted for how common the value
 is, see transforms/scoring.py); NULL (-1) means a side is blank, and says
 nothing either way.
 
@@ -29,7 +30,8 @@ from rapidfuzz.distance import JaroWinkler
 from crmsync.transforms import normalizers
 from crmsync.transforms.hashing import in_sorted, stable_hash
 from crmsync.transforms.similarity import (PAIR_SEPARATOR, _distinct_pairs,
-                                           _nicknames, prepare)
+                                           _nicknames, given_name_sexes,
+                                           prepare)
 from crmsync.transforms.spec import MergeSpec
 
 NULL = -1
@@ -41,6 +43,13 @@ LEVELS: Dict[str, Tuple[str, ...]] = {
     "name": ("else", "similar (Jaro-Winkler >= 0.80)",
              "close (Jaro-Winkler >= 0.92)", "one is a prefix or initial "
              "of the other", "nicknames of each other", "exact"),
+    # A given name's: two names that belong to different sexes (John and
+    # Joan) are two people far more often than a typo.
+    "given_name": ("names of different sexes", "else",
+                   "similar (Jaro-Winkler >= 0.80)",
+                   "close (Jaro-Winkler >= 0.92)",
+                   "one is a prefix or initial of the other",
+                   "nicknames of each other", "exact"),
     "company": ("else", "similar (token sort >= 0.70)",
                 "close (token sort >= 0.90)", "exact"),
     "zip": ("else", "same first three digits", "exact"),
@@ -84,11 +93,17 @@ class Comparison:
     if self.kind == "place":
       n = len(self.members)
       return tuple(f"{k} of {n} agree" for k in range(n + 1))
-    return LEVELS[self.kind]
+    return LEVELS["given_name" if self.given_name else self.kind]
 
   @property
   def exact(self) -> int:
     return len(self.levels) - 1
+
+  @property
+  def else_level(self) -> int:
+    """The level of values that disagree (a place's: none agree); levels
+    below it disagree more."""
+    return 1 if self.given_name else 0
 
 
 def compared_columns(spec: MergeSpec) -> Tuple[Comparison, ...]:
@@ -189,12 +204,12 @@ def _phone(a: pa.Array, b: pa.Array, _) -> np.ndarray:
 
 @functools.lru_cache(maxsize=1)
 def _name_sets():
-  """The known given names and related pairs ("a<sep>b") as sorted 64-bit
-  hashes: a lookup is a numpy search (pyarrow's is_in would rebuild its
-  hash table of 60,000 names on every call)."""
-  known, related = _nicknames()
+  """The known given names, related pairs ("a<sep>b"), male and female
+  given names, as sorted 64-bit hashes: a lookup is a numpy search
+  (pyarrow's is_in would rebuild its hash table of 60,000 names on every
+  call)."""
   return tuple(np.sort(stable_hash(pa.array(sorted(names), pa.string())))
-               for names in (known, related))
+               for names in (*_nicknames(), *given_name_sexes()))
 
 
 def _in(values: pa.Array, hashes: np.ndarray) -> np.ndarray:
@@ -202,7 +217,7 @@ def _in(values: pa.Array, hashes: np.ndarray) -> np.ndarray:
 
 
 def _name(a: pa.Array, b: pa.Array, comparison) -> np.ndarray:
-  known, related = _name_sets()
+  known, related, male, female = _name_sets()
   jw = _jaro_winkler(a, b)
   out = np.where(jw >= 0.92, 2, np.where(jw >= 0.80, 1, 0)).astype(np.int8)
   prefix = _prefix(a, b)
@@ -224,6 +239,14 @@ def _name(a: pa.Array, b: pa.Array, comparison) -> np.ndarray:
   pairs = pc.binary_join_element_wise(a, b, PAIR_SEPARATOR)
   out[_in(pairs, related)] = 4
   out[_np(pc.equal(a, b))] = 5
+  if comparison.given_name:  # "names of different sexes" comes first
+    out += 1
+    sexes = ((_in(a, male) & _in(b, female)) |
+             (_in(a, female) & _in(b, male)))
+    # Disagreeing names, or "nicknames" of each other through a name both
+    # sexes shorten alike (the nicknames table gives Andrea the nickname
+    # Andrew); a name cut short (Rob for Roberta) is still a prefix.
+    out[sexes & ((out == 1) | (out == 5))] = 0
   return out
 
 

@@ -53,6 +53,11 @@ U_PRIOR_PAIRS = 50
 # names, and EM would take some of them for matches.
 MIN_M_ELSE_GIVEN_NAME = 0.005
 MAX_M_ELSE_GIVEN_NAME = 0.01
+# Given names of different sexes (Robert and Roberta, Michael and Michelle)
+# are two people but for a slip of the keyboard: their m is kept at most
+# this, so that a colleague with the same surname at the same address is
+# not taken for the person the CRM holds.
+MAX_M_DIFFERENT_SEXES = 0.0001
 
 
 def initial_m(levels: int) -> np.ndarray:
@@ -87,7 +92,7 @@ class Model:
     """Each column's share of each pair's match weight (comparisons x
     pairs): levels (int8, NULL for a blank side) and log2_tf (float32: log2
     of the vendor value's frequency where the level is exact, else NaN)."""
-    levels = neutral_else(levels, self.supplied)
+    levels = neutral_else(levels, self.comparisons, self.supplied)
     out = np.zeros(levels.shape, np.float64)
     for c, lw in enumerate(self.level_weights()):
       row = levels[c]
@@ -151,10 +156,11 @@ def probability(weight: np.ndarray) -> np.ndarray:
   return 1.0 / (1.0 + np.exp2(-np.asarray(weight, np.float64)))
 
 
-def default_u(levels: int) -> np.ndarray:
-  """A prior for u: most random pairs disagree, few agree exactly."""
-  u = np.full(levels, 0.049 / max(levels - 2, 1))
-  u[0], u[-1] = 0.95, 0.001
+def default_u(levels: int, else_level: int = 0) -> np.ndarray:
+  """A prior for u: most random pairs disagree (at "else" or below), few
+  agree exactly."""
+  u = np.full(levels, 0.049 / max(levels - 2 - else_level, 1))
+  u[:else_level + 1], u[-1] = 0.95 / (else_level + 1), 0.001
   return u / u.sum()
 
 
@@ -169,7 +175,7 @@ def u_probabilities(comparison: Comparison, random_counts: np.ndarray,
   share a whole place (colleagues) are not a random sample."""
   levels = len(comparison.levels)
   counts = (np.asarray(random_counts, np.float64) +
-            U_PRIOR_PAIRS * default_u(levels))
+            U_PRIOR_PAIRS * default_u(levels, comparison.else_level))
   u = counts / counts.sum()
   if comparison.kind == "place" and tf_mean is not None and u[-1] < tf_mean:
     top = min(tf_mean, 0.5)
@@ -181,7 +187,7 @@ def u_probabilities(comparison: Comparison, random_counts: np.ndarray,
 
 def _em(patterns: np.ndarray, counts: np.ndarray, u: Sequence[np.ndarray],
         active: Sequence[int], m0: Sequence[np.ndarray],
-        min_else: Sequence[Tuple[float, float]]):
+        m_bounds: Sequence[Dict[int, Tuple[float, float]]]):
   """EM on distinct level patterns (comparisons x P) with their counts,
   over the comparisons in `active`: (m per active comparison, the share of
   matches among the pairs)."""
@@ -207,7 +213,8 @@ def _em(patterns: np.ndarray, counts: np.ndarray, u: Sequence[np.ndarray],
         new[seen] = ((weights[seen] + prior) /
                      (weights[seen].sum() + prior.sum()) *
                      (1 - m[c][~seen].sum()))
-        new[0] = min(max(new[0], min_else[c][0]), min_else[c][1])
+        for level, (low, high) in m_bounds[c].items():
+          new[level] = min(max(new[level], low), high)
         new = np.clip(new, FLOOR, 1 - FLOOR)
         new /= new.sum()
         moved = max(moved, float(np.abs(new - m[c]).max()))
@@ -233,12 +240,11 @@ def fit(source: str, comparisons: Sequence[Comparison], levels: np.ndarray,
   supplies the column, so its "else" level weighs nothing."""
   comparisons = tuple(comparisons)
   supplied = tuple(supplied) or (False,) * len(comparisons)
-  levels = neutral_else(levels, supplied)
+  levels = neutral_else(levels, comparisons, supplied)
   u = [u_probabilities(c, r, t)
        for c, r, t in zip(comparisons, random_counts, tf_mean)]
   m0 = [initial_m(len(c.levels)) for c in comparisons]
-  min_else = [(MIN_M_ELSE_GIVEN_NAME, MAX_M_ELSE_GIVEN_NAME) if c.given_name
-              else (MIN_M_ELSE, 1.0) for c in comparisons]
+  m_bounds = [m_bounds_of(c) for c in comparisons]
   estimates: Dict[int, List[np.ndarray]] = {}
   # Exact keys' sessions first; a fuzzy key's candidates share names and
   # places by construction, colleagues among them, so its session only
@@ -252,7 +258,7 @@ def fit(source: str, comparisons: Sequence[Comparison], levels: np.ndarray,
     if not active:
       continue
     m, _ = _em(patterns, counts.astype(np.float64), u, active, m0,
-               min_else)
+               m_bounds)
     for c in active:
       estimates.setdefault(c, []).append(m[c])
   m = [np.mean(estimates[c], axis=0) if c in estimates else m0[c]
@@ -263,14 +269,24 @@ def fit(source: str, comparisons: Sequence[Comparison], levels: np.ndarray,
                tuple(tf_mean), supplied)
 
 
-def neutral_else(levels: np.ndarray, supplied: Sequence[bool]) -> np.ndarray:
-  """The levels with a supplied column's "else" made NULL (neutral)."""
+def m_bounds_of(comparison: Comparison) -> Dict[int, Tuple[float, float]]:
+  """Level -> the (lowest, highest) m that EM may give it."""
+  if comparison.given_name:
+    return {0: (FLOOR, MAX_M_DIFFERENT_SEXES),
+            1: (MIN_M_ELSE_GIVEN_NAME, MAX_M_ELSE_GIVEN_NAME)}
+  return {0: (MIN_M_ELSE, 1.0)}
+
+
+def neutral_else(levels: np.ndarray, comparisons: Sequence[Comparison],
+                 supplied: Sequence[bool]) -> np.ndarray:
+  """The levels with a supplied column's "else" (and below) made NULL
+  (neutral)."""
   if not any(supplied):
     return levels
   levels = levels.copy()
   for c, s in enumerate(supplied):
     if s:
-      levels[c][levels[c] == 0] = NULL
+      levels[c][levels[c] <= comparisons[c].else_level] = NULL
   return levels
 
 

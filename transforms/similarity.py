@@ -34,6 +34,8 @@ from crmsync.transforms.normalizers.text import clean, per_distinct
 
 PAIR_SEPARATOR = "\x1f"
 SWAPPED_AGREE = 0.85
+# A given name belongs to one sex when this share of its bearers has it.
+SEX_SHARE = 0.9
 # Words vendors abbreviate; expanded before comparing ("Acme Intl" and
 # "Acme International", "12 Main St" and "12 Main Street").
 ABBREVIATIONS = {
@@ -77,18 +79,52 @@ def _gender_guesser_names() -> list:
   code, the name, then per-country counts; `+` joins the parts of a name
   written together, apart or hyphenated), read in one go: its Detector
   parses the file line by line through `codecs`, several times slower."""
+  return [n for line in _name_lines()
+          for n in _spellings(line.split(None, 2)[1].lower())]
+
+
+def _name_lines() -> list:
+  """The name lines of gender-guesser's nam_dict.txt (a sex code in columns
+  0-1, the name from column 3, a frequency per country from column 30)."""
   import gender_guesser
   path = os.path.join(os.path.dirname(gender_guesser.__file__), "data",
                       "nam_dict.txt")
   with open(path, encoding="utf-8") as f:
-    lines = f.read().splitlines()
-  names = []
-  for line in lines:
-    if line and line[0] not in "#=":
-      name = line.split(None, 2)[1].lower()
-      names.extend((name.replace("+", r) for r in ("", " ", "-"))
-                   if "+" in name else (name,))
-  return names
+    return [line for line in f.read().splitlines()
+            if line and line[0] not in "#="]
+
+
+def _spellings(name: str) -> tuple:
+  """`+` joins the parts of a name written together, apart or hyphenated."""
+  return (tuple(name.replace("+", r) for r in ("", " ", "-"))
+          if "+" in name else (name,))
+
+
+@functools.lru_cache(maxsize=1)
+def given_name_sexes():
+  """(male, female): the folded given names that gender-guesser's data file
+  gives to one sex for at least SEX_SHARE of the people who bear them,
+  counted over its countries (a frequency value f stands for about 2^f
+  people: the file's note 1). Unisex entries ("?", and "?M", "?F": mostly
+  one sex) count for both sexes, so Kim, Leslie and Chris are neither."""
+  weight = {"M": {}, "F": {}}
+  for line in _name_lines():
+    code, name = line[:2].strip(), line.split(None, 2)[1].lower()
+    people = sum(2.0 ** int(f, 16) for f in line[30:86] if f.strip())
+    for sex in "MF":
+      if sex in code or code.startswith("?"):
+        for n in _spellings(name):
+          weight[sex][n] = weight[sex].get(n, 0.0) + people
+  names = sorted(set(weight["M"]) | set(weight["F"]))
+  folded = _fold_all(pa.array(names, pa.string())).to_pylist()
+  male, female = set(), set()
+  for name, key in zip(names, folded):
+    m, f = weight["M"].get(name, 0.0), weight["F"].get(name, 0.0)
+    if m + f > 0 and m >= SEX_SHARE * (m + f):
+      male.add(key)
+    elif m + f > 0 and f >= SEX_SHARE * (m + f):
+      female.add(key)
+  return frozenset(male), frozenset(female)
 
 
 def _fold_all(names: pa.Array) -> pa.Array:
