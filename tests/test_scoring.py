@@ -303,3 +303,52 @@ def test_a_shared_inbox_in_the_vendor_file_gives_each_colleague_their_row(
   assert code == 0, err
   assert {r["ID"]: r["Title"] for r in job.dicts()} == {
       "1": "CEO", "2": "CFO", "3": "VP; SVP"}
+
+
+def test_a_colleague_with_the_same_surname_is_not_the_crm_contact(
+    job, cli, tmp_path):
+  """Colleagues who share a facility's phone, address and company, told
+  apart only by the person's name (goldenmatch PR #1631: "two different
+  doctors at one clinic can still merge"): Roberta Langwell is not Robert
+  though the fuzzy key proposes them, Laura Kent at Mark Whitfield's
+  number is not Mark, while Bob is Robert Stone's nickname."""
+  from conftest import write_csv
+  # Other contacts, as a CRM has them, so that the odds that two rows are
+  # one person are a real export's, not a four-row file's.
+  firsts = ["Ann", "Paul", "Rita", "Omar", "Jill", "Hugo", "Nina", "Ivan"]
+  lasts = ["Park", "Ng", "Moss", "Cole", "Reed", "Vance", "Hale", "Dunn",
+           "Pratt", "Lowe"]
+  others = [[f"{10 + i}", f, l, f"{f}.{l}{i}@mail{i % 7}.com".lower(),
+             f"555-{200 + i:03d}-{1000 + i}", f"Company {i % 13}",
+             ["Reno", "Provo", "Boise"][i % 3]]
+            for i, (f, l) in enumerate((f, l) for l in lasts
+                                       for f in firsts)]
+  write_csv(tmp_path / "crm.csv", [
+      ["ID", "First", "Last", "Email", "Phone", "Company", "City"],
+      *others,
+      ["1", "Robert", "Langwell", "rl@globex.com", "555-100-2000", "Globex",
+       "Dallas"],
+      ["2", "Mark", "Whitfield", "mw@clinic.org", "555-300-4000",
+       "Northside Clinic", "Tulsa"],
+      ["3", "Robert", "Stone", "rs@hooli.com", "555-500-6000", "Hooli",
+       "Austin"],
+      ["4", "Carla", "Diaz", "cd@initech.com", "555-700-8000", "Initech",
+       "Miami"]])
+  write_csv(tmp_path / "vendor.csv", [
+      ["First Name", "Last Name", "Email", "Phone", "Company", "City",
+       "Title"],
+      ["Roberta", "Langwell", "", "", "Globex", "Dallas", "Buyer"],
+      ["Laura", "Kent", "", "555-300-4000", "Northside Clinic", "Tulsa",
+       "Surgeon"],
+      ["Bob", "Stone", "", "", "Hooli", "Austin", "CTO"],
+      ["Carla", "Diaz", "cd@initech.com", "", "Initech", "Miami", "CFO"]])
+  path = job.config(str(tmp_path / "crm.csv"), [{
+      "path": str(tmp_path / "vendor.csv"), "name": "vendor",
+      "columns": {"First Name": "First", "Last Name": "Last"},
+      "keep": ["Title"]}], RECOMMENDED)
+  code, _, err = cli("run", path)
+  assert code == 0, err
+  titles = {r["ID"]: r["Title"] for r in job.dicts()}
+  assert {i: titles[i] for i in "1234"} == {
+      "1": "", "2": "", "3": "CTO", "4": "CFO"}
+  assert set(titles.values()) == {"", "CTO", "CFO"}
