@@ -13,11 +13,19 @@ from crmsync.transforms.columns import FILE_COL, LINE_COL, OFFSET_COL
 from crmsync.transforms.confirm import (CLEARLY_DIFFERENT, REJECTED_COLUMNS,
                                         confirm_scores, rejected,
                                         rejected_batch)
-from crmsync.transforms.spec import MatchKey
+from crmsync.transforms.spec import MatchKey, MergeSpec
 
 KEY = MatchKey("email", ("Email",), ("email",), confirm=("First", "Last"),
                confirm_normalizers=("name", "name"))
 PLAIN = MatchKey("email", ("Email",), ("email",))
+NAME_ZIP = MatchKey("name_zip", ("First", "Last", "Zip"),
+                    ("name", "name", "zip"))
+
+
+def spec(*keys):
+  return MergeSpec(("ID", "Email", "First", "Last", "Zip"), keys)
+
+
 # A row with both names blank warns from similarity.row_scores: see
 # test_similarity.py's test_a_row_without_names_scores_without_a_warning.
 pytestmark = pytest.mark.filterwarnings("ignore:Mean of empty slice")
@@ -59,14 +67,39 @@ def test_confirm_scores_take_the_original_rows_asked_for():
 
 
 def test_rejected_are_the_hits_clearly_belonging_to_someone_else():
-  bad, scores = rejected(KEY, "US", ORIGINAL, ROWS, HITS)
+  bad, scores = rejected(KEY, spec(KEY), ORIGINAL, ROWS, HITS)
   assert bad.tolist() == [False, False, True, False, False, False]
   assert scores[2] == 0.0
   # One confirming column is enough to score: a blank one is not held
   # against the row, and blanks alone reject nothing.
   one_blank = ORIGINAL.set_column(3, "Last", pa.array([""] * 6))
-  bad, scores = rejected(KEY, "US", one_blank, ROWS, HITS)
+  bad, scores = rejected(KEY, spec(KEY), one_blank, ROWS, HITS)
   assert bad.tolist() == [False, False, True, False, False, False]
+
+
+def test_a_key_without_confirm_is_checked_on_the_names_other_keys_read():
+  # An email key before a name + ZIP key: at the shared inbox, the hit
+  # whose names both clearly differ (Mary Jones / Peter Parker) is someone
+  # else; a nickname, a typo, a blank name or names swapped are not.
+  swapped = HITS.set_column(1, "First", pa.array(
+      ["John", "Jonathan", "Peter", "Bob", "Stone", "Ann"])).set_column(
+          2, "Last", pa.array(["Smith", "Smith", "Parker", "Stone",
+                               "William", "Jonhson"]))
+  for hits in (HITS, swapped):
+    bad, scores = rejected(PLAIN, spec(PLAIN, NAME_ZIP), ORIGINAL, ROWS,
+                           hits)
+    assert bad.tolist() == [False, False, True, False, False, False]
+    assert scores[2] == 0.0 and np.isnan(scores[[0, 1, 3, 4, 5]]).all()
+  # A shared surname (a couple's inbox) is not clearly someone else: the
+  # names agree on something.
+  couple = HITS.set_column(1, "First", pa.array(["Joan"] * 6))
+  bad, _ = rejected(PLAIN, spec(PLAIN, NAME_ZIP), ORIGINAL, ROWS, couple)
+  assert bad.tolist() == [False, False, True, False, False, False]
+  # Nothing to check: a name key itself, a source without names, scoring.
+  assert not rejected(NAME_ZIP, spec(PLAIN, NAME_ZIP), ORIGINAL, ROWS,
+                      HITS)[0].any()
+  assert not rejected(PLAIN, spec(PLAIN, NAME_ZIP), ORIGINAL, ROWS,
+                      HITS.select(["Email", FILE_COL, LINE_COL]))[0].any()
 
 
 def test_the_threshold_is_clearly_different():
@@ -75,21 +108,21 @@ def test_the_threshold_is_clearly_different():
                  confirm_normalizers=("company",))
   original = pa.table({"Company": ["Acme", "Acme", "Acme Intl"]})
   hits = pa.table({"Company": ["Globex", "Acme Inc", "Acme International"]})
-  bad, scores = rejected(key, "US", original, np.arange(3), hits)
+  bad, scores = rejected(key, spec(key), original, np.arange(3), hits)
   assert scores[0] < CLEARLY_DIFFERENT and scores[1:].tolist() == [1.0, 1.0]
   assert bad.tolist() == [True, False, False]
 
 
 def test_a_key_without_confirm_or_hits_rejects_nothing():
-  bad, scores = rejected(PLAIN, "US", ORIGINAL, ROWS, HITS)
+  bad, scores = rejected(PLAIN, spec(PLAIN), ORIGINAL, ROWS, HITS)
   assert bad.tolist() == [False] * 6 and np.isnan(scores).all()
-  bad, scores = rejected(KEY, "US", ORIGINAL, np.array([], np.int64),
+  bad, scores = rejected(KEY, spec(KEY), ORIGINAL, np.array([], np.int64),
                          HITS.slice(0, 0))
   assert bad.size == 0 and scores.size == 0
 
 
 def test_rejected_batch_lists_both_rows_and_the_score():
-  bad, scores = rejected(KEY, "US", ORIGINAL, ROWS, HITS)
+  bad, scores = rejected(KEY, spec(KEY), ORIGINAL, ROWS, HITS)
   out = rejected_batch(BATCH, ROWS[bad], "vendor", KEY, scores[bad],
                        HITS.filter(pa.array(bad)), ["a.csv", "b.csv"],
                        FILE_COL, OFFSET_COL, LINE_COL)

@@ -160,13 +160,19 @@ def test_fuzzy_matches_only_what_exact_keys_missed_and_says_so(
   assert got["1"] == ("91", "vendor:fuzzy", "1")
   assert got["2"][:2] == ("72", "vendor:fuzzy")
   assert 0.88 <= float(got["2"][2]) < 1  # "Jonson": a typo
-  # Without confirm, a shared inbox matches both colleagues.
-  assert got["3"] == ("55", "vendor:email", "1")
+  # Without confirm, the email key is checked on the names the fuzzy key
+  # reads: at the shared inbox, Mary Jones's row is not John Brown's.
+  assert got["3"] == ("", "", "")
   assert got["4"] == ("55", "vendor:email", "1")
+  [refused] = job.report("rejected_matches.csv")
+  assert (refused["original_line"], refused["key"],
+          refused["confirm_score"]) == ("4", "email", "0.000")
+  assert json.loads(refused["original_values"])["First"] == "John"
+  assert json.loads(refused["enriched_values"])["First"] == "Mary"
   # Kathleen is not Katherine; nothing is a match for Zed.
   assert got["5"] == ("", "", "")
   stats = job.report("stats.json")["enriched"]["vendor"]
-  assert stats["matches_per_key"] == {"email": 2, "fuzzy": 2}
+  assert stats["matches_per_key"] == {"email": 1, "fuzzy": 2}
   assert stats["fuzzy_matches"] == 2
   assert stats["rows_used"] == 3 and stats["rows_unmatched"] == 2
   unmatched = [json.loads(r["row"])["First"]

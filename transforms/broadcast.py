@@ -20,7 +20,8 @@ from crmsync.transforms.ahead import AheadDoFn
 from crmsync.transforms.assemble import resolve_batch
 from crmsync.transforms.assignment import decide
 from crmsync.transforms.candidates import ScorePairs
-from crmsync.transforms.columns import ID_COL
+from crmsync.transforms import confirm
+from crmsync.transforms.columns import FILE_COL, ID_COL, LINE_COL
 from crmsync.transforms.join import (EnrichedAccount, JoinResult, JoinSource,
                                      SourceMatch, Supplied, account,
                                      count_outputs, join_layout,
@@ -169,8 +170,9 @@ class MergeBatches(AheadDoFn):
                             pending)
         rows = np.flatnonzero(found >= 0)
         found, scores = found[rows], np.ones(rows.size)
-      hits = (index.table.take(pa.array(found, pa.int64()))
-              if key.confirm else None)
+      checked = confirm.evidence_columns(spec, key, index.table.column_names)
+      hits = (index.table.select(checked + [FILE_COL, LINE_COL]).take(
+          pa.array(found, pa.int64())) if checked else None)
       match.accept(batch, k, key, rows, found, scores, hits, index.name,
                    index.files, spec)
 

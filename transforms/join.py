@@ -164,22 +164,22 @@ class SourceMatch:
   def accept(self, batch: RowBatch, k: int, key, rows, found, scores,
              hits: pa.Table, source: str, files, spec: MergeSpec) -> None:
     """Takes the hits of key `k` for rows no earlier key matched, unless
-    the key's confirming columns reject them (kept in rejected_batches for
-    the report, and the row stays free for the next key). `hits`: the
-    source's rows that hit (with FILE_COL, LINE_COL and the key's columns),
-    aligned with `rows`."""
+    the key's confirming columns or checked names reject them (kept in
+    rejected_batches for the report, and the row stays free for the next
+    key). `hits`: the source's rows that hit (with FILE_COL, LINE_COL and
+    confirm.evidence_columns), aligned with `rows`; None: not checked."""
     free = self.how[rows] < 0
     rows, found, scores = rows[free], found[free], scores[free]
-    if key.confirm and rows.size:
+    if hits is not None and rows.size:
       hits = hits.filter(pa.array(free))
-      bad, confirmed = confirm.rejected(key, spec.phone_region, batch.table,
-                                        rows, hits)
+      bad, confirmed = confirm.rejected(key, spec, batch.table, rows, hits)
       if bad.any():
         self.rejected += int(bad.sum())
         self.rejected_batches.append(confirm.rejected_batch(
             batch, rows[bad], source, key, confirmed[bad],
             hits.filter(pa.array(bad)), files, FILE_COL, OFFSET_COL,
-            LINE_COL))
+            LINE_COL, tuple(c for c in hits.column_names
+                            if c not in (FILE_COL, LINE_COL))))
         rows, found, scores = rows[~bad], found[~bad], scores[~bad]
     self.hit[rows] = found
     self.how[rows] = k

@@ -36,7 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crmsync.transforms import handoff
+from crmsync.transforms import confirm, handoff
 from crmsync.transforms.ahead import AheadDoFn
 from crmsync.transforms.csv_source import CsvSource
 from crmsync.transforms.fuzzy import FuzzyValues, choose
@@ -216,11 +216,11 @@ class _Probes(AheadDoFn):
       yield p, ("probe", batch_id, k, (rows, part.take(rows)))
 
 
-def _answer(index, found: np.ndarray, key, columns) -> pa.Table:
+def _answer(index, found: np.ndarray, evidence, columns) -> pa.Table:
   """The hit rows as an answer: the columns the source supplies, the row's
   identity, the identities it stands for (a row synthesised from
-  duplicates stands for its group), and for a confirming key the columns
-  compared and the row's file and line."""
+  duplicates stands for its group), and the `evidence` columns the hits are
+  checked on (confirm.evidence_columns) with the row's file and line."""
   take = pa.array(found, pa.int64())
   ids = identities(index.table, found)
   # Built from its identities: a source may supply no columns at all.
@@ -238,8 +238,8 @@ def _answer(index, found: np.ndarray, key, columns) -> pa.Table:
   table = table.append_column(USED_COL, used)
   for c in (FILE_COL, LINE_COL):  # where a refused value came from
     table = table.append_column(c, index.table.column(c).take(take))
-  if key.confirm:
-    for c in key.needed_columns + (FILE_COL, LINE_COL):
+  if evidence:
+    for c in list(evidence) + [FILE_COL, LINE_COL]:
       table = table.append_column(EVIDENCE + c, index.table.column(c).take(
           take))
   return table
@@ -321,7 +321,8 @@ class _JoinPartition(AheadDoFn):
           rows, found = rows[hit >= 0], hit[hit >= 0]
           scores = np.ones(rows.size)
         if rows.size:
-          answer = _answer(index, found, key, index.columns)
+          answer = _answer(index, found, confirm.evidence_columns(
+              self._spec, key, index.table.column_names), index.columns)
           if key.fuzzy:
             answer = answer.append_column(AGREE_COL, pa.array(agree))
           answer = answer.append_column(ROWS_COL, pa.array(rows, pa.int64()))
@@ -380,12 +381,13 @@ class _Assemble(AheadDoFn):
                         table.column(ID_COL).to_numpy(), scores,
                         key.fuzzy.threshold)
           rows, at, scores = rows[keep], at[keep], scores[keep]
-        hits = _evidence(table.take(pa.array(at))) if key.confirm else None
+        evidence = _evidence(table.take(pa.array(at)))
+        hits = evidence if evidence.num_columns else None
         match.accept(batch, k, key, rows, base + at, scores,
                                 hits, name, self._files[name], self._spec)
         tables.append(table)
         base += table.num_rows
-      # Only a confirming key's answers carry evidence columns.
+      # Only checked keys' answers carry evidence columns.
       table = (pa.concat_tables(tables, promote_options="default")
                if tables else pa.table(
           {**{c: pa.array([], pa.string()) for c in columns},
