@@ -22,7 +22,8 @@ from crmsync.transforms import handoff
 from crmsync.transforms.ahead import AheadDoFn
 from crmsync.transforms.columns import FILE_COL, LINE_COL
 from crmsync.transforms.comparisons import (NULL, Comparison, comparisons_of,
-                                            levels, place_levels, prepared)
+                                            levels, place_levels, prepared,
+                                            preparation)
 from crmsync.transforms.matching import (BatchKeys, EnrichedIndex,
                                          batch_identities, lookup_rows)
 from crmsync.transforms.rows import RowBatch
@@ -262,8 +263,7 @@ class ScorePairs(AheadDoFn):
     spec, comparisons = self._spec, self._comparisons
     table = batch.table
     keys = BatchKeys(table, spec)
-    original = {c.column: prepared(table.column(c.column), c,
-                                   spec.phone_region)
+    original = {c.column: keys.column(c.column, preparation(c))
                 for c in _columns(comparisons)
                 if c.column in table.column_names}
     ids = batch_identities(batch)

@@ -147,18 +147,33 @@ def place_levels(place: Comparison, member_levels: np.ndarray) -> np.ndarray:
                   agree).astype(np.int8)
 
 
+def preparation(comparison: Comparison) -> Tuple[str, str]:
+  """How a column is prepared for comparing: ("normalize", a normalizer of
+  transforms/normalizers, as its exact key's values) or ("prepare", a kind
+  of similarity.prepare, as the fuzzy key's)."""
+  kind = comparison.kind
+  if kind == "identifier":
+    return "normalize", comparison.normalizer
+  if kind in ("email", "phone", "zip"):
+    return "normalize", kind
+  return "prepare", kind
+
+
+def prepare_as(values: pa.Array, how: Tuple[str, str],
+               region: str) -> pa.Array:
+  """Values prepared `how` (see preparation): null where blank."""
+  if isinstance(values, pa.ChunkedArray):
+    values = values.combine_chunks()
+  step, name = how
+  if step == "normalize":
+    return normalizers.get(name)(values, phone_region=region)
+  return prepare(values, name, region)
+
+
 def prepared(values: pa.Array, comparison: Comparison,
              region: str) -> pa.Array:
   """A column's values as they are compared: normalised, null where blank."""
-  if isinstance(values, pa.ChunkedArray):
-    values = values.combine_chunks()
-  kind = comparison.kind
-  if kind == "identifier":
-    return normalizers.get(comparison.normalizer)(values,
-                                                  phone_region=region)
-  if kind in ("email", "phone", "zip"):
-    return normalizers.get(kind)(values, phone_region=region)
-  return prepare(values, kind, region)
+  return prepare_as(values, preparation(comparison), region)
 
 
 def levels(comparison: Comparison, left: pa.Array,

@@ -17,7 +17,7 @@ meet there, so the cap and the winner are the same).
 
 import itertools
 import re
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import jellyfish
 import numpy as np
@@ -65,8 +65,13 @@ class FuzzyValues:
     self.hashes, self.rows = hashes, rows
 
   @classmethod
-  def of(cls, table, key: MatchKey, region: str) -> "FuzzyValues":
-    fields = [prepare(table.column(c), kind, region)
+  def of(cls, table, key: MatchKey, region: str,
+         ready: Optional[Dict[str, pa.Array]] = None) -> "FuzzyValues":
+    """`ready`: column -> its values already prepared (as `prepare`
+    would), for columns the caller has."""
+    ready = ready or {}
+    fields = [ready[c] if c in ready else prepare(table.column(c), kind,
+                                                  region)
               for c, kind in zip(key.columns, key.normalizers)]
     codes = {}
     for c in dict.fromkeys(key.columns + key.block_columns):

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crmsync.transforms import multi_value, normalizers, validity
+from crmsync.transforms.comparisons import prepare_as
 from crmsync.transforms.fuzzy import FuzzyIndex, FuzzyValues, fuzzy_index
 from crmsync.transforms.hashing import in_sorted, sorted_unique, stable_hash
 from crmsync.transforms.normalizers.text import clean
@@ -30,8 +31,12 @@ KEY_SEPARATOR = "\x1f"
 
 def key_values(table, key: MatchKey, region: str) -> pa.Array:
   """The normalised key of each row; null where any part is missing."""
-  parts = [normalizers.get(n)(table.column(c), phone_region=region)
-           for c, n in zip(key.columns, key.normalizers)]
+  return join_parts([normalizers.get(n)(table.column(c), phone_region=region)
+                     for c, n in zip(key.columns, key.normalizers)])
+
+
+def join_parts(parts: List[pa.Array]) -> pa.Array:
+  """A key from its normalised parts: null where any part is null."""
   if len(parts) == 1:
     return parts[0]
   # binary_join_element_wise yields null when any part is null.
@@ -322,6 +327,15 @@ class BatchKeys:
     self.num_rows = table.num_rows
     self._exact: Dict[str, pa.Array] = {}
     self._fuzzy: Dict[str, FuzzyValues] = {}
+    self._columns: Dict[Tuple[str, Tuple[str, str]], pa.Array] = {}
+
+  def column(self, column: str, how: Tuple[str, str]) -> pa.Array:
+    """A column prepared `how` (comparisons.preparation), once per batch:
+    the keys and the scoring's comparisons share them."""
+    if (column, how) not in self._columns:
+      self._columns[column, how] = prepare_as(
+          self._table.column(column), how, self._spec.phone_region)
+    return self._columns[column, how]
 
   def column_keys(self) -> Dict[str, pa.Array]:
     """Column -> its keys, for the one-column exact keys computed so far
@@ -341,8 +355,9 @@ class BatchKeys:
 
   def exact(self, key) -> pa.Array:
     if key.name not in self._exact:
-      self._exact[key.name] = key_values(self._table, key,
-                                         self._spec.phone_region)
+      self._exact[key.name] = join_parts([
+          self.column(c, ("normalize", n))
+          for c, n in zip(key.columns, key.normalizers)])
     return self._exact[key.name]
 
   def fuzzy(self, key, rows: np.ndarray) -> FuzzyValues:
@@ -352,8 +367,11 @@ class BatchKeys:
     known = self._fuzzy.get(key.name)
     if known is None or not in_sorted(rows, known[0]).all():
       rows_all = rows if known is None else np.union1d(known[0], rows)
+      take = pa.array(rows_all)
+      ready = {c: self._columns[c, ("prepare", kind)].take(take)
+               for c, kind in zip(key.columns, key.normalizers)
+               if (c, ("prepare", kind)) in self._columns}
       known = (rows_all, FuzzyValues.of(
-          self._table.take(pa.array(rows_all)), key,
-          self._spec.phone_region))
+          self._table.take(take), key, self._spec.phone_region, ready))
       self._fuzzy[key.name] = known
     return known[1].take(np.searchsorted(known[0], rows))
