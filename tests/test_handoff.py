@@ -1,6 +1,7 @@
 """transforms/handoff.py: values handed from stage to stage as files
 (save/load, memory-mapped on local disk), shuffle slices, file names."""
 
+import hashlib
 import io
 import os
 import pickle
@@ -30,7 +31,8 @@ def _index():
 def test_round_trip_of_tables_arrays_and_python_values(tmp_path):
   value = _index()
   where = save(value, str(tmp_path / "v.index"), "vendor", ("Phone",))
-  assert where == Handoff(str(tmp_path / "v.index"), "vendor", ("Phone",))
+  assert where == Handoff(str(tmp_path / "v.index"), "vendor", ("Phone",),
+                          _sha256((tmp_path / "v.index").read_bytes()))
   back = load(where)
   assert back["name"] == "vendor" and back["shared"] == {"a@x.com": [0, 3]}
   assert back["table"].equals(value["table"])
@@ -114,8 +116,10 @@ def test_slices_of_one_file_read_back_each_blob(tmp_path):
   blobs = [b"first", b"", b"\x00\x01\x02" * 100, b"last"]
   with SliceWriter(path) as out:
     where = [out.add(b) for b in blobs]
-  assert where == [Slice(path, 0, 5), Slice(path, 5, 0), Slice(path, 5, 300),
-                   Slice(path, 305, 4)]
+  assert where == [Slice(path, 0, 5, _sha256(blobs[0])),
+                   Slice(path, 5, 0, _sha256(b"")),
+                   Slice(path, 5, 300, _sha256(blobs[2])),
+                   Slice(path, 305, 4, _sha256(blobs[3]))]
   assert os.path.getsize(path) == 309
   assert [read_slice(w) for w in reversed(where)] == blobs[::-1]
 
@@ -183,7 +187,8 @@ def test_an_object_store_slice_is_read_whatever_the_read_sizes(store):
     out.add(b"0123456789")
     middle = out.add(b"abcdefghijklmnopqrstuvwxyz")
     out.add(b"tail")
-  assert middle == Slice("mem://bucket/shuffle", 10, 26)
+  assert middle == Slice("mem://bucket/shuffle", 10, 26,
+                         _sha256(b"abcdefghijklmnopqrstuvwxyz"))
   assert read_slice(middle) == b"abcdefghijklmnopqrstuvwxyz"
 
 
@@ -193,6 +198,50 @@ def test_a_slice_past_the_end_of_a_remote_file_is_an_io_error(store):
   with pytest.raises(IOError, match="^mem://bucket/short: ends before "
                                     "byte 15$"):
     read_slice(Slice("mem://bucket/short", 5, 10))
+
+
+def _sha256(data: bytes) -> str:
+  return hashlib.sha256(data).hexdigest()
+
+
+class _Planted:
+  """Pickled, runs a command: what an attacker who can write to the
+  temporary folder (often a shared bucket beside the output) would plant."""
+
+  def __reduce__(self):
+    return (os.system, ("touch planted-payload-ran",))
+
+
+def test_a_planted_index_file_is_refused_before_unpickling(tmp_path,
+                                                            monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  where = save(_index(), str(tmp_path / "v.index"), "vendor")
+  # The same layout, a pickle that runs a command.
+  evil = save(_Planted(), str(tmp_path / "evil.index"))
+  os.replace(evil.path, where.path)
+  with pytest.raises(handoff.Tampered, match="v.index: not the file this "
+                     "run wrote there"):
+    load(where)
+  assert not (tmp_path / "planted-payload-ran").exists()
+  # One byte changed in a buffer is refused too.
+  save(_index(), where.path)
+  data = bytearray((tmp_path / "v.index").read_bytes())
+  data[-1] ^= 1
+  (tmp_path / "v.index").write_bytes(bytes(data))
+  with pytest.raises(handoff.Tampered):
+    load(where)
+
+
+def test_a_planted_shuffle_slice_is_refused(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  path = str(tmp_path / "shuffle")
+  with SliceWriter(path) as out:
+    where = out.add(b"PKL5" + pickle.dumps([1, 2, 3]))
+  with open(path, "wb") as f:
+    f.write(b"PKL5" + pickle.dumps(_Planted()))
+  with pytest.raises(handoff.Tampered, match="shuffle: not the file"):
+    read_slice(where)
+  assert not (tmp_path / "planted-payload-ran").exists()
 
 
 def test_file_name_is_safe_short_and_distinct_for_distinct_names():

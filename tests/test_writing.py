@@ -114,3 +114,28 @@ def test_formula_escaping_can_be_turned_off(job, tmp_path, cli):
   assert cli("run", cfg, "--set", "output.escape_formulas=false")[0] == 0
   _, rows = job.output()
   assert rows[0][2] == "=HYPERLINK(\"http://x\")"
+
+
+def test_a_shard_concatenated_twice_gives_the_same_file(tmp_path):
+  """A retried or speculative attempt of the concat bundle (Flink, Spark)
+  finds every part still there, writes a file of its own, and the same
+  bytes: the parts go with the temporary folder, after the publish."""
+  from crmsync.transforms.writing import _ConcatShard
+  tmp = str(tmp_path / "tmp")
+  os.makedirs(os.path.join(tmp, "parts"))
+  parts = []
+  for i, rows in enumerate([b"1,a\n2,b\n", b"3,c\n"]):
+    path = os.path.join(tmp, "parts", f"part-00000-00000-{i:015d}.csv")
+    with open(path, "wb") as f:
+      f.write(rows)
+    parts.append((0, i, path, rows.count(b"\n")))
+  concat = _ConcatShard(str(tmp_path / "out" / "merged"), 1, tmp, ",")
+  concat.setup()
+  first = list(concat.process((0, list(reversed(parts)) + [None]),
+                              ["ID", "Name"]))
+  again = list(concat.process((0, parts), ["ID", "Name"]))
+  [(_, one, rows)], [(_, two, rows_again)] = first, again
+  assert one != two and rows == rows_again == 3
+  with open(one, "rb") as f, open(two, "rb") as g:
+    assert f.read() == g.read() == b"ID,Name\n1,a\n2,b\n3,c\n"
+  assert all(os.path.exists(p[2]) for p in parts)

@@ -13,7 +13,12 @@ are written to one file and the shuffle carries `Slice`s of it. The local
 runner holds a whole shuffle in memory; it now holds file names and
 offsets, so memory no longer grows with the input.
 
-The folder must be one every worker can reach, as the output's is.
+The folder must be one every worker can reach, as the output's is. It is
+often a shared bucket, beside the output: nothing read back from it is
+trusted. A Handoff and a Slice carry the SHA-256 of the bytes written; they
+travel through the runner, not the folder, and a file whose bytes differ
+(planted or changed by anyone who can write there) is refused before a byte
+of it is unpickled.
 """
 
 import hashlib
@@ -35,10 +40,16 @@ _ALIGN = 64
 
 class Handoff(NamedTuple):
   """Where a value was written, with what consumers read without loading
-  it (an index's name, and its join.Supplied for the output layout)."""
+  it (an index's name, and its join.Supplied for the output layout), and
+  the SHA-256 (hex) of the file's bytes."""
   path: str
   name: str
   summary: Any = None
+  digest: str = ""
+
+
+class Tampered(ValueError):
+  """A file in the temporary folder is not the one this run wrote."""
 
 
 def save(value: Any, path: str, name: str = "", summary=None) -> Handoff:
@@ -50,16 +61,20 @@ def save(value: Any, path: str, name: str = "", summary=None) -> Handoff:
   for raw in raws:
     table.append((offset, raw.nbytes))
     offset = _padded(offset + raw.nbytes)
+  digest = hashlib.sha256()
   with FileSystems.create(path) as f:
+    def write(data):
+      f.write(data)
+      digest.update(data)
     head = _MAGIC + struct.pack("<QQ", len(meta), len(raws)) + b"".join(
         struct.pack("<QQ", o, n) for o, n in table) + meta
-    f.write(head)
+    write(head)
     at = len(head)
     for (start, _), raw in zip(table, raws):
-      f.write(b"\0" * (start - at))
-      f.write(raw)
+      write(b"\0" * (start - at))
+      write(raw)
       at = start + raw.nbytes
-  return Handoff(path, name, summary)
+  return Handoff(path, name, summary, digest.hexdigest())
 
 
 def load(handoff: Handoff) -> Any:
@@ -77,6 +92,7 @@ def load(handoff: Handoff) -> Any:
       data = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
   if bytes(data[:len(_MAGIC)]) != _MAGIC:
     raise ValueError(f"{path}: not a crmsync handoff file")
+  _check(path, data, handoff.digest)
   at = len(_MAGIC)
   meta_len, count = struct.unpack_from("<QQ", data, at)
   at += 16
@@ -84,6 +100,12 @@ def load(handoff: Handoff) -> Any:
   at += 16 * count
   meta = data[at:at + meta_len]
   return pickle.loads(meta, buffers=[data[o:o + n] for o, n in table])
+
+
+def _check(path: str, data, digest: str) -> None:
+  if hashlib.sha256(data).hexdigest() != digest:
+    raise Tampered(f"{path}: not the file this run wrote there (its SHA-256 "
+                   f"differs): refusing to read it")
 
 
 def file_name(name: str) -> str:
@@ -105,10 +127,12 @@ def _padded(n: int) -> int:
 
 class Slice(NamedTuple):
   """Bytes [offset, offset + length) of a file that every worker reaches:
-  what a shuffle carries instead of the bytes themselves."""
+  what a shuffle carries instead of the bytes themselves, with their
+  SHA-256 (hex)."""
   path: str
   offset: int
   length: int
+  digest: str = ""
 
 
 class SliceWriter:
@@ -125,7 +149,8 @@ class SliceWriter:
 
   def add(self, blob: bytes) -> Slice:
     self._file.write(blob)
-    where = Slice(self._path, self._at, len(blob))
+    where = Slice(self._path, self._at, len(blob),
+                  hashlib.sha256(blob).hexdigest())
     self._at += len(blob)
     return where
 
@@ -134,6 +159,13 @@ class SliceWriter:
 
 
 def read_slice(where: Slice) -> bytes:
+  """The slice's bytes, checked against its digest."""
+  data = _read_slice(where)
+  _check(where.path, data, where.digest)
+  return data
+
+
+def _read_slice(where: Slice) -> bytes:
   worker.prepare()  # also in stages that run no crmsync DoFn
   if "://" not in where.path:
     with open(where.path, "rb") as f:

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from crmsync.transforms import worker
+from crmsync.transforms import handoff, worker
 from crmsync.transforms.ahead import AheadDoFn
 from crmsync.transforms.normalizers.text import has_any, raw_bytes
 from crmsync.transforms.columns import OFFSET_COL, ROW_POSITION_COLS
@@ -166,7 +166,8 @@ class _WriteParts(AheadDoFn):
 
 
 class _ConcatShard(beam.DoFn):
-  """Header, then the shard's parts in input order, streamed into one file."""
+  """Header, then the shard's parts in input order, streamed into one file
+  (each attempt its own: the runner keeps one attempt's output)."""
 
   def __init__(self, prefix: str, shards: int, tmp: str, delimiter: str):
     self._prefix, self._shards, self._tmp = prefix, shards, tmp
@@ -180,7 +181,8 @@ class _ConcatShard(beam.DoFn):
     shard, parts = element
     parts = sorted(p for p in parts if p is not None)
     name = posixpath.basename(shard_name(self._prefix, shard, self._shards))
-    path = FileSystems.join(self._tmp, name)
+    path = FileSystems.join(self._tmp, "shards",
+                            handoff.attempt_name(name[:-len(".csv")], ".csv"))
     rows = 0
     with FileSystems.create(path) as out:
       out.write(header_line(header, self._delimiter))
@@ -188,8 +190,9 @@ class _ConcatShard(beam.DoFn):
         with FileSystems.open(part, compression_type="uncompressed") as f:
           shutil.copyfileobj(f, out, 1 << 22)
         rows += n
-    if parts:
-      FileSystems.delete([p[2] for p in parts])
+    # The parts stay until the run's temporary folder goes, after the
+    # publish: a retried or speculative attempt of this bundle reads them
+    # again.
     self._rows.inc(rows)
     _LOG.info("shard %d/%d ready (published at the end): %d rows",
               shard + 1, self._shards, rows)
