@@ -244,6 +244,7 @@ def _run(args, extra) -> int:
   from crmsync.pipelines import runners, storage
   from crmsync.pipelines.config import load_config
   from crmsync.pipelines.job import CrmsyncOptions, build_pipeline, plan_job
+  from crmsync.pipelines.lock import RunLock
   from crmsync.transforms import worker
   from crmsync.transforms.errors import ConfigError
   from crmsync.transforms.writing import temp_dir
@@ -272,19 +273,21 @@ def _run(args, extra) -> int:
   batch_rows = options.view_as(CrmsyncOptions).batch_rows
   _LOG.info("%s", _describe(plan).replace("\n", "; "))
   start = time.monotonic()
-  p = beam.Pipeline(options=options)
-  build_pipeline(p, plan, batch_rows, run_id, sample=args.sample)
-  try:
-    p.run().wait_until_finish()
-  except Exception as e:  # a worker failure: one line, exit 1
-    _LOG.debug("run failed", exc_info=True)
-    _remove_quietly(temp_dir(config.output.path, run_id))
-    rejected = _too_many_rejected(e)
-    if rejected:  # bad input found on a worker: exit 2
-      _emit("error", f"crmsync: error: {rejected}", exit_code=2)
-      return EXIT_BAD_INPUT
-    _emit("error", f"crmsync: run failed: {_root_message(e)}", exit_code=1)
-    return EXIT_FAILED
+  with RunLock(config.output.path, run_id):  # exit 2 if another run is on
+    p = beam.Pipeline(options=options)
+    build_pipeline(p, plan, batch_rows, run_id, sample=args.sample)
+    try:
+      p.run().wait_until_finish()
+    except Exception as e:  # a worker failure: one line, exit 1
+      _LOG.debug("run failed", exc_info=True)
+      _remove_quietly(temp_dir(config.output.path, run_id))
+      rejected = _too_many_rejected(e)
+      if rejected:  # bad input found on a worker: exit 2
+        _emit("error", f"crmsync: error: {rejected}", exit_code=2)
+        return EXIT_BAD_INPUT
+      _emit("error", f"crmsync: run failed: {_root_message(e)}",
+            exit_code=1)
+      return EXIT_FAILED
   elapsed = time.monotonic() - start
   if not args.quiet:
     _print_summary(config, elapsed)
