@@ -29,9 +29,9 @@ from rapidfuzz.distance import JaroWinkler
 
 from crmsync.transforms import normalizers
 from crmsync.transforms.hashing import in_sorted, stable_hash
-from crmsync.transforms.similarity import (PAIR_SEPARATOR, _distinct_pairs,
-                                           _nicknames, given_name_sexes,
-                                           prepare)
+from crmsync.transforms.similarity import (PAIR_SEPARATOR, distinct_pairs,
+                                           given_name_sexes,
+                                           given_name_tables, prepare)
 from crmsync.transforms.spec import MergeSpec
 
 NULL = -1
@@ -185,7 +185,7 @@ def levels(comparison: Comparison, left: pa.Array,
     return np.zeros(0, np.int8)
   both = (pc.is_valid(left).to_numpy(zero_copy_only=False) &
           pc.is_valid(right).to_numpy(zero_copy_only=False))
-  ua, ub, ia, ib, back = _distinct_pairs(left, right)
+  ua, ub, ia, ib, back = distinct_pairs(left, right)
   a, b = ua.take(pa.array(ia)), ub.take(pa.array(ib))
   level = _LEVEL_OF[comparison.kind](a, b, comparison)
   return np.where(both, level[back], NULL).astype(np.int8)
@@ -224,7 +224,7 @@ def _name_sets():
   (pyarrow's is_in would rebuild its hash table of 60,000 names on every
   call)."""
   return tuple(np.sort(stable_hash(pa.array(sorted(names), pa.string())))
-               for names in (*_nicknames(), *given_name_sexes()))
+               for names in (*given_name_tables(), *given_name_sexes()))
 
 
 def _in(values: pa.Array, hashes: np.ndarray) -> np.ndarray:

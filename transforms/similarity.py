@@ -57,7 +57,7 @@ _ABBREVIATION_RE = re.compile(r"\b(%s)\b" % "|".join(
 
 
 @functools.lru_cache(maxsize=1)
-def _nicknames():
+def given_name_tables():
   """(known given names, "a<sep>b" for every pair of related names: a name
   and its nicknames, and nicknames of the same name). Known given names:
   the nicknames table's and gender-guesser's 40,000 names from 50
@@ -152,7 +152,7 @@ def _expand_abbreviations(value: str) -> str:
       lambda m: ABBREVIATIONS[m.group(1)], value).split())
 
 
-def _distinct_pairs(a: pa.Array, b: pa.Array):
+def distinct_pairs(a: pa.Array, b: pa.Array):
   """The distinct values of a and b, the distinct (a[i], b[i]) pairs as
   positions in them, and for each i the position of its pair: names,
   companies and cities repeat, so most pairs are scored once."""
@@ -167,7 +167,7 @@ def _distinct_pairs(a: pa.Array, b: pa.Array):
 def _name_similarity(ua, ub, pa_, pb) -> np.ndarray:
   """Jaro-Winkler, then the name rules: nicknames 1, two different known
   names 0. Sets are looked up once per distinct value."""
-  known, related = _nicknames()
+  known, related = given_name_tables()
   left, right = ua.to_pylist(), ub.to_pylist()
   sim = process.cpdist([left[i] for i in pa_], [right[i] for i in pb],
                        scorer=JaroWinkler.normalized_similarity,
@@ -189,7 +189,7 @@ def column_similarity(a: pa.Array, b: pa.Array, kind: str) -> np.ndarray:
     return np.zeros(0)
   both = (pc.is_valid(a).to_numpy(zero_copy_only=False) &
           pc.is_valid(b).to_numpy(zero_copy_only=False))
-  ua, ub, pa_, pb, back = _distinct_pairs(a, b)
+  ua, ub, pa_, pb, back = distinct_pairs(a, b)
   if kind == "name":
     sim = _name_similarity(ua, ub, pa_, pb)
   else:
