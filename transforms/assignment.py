@@ -5,8 +5,11 @@ row takes from each source.
 candidate pairs, scores every pair, and assigns:
 
 - `best` (default): a vendor row goes to the original row(s) it scores best
-  with (rows scoring the same all get it: true duplicates in the CRM), and
-  an original row then takes its best remaining vendor row;
+  with (rows scoring the same all get it: true duplicates in the CRM, unless
+  its names disagree with one of them: then it is a family or colleagues
+  at one address that its names do not tell apart, and it goes to none of
+  them but to clerical review), and an original row then takes its best
+  remaining vendor row;
 - `one_to_one`: greedily by match weight, each row on either side used
   once;
 - `all`: every original row takes its best vendor row, whoever else did.
@@ -23,7 +26,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from crmsync.transforms.candidates import CandidatePairs, fixed_comparisons
-from crmsync.transforms.comparisons import comparisons_of
+from crmsync.transforms.comparisons import NULL, comparisons_of
 from crmsync.transforms.scoring import Model, fit, probability
 from crmsync.transforms.spec import MergeSpec
 
@@ -122,6 +125,33 @@ def assign(ids, vendor, keys, weight, assignment: str,
   return chosen
 
 
+def ambiguous_ties(vendor, weight, names_agree) -> np.ndarray:
+  """Pairs of vendor rows that score best with several original rows, one
+  of which their names disagree with (a mask): "Jacob Widmann" at an
+  address where the CRM has Ant, Pablo and Benjamin Widmann and no Jacob
+  scores the same with each of them."""
+  ambiguous = np.zeros(vendor.size, bool)
+  if not vendor.size:
+    return ambiguous
+  top = np.full(int(vendor.max()) + 1, -np.inf)
+  np.maximum.at(top, vendor, weight)
+  best = weight >= top[vendor]
+  tied = np.bincount(vendor[best], minlength=top.size) > 1
+  doubt = np.zeros(top.size, bool)
+  doubt[vendor[best & tied[vendor] & ~names_agree]] = True
+  ambiguous[best & doubt[vendor]] = True
+  return ambiguous
+
+
+def names_agree(levels: np.ndarray, comparisons) -> np.ndarray:
+  """Per pair: no name column both rows fill is at "else" or below."""
+  agree = np.ones(levels.shape[1], bool)
+  for row, c in zip(levels, comparisons):
+    if c.kind == "name":
+      agree &= (row == NULL) | (row > c.else_level)
+  return agree
+
+
 def _decided(spec: MergeSpec, source: str, ids, lines, vendor_files,
              vendor_lines) -> np.ndarray:
   """Per pair: +1 where match.decisions says match, -1 no-match, else 0."""
@@ -194,12 +224,18 @@ def decide(batches: List[CandidatePairs], spec: MergeSpec
     weight[mixed] = -np.inf
     prob = probability(weight)
     above = prob >= spec.threshold
+    ambiguous = np.zeros(ids.size, bool)
+    if spec.assignment == "best":
+      ambiguous[above] = ambiguous_ties(
+          vendor[above], weight[above],
+          (names_agree(levels, comparisons) | (verdict > 0))[above])
+    taken = above & ~ambiguous
     matched = np.zeros(ids.size, bool)
-    matched[np.flatnonzero(above)[assign(
-        ids[above], vendor[above], keys[above], weight[above],
+    matched[np.flatnonzero(taken)[assign(
+        ids[taken], vendor[taken], keys[taken], weight[taken],
         spec.assignment, mine[0].vendor_rows)]] = True
-    review = (~above & (prob >= spec.review_threshold) & (verdict == 0) &
-              ~mixed)
+    review = ((~above | ambiguous) & (prob >= spec.review_threshold) &
+              (verdict == 0) & ~mixed)
     explained = matched if spec.match_columns else np.zeros(ids.size, bool)
     evidence = np.full(ids.size, None, object)
     shown = np.flatnonzero(explained | review)
