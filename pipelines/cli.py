@@ -245,6 +245,7 @@ def _run(args, extra) -> int:
   from crmsync.pipelines.config import load_config
   from crmsync.pipelines.job import CrmsyncOptions, build_pipeline, plan_job
   from crmsync.pipelines.lock import RunLock
+  from crmsync.transforms.publish import recover
   from crmsync.transforms import worker
   from crmsync.transforms.errors import ConfigError
   from crmsync.transforms.writing import temp_dir
@@ -273,7 +274,10 @@ def _run(args, extra) -> int:
   batch_rows = options.view_as(CrmsyncOptions).batch_rows
   _LOG.info("%s", _describe(plan).replace("\n", "; "))
   start = time.monotonic()
-  with RunLock(config.output.path, run_id):  # exit 2 if another run is on
+  lease_store = (storage.client(options)
+                 if "://" in config.output.path else None)
+  with RunLock(config.output.path, run_id, lease_store):  # exit 2: taken
+    recover(config.output.path)  # a publish a killed run left half done
     p = beam.Pipeline(options=options)
     build_pipeline(p, plan, batch_rows, run_id, sample=args.sample)
     try:

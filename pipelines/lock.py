@@ -23,8 +23,6 @@ import threading
 import time
 from typing import Optional
 
-from apache_beam.io.filesystems import FileSystems
-
 from crmsync.transforms.errors import CrmsyncError
 
 LEASE_SECONDS = 300
@@ -41,11 +39,14 @@ def lock_path(prefix: str) -> str:
 
 
 class RunLock:
-  """`with RunLock(prefix, run_id):` holds the prefix's lease for the
-  block; raises PrefixLocked when another live run holds it."""
+  """`with RunLock(prefix, run_id, s3):` holds the prefix's lease for the
+  block; raises PrefixLocked when another live run holds it. `s3`: a boto3
+  client for an s3:// prefix (one attempt per call, short timeouts: a store
+  that is down must not hold the run's end for minutes of retries)."""
 
-  def __init__(self, prefix: str, run_id: str):
+  def __init__(self, prefix: str, run_id: str, s3=None):
     self._path, self._run_id = lock_path(prefix), run_id
+    self._store = _S3(s3) if "://" in prefix else _Local()
     self._stop = threading.Event()
     self._renewer: Optional[threading.Thread] = None
 
@@ -57,33 +58,32 @@ class RunLock:
     self.release()
 
   def acquire(self) -> None:
-    other = _read(self._path)
+    store, path = self._store, self._path
+    other = store.read(path)
     if other is not None and _alive(other):
-      raise PrefixLocked(_held_by(self._path, other))
-    if "://" in self._path:
-      _write(self._path, self._lease())
-      time.sleep(SETTLE_SECONDS)
-    else:
-      if other is not None:  # dead: whoever removes it first may take it
-        _remove(self._path)
-      try:
-        _create_exclusive(self._path, self._lease())
-      except FileExistsError:
-        pass
-    holder = _read(self._path)
+      raise PrefixLocked(_held_by(path, other))
+    if other is not None:  # dead: whoever removes it first may take it
+      store.remove(path)
+    store.create(path, self._lease())
+    holder = store.read(path)
     if holder is None or holder.get("run_id") != self._run_id:
-      raise PrefixLocked(_held_by(self._path, holder or {}))
+      raise PrefixLocked(_held_by(path, holder or {}))
+    _HELD.add(self._run_id)
     self._renewer = threading.Thread(target=self._renew, daemon=True,
                                      name="crmsync-lease")
     self._renewer.start()
 
   def release(self) -> None:
+    _HELD.discard(self._run_id)
     self._stop.set()
     if self._renewer is not None:
       self._renewer.join()
-    holder = _read(self._path)
-    if holder is not None and holder.get("run_id") == self._run_id:
-      _remove(self._path)
+    try:
+      holder = self._store.read(self._path)
+      if holder is not None and holder.get("run_id") == self._run_id:
+        self._store.remove(self._path)
+    except Exception:  # the store is down: the lease expires on its own
+      pass
 
   def _lease(self) -> dict:
     now = time.time()
@@ -94,11 +94,15 @@ class RunLock:
   def _renew(self) -> None:
     started = time.time()
     while not self._stop.wait(RENEW_SECONDS):
-      lease = dict(self._lease(), started=started)
       try:
-        _write(self._path, lease)
+        self._store.write(self._path, dict(self._lease(), started=started))
       except Exception:  # the store is down: the run fails on its own
         pass
+
+
+# The run ids whose leases this process holds: a lease of this process
+# (crmsync run from a scheduler's own Python) whose run is over is dead.
+_HELD = set()
 
 
 def _alive(lease: dict) -> bool:
@@ -106,6 +110,8 @@ def _alive(lease: dict) -> bool:
     return False
   if lease.get("host") != socket.gethostname():
     return True
+  if lease.get("pid") == os.getpid():
+    return lease.get("run_id") in _HELD
   try:
     os.kill(int(lease.get("pid", 0)), 0)
   except ProcessLookupError:
@@ -124,41 +130,71 @@ def _held_by(path: str, lease: dict) -> str:
           f"remove the file if that run is dead")
 
 
-def _read(path: str) -> Optional[dict]:
+def _parse(data: bytes) -> dict:
   try:
-    with FileSystems.open(path, compression_type="uncompressed") as f:
-      lease = json.loads(f.read().decode("utf-8"))
-  except (FileNotFoundError, IOError, OSError):
-    return None
+    lease = json.loads(data.decode("utf-8"))
   except ValueError:  # half written by a killed run: dead
     return {}
   return lease if isinstance(lease, dict) else {}
 
 
-def _write(path: str, lease: dict) -> None:
-  if "://" not in path:
+class _Local:
+  """Leases on local disk: exclusive create, atomic replace."""
+
+  def read(self, path: str) -> Optional[dict]:
+    try:
+      with open(path, "rb") as f:
+        return _parse(f.read())
+    except FileNotFoundError:
+      return None
+
+  def create(self, path: str, lease: dict) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    try:
+      fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:  # another run took it first
+      return
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+      json.dump(lease, f)
+
+  def write(self, path: str, lease: dict) -> None:
     temp = f"{path}.{os.getpid()}.tmp"
     with open(temp, "w", encoding="utf-8") as f:
       json.dump(lease, f)
     os.replace(temp, path)
-    return
-  with FileSystems.create(path) as f:
-    f.write(json.dumps(lease).encode("utf-8"))
 
-
-def _create_exclusive(path: str, lease: dict) -> None:
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-  with os.fdopen(fd, "w", encoding="utf-8") as f:
-    json.dump(lease, f)
-
-
-def _remove(path: str) -> None:
-  try:
-    if "://" in path:
-      FileSystems.delete([path])
-    else:
+  def remove(self, path: str) -> None:
+    try:
       os.remove(path)
-  except (FileNotFoundError, IOError, OSError):
-    pass
+    except FileNotFoundError:
+      pass
+
+
+class _S3:
+  """Leases on S3: a PUT, then SETTLE_SECONDS before reading it back."""
+
+  def __init__(self, client):
+    self._client = client
+
+  @staticmethod
+  def _where(path: str):
+    bucket, _, key = path[len("s3://"):].partition("/")
+    return {"Bucket": bucket, "Key": key}
+
+  def read(self, path: str) -> Optional[dict]:
+    try:
+      body = self._client.get_object(**self._where(path))["Body"].read()
+    except self._client.exceptions.NoSuchKey:
+      return None
+    return _parse(body)
+
+  def create(self, path: str, lease: dict) -> None:
+    self.write(path, lease)
+    time.sleep(SETTLE_SECONDS)
+
+  def write(self, path: str, lease: dict) -> None:
+    self._client.put_object(Body=json.dumps(lease).encode("utf-8"),
+                            **self._where(path))
+
+  def remove(self, path: str) -> None:
+    self._client.delete_object(**self._where(path))

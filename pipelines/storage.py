@@ -60,7 +60,9 @@ def _buckets(paths: Iterable[str]):
                  if p and p.startswith("s3://")})
 
 
-def _client(options: PipelineOptions):
+def client(options: PipelineOptions):
+  """A boto3 S3 client for the job's options: one attempt per call, short
+  timeouts (checks and leases must fail fast)."""
   import boto3
   from botocore.config import Config
   s3 = options.view_as(S3Options)
@@ -86,11 +88,11 @@ def check_buckets(paths: Iterable[str], options: PipelineOptions):
   from botocore.exceptions import (BotoCoreError, ClientError,
                                    EndpointConnectionError,
                                    NoCredentialsError)
-  client = _client(options)
+  s3 = client(options)
   endpoint = options.view_as(S3Options).s3_endpoint_url or "AWS S3"
   for bucket in buckets:
     try:
-      client.head_bucket(Bucket=bucket)
+      s3.head_bucket(Bucket=bucket)
     except EndpointConnectionError:
       raise InputError(f"s3://{bucket}: cannot reach the S3 endpoint "
                        f"{endpoint}") from None

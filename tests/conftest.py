@@ -27,15 +27,30 @@ def write_csv(path, rows, *, delimiter=",", encoding="utf-8", newline="\n",
 
 
 def files_in(*folders):
-  """The bytes of the files directly in `folders`, by file name."""
+  """The bytes of the files directly in `folders`, by file name (a
+  manifest as stable_manifest gives it)."""
   found = {}
   for folder in folders:
     for name in sorted(os.listdir(folder)):
       path = os.path.join(folder, name)
       if os.path.isfile(path):
         with open(path, "rb") as f:
-          found[name] = f.read()
+          found[name] = stable_manifest(name, f.read())
   return found
+
+
+def stable_manifest(name: str, data: bytes) -> bytes:
+  """A `<prefix>_manifest.json` without what names its run (run id, time,
+  where the output was written): the same for the same output wherever
+  and whenever it was written. Other files as they are."""
+  if not name.endswith("_manifest.json"):
+    return data
+  import json
+  manifest = json.loads(data)
+  del manifest["run_id"], manifest["committed_at"]
+  for entry in manifest["files"]:
+    entry["path"] = os.path.basename(entry["path"])
+  return json.dumps(manifest, sort_keys=True).encode()
 
 
 def read_csv(path, delimiter=","):

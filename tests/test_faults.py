@@ -28,11 +28,12 @@ def crmsync(out, *extra, wait=True):
 
 
 def files(out):
+  from conftest import stable_manifest
   found = {}
   for path in sorted(glob.glob(f"{out}/**", recursive=True)):
     if os.path.isfile(path):
       with open(path, "rb") as f:
-        found[os.path.relpath(path, out)] = f.read()
+        found[os.path.relpath(path, out)] = stable_manifest(path, f.read())
   return found
 
 
@@ -42,7 +43,7 @@ def test_sigkill_mid_run_publishes_nothing_and_a_rerun_is_identical(
   done = crmsync(out, "--batch_rows=100")
   assert done.returncode == 0, done.stderr
   clean = files(out)
-  assert len(clean) == 10  # 4 shards, 6 reports
+  assert len(clean) == 11  # 4 shards, 6 reports, the manifest
   for path in clean:
     os.remove(os.path.join(out, path))
 

@@ -24,7 +24,7 @@ def _demo_args(out):
 def _plant(prefix, **lease):
   now = time.time()
   lease = {"run_id": "other1234567", "host": socket.gethostname(),
-           "pid": os.getpid(), "started": now - 5,
+           "pid": os.getppid(), "started": now - 5,
            "expires": now + LEASE_SECONDS, **lease}
   os.makedirs(os.path.dirname(prefix), exist_ok=True)
   with open(lock_path(prefix), "w") as f:
@@ -39,7 +39,7 @@ def _rows(out):
 def test_a_live_run_on_the_prefix_stops_the_second_with_exit_2(
     cli, tmp_path):
   out = str(tmp_path / "out")
-  _plant(f"{out}/merged")  # this test's own process: alive
+  _plant(f"{out}/merged")  # pytest's parent process: alive
   code, _, err = cli(*_demo_args(out))
   assert code == 2
   [line] = [l for l in err.splitlines() if l.startswith("crmsync")]
@@ -51,7 +51,7 @@ def test_a_live_run_on_the_prefix_stops_the_second_with_exit_2(
 
 
 @pytest.mark.parametrize("dead", ["process gone", "lease expired",
-                                  "half written"])
+                                  "half written", "run over, same process"])
 def test_a_dead_runs_lease_is_taken_over(cli, tmp_path, dead):
   out = str(tmp_path / "out")
   if dead == "process gone":
@@ -60,10 +60,12 @@ def test_a_dead_runs_lease_is_taken_over(cli, tmp_path, dead):
     _plant(f"{out}/merged", pid=gone.pid)
   elif dead == "lease expired":  # killed on another machine
     _plant(f"{out}/merged", host="elsewhere", expires=time.time() - 1)
-  else:
+  elif dead == "half written":
     os.makedirs(out)
     with open(lock_path(f"{out}/merged"), "w") as f:
       f.write('{"run_id": "x", "ho')
+  else:  # an earlier run in this process that could not remove its lease
+    _plant(f"{out}/merged", pid=os.getpid())
   code, _, err = cli(*_demo_args(out))
   assert code == 0, err
   assert _rows(out) == 10_000

@@ -1,10 +1,11 @@
 """Reading and writing s3:// through a real SeaweedFS server."""
 
+import json
 import os
 
 import pytest
 
-from conftest import write_csv
+from conftest import stable_manifest, write_csv
 from crmsync.pipelines.dev.s3 import SeaweedFS
 
 EMAIL = {"name": "email", "normalize": "email", "columns": ["Email"]}
@@ -39,8 +40,8 @@ def _s3_objects(s3, prefix):
   client = s3.client()
   found = client.list_objects_v2(Bucket="crm", Prefix=prefix).get(
       "Contents", [])
-  return {o["Key"][len(prefix):]: client.get_object(
-      Bucket="crm", Key=o["Key"])["Body"].read() for o in found}
+  return {o["Key"][len(prefix):]: stable_manifest(o["Key"], client.get_object(
+      Bucket="crm", Key=o["Key"])["Body"].read()) for o in found}
 
 
 def _local_files(folder):
@@ -48,7 +49,8 @@ def _local_files(folder):
   for root, _, names in os.walk(folder):
     for n in names:
       with open(os.path.join(root, n), "rb") as f:
-        out[os.path.relpath(os.path.join(root, n), folder)] = f.read()
+        out[os.path.relpath(os.path.join(root, n), folder)] = stable_manifest(
+            n, f.read())
   return out
 
 
@@ -90,7 +92,13 @@ def test_s3_job_equals_the_local_job_byte_for_byte(job, tmp_path, s3, cli,
   # The reports name the input files: the same files, at other paths.
   local_out = {k: v.replace(str(local).encode(), f"s3://crm/{t}/in".encode())
                for k, v in _local_files(tmp_path / "out").items()}
+  # The manifest holds stats.json's digest, which names the input paths.
+  manifests = [json.loads(d.pop("merged_manifest.json"))
+               for d in (remote, local_out)]
   assert remote == local_out
+  for manifest in manifests:  # every published file, and only those
+    assert sorted(f["path"] for f in manifest["files"]) == sorted(
+        os.path.basename(k) for k in remote)
   assert sorted(remote) == ["merged-00000-of-00003.csv",
                             "merged-00001-of-00003.csv",
                             "merged-00002-of-00003.csv",
@@ -128,7 +136,7 @@ def test_failed_run_leaves_no_output_and_rerun_replaces_cleanly(
   assert final == before  # the old output, untouched
   assert cli("run", cfg)[0] == 0
   after = _s3_objects(s3, "t2/out/")
-  assert sorted(k for k in after if k.startswith("merged")) == [
+  assert sorted(k for k in after if k.startswith("merged-")) == [
       f"merged-0000{i}-of-00003.csv" for i in range(3)]
   assert not [k for k in _s3_objects(s3, "t2/") if "crmsync-tmp" in k]
 
@@ -225,7 +233,9 @@ def test_server_stopped_mid_run_fails_cleanly_and_rerun_is_identical(
     server = SeaweedFS(server.data_dir, server.s3_port,
                        secret_key=SECRET).start()
     final = {k for k in _s3_objects(server, "t7/out/") if "tmp" not in k}
-    assert final == set()  # nothing was published
+    # Nothing was published; the lease could not be removed with the
+    # server down, and is dead: its run is over.
+    assert final == {"merged_lock.json"}
     assert cli("run", cfg)[0] == 0
     out = {k: v.replace(b"t7/out", b"t7/clean") for k, v in
            _s3_objects(server, "t7/out/").items()}

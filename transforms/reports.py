@@ -27,7 +27,8 @@ from crmsync.transforms.report_parts import (Conflicts, InvalidValues,
                                              Unmatched, WriteReportParts,
                                              merge_rejected_summaries,
                                              write_report)
-from crmsync.transforms.writing import commit, remove_folder, shard_name
+from crmsync.transforms.publish import publish
+from crmsync.transforms.writing import TEMP_MARKER, remove_folder, shard_name
 
 _LOG = logging.getLogger(__name__)
 # A run that rejects more than this share of an input's rows publishes
@@ -113,7 +114,8 @@ class ReportParts(beam.PTransform):
 class Finalize(beam.DoFn):
   """Runs once when everything else is done: checks the books, writes
   stats.json, puts each other report together from its parts, and commits
-  shards and reports to their final names. An input
+  shards and reports to their final names (transforms/publish.py: a plan,
+  the moves, then `<prefix>_manifest.json`). An input
   with more than `max_rejected_fraction` of its rows rejected commits
   nothing (TooManyRejectedError) and removes the run's temporary folder.
 
@@ -126,8 +128,10 @@ class Finalize(beam.DoFn):
   def __init__(self, *, prefix: str, shards: int, reports_dir: str, tmp: str,
                original_name: str, original_files: List[str],
                source_order: Sequence[str],
-               max_rejected_fraction: float = MAX_REJECTED_FRACTION):
+               max_rejected_fraction: float = MAX_REJECTED_FRACTION,
+               run_id: str = ""):
     self._prefix, self._shards = prefix, shards
+    self._run_id = run_id or tmp.rsplit(TEMP_MARKER, 1)[-1]
     self._max_rejected = max_rejected_fraction
     self._reports, self._tmp = reports_dir, tmp
     self._original = original_name
@@ -173,7 +177,8 @@ class Finalize(beam.DoFn):
                     FileSystems.join(self._reports, name)))
     for shard, path, _ in sorted(written):
       moves.append((path, shard_name(self._prefix, shard, self._shards)))
-    commit(self._prefix, moves)
+    publish(self._prefix, moves, self._run_id, self._tmp, summary,
+            f"{self._prefix}-*-of-*.csv")
     _LOG.info("committed %d shards (%d rows) to %s-*, reports in %s",
               len(written), rows_written, self._prefix, self._reports)
     yield summary

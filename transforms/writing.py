@@ -17,7 +17,6 @@ import csv
 import glob
 import io
 import logging
-import os
 import posixpath
 import re
 import shutil
@@ -241,25 +240,6 @@ def _delete_matching(pattern: str):
   found = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
   if found:
     FileSystems.delete(found)
-
-
-def _ensure_parent(path: str):
-  if "://" not in path:  # object stores have no folders to create
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-
-
-def commit(prefix: str, moves: List[tuple]):
-  """Moves (temp path, final path) pairs into place, replacing the previous
-  output of this prefix, then removes this run's temporary folder and those
-  that failed runs left behind. Called once, after everything was written."""
-  _delete_matching(f"{prefix}-*-of-*.csv")
-  previous = [t for _, t in moves if FileSystems.exists(t)]
-  if previous:
-    FileSystems.delete(previous)
-  for _, target in moves:
-    _ensure_parent(target)
-  FileSystems.rename([s for s, _ in moves], [t for _, t in moves])
-  remove_temp_dirs(prefix)
 
 
 def remove_folder(folder: str):

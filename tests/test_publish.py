@@ -1,0 +1,121 @@
+"""transforms/publish.py: the output is published by a plan, the moves and
+a manifest; a run killed at any point of the publish leaves a state the
+next run rolls forward, and the rerun's bytes are a clean run's."""
+
+import glob
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from crmsync.transforms.publish import (FAULT_ENV, manifest_path,
+                                        publishing_path, recover)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO = os.path.join(ROOT, "configs", "demo.yaml")
+
+
+def crmsync(out, *extra, fault=None, quiet=True):
+  env = dict(os.environ)
+  env.pop(FAULT_ENV, None)
+  if fault:
+    env[FAULT_ENV] = fault
+  return subprocess.run(
+      [sys.executable, "-m", "crmsync.pipelines.cli", "run", DEMO,
+       f"--set=output.path={out}/merged",
+       f"--set=output.reports={out}/reports", *extra,
+       *(["--quiet"] if quiet else [])],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+
+
+def outputs(out):
+  """The published files (shards and reports) and their bytes."""
+  found = {}
+  for path in sorted(glob.glob(f"{out}/merged-*") +
+                     glob.glob(f"{out}/reports/*")):
+    with open(path, "rb") as f:
+      found[os.path.relpath(path, out)] = f.read()
+  return found
+
+
+def complete_by_manifest(out):
+  """The files the manifest lists, each of its size and SHA-256, and no
+  other shard; None while a publish is in flight."""
+  if os.path.exists(publishing_path(f"{out}/merged")):
+    return None
+  manifest = json.load(open(manifest_path(f"{out}/merged")))
+  for entry in manifest["files"]:
+    data = open(entry["path"], "rb").read()
+    assert len(data) == entry["size"], entry["path"]
+    assert hashlib.sha256(data).hexdigest() == entry["sha256"], entry["path"]
+  listed = {os.path.relpath(e["path"], out) for e in manifest["files"]}
+  assert {p for p in outputs(out) if p.startswith("merged-")} <= listed
+  return listed
+
+
+def test_the_manifest_lists_every_published_file(tmp_path):
+  out = str(tmp_path / "out")
+  done = crmsync(out)
+  assert done.returncode == 0, done.stderr
+  listed = complete_by_manifest(out)
+  assert listed == set(outputs(out))
+  manifest = json.load(open(manifest_path(f"{out}/merged")))
+  assert manifest["stats"]["accounting"]["balanced"]
+  assert len(manifest["run_id"]) == 12
+  assert not glob.glob(f"{out}/merged.crmsync-tmp-*")
+
+
+@pytest.fixture(scope="module")
+def old_and_new(tmp_path_factory):
+  """A clean run's output (4 shards) and a clean run's with 2 shards: the
+  old and the new output of the fault tests."""
+  root = tmp_path_factory.mktemp("reference")
+  old, new = str(root / "old"), str(root / "new")
+  assert crmsync(old).returncode == 0
+  assert crmsync(new, "--set=output.shards=2").returncode == 0
+  return outputs(old), outputs(new)
+
+
+@pytest.mark.parametrize("point", ["publish:planned", "publish:moved-one",
+                                   "publish:moved", "publish:manifest"])
+def test_a_run_killed_during_the_publish_is_rolled_forward(
+    tmp_path, old_and_new, point):
+  old, new = old_and_new
+  out = str(tmp_path / "out")
+  assert crmsync(out).returncode == 0
+  assert outputs(out) == old
+  killed = crmsync(out, "--set=output.shards=2", fault=point)
+  assert killed.returncode == 137
+  # In flight: a reader waits; the old manifest is still the old output
+  # until the first move.
+  assert complete_by_manifest(out) is None
+  if point == "publish:planned":
+    assert outputs(out) == old
+  # The next run (here: recover, as `crmsync run` does first) finishes it.
+  run_id = recover(f"{out}/merged")
+  assert run_id and complete_by_manifest(out) is not None
+  assert outputs(out) == new
+  # And a rerun gives a clean run's bytes.
+  again = crmsync(out, "--set=output.shards=2")
+  assert again.returncode == 0, again.stderr
+  assert outputs(out) == new
+  assert not glob.glob(f"{out}/merged.crmsync-tmp-*")
+
+
+def test_a_run_killed_during_the_publish_is_finished_by_the_next_run(
+    tmp_path, old_and_new):
+  old, new = old_and_new
+  out = str(tmp_path / "out")
+  assert crmsync(out).returncode == 0
+  assert crmsync(out, "--set=output.shards=2",
+                 fault="publish:moved-one").returncode == 137
+  # The next run is the old job again: it first completes the killed
+  # publish, then publishes its own output.
+  again = crmsync(out, quiet=False)
+  assert again.returncode == 0, again.stderr
+  assert "rolled forward the publish of run" in again.stderr
+  assert outputs(out) == old
+  assert complete_by_manifest(out) == set(old)
