@@ -119,3 +119,22 @@ def test_a_run_killed_during_the_publish_is_finished_by_the_next_run(
   assert "rolled forward the publish of run" in again.stderr
   assert outputs(out) == old
   assert complete_by_manifest(out) == set(old)
+
+
+def test_a_retried_final_bundle_after_the_publish_changes_nothing(tmp_path):
+  """Finalize run again once its publish is done (a runner's retry): the
+  output and the manifest stay as they are."""
+  from crmsync.transforms.reports import Finalize
+  out = str(tmp_path / "out")
+  assert crmsync(out).returncode == 0
+  before = outputs(out)
+  manifest = json.load(open(manifest_path(f"{out}/merged")))
+  again = Finalize(prefix=f"{out}/merged", shards=4,
+                   reports_dir=f"{out}/reports",
+                   tmp=f"{out}/merged.crmsync-tmp-{manifest['run_id']}",
+                   original_name="original", original_files=[],
+                   source_order=[], run_id=manifest["run_id"])
+  [stats] = list(again.process(None, {}, [], [], []))
+  assert stats == manifest["stats"]
+  assert outputs(out) == before
+  assert json.load(open(manifest_path(f"{out}/merged"))) == manifest

@@ -80,6 +80,16 @@ def publish(prefix: str, moves: List[Tuple[str, str]], run_id: str,
   return manifest
 
 
+def published(prefix: str, run_id: str) -> Optional[dict]:
+  """The manifest, if this run's output is already published (a retried
+  final bundle); else None."""
+  manifest = _read_json(manifest_path(prefix))
+  if manifest and manifest.get("run_id") == run_id and _read_json(
+      publishing_path(prefix)) is None:
+    return manifest
+  return None
+
+
 def recover(prefix: str) -> Optional[str]:
   """Rolls forward a publish that a killed run left half done; returns its
   run id (None: nothing to do)."""

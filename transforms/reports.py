@@ -27,7 +27,7 @@ from crmsync.transforms.report_parts import (Conflicts, InvalidValues,
                                              Unmatched, WriteReportParts,
                                              merge_rejected_summaries,
                                              write_report)
-from crmsync.transforms.publish import publish
+from crmsync.transforms.publish import publish, published
 from crmsync.transforms.writing import TEMP_MARKER, remove_folder, shard_name
 
 _LOG = logging.getLogger(__name__)
@@ -142,6 +142,10 @@ class Finalize(beam.DoFn):
     worker.prepare()
 
   def process(self, _, stats, written, parts, books, models=()):
+    done = published(self._prefix, self._run_id)
+    if done is not None:  # a retried bundle: its publish is complete
+      yield done["stats"]
+      return
     rejected = merge_rejected_summaries(
         p.summary for p in parts if p.report == "rejected.csv")
     rank = {name: i for i, name in enumerate(self._order)}
