@@ -82,7 +82,8 @@ def test_started_as_airflow_does_it_writes_the_bytes_of_crmsync_run(
                      "--set", f"output.reports={job.reports}")
   assert code == 0, err
   shards = files_in(airflow / "2024-06-01")
-  assert sorted(shards) == [f"merged-0000{i}-of-00004.csv" for i in range(4)]
+  assert sorted(shards) == [f"merged-0000{i}-of-00004.csv"
+                            for i in range(4)] + ["merged_manifest.json"]
   assert shards == files_in(os.path.dirname(job.prefix))
   assert files_in(airflow / "reports") == files_in(job.reports)
 

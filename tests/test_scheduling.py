@@ -28,7 +28,8 @@ def test_templated_paths_take_the_run_date_and_id(cli, tmp_path,
   assert code == 0, err
   folder = tmp_path / "2026-01-02"
   assert sorted(os.listdir(folder)) == [
-      f"merged-nightly-0000{i}-of-00004.csv" for i in range(4)] + ["reports"]
+      f"merged-nightly-0000{i}-of-00004.csv" for i in range(4)] + [
+          "merged-nightly_manifest.json", "reports"]
 
 
 def test_unknown_template_is_a_config_error(cli, tmp_path):
