@@ -305,6 +305,16 @@ def test_a_shared_inbox_in_the_vendor_file_gives_each_colleague_their_row(
       "1": "CEO", "2": "CFO", "3": "VP; SVP"}
 
 
+def _other_contacts(row):
+  """Eighty other contacts, `row(i, first, last)` each, so that the odds
+  that two rows are one person are a real export's, not a few rows'."""
+  firsts = ["Ann", "Paul", "Rita", "Omar", "Jill", "Hugo", "Nina", "Ivan"]
+  lasts = ["Park", "Ng", "Moss", "Cole", "Reed", "Vance", "Hale", "Dunn",
+           "Pratt", "Lowe"]
+  return [row(i, f, l) for i, (f, l) in enumerate(
+      (f, l) for l in lasts for f in firsts)]
+
+
 def test_a_colleague_with_the_same_surname_is_not_the_crm_contact(
     job, cli, tmp_path):
   """Colleagues who share a facility's phone, address and company, told
@@ -313,16 +323,10 @@ def test_a_colleague_with_the_same_surname_is_not_the_crm_contact(
   though the fuzzy key proposes them, Laura Kent at Mark Whitfield's
   number is not Mark, while Bob is Robert Stone's nickname."""
   from conftest import write_csv
-  # Other contacts, as a CRM has them, so that the odds that two rows are
-  # one person are a real export's, not a four-row file's.
-  firsts = ["Ann", "Paul", "Rita", "Omar", "Jill", "Hugo", "Nina", "Ivan"]
-  lasts = ["Park", "Ng", "Moss", "Cole", "Reed", "Vance", "Hale", "Dunn",
-           "Pratt", "Lowe"]
-  others = [[f"{10 + i}", f, l, f"{f}.{l}{i}@mail{i % 7}.com".lower(),
-             f"555-{200 + i:03d}-{1000 + i}", f"Company {i % 13}",
-             ["Reno", "Provo", "Boise"][i % 3]]
-            for i, (f, l) in enumerate((f, l) for l in lasts
-                                       for f in firsts)]
+  others = _other_contacts(lambda i, f, l: [
+      f"{10 + i}", f, l, f"{f}.{l}{i}@mail{i % 7}.com".lower(),
+      f"555-{200 + i:03d}-{1000 + i}", f"Company {i % 13}",
+      ["Reno", "Provo", "Boise"][i % 3]])
   write_csv(tmp_path / "crm.csv", [
       ["ID", "First", "Last", "Email", "Phone", "Company", "City"],
       *others,
@@ -362,12 +366,8 @@ def test_a_family_member_the_crm_lacks_goes_to_none_of_the_family(
   go to review.csv. Ben Stone, in the CRM twice, still gets his row
   twice."""
   from conftest import write_csv
-  firsts = ["Ann", "Paul", "Rita", "Omar", "Jill", "Hugo", "Nina", "Ivan"]
-  lasts = ["Park", "Ng", "Moss", "Cole", "Reed", "Vance", "Hale", "Dunn",
-           "Pratt", "Lowe"]
-  others = [[f"{10 + i}", f, l, f"{100 + i} main st", "Anytown", "00000"]
-            for i, (f, l) in enumerate((f, l) for l in lasts
-                                       for f in firsts)]
+  others = _other_contacts(lambda i, f, l: [
+      f"{10 + i}", f, l, f"{100 + i} main st", "Anytown", "00000"])
   write_csv(tmp_path / "crm.csv", [
       ["ID", "First", "Last", "Street", "City", "Zip"], *others,
       ["1", "Ant", "Widmann", "18 skyway", "Anytown", "00000"],
