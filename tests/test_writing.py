@@ -1,5 +1,6 @@
 """Sharded output: names, headers, order, determinism, atomic commit."""
 
+import hashlib
 import os
 
 import pyarrow as pa
@@ -134,8 +135,12 @@ def test_a_shard_concatenated_twice_gives_the_same_file(tmp_path):
   first = list(concat.process((0, list(reversed(parts)) + [None]),
                               ["ID", "Name"]))
   again = list(concat.process((0, parts), ["ID", "Name"]))
-  [(_, one, rows)], [(_, two, rows_again)] = first, again
+  [(_, one, rows, facts)], [(_, two, rows_again, facts_again)] = (
+      first, again)
   assert one != two and rows == rows_again == 3
   with open(one, "rb") as f, open(two, "rb") as g:
     assert f.read() == g.read() == b"ID,Name\n1,a\n2,b\n3,c\n"
+  assert facts == facts_again == {
+      "size": 20, "sha256": hashlib.sha256(
+          b"ID,Name\n1,a\n2,b\n3,c\n").hexdigest()}
   assert all(os.path.exists(p[2]) for p in parts)

@@ -14,11 +14,13 @@ runner holds a whole shuffle in memory; it now holds file names and
 offsets, so memory no longer grows with the input.
 
 The folder must be one every worker can reach, as the output's is. It is
-often a shared bucket, beside the output: nothing read back from it is
-trusted. A Handoff and a Slice carry the SHA-256 of the bytes written; they
-travel through the runner, not the folder, and a file whose bytes differ
-(planted or changed by anyone who can write there) is refused before a byte
-of it is unpickled.
+often a shared bucket, beside the output: nothing read back from it can
+run code. A Handoff carries the SHA-256 of its file's head (the layout and
+the pickle stream: everything that is not a raw Arrow or numpy buffer), a
+Slice that of its bytes; they travel through the runner, not the folder,
+and a file whose head or slice differs (planted or changed by anyone who
+can write there) is refused before anything is unpickled. An index's raw
+buffers, hundreds of megabytes at scale, are data and are not hashed.
 """
 
 import hashlib
@@ -41,7 +43,7 @@ _ALIGN = 64
 class Handoff(NamedTuple):
   """Where a value was written, with what consumers read without loading
   it (an index's name, and its join.Supplied for the output layout), and
-  the SHA-256 (hex) of the file's bytes."""
+  the SHA-256 (hex) of the file's head."""
   path: str
   name: str
   summary: Any = None
@@ -61,20 +63,16 @@ def save(value: Any, path: str, name: str = "", summary=None) -> Handoff:
   for raw in raws:
     table.append((offset, raw.nbytes))
     offset = _padded(offset + raw.nbytes)
-  digest = hashlib.sha256()
+  head = _MAGIC + struct.pack("<QQ", len(meta), len(raws)) + b"".join(
+      struct.pack("<QQ", o, n) for o, n in table) + meta
   with FileSystems.create(path) as f:
-    def write(data):
-      f.write(data)
-      digest.update(data)
-    head = _MAGIC + struct.pack("<QQ", len(meta), len(raws)) + b"".join(
-        struct.pack("<QQ", o, n) for o, n in table) + meta
-    write(head)
+    f.write(head)
     at = len(head)
     for (start, _), raw in zip(table, raws):
-      write(b"\0" * (start - at))
-      write(raw)
+      f.write(b"\0" * (start - at))
+      f.write(raw)
       at = start + raw.nbytes
-  return Handoff(path, name, summary, digest.hexdigest())
+  return Handoff(path, name, summary, hashlib.sha256(head).hexdigest())
 
 
 def load(handoff: Handoff) -> Any:
@@ -92,9 +90,13 @@ def load(handoff: Handoff) -> Any:
       data = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
   if bytes(data[:len(_MAGIC)]) != _MAGIC:
     raise ValueError(f"{path}: not a crmsync handoff file")
-  _check(path, data, handoff.digest)
   at = len(_MAGIC)
   meta_len, count = struct.unpack_from("<QQ", data, at)
+  head_len = at + 16 + 16 * count + meta_len
+  if head_len > len(data):
+    raise Tampered(f"{path}: not the file this run wrote there (shorter "
+                   f"than its head says): refusing to read it")
+  _check(path, data[:head_len], handoff.digest)
   at += 16
   table = [struct.unpack_from("<QQ", data, at + 16 * i) for i in range(count)]
   at += 16 * count

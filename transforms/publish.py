@@ -30,7 +30,7 @@ import json
 import logging
 import os
 import time
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -59,14 +59,19 @@ def fault(point: str) -> None:
 
 
 def publish(prefix: str, moves: List[Tuple[str, str]], run_id: str,
-            tmp: str, stats: dict, shard_pattern: str) -> dict:
+            tmp: str, stats: dict, shard_pattern: str,
+            described: Optional[Dict[str, dict]] = None) -> dict:
   """Publishes (temporary path, final path) pairs as the output of
   `prefix` and returns the manifest. `shard_pattern`: the glob of the
-  prefix's shards, of any count, whose leftovers go."""
+  prefix's shards, of any count, whose leftovers go; `described`:
+  temporary path -> {"size", "sha256"} where the writer computed them (the
+  others are read back)."""
   from crmsync.transforms.writing import remove_temp_dirs
   recover(prefix)
+  described = described or {}
   plan = {"run_id": run_id, "committed_at": None,
-          "files": [dict(path=final, **_describe(temp))
+          "files": [dict(path=final, **(described.get(temp) or
+                                         _describe(temp)))
                     for temp, final in moves],
           "moves": [[temp, final] for temp, final in moves],
           "shard_pattern": shard_pattern, "stats": stats}

@@ -150,7 +150,7 @@ class Finalize(beam.DoFn):
         p.summary for p in parts if p.report == "rejected.csv")
     rank = {name: i for i, name in enumerate(self._order)}
     books = sorted(books, key=lambda a: rank[a.source])
-    rows_written = sum(r for _, _, r in written)
+    rows_written = sum(w[2] for w in written)
     summary = self._summary(stats, rows_written, rejected, books)
     # Before anything is written: a retried bundle fails the same way.
     too_many = self._too_many_rejected(summary, rejected)
@@ -179,10 +179,12 @@ class Finalize(beam.DoFn):
                  "rejected_matches.csv", "invalid_values.csv"):
       moves.append((write_report(name, parts, folder),
                     FileSystems.join(self._reports, name)))
-    for shard, path, _ in sorted(written):
+    described = {}
+    for shard, path, _, facts in sorted(written, key=lambda w: w[0]):
       moves.append((path, shard_name(self._prefix, shard, self._shards)))
+      described[path] = facts
     publish(self._prefix, moves, self._run_id, self._tmp, summary,
-            f"{self._prefix}-*-of-*.csv")
+            f"{self._prefix}-*-of-*.csv", described)
     _LOG.info("committed %d shards (%d rows) to %s-*, reports in %s",
               len(written), rows_written, self._prefix, self._reports)
     yield summary

@@ -15,6 +15,7 @@ previous output (or none) at the final names, never a mix.
 
 import csv
 import glob
+import hashlib
 import io
 import logging
 import posixpath
@@ -182,12 +183,18 @@ class _ConcatShard(beam.DoFn):
     name = posixpath.basename(shard_name(self._prefix, shard, self._shards))
     path = FileSystems.join(self._tmp, "shards",
                             handoff.attempt_name(name[:-len(".csv")], ".csv"))
-    rows = 0
+    rows, size, digest = 0, 0, hashlib.sha256()
     with FileSystems.create(path) as out:
-      out.write(header_line(header, self._delimiter))
+      def write(data):
+        nonlocal size
+        out.write(data)
+        digest.update(data)
+        size += len(data)
+      write(header_line(header, self._delimiter))
       for _, _, part, n in parts:
         with FileSystems.open(part, compression_type="uncompressed") as f:
-          shutil.copyfileobj(f, out, 1 << 22)
+          for block in iter(lambda: f.read(1 << 22), b""):
+            write(block)
         rows += n
     # The parts stay until the run's temporary folder goes, after the
     # publish: a retried or speculative attempt of this bundle reads them
@@ -195,12 +202,13 @@ class _ConcatShard(beam.DoFn):
     self._rows.inc(rows)
     _LOG.info("shard %d/%d ready (published at the end): %d rows",
               shard + 1, self._shards, rows)
-    yield shard, path, rows
+    yield shard, path, rows, {"size": size, "sha256": digest.hexdigest()}
 
 
 class WriteShards(beam.PTransform):
   """RowBatch -> N CSV shards in a temporary folder; yields (shard, temp
-  path, rows). Every shard is written, with its header, even if empty.
+  path, rows, {"size": bytes, "sha256": hex}). Every shard is written, with
+  its header, even if empty.
 
   `file_sizes`: byte size of each input file, in rank order; `header`: a
   singleton PCollection (or a list) of the output column names, which must
