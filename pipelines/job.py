@@ -6,7 +6,7 @@ the Beam graph built from it.
                                           (JoinResult: transforms/join.py)
         JoinResult.merged -> WriteShards
         readers' row counts and rejects, JoinResult's conflicts, stats,
-        accounts, header -> Finalize: reports, books, commit
+        accounts, header -> Finalize: reports, books, publish
 """
 
 import dataclasses

@@ -10,13 +10,17 @@ machine): a new run takes it over. Holding the lease is what makes the
 clean-up safe: every other temporary folder under the prefix belongs to a
 run that is no longer running.
 
-Taking the file is atomic on local disk (exclusive create). Object stores
+Taking the file is atomic on local disk (under an flock, the lease linked
+into place whole). Object stores
 have no exclusive create that every S3 server supports, so there the run
 writes its lease, waits SETTLE_SECONDS and reads it back: of two runs that
 start within that window, the one whose write landed last goes on.
 """
 
+import contextlib
+import fcntl
 import json
+import logging
 import os
 import socket
 import threading
@@ -25,6 +29,7 @@ from typing import Optional
 
 from crmsync.transforms.errors import CrmsyncError
 
+_LOG = logging.getLogger(__name__)
 LEASE_SECONDS = 300
 RENEW_SECONDS = 60
 SETTLE_SECONDS = 1.0
@@ -59,13 +64,20 @@ class RunLock:
 
   def acquire(self) -> None:
     store, path = self._store, self._path
-    other = store.read(path)
-    if other is not None and _alive(other):
-      raise PrefixLocked(_held_by(path, other))
-    if other is not None:  # dead: whoever removes it first may take it
-      store.remove(path)
-    store.create(path, self._lease())
-    holder = store.read(path)
+    try:
+      with store.guard(path):  # local disk: one taker at a time
+        other = store.read(path)
+        if other is not None and _alive(other):
+          raise PrefixLocked(_held_by(path, other))
+        if other is not None:  # dead: taken over
+          store.remove(path)
+        store.create(path, self._lease())
+        holder = store.read(path)
+    except PrefixLocked:
+      raise
+    except Exception as e:  # the store refused or is down: one line
+      raise PrefixLocked(f"{path}: cannot take the lease on this output "
+                         f"({type(e).__name__}: {e})") from None
     if holder is None or holder.get("run_id") != self._run_id:
       raise PrefixLocked(_held_by(path, holder or {}))
     _HELD.add(self._run_id)
@@ -95,6 +107,11 @@ class RunLock:
     started = time.time()
     while not self._stop.wait(RENEW_SECONDS):
       try:
+        holder = self._store.read(self._path)
+        if holder is not None and holder.get("run_id") != self._run_id:
+          _LOG.warning("%s: run %s took the lease of this run (it was not "
+                       "renewed in time)", self._path, holder.get("run_id"))
+          return
         self._store.write(self._path, dict(self._lease(), started=started))
       except Exception:  # the store is down: the run fails on its own
         pass
@@ -106,7 +123,10 @@ _HELD = set()
 
 
 def _alive(lease: dict) -> bool:
-  if time.time() > float(lease.get("expires", 0)):
+  try:
+    if time.time() > float(lease.get("expires", 0)):
+      return False
+  except (TypeError, ValueError):  # not a lease crmsync wrote: dead
     return False
   if lease.get("host") != socket.gethostname():
     return True
@@ -122,8 +142,11 @@ def _alive(lease: dict) -> bool:
 
 
 def _held_by(path: str, lease: dict) -> str:
-  started = time.strftime("%Y-%m-%d %H:%M:%S",
-                          time.localtime(float(lease.get("started", 0))))
+  try:
+    started = time.strftime("%Y-%m-%d %H:%M:%S",
+                            time.localtime(float(lease.get("started", 0))))
+  except (TypeError, ValueError, OverflowError, OSError):
+    started = "?"
   return (f"{path}: run {lease.get('run_id', '?')} (host "
           f"{lease.get('host', '?')}, pid {lease.get('pid', '?')}, started "
           f"{started}) is writing to this output; wait for it to end, or "
@@ -139,7 +162,20 @@ def _parse(data: bytes) -> dict:
 
 
 class _Local:
-  """Leases on local disk: exclusive create, atomic replace."""
+  """Leases on local disk: taken under an flock of `<lease>.guard` (which
+  stays: removing it would let a second taker lock a new file), written
+  whole before they appear (a link of a complete file), replaced
+  atomically."""
+
+  @contextlib.contextmanager
+  def guard(self, path: str):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(f"{path}.guard", "a") as f:
+      fcntl.flock(f, fcntl.LOCK_EX)
+      try:
+        yield
+      finally:
+        fcntl.flock(f, fcntl.LOCK_UN)
 
   def read(self, path: str) -> Optional[dict]:
     try:
@@ -149,13 +185,15 @@ class _Local:
       return None
 
   def create(self, path: str, lease: dict) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    try:
-      fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:  # another run took it first
-      return
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
+    temp = f"{path}.{os.getpid()}.new"
+    with open(temp, "w", encoding="utf-8") as f:
       json.dump(lease, f)
+    try:
+      os.link(temp, path)  # fails if another run took it first
+    except FileExistsError:
+      pass
+    finally:
+      os.remove(temp)
 
   def write(self, path: str, lease: dict) -> None:
     temp = f"{path}.{os.getpid()}.tmp"
@@ -175,6 +213,10 @@ class _S3:
 
   def __init__(self, client):
     self._client = client
+
+  @contextlib.contextmanager
+  def guard(self, path: str):  # no locks on S3: see the module's docstring
+    yield
 
   @staticmethod
   def _where(path: str):

@@ -40,14 +40,14 @@ def files_in(*folders):
 
 
 def stable_manifest(name: str, data: bytes) -> bytes:
-  """A `<prefix>_manifest.json` without what names its run (run id, time,
-  where the output was written): the same for the same output wherever
-  and whenever it was written. Other files as they are."""
+  """A `<prefix>_manifest.json` without what names its run (run and publish
+  ids, time, where the output was written): the same for the same output
+  wherever and whenever it was written. Other files as they are."""
   if not name.endswith("_manifest.json"):
     return data
   import json
   manifest = json.loads(data)
-  del manifest["run_id"], manifest["committed_at"]
+  del manifest["run_id"], manifest["publish_id"], manifest["committed_at"]
   for entry in manifest["files"]:
     entry["path"] = os.path.basename(entry["path"])
   return json.dumps(manifest, sort_keys=True).encode()

@@ -41,3 +41,7 @@ def test_a_tie_its_names_do_not_tell_apart_is_ambiguous():
       False, False, False, True, True]
   # Not a tie: row 7's best is row 2 alone, whatever the names say.
   assert not ambiguous_ties(VENDOR, WEIGHT, np.zeros(5, bool))[:3].any()
+  # An ambiguous row does not go to its next best either.
+  lower = ambiguous_ties(np.r_[VENDOR, 9], np.r_[WEIGHT, 8.0],
+                         np.r_[family, True])
+  assert lower.tolist() == [False, False, False, True, True, True]

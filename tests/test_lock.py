@@ -91,3 +91,19 @@ def test_two_concurrent_runs_the_second_exits_2_the_first_completes(
   stats = json.load(open(f"{out}/reports/stats.json"))
   assert stats["accounting"]["balanced"]
   assert not os.path.exists(lock_path(f"{out}/merged"))
+
+
+def test_a_lease_that_is_not_crmsyncs_is_dead_and_a_bad_store_is_one_line(
+    cli, tmp_path):
+  out = str(tmp_path / "out")
+  _plant(f"{out}/merged", expires="soon", started=None)
+  code, _, err = cli(*_demo_args(out))
+  assert code == 0, err
+  # A lease that cannot be written (its folder is a file): one line, exit 2.
+  blocked = tmp_path / "blocked"
+  blocked.mkdir()
+  (blocked / "merged_lock.json.guard").mkdir()
+  code, _, err = cli(*_demo_args(str(blocked)))
+  assert code == 2
+  assert "cannot take the lease on this output" in err
+  assert "Traceback" not in err

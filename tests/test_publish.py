@@ -133,8 +133,22 @@ def test_a_retried_final_bundle_after_the_publish_changes_nothing(tmp_path):
                    reports_dir=f"{out}/reports",
                    tmp=f"{out}/merged.crmsync-tmp-{manifest['run_id']}",
                    original_name="original", original_files=[],
-                   source_order=[], run_id=manifest["run_id"])
+                   source_order=[], run_id=manifest["run_id"],
+                   publish_id=manifest["publish_id"])
   [stats] = list(again.process(None, {}, [], [], []))
   assert stats == manifest["stats"]
   assert outputs(out) == before
   assert json.load(open(manifest_path(f"{out}/merged"))) == manifest
+
+
+def test_a_rerun_with_the_same_run_id_publishes_its_own_output(
+    tmp_path, old_and_new):
+  """A scheduler that reruns with a fixed --run-id (a date) gets the new
+  output, not the published one taken for its own."""
+  old, new = old_and_new
+  out = str(tmp_path / "out")
+  assert crmsync(out, "--run-id=nightly").returncode == 0
+  assert outputs(out) == old
+  again = crmsync(out, "--run-id=nightly", "--set=output.shards=2")
+  assert again.returncode == 0, again.stderr
+  assert outputs(out) == new

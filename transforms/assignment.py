@@ -127,7 +127,8 @@ def assign(ids, vendor, keys, weight, assignment: str,
 
 def ambiguous_ties(vendor, weight, names_agree) -> np.ndarray:
   """Pairs of vendor rows that score best with several original rows, one
-  of which their names disagree with (a mask): "Jacob Widmann" at an
+  of which their names disagree with (a mask, all of such a row's pairs):
+  "Jacob Widmann" at an
   address where the CRM has Ant, Pablo and Benjamin Widmann and no Jacob
   scores the same with each of them."""
   ambiguous = np.zeros(vendor.size, bool)
@@ -139,7 +140,7 @@ def ambiguous_ties(vendor, weight, names_agree) -> np.ndarray:
   tied = np.bincount(vendor[best], minlength=top.size) > 1
   doubt = np.zeros(top.size, bool)
   doubt[vendor[best & tied[vendor] & ~names_agree]] = True
-  ambiguous[best & doubt[vendor]] = True
+  ambiguous[doubt[vendor]] = True  # all its pairs: not its next best either
   return ambiguous
 
 

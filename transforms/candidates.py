@@ -215,7 +215,8 @@ def _swapped_names(comparisons, out, original, vendor, take_rows,
     return
   i, j = names
   a, b = comparisons[i], comparisons[j]
-  todo = np.flatnonzero((out[i] <= a.else_level) & (out[j] <= b.else_level))
+  todo = np.flatnonzero((out[i] != NULL) & (out[i] <= a.else_level) &
+                        (out[j] != NULL) & (out[j] <= b.else_level))
   if not todo.size or any(c.column not in original or
                           c.column not in vendor.values for c in (a, b)):
     return
@@ -226,7 +227,7 @@ def _swapped_names(comparisons, out, original, vendor, take_rows,
               vendor.values[b.column].take(found))
   ba = levels(Comparison(b.column, "name"), original[b.column].take(rows),
               vendor.values[a.column].take(found))
-  swapped = (ab.astype(np.int16) + ba) > 0  # NULL + else is not more
+  swapped = (ab.astype(np.int16) + ba) > 0  # one blank, one else: no
   for row, cross, c in ((i, ab, a), (j, ba, b)):  # onto c's own levels
     out[row, todo[swapped]] = np.where(cross[swapped] == NULL, NULL,
                                        cross[swapped] + c.else_level)

@@ -6,8 +6,9 @@ NameComparison, ...: https://moj-analytical-services.github.io/splink/),
 adapted to what CRM exports and vendor files do to values: names cut short
 by the source system ("Bri" for "Bridgette", "LE" for "Leonard"), phones
 behind one switchboard told apart by their extension, emails behind a
-display name. Level 0 is "else" (the values disagree; a given name has one
-level below it: names of different sexes), higher levels agree more, the
+display name. Level 0 is "else" (the values disagree), except for a given
+name, whose level 0 is "names of different sexes" and 1 "else"; higher
+levels agree more, the
 last is "exact" (its weight is adjusted for how common the value
 is, see transforms/scoring.py); NULL (-1) means a side is blank, and says
 nothing either way.

@@ -96,11 +96,14 @@ def load(handoff: Handoff) -> Any:
   if head_len > len(data):
     raise Tampered(f"{path}: not the file this run wrote there (shorter "
                    f"than its head says): refusing to read it")
-  _check(path, data[:head_len], handoff.digest)
+  # One copy of the head is checked and unpickled: the file (mapped) may
+  # change under us.
+  head = bytes(data[:head_len])
+  _check(path, head, handoff.digest)
   at += 16
-  table = [struct.unpack_from("<QQ", data, at + 16 * i) for i in range(count)]
+  table = [struct.unpack_from("<QQ", head, at + 16 * i) for i in range(count)]
   at += 16 * count
-  meta = data[at:at + meta_len]
+  meta = head[at:at + meta_len]
   return pickle.loads(meta, buffers=[data[o:o + n] for o, n in table])
 
 

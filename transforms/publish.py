@@ -13,12 +13,15 @@ safe is the order, in the manner of Hadoop's and Iceberg's committers:
    the stats) is written, then `<prefix>_publishing.json` removed;
 4. temporary folders go (this run's, and those of dead runs).
 
-Each of these writes is atomic (a rename on local disk, one PUT on S3).
+The plan, the publishing file and the manifest are each written at once
+(a rename on local disk, one PUT on S3); a move on S3 is a copy, then a
+delete.
 A reader trusts the manifest: while `<prefix>_publishing.json` exists, the
 files are changing and it waits; otherwise the files the manifest lists are
 one complete output. A run killed during 2 or 3 leaves the publish file and
-its plan; the next run (or `recover`) rolls it forward before anything
-else, and the temporary folder it needs is removed only after that.
+its plan; the next `crmsync run` (recover, under its lease) rolls it
+forward before anything else, and the temporary folder it needs is removed
+only after that.
 
 CRMSYNC_FAULT=<point> makes the process stop dead at a named point (tests
 only): publish:planned, publish:moved-one, publish:moved,
@@ -29,6 +32,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 from typing import Dict, List, Optional, Tuple
 
@@ -60,16 +64,19 @@ def fault(point: str) -> None:
 
 def publish(prefix: str, moves: List[Tuple[str, str]], run_id: str,
             tmp: str, stats: dict, shard_pattern: str,
-            described: Optional[Dict[str, dict]] = None) -> dict:
+            described: Optional[Dict[str, dict]] = None,
+            publish_id: str = "") -> dict:
   """Publishes (temporary path, final path) pairs as the output of
   `prefix` and returns the manifest. `shard_pattern`: the glob of the
   prefix's shards, of any count, whose leftovers go; `described`:
   temporary path -> {"size", "sha256"} where the writer computed them (the
-  others are read back)."""
+  others are read back); `publish_id`: new for each launch of the job (a
+  rerun may keep its run id), how a retried final bundle knows its own
+  publish."""
   from crmsync.transforms.writing import remove_temp_dirs
   recover(prefix)
   described = described or {}
-  plan = {"run_id": run_id, "committed_at": None,
+  plan = {"run_id": run_id, "publish_id": publish_id, "committed_at": None,
           "files": [dict(path=final, **(described.get(temp) or
                                          _describe(temp)))
                     for temp, final in moves],
@@ -85,12 +92,13 @@ def publish(prefix: str, moves: List[Tuple[str, str]], run_id: str,
   return manifest
 
 
-def published(prefix: str, run_id: str) -> Optional[dict]:
-  """The manifest, if this run's output is already published (a retried
+def published(prefix: str, publish_id: str) -> Optional[dict]:
+  """The manifest, if this launch's output is already published (a retried
   final bundle); else None."""
   manifest = _read_json(manifest_path(prefix))
-  if manifest and manifest.get("run_id") == run_id and _read_json(
-      publishing_path(prefix)) is None:
+  if publish_id and manifest and manifest.get(
+      "publish_id") == publish_id and _read_json(
+          publishing_path(prefix)) is None:
     return manifest
   return None
 
@@ -116,8 +124,11 @@ def recover(prefix: str) -> Optional[str]:
 def _apply(prefix: str, plan: dict) -> dict:
   """Steps 2 and 3 of the module's order; safe to repeat."""
   finals = {final for _, final in plan["moves"]}
+  shard = re.compile(r"-\d{5}-of-\d{5}\.csv$")  # not merged-eu-...'s
   stale = [m.path for m in FileSystems.match(
-      [plan["shard_pattern"]])[0].metadata_list if m.path not in finals]
+      [plan["shard_pattern"]])[0].metadata_list
+      if m.path not in finals and shard.search(m.path) and
+      m.path[:-len("-00000-of-00000.csv")] == prefix]
   if stale:
     FileSystems.delete(stale)
   expected = {f["path"]: f for f in plan["files"]}
@@ -132,6 +143,7 @@ def _apply(prefix: str, plan: dict) -> dict:
       fault("publish:moved-one")
   fault("publish:moved")
   manifest = {"run_id": plan["run_id"],
+              "publish_id": plan.get("publish_id", ""),
               "committed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                             time.gmtime()),
               "files": plan["files"], "stats": plan["stats"]}

@@ -15,6 +15,7 @@ Everything is sorted by input position, so reports are deterministic bytes.
 
 import json
 import logging
+import uuid
 from typing import Dict, List, Sequence, Tuple
 
 import apache_beam as beam
@@ -119,7 +120,8 @@ class Finalize(beam.DoFn):
   with more than `max_rejected_fraction` of its rows rejected commits
   nothing (TooManyRejectedError) and removes the run's temporary folder.
 
-  Side inputs: the summed stats; the written shards ((shard, path, rows));
+  Side inputs: the summed stats; the written shards ((shard, path, rows,
+  size and SHA-256));
   the report parts (ReportPart, one per batch of report rows; those of
   rejected.csv carry their rows' rejected_summary); the books of each
   source (join.SourceBooks); with scoring, each source's model
@@ -129,9 +131,11 @@ class Finalize(beam.DoFn):
                original_name: str, original_files: List[str],
                source_order: Sequence[str],
                max_rejected_fraction: float = MAX_REJECTED_FRACTION,
-               run_id: str = ""):
+               run_id: str = "", publish_id: str = ""):
     self._prefix, self._shards = prefix, shards
     self._run_id = run_id or tmp.rsplit(TEMP_MARKER, 1)[-1]
+    # New for each launch: how a retried bundle knows its own publish.
+    self._publish_id = publish_id or uuid.uuid4().hex
     self._max_rejected = max_rejected_fraction
     self._reports, self._tmp = reports_dir, tmp
     self._original = original_name
@@ -142,7 +146,7 @@ class Finalize(beam.DoFn):
     worker.prepare()
 
   def process(self, _, stats, written, parts, books, models=()):
-    done = published(self._prefix, self._run_id)
+    done = published(self._prefix, self._publish_id)
     if done is not None:  # a retried bundle: its publish is complete
       yield done["stats"]
       return
@@ -184,7 +188,7 @@ class Finalize(beam.DoFn):
       moves.append((path, shard_name(self._prefix, shard, self._shards)))
       described[path] = facts
     publish(self._prefix, moves, self._run_id, self._tmp, summary,
-            f"{self._prefix}-*-of-*.csv", described)
+            f"{self._prefix}-*-of-*.csv", described, self._publish_id)
     _LOG.info("committed %d shards (%d rows) to %s-*, reports in %s",
               len(written), rows_written, self._prefix, self._reports)
     yield summary

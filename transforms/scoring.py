@@ -213,10 +213,7 @@ def _em(patterns: np.ndarray, counts: np.ndarray, u: Sequence[np.ndarray],
         new[seen] = ((weights[seen] + prior) /
                      (weights[seen].sum() + prior.sum()) *
                      (1 - m[c][~seen].sum()))
-        for level, (low, high) in m_bounds[c].items():
-          new[level] = min(max(new[level], low), high)
-        new = np.clip(new, FLOOR, 1 - FLOOR)
-        new /= new.sum()
+        new = bounded(np.clip(new, FLOOR, 1 - FLOOR), m_bounds[c])
         moved = max(moved, float(np.abs(new - m[c]).max()))
         m[c] = new
     if moved < EM_TOLERANCE:
@@ -237,14 +234,16 @@ def fit(source: str, comparisons: Sequence[Comparison], levels: np.ndarray,
   count of each level among random pairs; tf_mean: per comparison, the
   vendor's mean term frequency (transforms/candidates.py VendorSide); rows:
   (original rows, vendor rows); supplied: per comparison, the source
-  supplies the column, so its "else" level weighs nothing."""
+  supplies the column, so its "else" (and the levels below it) weighs
+  nothing."""
   comparisons = tuple(comparisons)
   supplied = tuple(supplied) or (False,) * len(comparisons)
   levels = neutral_else(levels, comparisons, supplied)
   u = [u_probabilities(c, r, t)
        for c, r, t in zip(comparisons, random_counts, tf_mean)]
-  m0 = [initial_m(len(c.levels)) for c in comparisons]
   m_bounds = [m_bounds_of(c) for c in comparisons]
+  m0 = [bounded(initial_m(len(c.levels)), b)
+        for c, b in zip(comparisons, m_bounds)]
   estimates: Dict[int, List[np.ndarray]] = {}
   # Exact keys' sessions first; a fuzzy key's candidates share names and
   # places by construction, colleagues among them, so its session only
@@ -267,6 +266,19 @@ def fit(source: str, comparisons: Sequence[Comparison], levels: np.ndarray,
   return Model(source, comparisons, m, u, prior,
                tuple(c in estimates for c in range(len(comparisons))),
                tuple(tf_mean), supplied)
+
+
+def bounded(m: np.ndarray, bounds: Dict[int, Tuple[float, float]]
+            ) -> np.ndarray:
+  """m (summing to 1) with each bounded level inside its bounds and the
+  other levels scaled to make up the rest."""
+  m = m / m.sum()
+  fixed = np.zeros(m.size, bool)
+  for level, (low, high) in bounds.items():
+    m[level] = min(max(m[level], low), high)
+    fixed[level] = True
+  m[~fixed] *= (1 - m[fixed].sum()) / m[~fixed].sum()
+  return m
 
 
 def m_bounds_of(comparison: Comparison) -> Dict[int, Tuple[float, float]]:

@@ -1,4 +1,4 @@
-"""Writing the merged rows: sharded CSV, in original order, committed at once.
+"""Writing the merged rows: sharded CSV, in original order.
 
 Each row's place in the output is its byte position in the original input
 (file rank, then offset), so shard i holds the rows whose position falls in
@@ -8,9 +8,9 @@ header and its parts in position order. The shards therefore concatenate,
 in name order, to the original row order, and the bytes do not depend on
 how the runner split or batched the work.
 
-Shards are written under a temporary folder beside the prefix and moved into
-place by `commit` only when the whole job succeeded: a failed run leaves the
-previous output (or none) at the final names, never a mix.
+Shards are written under a temporary folder beside the prefix and
+published (transforms/publish.py) only when the whole job succeeded: a
+failed run leaves the previous output (or none) at the final names.
 """
 
 import csv
