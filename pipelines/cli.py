@@ -245,8 +245,6 @@ def _run(args, extra) -> int:
   from crmsync.pipelines.config import load_config
   from crmsync.pipelines.job import CrmsyncOptions, build_pipeline, plan_job
   from crmsync.pipelines.lock import RunLock
-  from apache_beam.io.filesystems import FileSystems
-
   from crmsync.transforms.publish import publishing_path, recover
   from crmsync.transforms import worker
   from crmsync.transforms.errors import ConfigError
@@ -286,7 +284,7 @@ def _run(args, extra) -> int:
       p.run().wait_until_finish()
     except Exception as e:  # a worker failure: one line, exit 1
       _LOG.debug("run failed", exc_info=True)
-      if not FileSystems.exists(publishing_path(config.output.path)):
+      if not os.path.exists(publishing_path(config.output.path)):
         # (else it holds the plan the next run completes the publish by)
         _remove_quietly(temp_dir(config.output.path, run_id))
       rejected = _too_many_rejected(e)

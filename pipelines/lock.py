@@ -10,8 +10,8 @@ machine): a new run takes it over. Holding the lease is what makes the
 clean-up safe: every other temporary folder under the prefix belongs to a
 run that is no longer running.
 
-Taking the file is atomic on local disk (under an flock, the lease linked
-into place whole). Object stores
+Taking the file is atomic on local disk (under an flock of the folder, the
+lease linked into place whole). Object stores
 have no exclusive create that every S3 server supports, so there the run
 writes its lease, waits SETTLE_SECONDS and reads it back: of two runs that
 start within that window, the one whose write landed last goes on.
@@ -162,20 +162,20 @@ def _parse(data: bytes) -> dict:
 
 
 class _Local:
-  """Leases on local disk: taken under an flock of `<lease>.guard` (which
-  stays: removing it would let a second taker lock a new file), written
-  whole before they appear (a link of a complete file), replaced
+  """Leases on local disk: taken under an flock of the output's folder,
+  written whole before they appear (a link of a complete file), replaced
   atomically."""
 
   @contextlib.contextmanager
   def guard(self, path: str):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(f"{path}.guard", "a") as f:
-      fcntl.flock(f, fcntl.LOCK_EX)
-      try:
-        yield
-      finally:
-        fcntl.flock(f, fcntl.LOCK_UN)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)  # the output's folder: no extra file
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX)
+      yield
+    finally:
+      os.close(fd)
 
   def read(self, path: str) -> Optional[dict]:
     try:

@@ -99,10 +99,10 @@ def test_a_lease_that_is_not_crmsyncs_is_dead_and_a_bad_store_is_one_line(
   _plant(f"{out}/merged", expires="soon", started=None)
   code, _, err = cli(*_demo_args(out))
   assert code == 0, err
-  # A lease that cannot be written (its folder is a file): one line, exit 2.
+  # A lease that cannot be written (a folder in its way): one line, exit 2.
   blocked = tmp_path / "blocked"
   blocked.mkdir()
-  (blocked / "merged_lock.json.guard").mkdir()
+  (blocked / f"merged_lock.json.{os.getpid()}.new").mkdir()
   code, _, err = cli(*_demo_args(str(blocked)))
   assert code == 2
   assert "cannot take the lease on this output" in err
