@@ -11,7 +11,11 @@ workers run our DoFns. This module fills in what Beam leaves to the user:
   process) for an embedded cluster, PROCESS with the `crmsync-worker` boot
   command for a cluster (and for `--runner PortableRunner`, a job server
   of your own). An explicit `--environment_type`, `--job_endpoint` or
-  `--*_job_server_jar` wins.
+  `--*_job_server_jar` wins;
+- the worker cache: Beam's default (`--environment_cache_millis=0`) lets
+  the runner tear a Python worker down when its stage ends, so that every
+  stage of every task boots a new one (the Spark runner does); workers are
+  kept for WORKER_CACHE_MILLIS between stages instead, unless you set it.
 """
 
 import os
@@ -19,6 +23,9 @@ import sys
 from typing import List, Optional
 
 JOB_SERVERS = {"flink": "FlinkRunner", "spark": "SparkRunner"}
+# Long enough to bridge the gap between two stages of a job, short enough
+# that a finished job's workers do not idle on the cluster for long.
+WORKER_CACHE_MILLIS = 30_000
 EMBEDDED = {"flink": ("--flink_master", "[local]"),
             "spark": ("--spark_master_url", "local[2]")}
 
@@ -44,12 +51,14 @@ def portable_args(args: List[str]) -> List[str]:
   kind = next((k for k, r in JOB_SERVERS.items() if runner == r.lower()),
               None)
   args = list(args)
-  if runner == "portablerunner" and _value(args, "--environment_type") is None:
-    # A job server you run yourself (YARN, Kubernetes): Beam's default
-    # environment is DOCKER; crmsync's workers boot with crmsync-worker.
-    return args + _process_environment()
-  if kind is None:
+  if kind is None and runner != "portablerunner":
     return args
+  if runner == "portablerunner":
+    if _value(args, "--environment_type") is None:
+      # A job server you run yourself (YARN, Kubernetes): Beam's default
+      # environment is DOCKER; crmsync's workers boot with crmsync-worker.
+      args += _process_environment()
+    return _worker_cache(args)
   master_flag, embedded = EMBEDDED[kind]
   master = _value(args, master_flag)
   if master is None and _value(args, "--job_endpoint") is None:
@@ -64,6 +73,12 @@ def portable_args(args: List[str]) -> List[str]:
       args.append("--environment_type=LOOPBACK")
     else:
       args += _process_environment()
+  return _worker_cache(args)
+
+
+def _worker_cache(args: List[str]) -> List[str]:
+  if _value(args, "--environment_cache_millis") is None:
+    args.append(f"--environment_cache_millis={WORKER_CACHE_MILLIS}")
   return args
 
 

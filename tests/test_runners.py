@@ -132,18 +132,22 @@ def test_runner_options_filled_in_and_never_overridden(monkeypatch):
   worker = runners.worker_command()
   process = ["--environment_type=PROCESS",
              f'--environment_config={{"command": "{worker}"}}']
+  # Workers outlive a stage, so that the next stage need not boot its own.
+  cache = ["--environment_cache_millis=30000"]
   assert runners.portable_args(["--runner=FlinkRunner"]) == [
       "--runner=FlinkRunner", "--flink_master=[local]",
-      "--flink_job_server_jar=/flink.jar", "--environment_type=LOOPBACK"]
+      "--flink_job_server_jar=/flink.jar", "--environment_type=LOOPBACK"
+  ] + cache
   assert runners.portable_args(
       ["--runner", "SparkRunner", "--spark_master_url=spark://h:7077"]) == [
       "--runner", "SparkRunner", "--spark_master_url=spark://h:7077",
-      "--spark_job_server_jar=/spark.jar"] + process
+      "--spark_job_server_jar=/spark.jar"] + process + cache
   assert runners.portable_args(
       ["--runner=PortableRunner", "--job_endpoint=h:8099"]) == [
-      "--runner=PortableRunner", "--job_endpoint=h:8099"] + process
+      "--runner=PortableRunner", "--job_endpoint=h:8099"] + process + cache
   mine = ["--runner=FlinkRunner", "--flink_master=h:8081",
-          "--flink_job_server_jar=/mine.jar", "--environment_type=DOCKER"]
+          "--flink_job_server_jar=/mine.jar", "--environment_type=DOCKER",
+          "--environment_cache_millis=0"]
   assert runners.portable_args(mine) == mine
   direct = ["--runner=apache_beam.runners.portability.fn_api_runner."
             "FnApiRunner"]
