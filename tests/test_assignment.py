@@ -45,3 +45,18 @@ def test_a_tie_its_names_do_not_tell_apart_is_ambiguous():
   lower = ambiguous_ties(np.r_[VENDOR, 9], np.r_[WEIGHT, 8.0],
                          np.r_[family, True])
   assert lower.tolist() == [False, False, False, True, True, True]
+
+
+def test_a_tie_between_rows_with_different_names_is_ambiguous():
+  # Vendor row 9 (only a surname: its names agree with both) ties between
+  # original rows 3 and 4: one person entered twice when their own names
+  # are the same, two people (Myia and Maggie Price) when they differ.
+  from crmsync.transforms.assignment import ambiguous_ties
+  agree = np.ones(5, bool)
+  twice = np.array([1, 1, 2, 5, 5], np.uint64)
+  assert not ambiguous_ties(VENDOR, WEIGHT, agree, twice).any()
+  family = np.array([1, 1, 2, 5, 6], np.uint64)
+  assert ambiguous_ties(VENDOR, WEIGHT, agree, family).tolist() == [
+      False, False, False, True, True]
+  # Rows 1 and 2 differ too, but vendor row 7's best is row 2 alone.
+  assert not ambiguous_ties(VENDOR, WEIGHT, agree, family)[:3].any()

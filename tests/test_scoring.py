@@ -396,3 +396,66 @@ def test_a_family_member_the_crm_lacks_goes_to_none_of_the_family(
   review = job.report("review.csv")
   assert sorted(r["original_line"] for r in review) == [
       "82", "83", "84", "85"]
+
+
+def _town_job(job, tmp_path, crm_rows, vendor_rows):
+  """A census-like CRM export and a vendor file of tax forms (pseudopeople's
+  sample town: everyone in ZIP 00000), keyed by name + ZIP then the fuzzy
+  key; the merged rows' Form by ID."""
+  from conftest import write_csv
+  others = _other_contacts(lambda i, f, l: [
+      f"{10 + i}", f, l, f"{100 + i} main st", "Anytown", "00000"])
+  write_csv(tmp_path / "crm.csv", [
+      ["ID", "First", "Last", "Street", "City", "Zip"], *others, *crm_rows])
+  write_csv(tmp_path / "vendor.csv", [
+      ["First Name", "Last Name", "Street", "City", "Zip", "Form"],
+      *vendor_rows])
+  return job.config(str(tmp_path / "crm.csv"), [{
+      "path": str(tmp_path / "vendor.csv"), "name": "irs",
+      "columns": {"First Name": "First", "Last Name": "Last"},
+      "keep": ["Form"]}], [
+          {"name": "name_zip", "normalize": ["name", "name", "zip"],
+           "columns": ["First", "Last", "Zip"]},
+          {"name": "fuzzy", "normalize": "fuzzy",
+           "columns": ["First", "Last", "Street", "City"]}])
+
+
+def test_a_form_with_only_a_surname_goes_to_none_of_a_family(
+    job, cli, tmp_path):
+  """pseudopeople's sample town: a W-2 with the surname Price and no given
+  name, at 885 bonnefoy place, where the census has Myia, Maggie and
+  Evelyn Price (the form is Sam's, whom the census lacks). It scores the
+  same with all three, who are not one person: none of them gets it, the
+  pairs go to review.csv."""
+  path = _town_job(job, tmp_path, [
+      ["1", "Myia", "Price", "885 bonnefoy place", "Anytown", "00000"],
+      ["2", "Maggie", "Price", "885 bonnefoy place", "Anytown", "00000"],
+      ["3", "Evelyn", "Price", "885 bonnefoy place", "Anytown", "00000"]], [
+      ["", "Price", "885 bonnefoy place", "Anytown", "00000", "W2"]])
+  code, _, err = cli("run", path)
+  assert code == 0, err
+  forms = {r["ID"]: r["Form"] for r in job.dicts()}
+  assert {i: forms[i] for i in "123"} == {"1": "", "2": "", "3": ""}
+  assert sorted(r["original_line"] for r in job.report("review.csv")) == [
+      "82", "83", "84"]
+
+
+def test_namesakes_in_one_town_each_get_their_own_form(job, cli, tmp_path):
+  """pseudopeople's sample town has two Timothy Bates, at 1743 banana river
+  blvd and 7480 stafford ave; the W-2 file has two, one at 1743 banana
+  river blvd and one (the stafford ave one, moved) at 121 highland road.
+  Both forms share the name + ZIP key, so the vendor file's duplicates
+  make one row of them; that row is neither man's: each gets his own form
+  (the truth file says so), not the first man's twice."""
+  path = _town_job(job, tmp_path, [
+      ["1", "Timothy", "Bates", "1743 banana river blvd", "Anytown",
+       "00000"],
+      ["2", "Timothy", "Bates", "7480 stafford ave", "Anytown", "00000"]], [
+      ["Timothy", "Bates", "1743 banana river blvd", "Anytown", "00000",
+       "W2-964"],
+      ["Timothy", "Bates", "121 highland road", "Anytown", "00000",
+       "W2-3048"]])
+  code, _, err = cli("run", path)
+  assert code == 0, err
+  forms = {r["ID"]: r["Form"] for r in job.dicts()}
+  assert (forms["1"], forms["2"]) == ("W2-964", "W2-3048")

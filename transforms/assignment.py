@@ -6,10 +6,10 @@ candidate pairs, scores every pair, and assigns:
 
 - `best` (default): a vendor row goes to the original row(s) it scores best
   with (rows scoring the same all get it: true duplicates in the CRM, unless
-  its names disagree with one of them: then it is a family or colleagues
-  at one address that its names do not tell apart, and it goes to none of
-  them but to clerical review), and an original row then takes its best
-  remaining vendor row;
+  its names disagree with one of them or theirs differ from each other:
+  then it is a family or colleagues at one address that its names do not
+  tell apart, and it goes to none of them but to clerical review), and an
+  original row then takes its best remaining vendor row;
 - `one_to_one`: greedily by match weight, each row on either side used
   once;
 - `all`: every original row takes its best vendor row, whoever else did.
@@ -125,12 +125,16 @@ def assign(ids, vendor, keys, weight, assignment: str,
   return chosen
 
 
-def ambiguous_ties(vendor, weight, names_agree) -> np.ndarray:
-  """Pairs of vendor rows that score best with several original rows, one
-  of which their names disagree with (a mask, all of such a row's pairs):
-  "Jacob Widmann" at an
-  address where the CRM has Ant, Pablo and Benjamin Widmann and no Jacob
-  scores the same with each of them."""
+def ambiguous_ties(vendor, weight, names_agree,
+                   original_names=None) -> np.ndarray:
+  """Pairs of vendor rows that score best with several original rows that
+  cannot all be it (a mask, all of such a row's pairs): its names disagree
+  with one of them ("Jacob Widmann" at an address where the CRM has Ant,
+  Pablo and Benjamin Widmann and no Jacob scores the same with each), or
+  their names (`original_names`, a hash per pair) differ from each other
+  (a vendor row with only the surname Price, at an address where the CRM
+  has Myia, Maggie and Evelyn Price). Rows with the same names are one
+  person entered twice in the CRM: they all get it."""
   ambiguous = np.zeros(vendor.size, bool)
   if not vendor.size:
     return ambiguous
@@ -140,6 +144,11 @@ def ambiguous_ties(vendor, weight, names_agree) -> np.ndarray:
   tied = np.bincount(vendor[best], minlength=top.size) > 1
   doubt = np.zeros(top.size, bool)
   doubt[vendor[best & tied[vendor] & ~names_agree]] = True
+  if original_names is not None:
+    at = np.flatnonzero(best & tied[vendor])
+    first = np.full(top.size, 0, np.uint64)
+    first[vendor[at][::-1]] = original_names[at][::-1]  # the first one's
+    doubt[vendor[at][original_names[at] != first[vendor[at]]]] = True
   ambiguous[doubt[vendor]] = True  # all its pairs: not its next best either
   return ambiguous
 
@@ -170,9 +179,11 @@ def _decided(spec: MergeSpec, source: str, ids, lines, vendor_files,
 
 def _mixed_groups(ids, vendor, groups, weight) -> np.ndarray:
   """Pairs with a row synthesised for vendor duplicates whose members do
-  not all score as well with that original row (a mask): the group holds
-  someone else too (a shared inbox in the vendor file), so the row is
-  matched through its own member, never through the group."""
+  not all belong to that original row (a mask): one of them scores worse
+  with it (a shared inbox in the vendor file holds someone else too), or
+  scores better with another original row (two Timothy Bates in one town,
+  each at their own street). The row is then matched through its own
+  member, never through the group."""
   member = np.flatnonzero(groups >= 0)
   mixed = np.zeros(ids.size, bool)
   if not member.size:
@@ -182,11 +193,18 @@ def _mixed_groups(ids, vendor, groups, weight) -> np.ndarray:
   keys, inverse = np.unique(pair, axis=1, return_inverse=True)
   worst = np.full(keys.shape[1], np.inf)
   np.minimum.at(worst, inverse.ravel(), weight[member])
+  # Per synthesised row, its members' best weight with any original row.
+  top = np.full(int(vendor.max()) + 1, -np.inf)
+  np.maximum.at(top, vendor, weight)
+  best_member = {}
+  for g, m in zip(groups[member].tolist(), vendor[member].tolist()):
+    best_member[g] = max(best_member.get(g, -np.inf), top[m])
   synthesised = np.flatnonzero(np.isin(vendor, keys[1]))
   codes = {(int(o), int(g)): i for i, (o, g) in enumerate(keys.T.tolist())}
   for i in synthesised.tolist():
     at = codes.get((int(ids[i]), int(vendor[i])))
-    if at is not None and worst[at] < weight[i] - 1e-9:
+    if at is not None and (worst[at] < weight[i] - 1e-9 or
+                           best_member[int(vendor[i])] > weight[i] + 1e-9):
       mixed[i] = True
   return mixed
 
@@ -207,6 +225,7 @@ def decide(batches: List[CandidatePairs], spec: MergeSpec
     ids, vendor = joined("ids"), joined("vendor")
     order = np.lexsort((vendor, ids))
     ids, vendor, keys = ids[order], vendor[order], joined("keys")[order]
+    original_names = joined("original_names")[order]
     levels = np.concatenate([b.levels for b in mine], axis=1)[:, order]
     tf = np.concatenate([b.log2_tf for b in mine], axis=1)[:, order]
     random_counts = [sum(b.random_counts[c] for b in mine)
@@ -229,7 +248,9 @@ def decide(batches: List[CandidatePairs], spec: MergeSpec
     if spec.assignment == "best":
       ambiguous[above] = ambiguous_ties(
           vendor[above], weight[above],
-          (names_agree(levels, comparisons) | (verdict > 0))[above])
+          (names_agree(levels, comparisons) | (verdict > 0))[above],
+          original_names[above])
+      ambiguous[verdict > 0] = False  # a decision is not in doubt
     taken = above & ~ambiguous
     matched = np.zeros(ids.size, bool)
     matched[np.flatnonzero(taken)[assign(

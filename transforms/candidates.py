@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from crmsync.transforms import handoff
 from crmsync.transforms.ahead import AheadDoFn
 from crmsync.transforms.columns import FILE_COL, LINE_COL
+from crmsync.transforms.hashing import stable_hash
 from crmsync.transforms.comparisons import (NULL, Comparison, comparisons_of,
                                             levels, place_levels, prepared,
                                             preparation)
@@ -52,6 +53,9 @@ class CandidatePairs:
   groups: np.ndarray
   keys: np.ndarray  # cascade position of the first key proposing the pair
   levels: np.ndarray  # int8, comparisons.NULL for a blank side
+  # A hash of the original row's names (its name columns, prepared): two
+  # original rows with the same hash may be one person entered twice.
+  original_names: np.ndarray
   log2_tf: np.ndarray  # float32: log2 of the vendor value's frequency
   random_counts: List[np.ndarray]  # per comparison: level -> count
   original_rows: int  # rows of the batch
@@ -268,6 +272,7 @@ class ScorePairs(AheadDoFn):
                 for c in _columns(comparisons)
                 if c.column in table.column_names}
     ids = batch_identities(batch)
+    names = _names_hash(comparisons, original, table.num_rows)
     lines = pc.cast(table.column(LINE_COL), pa.int64()).to_numpy()
     draw = _mix(ids) >> np.uint64(40)  # 24 bits, uniform
     for index in indexes:
@@ -303,11 +308,20 @@ class ScorePairs(AheadDoFn):
           index.name, ids[rows], found, lines[rows],
           index.table.column(FILE_COL).take(take).to_numpy(),
           index.table.column(LINE_COL).take(take).to_numpy(), groups,
-          by, lv, tf, random_counts,
+          by, lv, names[rows], tf, random_counts,
           batch.num_rows, index.rows_read,
           [_tf_mean(c, vendor) for c in comparisons],
           [all(m.column in vendor.supplied for m in c.members or (c,))
            for c in comparisons])
+
+
+def _names_hash(comparisons, original: Dict, rows: int) -> np.ndarray:
+  """Per original row, a stable hash of its prepared name columns."""
+  out = np.zeros(rows, np.uint64)
+  for c in comparisons:
+    if c.kind == "name" and c.column in original:
+      out = _mix((out * np.uint64(31)) ^ stable_hash(original[c.column]))
+  return out
 
 
 def _tf_mean(c: Comparison, vendor: VendorSide) -> Optional[float]:
