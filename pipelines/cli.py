@@ -13,6 +13,7 @@ file, line or key; nothing written); 1 the run itself failed.
 
 import argparse
 import difflib
+import importlib.util
 import json
 import logging
 import os
@@ -78,14 +79,20 @@ def _parser():
   return parser
 
 
+def _beam_dir() -> str:
+  spec = importlib.util.find_spec("apache_beam")
+  return os.path.dirname(spec.origin) if spec and spec.origin else "//"
+
+
 class _BeamNoise(logging.Filter):
   """Beam warns about optional GCP clients at import (we use none), and its
   runners log a worker's failure with the whole traceback: crmsync prints
   that failure as one line, and `-v` shows everything."""
 
-  def __init__(self, verbose: bool):
+  def __init__(self, verbose: bool, quiet: bool = False):
     super().__init__()
     self._verbose = verbose
+    self._beam = _beam_dir() if quiet and not verbose else None
 
   def filter(self, record):
     message = record.getMessage()
@@ -93,6 +100,10 @@ class _BeamNoise(logging.Filter):
       return False
     if self._verbose or record.name.startswith("crmsync"):
       return True
+    if self._beam and record.pathname.startswith(self._beam):
+      # Beam logs a failed job's cause at ERROR from its root logger too;
+      # under --quiet, crmsync's one line says it.
+      return False
     return not (record.exc_info or "Traceback (most recent call last)"
                 in message)
 
@@ -123,16 +134,18 @@ def _setup_logging(verbose: bool, quiet: bool = False, fmt: str = "text"):
       level=logging.INFO, stream=sys.stderr,
       format="%(asctime)s %(levelname)s %(name)s: %(message)s")
   for handler in logging.getLogger().handlers:
-    handler.addFilter(_BeamNoise(verbose))
+    handler.addFilter(_BeamNoise(verbose, quiet))
     if fmt == "json":
       handler.setFormatter(_JsonFormatter())
   logging.getLogger().setLevel(
       logging.ERROR if quiet and not verbose else logging.INFO)
   # Beam is chatty at INFO; our own modules are not.
   # The Flink and Spark job servers' own Java logs come through these.
+  # Under --quiet, not even their warnings ("Really starting service").
   for name in ("apache_beam", "FlinkJarJobServer", "SparkJarJobServer"):
     logging.getLogger(name).setLevel(
-        logging.INFO if verbose else logging.WARNING)
+        logging.INFO if verbose else logging.ERROR if quiet else
+        logging.WARNING)
   level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.INFO
   logging.getLogger("crmsync").setLevel(level)
   # Local worker processes (multi_processing) configure their own logging;

@@ -18,7 +18,7 @@ import urllib.request
 import pytest
 
 from conftest import files_in
-from crmsync.pipelines.dev.clusters import FlinkCluster, SparkCluster
+from crmsync.pipelines.dev.clusters import SparkCluster
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, "configs", "demo.yaml")
@@ -28,18 +28,22 @@ pytestmark = pytest.mark.skipif(
     reason="CRMSYNC_SKIP_RUNNERS=1")
 
 
-def run_demo(out_dir, *beam_args):
+def run_demo(out_dir, *beam_args, quiet=False):
   """`crmsync run configs/demo.yaml` in a subprocess, as a user runs it,
-  scored and with the match columns; the output folder's files by name."""
+  scored and with the match columns; the output folder's files by name.
+  `quiet`: with --quiet, which must print nothing."""
   done = subprocess.run(
       [sys.executable, "-m", "crmsync.pipelines.cli", "run", DEMO,
        f"--set=output.path={out_dir}/merged",
        f"--set=output.reports={out_dir}/reports",
        "--set=match.scoring=true", "--set=output.match_columns=true",
-       *beam_args],
+       *(["--quiet"] if quiet else []), *beam_args],
       capture_output=True, text=True, cwd=ROOT, timeout=600)
   assert done.returncode == 0, done.stderr[-3000:]
-  assert "10000 original rows read, 10000 written" in done.stderr
+  if quiet:
+    assert done.stderr == "", done.stderr[-3000:]
+  else:
+    assert "10000 original rows read, 10000 written" in done.stderr
   return files_in(out_dir, os.path.join(out_dir, "reports"))
 
 
@@ -81,15 +85,6 @@ def test_fuzzy_and_confirm_on_flink_give_the_direct_runners_bytes(tmp_path):
   assert b'"m_estimated": true' in out["DirectRunner"]["match_weights.json"]
 
 
-def test_flink_cluster_with_process_workers_matches(direct, tmp_path):
-  with FlinkCluster(str(tmp_path / "flink")) as cluster:
-    out = run_demo(str(tmp_path / "out"), *cluster.beam_args())
-    # The job really ran on this cluster, not on an embedded one.
-    with urllib.request.urlopen(f"http://{cluster.master}/jobs/overview") as r:
-      assert b'"state":"FINISHED"' in r.read()
-  assert_same(direct, out)
-
-
 def test_spark_cluster_with_process_workers_matches(direct, tmp_path):
   with SparkCluster(str(tmp_path / "spark")) as cluster:
     out = run_demo(str(tmp_path / "out"), *cluster.beam_args())
@@ -99,20 +94,33 @@ def test_spark_cluster_with_process_workers_matches(direct, tmp_path):
   assert_same(direct, out)
 
 
-def test_dev_flink_command_starts_a_cluster_and_stops_on_sigterm(tmp_path):
+def test_dev_flink_cluster_runs_the_demo_with_process_workers(direct,
+                                                             tmp_path):
+  """`crmsync dev flink` started as the README says, with its default
+  --dir (out/flink, relative to where it starts); the demo on it, with the
+  cluster's PROCESS workers and --quiet, prints nothing (not even the job
+  server's warnings) and gives the DirectRunner's bytes; SIGTERM stops
+  the cluster."""
   proc = subprocess.Popen(
-      [sys.executable, "-m", "crmsync.pipelines.cli", "dev", "flink", "--dir",
-       str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-      text=True, cwd=ROOT)
+      [sys.executable, "-m", "crmsync.pipelines.cli", "dev", "flink"],
+      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+      cwd=tmp_path)
   try:
     first = proc.stdout.readline()
     assert "flink cluster up on 127.0.0.1:" in first, first
     master = first.split(" on ")[1].split()[0]
     with urllib.request.urlopen(f"http://{master}/overview") as r:
       assert b'"taskmanagers":1' in r.read()
+    out = run_demo(str(tmp_path / "demo"), "--runner=FlinkRunner",
+                   f"--flink_master={master}", "--parallelism=2", quiet=True)
+    # The job really ran on this cluster, not on an embedded one.
+    with urllib.request.urlopen(f"http://{master}/jobs/overview") as r:
+      assert b'"state":"FINISHED"' in r.read()
   finally:
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=60)
+  assert os.path.exists(tmp_path / "out" / "flink" / "jobmanager.log")
+  assert_same(direct, out)
   deadline = time.monotonic() + 30
   while time.monotonic() < deadline:
     try:

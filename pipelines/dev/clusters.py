@@ -82,7 +82,8 @@ class _Daemons:
   """Processes started in order, stopped in reverse."""
 
   def __init__(self, work_dir: str):
-    self.work_dir = work_dir
+    # Absolute: the daemons run in it, and are told where their config is.
+    self.work_dir = os.path.abspath(work_dir)
     self.processes: List[subprocess.Popen] = []
 
   def _start(self, name: str, command: List[str], env: Dict[str, str] = None):
