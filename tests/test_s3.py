@@ -244,6 +244,87 @@ def test_server_stopped_mid_run_fails_cleanly_and_rerun_is_identical(
     server.stop()
 
 
+def _published(s3, prefix, as_prefix=None):
+  """The output under `prefix` without temporary folders or the lease,
+  paths in it written as `as_prefix` (to compare it with a clean run's)."""
+  return {k: v.replace(prefix.encode(), (as_prefix or prefix).encode())
+          for k, v in _s3_objects(s3, prefix).items()
+          if "crmsync-tmp" not in k and not k.endswith("_lock.json")}
+
+
+def test_a_run_killed_mid_publish_on_s3_is_rolled_forward(
+    job, tmp_path, s3, creds):
+  """SIGKILL-like stop (CRMSYNC_FAULT) after the first shard was moved
+  into place on S3, where a move is a copy and a delete: the bucket holds
+  a publish in flight, and the next run finishes it and publishes the
+  same bytes as a run that was never stopped."""
+  import subprocess
+  import sys
+  from crmsync.transforms.publish import FAULT_ENV
+  _inputs(tmp_path, s3, "t8/in")
+  cfg = _config(job, "s3://crm/t8/in", "s3://crm/t8/out", s3.endpoint)
+
+  def run(*extra, fault=None):
+    env = {k: v for k, v in os.environ.items() if k != FAULT_ENV}
+    env.update(fault and {FAULT_ENV: fault} or {})
+    return subprocess.run(
+        [sys.executable, "-m", "crmsync.pipelines.cli", "run", cfg,
+         "--quiet", *extra], capture_output=True, text=True, env=env,
+        timeout=300)
+  assert run("--set=output.path=s3://crm/t8/clean/merged",
+             "--set=output.reports=s3://crm/t8/clean/reports").returncode == 0
+  clean = _published(s3, "t8/clean/")
+  assert run("--set=output.shards=5").returncode == 0
+  killed = run(fault="publish:moved-one")
+  assert killed.returncode == 137, killed.stderr
+  in_flight = _s3_objects(s3, "t8/out/")
+  assert "merged_publishing.json" in in_flight
+  again = run()
+  assert again.returncode == 0, again.stderr
+  assert _published(s3, "t8/out/", "t8/clean/") == clean
+  assert not [k for k in _s3_objects(s3, "t8/") if "crmsync-tmp" in k]
+
+
+def test_server_stopped_during_the_publish_then_a_rerun_finishes_it(
+    job, tmp_path, cli, monkeypatch):
+  """The S3 server goes down after the plan is written, before the first
+  move: exit 1 with one line, the previous output's files untouched; once
+  the server is back, the next run rolls the publish forward and then
+  publishes its own output, the bytes of a clean run."""
+  server = SeaweedFS(str(tmp_path / "weed"), secret_key=SECRET).start()
+  try:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", server.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    server.create_bucket("crm")
+    _inputs(tmp_path, server, "t9/in")
+    cfg = _config(job, "s3://crm/t9/in", "s3://crm/t9/out", server.endpoint)
+    assert cli("run", cfg, "--set=output.path=s3://crm/t9/clean/merged",
+               "--set=output.reports=s3://crm/t9/clean/reports")[0] == 0
+    clean = _published(server, "t9/clean/")
+    assert cli("run", cfg, "--set=output.shards=5")[0] == 0
+    before = _published(server, "t9/out/")
+    from crmsync.transforms import publish
+    real = publish._move
+
+    def stop_server_then_move(*a):
+      server.stop()
+      return real(*a)
+    with monkeypatch.context() as m:
+      m.setattr(publish, "_move", stop_server_then_move)
+      code, _, err = cli("run", cfg)
+    assert code == 1, err
+    assert err.count("\n") <= 2 and "crmsync: run failed:" in err
+    server = SeaweedFS(server.data_dir, server.s3_port,
+                       secret_key=SECRET).start()
+    after = _published(server, "t9/out/")
+    assert after.pop("merged_publishing.json")  # in flight: readers wait
+    assert after == before
+    assert cli("run", cfg)[0] == 0
+    assert _published(server, "t9/out/", "t9/clean/") == clean
+  finally:
+    server.stop()
+
+
 def test_dev_s3_command_serves_the_demo_bucket_and_stops(tmp_path):
   import signal
   import subprocess

@@ -7,8 +7,8 @@ safe is the order, in the manner of Hadoop's and Iceberg's committers:
 1. the plan (every file's temporary and final name, size and SHA-256, and
    the run's stats) is written to the run's temporary folder, then
    `<prefix>_publishing.json` names it: a publish is in flight;
-2. the shards of the previous output that the new one does not replace are
-   removed, and each new file is moved over its final name;
+2. each new file is moved over its final name, then the shards of the
+   previous output that the new ones did not replace are removed;
 3. `<prefix>_manifest.json` (run id, every file with its size and SHA-256,
    the stats) is written, then `<prefix>_publishing.json` removed;
 4. temporary folders go (this run's, and those of dead runs).
@@ -123,14 +123,6 @@ def recover(prefix: str) -> Optional[str]:
 
 def _apply(prefix: str, plan: dict) -> dict:
   """Steps 2 and 3 of the module's order; safe to repeat."""
-  finals = {final for _, final in plan["moves"]}
-  shard = re.compile(r"-\d{5}-of-\d{5}\.csv$")  # not merged-eu-...'s
-  stale = [m.path for m in FileSystems.match(
-      [plan["shard_pattern"]])[0].metadata_list
-      if m.path not in finals and shard.search(m.path) and
-      m.path[:-len("-00000-of-00000.csv")] == prefix]
-  if stale:
-    FileSystems.delete(stale)
   expected = {f["path"]: f for f in plan["files"]}
   for i, (temp, final) in enumerate(plan["moves"]):
     if FileSystems.exists(temp):
@@ -141,6 +133,16 @@ def _apply(prefix: str, plan: dict) -> dict:
                          f"cannot be completed")
     if i == 0:
       fault("publish:moved-one")
+  # The old shards the new ones did not replace go last: until the first
+  # move, the old output is whole.
+  finals = {final for _, final in plan["moves"]}
+  shard = re.compile(r"-\d{5}-of-\d{5}\.csv$")  # not merged-eu-...'s
+  stale = [m.path for m in FileSystems.match(
+      [plan["shard_pattern"]])[0].metadata_list
+      if m.path not in finals and shard.search(m.path) and
+      m.path[:-len("-00000-of-00000.csv")] == prefix]
+  if stale:
+    FileSystems.delete(stale)
   fault("publish:moved")
   manifest = {"run_id": plan["run_id"],
               "publish_id": plan.get("publish_id", ""),
