@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from crmsync.transforms.publish import (FAULT_ENV, manifest_path,
-                                        publishing_path, recover)
+from crmsync.transforms.faults import FAULT_ENV
+from crmsync.transforms.publish import manifest_path, publishing_path, recover
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, "configs", "demo.yaml")

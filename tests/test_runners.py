@@ -100,11 +100,16 @@ def test_dev_flink_cluster_runs_the_demo_with_process_workers(direct,
   --dir (out/flink, relative to where it starts); the demo on it, with the
   cluster's PROCESS workers and --quiet, prints nothing (not even the job
   server's warnings) and gives the DirectRunner's bytes; SIGTERM stops
-  the cluster."""
+  the cluster. On the way, a shard's bundle fails once after writing part
+  of its file (as a lost worker would; CRMSYNC_FAULT, which the cluster's
+  workers inherit): the cluster restarts that part of the job, and the
+  failed attempt's file is not published."""
+  from crmsync.transforms.faults import FAULT_ENV
   proc = subprocess.Popen(
       [sys.executable, "-m", "crmsync.pipelines.cli", "dev", "flink"],
       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-      cwd=tmp_path)
+      cwd=tmp_path, env=dict(os.environ,
+                             **{FAULT_ENV: f"write:concat@{tmp_path}"}))
   try:
     first = proc.stdout.readline()
     assert "flink cluster up on 127.0.0.1:" in first, first
@@ -120,6 +125,7 @@ def test_dev_flink_cluster_runs_the_demo_with_process_workers(direct,
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=60)
   assert os.path.exists(tmp_path / "out" / "flink" / "jobmanager.log")
+  assert os.path.exists(tmp_path / "write-concat")  # it did fail once
   assert_same(direct, out)
   deadline = time.monotonic() + 30
   while time.monotonic() < deadline:

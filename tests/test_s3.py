@@ -260,7 +260,7 @@ def test_a_run_killed_mid_publish_on_s3_is_rolled_forward(
   same bytes as a run that was never stopped."""
   import subprocess
   import sys
-  from crmsync.transforms.publish import FAULT_ENV
+  from crmsync.transforms.faults import FAULT_ENV
   _inputs(tmp_path, s3, "t8/in")
   cfg = _config(job, "s3://crm/t8/in", "s3://crm/t8/out", s3.endpoint)
 

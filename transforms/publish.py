@@ -39,9 +39,9 @@ from typing import Dict, List, Optional, Tuple
 from apache_beam.io.filesystems import FileSystems
 
 from crmsync.transforms.errors import CrmsyncError
+from crmsync.transforms.faults import fault
 
 _LOG = logging.getLogger(__name__)
-FAULT_ENV = "CRMSYNC_FAULT"
 
 
 class PublishError(CrmsyncError):
@@ -54,12 +54,6 @@ def manifest_path(prefix: str) -> str:
 
 def publishing_path(prefix: str) -> str:
   return f"{prefix}_publishing.json"
-
-
-def fault(point: str) -> None:
-  """Stops the process dead at `point` when CRMSYNC_FAULT names it."""
-  if os.environ.get(FAULT_ENV) == point:
-    os._exit(137)
 
 
 def publish(prefix: str, moves: List[Tuple[str, str]], run_id: str,

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from crmsync.transforms import handoff, worker
+from crmsync.transforms import faults, handoff, worker
 from crmsync.transforms.ahead import AheadDoFn
 from crmsync.transforms.normalizers.text import has_any, raw_bytes
 from crmsync.transforms.columns import OFFSET_COL, ROW_POSITION_COLS
@@ -196,6 +196,7 @@ class _ConcatShard(beam.DoFn):
           for block in iter(lambda: f.read(1 << 22), b""):
             write(block)
         rows += n
+        faults.fail_once("write:concat")  # a half-written shard left behind
     # The parts stay until the run's temporary folder goes, after the
     # publish: a retried or speculative attempt of this bundle reads them
     # again.

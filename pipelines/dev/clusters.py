@@ -158,6 +158,11 @@ class FlinkCluster(_Daemons):
         "taskmanager.memory.network.min": "512m",
         "taskmanager.memory.network.max": "512m",
         "io.tmp.dirs": os.path.join(self.work_dir, "tmp"),
+        # A failed task (a lost worker) restarts its region of the job
+        # rather than failing the job: every stage of crmsync may run twice.
+        "restart-strategy.type": "fixed-delay",
+        "restart-strategy.fixed-delay.attempts": 3,
+        "restart-strategy.fixed-delay.delay": "1 s",
     }
     with open(os.path.join(conf, "config.yaml"), "w") as f:
       f.writelines(f"{k}: {v}\n" for k, v in settings.items())
