@@ -28,6 +28,7 @@ import time
 from typing import Optional
 
 from crmsync.transforms.errors import CrmsyncError
+from crmsync.transforms.publish import lease_path
 
 _LOG = logging.getLogger(__name__)
 LEASE_SECONDS = 300
@@ -40,7 +41,7 @@ class PrefixLocked(CrmsyncError):
 
 
 def lock_path(prefix: str) -> str:
-  return f"{prefix}_lock.json"
+  return lease_path(prefix)
 
 
 class RunLock:

@@ -148,3 +148,28 @@ def test_a_rerun_with_the_same_run_id_publishes_its_own_output(
   again = crmsync(out, "--run-id=nightly", "--set=output.shards=2")
   assert again.returncode == 0, again.stderr
   assert outputs(out) == new
+
+
+def test_a_run_whose_lease_another_run_took_publishes_nothing(tmp_path):
+  """A cluster job that ran on after its launcher was killed, and whose
+  lease expired and went to another run: its final step finds the other
+  run in the lease and publishes nothing."""
+  from crmsync.transforms.publish import PublishError, lease_path, publish
+  prefix = str(tmp_path / "merged")
+  tmp = tmp_path / "merged.crmsync-tmp-mine"
+  tmp.mkdir()
+  (tmp / "shard.csv").write_text("ID\n1\n")
+  with open(lease_path(prefix), "w") as f:
+    json.dump({"run_id": "theirs"}, f)
+  final = f"{prefix}-00000-of-00001.csv"
+  with pytest.raises(PublishError, match="run theirs holds the output"):
+    publish(prefix, [(str(tmp / "shard.csv"), final)], "mine", str(tmp),
+            {}, f"{prefix}-*-of-*.csv")
+  assert not os.path.exists(final)
+  assert not os.path.exists(publishing_path(prefix))
+  # Its own lease, or none (a Beam test of the transforms): it publishes.
+  with open(lease_path(prefix), "w") as f:
+    json.dump({"run_id": "mine"}, f)
+  publish(prefix, [(str(tmp / "shard.csv"), final)], "mine", str(tmp), {},
+          f"{prefix}-*-of-*.csv")
+  assert open(final).read() == "ID\n1\n"

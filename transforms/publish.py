@@ -56,6 +56,11 @@ def publishing_path(prefix: str) -> str:
   return f"{prefix}_publishing.json"
 
 
+def lease_path(prefix: str) -> str:
+  """The lease of the run writing to the prefix (pipelines/lock.py)."""
+  return f"{prefix}_lock.json"
+
+
 def publish(prefix: str, moves: List[Tuple[str, str]], run_id: str,
             tmp: str, stats: dict, shard_pattern: str,
             described: Optional[Dict[str, dict]] = None,
@@ -66,8 +71,17 @@ def publish(prefix: str, moves: List[Tuple[str, str]], run_id: str,
   temporary path -> {"size", "sha256"} where the writer computed them (the
   others are read back); `publish_id`: new for each launch of the job (a
   rerun may keep its run id), how a retried final bundle knows its own
-  publish."""
+  publish. Raises PublishError, publishing nothing, when another run holds
+  the prefix's lease."""
   from crmsync.transforms.writing import remove_temp_dirs
+  holder = _read_json(lease_path(prefix))
+  if holder and holder.get("run_id", run_id) != run_id:
+    # A job that ran on after its launcher was killed, and whose lease
+    # another run has since taken: that run's output wins.
+    raise PublishError(
+        f"{lease_path(prefix)}: run {holder['run_id']} holds the output "
+        f"prefix now (run {run_id}'s lease expired): run {run_id}'s output "
+        f"is not published")
   recover(prefix)
   described = described or {}
   plan = {"run_id": run_id, "publish_id": publish_id, "committed_at": None,
