@@ -2,6 +2,7 @@
 
     pip install -c constraints.txt -e ".[bench]"    # once, from the repository
     python benchmarks/run.py SIZE [--skip naive] [--join auto|broadcast|partitioned]
+                                  [--runner flink|spark ...]
 
 SIZE: 220k, 1m, 5m or a row count (benchmarks/generate.py makes the data if
 it is missing). Runs, one after the other (never two at once on 2 cores):
@@ -10,10 +11,14 @@ it is missing). Runs, one after the other (never two at once on 2 cores):
   crmsync-2proc    the same with 2 worker processes
   duckdb           the same merge as a DuckDB SQL script (duckdb_merge.py)
   naive-beam       ReadFromCsv, one element per row, CoGroupByKey per key
+  crmsync-flink    with --runner flink: the job on the dev Flink cluster
+                   (`crmsync dev flink`, started here first), PROCESS workers
+  crmsync-spark    with --runner spark: the same on the dev Spark cluster
 
 and prints wall time (start-up included), rows/s, peak RSS of the whole
-process tree, and the ratios to DuckDB. It checks that DuckDB's output equals
-crmsync's row for row, and that 1 and 2 workers give identical bytes.
+process tree (a cluster's JVMs and workers included), and the ratios to
+DuckDB. It checks that DuckDB's output equals crmsync's row for row, and
+that 1 and 2 workers, and each cluster, give identical bytes.
 """
 
 import argparse
@@ -59,8 +64,9 @@ def _rss_kb(pid):
   return 0
 
 
-def measure(cmd, env=None):
-  """(wall seconds, peak RSS in MB of the process tree, exit code)."""
+def measure(cmd, env=None, also=()):
+  """(wall seconds, peak RSS in MB of the process tree, exit code); `also`:
+  pids of other processes (a cluster's daemons) counted with their trees."""
   start = time.monotonic()
   proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, env=env, cwd=ROOT)
@@ -69,7 +75,7 @@ def measure(cmd, env=None):
 
   def sample():
     while not stop.is_set():
-      tree, frontier = [proc.pid], [proc.pid]
+      tree, frontier = [proc.pid, *also], [proc.pid, *also]
       while frontier:
         frontier = [k for p in frontier for k in _children(p)]
         tree += frontier
@@ -111,6 +117,9 @@ def main(argv=None):
                       help="a contender to leave out (naive-beam, ...)")
   parser.add_argument("--join", default="auto",
                       choices=["auto", "broadcast", "partitioned"])
+  parser.add_argument("--runner", action="append", default=[],
+                      choices=["flink", "spark"],
+                      help="also run on this dev cluster")
   args = parser.parse_args(argv)
   size = args.size.lower()
   rows = SIZES.get(size) or int(size)
@@ -150,6 +159,20 @@ def main(argv=None):
       failed.append(name)
       continue
     results[name] = (wall, rss)
+  for kind in args.runner:
+    name = f"crmsync-{kind}"
+    print(f"starting the dev {kind} cluster, then running {name} ...",
+          file=sys.stderr)
+    from crmsync.pipelines.dev.clusters import FlinkCluster, SparkCluster
+    cluster_of = FlinkCluster if kind == "flink" else SparkCluster
+    with cluster_of(os.path.join(out, f"{kind}-cluster")) as cluster:
+      wall, rss, code = measure(crmsync_cmd(name, *cluster.beam_args()),
+                                also=[p.pid for p in cluster.processes])
+    if code:
+      print(f"{name} failed with exit code {code}", file=sys.stderr)
+      failed.append(name)
+    else:
+      results[name] = (wall, rss)
 
   base = results.get("duckdb")
   print(f"\n{rows:,} original rows + 3 enriched files ({size}); "
@@ -173,6 +196,11 @@ def main(argv=None):
     two = sorted(glob.glob(f"{out}/crmsync-2proc/merged-*-of-*.csv"))
     same = _digest(ours) == _digest(two)
     print(f"1 and 2 workers give identical bytes: {same}")
+  for kind in args.runner:
+    theirs = sorted(glob.glob(f"{out}/crmsync-{kind}/merged-*-of-*.csv"))
+    if theirs and ours:
+      print(f"the {kind} cluster gives the DirectRunner's bytes: "
+            f"{_digest(ours) == _digest(theirs)}")
   if base and ours:
     equal = all(a == b for a, b in itertools.zip_longest(
         _rows(ours), _rows([f"{out}/duckdb.csv"])))
