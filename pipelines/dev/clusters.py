@@ -152,11 +152,20 @@ class FlinkCluster(_Daemons):
         "taskmanager.host": "127.0.0.1", "taskmanager.bind-host": "127.0.0.1",
         "taskmanager.numberOfTaskSlots": 2, "parallelism.default": 2,
         "jobmanager.memory.process.size": "1024m",
-        "taskmanager.memory.process.size": "2560m",
+        "taskmanager.memory.process.size": "4096m",
         # A Beam job is one wide graph of tasks running at once: the default
         # network memory is short of buffers for it.
         "taskmanager.memory.network.min": "512m",
         "taskmanager.memory.network.max": "512m",
+        # Beam's gRPC data plane to the Python workers allocates direct
+        # buffers outside Flink's network memory, each as large as an
+        # element (a batch of rows): without room of its own, a job of a
+        # million rows fails with "OutOfMemoryError: Direct buffer memory".
+        "taskmanager.memory.task.off-heap.size": "512m",
+        # Beam's batch translation decodes whole elements on the JVM heap,
+        # and Flink's sorts hold them in managed memory (an index being
+        # combined is one element): both need room for the largest.
+        "taskmanager.memory.managed.size": "1024m",
         "io.tmp.dirs": os.path.join(self.work_dir, "tmp"),
         # A failed task (a lost worker) restarts its region of the job
         # rather than failing the job: every stage of crmsync may run twice.
@@ -166,6 +175,16 @@ class FlinkCluster(_Daemons):
     }
     with open(os.path.join(conf, "config.yaml"), "w") as f:
       f.writelines(f"{k}: {v}\n" for k, v in settings.items())
+    # Flink's own log (its errors: a TaskManager out of memory) goes to
+    # <name>.log beside the process's output, as bin/*.sh would set it up.
+    with open(os.path.join(conf, "log4j.properties"), "w") as f:
+      f.write("rootLogger.level = INFO\n"
+              "rootLogger.appenderRef.file.ref = File\n"
+              "appender.file.name = File\n"
+              "appender.file.type = File\n"
+              "appender.file.fileName = ${sys:log.file}\n"
+              "appender.file.layout.type = PatternLayout\n"
+              "appender.file.layout.pattern = %d %-5p %c - %m%n\n")
     return conf
 
   def _memory_args(self, home: str, lib: str, conf: str, which: str):
@@ -191,8 +210,12 @@ class FlinkCluster(_Daemons):
         ("taskmanager", "TM",
          "org.apache.flink.runtime.taskexecutor.TaskManagerRunner")):
       jvm, dynamic = self._memory_args(home, cp, conf, which)
-      process, log = self._start(name, ["java", *JAVA17_OPENS, *jvm, "-cp", cp,
-                                        main, "--configDir", conf, *dynamic])
+      logging = [f"-Dlog.file={os.path.join(self.work_dir, name)}-flink.log",
+                 "-Dlog4j.configurationFile=file:" +
+                 os.path.join(conf, "log4j.properties")]
+      process, log = self._start(name, ["java", *JAVA17_OPENS, *jvm,
+                                        *logging, "-cp", cp, main,
+                                        "--configDir", conf, *dynamic])
       if name == "jobmanager":
         _wait_http(f"http://{self.master}/overview", process, log, timeout)
     self._wait_for_count(f"http://{self.master}/overview", "taskmanagers",
