@@ -24,6 +24,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from crmsync.pipelines.config import EnrichedInput, JobConfig
+from crmsync.pipelines.runners import on_portable_runner
 from crmsync.transforms import csv_dialect
 from crmsync.transforms.csv_dialect import CsvFormat
 from crmsync.transforms.csv_files import (match_files, shared_header,
@@ -307,7 +308,8 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
                 | "RereadRows" >> beam.Filter(
                     lambda e: not isinstance(e, pa.RecordBatch)))
     out = original.rows | "BroadcastMerge" >> BroadcastMerge(
-        plan.spec, sources, f"{tmp}/indexes", reread=reread)
+        plan.spec, sources, f"{tmp}/indexes", reread=reread,
+        park_rows=on_portable_runner(p.options))
   written = out.merged | "Write" >> WriteShards(
       prefix, config.output.shards, original_sizes, out.header, tmp,
       config.output.delimiter or plan.original_fmt.delimiter,

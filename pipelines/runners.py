@@ -35,6 +35,18 @@ def worker_command() -> str:
   return os.path.join(os.path.dirname(sys.executable), "crmsync-worker")
 
 
+def on_portable_runner(options) -> bool:
+  """Whether a job with these PipelineOptions runs on Flink, Spark or a
+  job server of yours: elements then cross to the JVM and back, and large
+  ones are better passed as files."""
+  from apache_beam.options.pipeline_options import StandardOptions
+  runner = options.view_as(StandardOptions).runner or ""
+  if not isinstance(runner, str):
+    runner = type(runner).__name__
+  return runner.lower() in {*(r.lower() for r in JOB_SERVERS.values()),
+                            "portablerunner"}
+
+
 def _value(args: List[str], flag: str) -> Optional[str]:
   for i, a in enumerate(args):
     if a.startswith(flag + "="):

@@ -40,26 +40,36 @@ class BuildIndex(beam.PTransform):
   `header`: the source's header as read (ReadCsv.header); `files`: its files
   (ReadCsv.files), for the reports. With `folder` (one every worker can
   reach, such as the run's temporary folder) the index is written there and
-  travels as a small Handoff (see transforms/handoff.py)."""
+  travels as a small Handoff (see transforms/handoff.py); with `park_rows`
+  too, so do the source's batches on their way to the index: on Flink and
+  Spark the gathered list would be one element as large as the source,
+  decoded whole on the JVM's heap and sorted in its managed memory."""
 
   def __init__(self, source: EnrichedSpec, spec: MergeSpec,
                header: Sequence[str], files: List[str],
-               folder: Optional[str] = None):
+               folder: Optional[str] = None, park_rows: bool = False):
     super().__init__()
     mapped = tuple(source.rename.get(c, c) for c in header)
     self._args = (source, spec, mapped, list(files))
     self._folder = folder
+    self._park = park_rows and folder is not None
 
   def expand(self, rows):
     source, spec, header, files = self._args
+    folder = self._folder
+    if self._park:
+      rows = rows | "Park" >> beam.Map(lambda batch: handoff.save(
+          batch, FileSystems.join(folder, handoff.attempt_name(
+              handoff.file_name(source.name), ".rows"))))
     indexed = (rows
                | "Collect" >> beam.combiners.ToList()
                | "Index" >> beam.Map(
-                   lambda batches: build_index(batches, source, spec, header,
-                                               files)))
-    if self._folder is None:
+                   lambda batches: build_index(
+                       [handoff.load(b) if isinstance(b, handoff.Handoff)
+                        else b for b in batches],
+                       source, spec, header, files)))
+    if folder is None:
       return indexed
-    folder = self._folder
     return indexed | "Handoff" >> beam.Map(lambda index: handoff.save(
         index, FileSystems.join(folder, handoff.attempt_name(
             handoff.file_name(index.name), ".index")),
@@ -214,7 +224,8 @@ class BroadcastMerge(beam.PTransform):
   Each source becomes one EnrichedIndex (BuildIndex), a side input of every
   merge bundle: for enriched sides that fit in a worker's memory. With
   `folder` (one every worker can reach, such as the run's temporary
-  folder) the indexes are handed over as files there.
+  folder) the indexes are handed over as files there, and with
+  `park_rows` the sources' batches on their way to them (see BuildIndex).
 
   With `spec.scoring`, the original batches are scored first
   (transforms/candidates.py, transforms/assignment.py) and the merge takes
@@ -223,11 +234,13 @@ class BroadcastMerge(beam.PTransform):
   until the decisions are made."""
 
   def __init__(self, spec: MergeSpec, sources: Sequence[JoinSource],
-               folder: Optional[str] = None, reread=None):
+               folder: Optional[str] = None, reread=None,
+               park_rows: bool = False):
     super().__init__()
     self._spec, self._sources = spec, list(sources)
     self._folder = folder
     self._reread = reread
+    self._park = park_rows
 
   def expand(self, original):
     require_global_window(original, "BroadcastMerge")
@@ -237,7 +250,7 @@ class BroadcastMerge(beam.PTransform):
             for s in self._sources]
     indexes = tuple(
         s.rows | f"Index[{s.spec.name}]" >> BuildIndex(
-            s.spec, spec, s.header, s.files, self._folder)
+            s.spec, spec, s.header, s.files, self._folder, self._park)
         for s in self._sources) | "Indexes" >> beam.Flatten()
     decisions = None
     if spec.scoring:

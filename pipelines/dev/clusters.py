@@ -152,7 +152,7 @@ class FlinkCluster(_Daemons):
         "taskmanager.host": "127.0.0.1", "taskmanager.bind-host": "127.0.0.1",
         "taskmanager.numberOfTaskSlots": 2, "parallelism.default": 2,
         "jobmanager.memory.process.size": "1024m",
-        "taskmanager.memory.process.size": "4096m",
+        "taskmanager.memory.process.size": "3072m",
         # A Beam job is one wide graph of tasks running at once: the default
         # network memory is short of buffers for it.
         "taskmanager.memory.network.min": "512m",
@@ -162,10 +162,10 @@ class FlinkCluster(_Daemons):
         # element (a batch of rows): without room of its own, a job of a
         # million rows fails with "OutOfMemoryError: Direct buffer memory".
         "taskmanager.memory.task.off-heap.size": "512m",
-        # Beam's batch translation decodes whole elements on the JVM heap,
-        # and Flink's sorts hold them in managed memory (an index being
-        # combined is one element): both need room for the largest.
-        "taskmanager.memory.managed.size": "1024m",
+        # Managed memory only serves Flink's own sorts and hashes of
+        # elements; the rest goes to the heap, where Beam's translation
+        # decodes each element whole.
+        "taskmanager.memory.managed.size": "256m",
         "io.tmp.dirs": os.path.join(self.work_dir, "tmp"),
         # A failed task (a lost worker) restarts its region of the job
         # rather than failing the job: every stage of crmsync may run twice.
