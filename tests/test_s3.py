@@ -70,6 +70,31 @@ def _config(job, src, out, endpoint=None):
 
 
 @pytest.fixture
+def own_s3(tmp_path, monkeypatch):
+  """A SeaweedFS of the test's own, for tests that stop it, with the
+  bucket "crm" and the credentials set: `.server`, and `.restart()` to
+  bring it back on the same port and data."""
+
+  class Own:
+    def __init__(self):
+      self.server = SeaweedFS(str(tmp_path / "weed"),
+                              secret_key=SECRET).start()
+
+    def restart(self):
+      self.server = SeaweedFS(self.server.data_dir, self.server.s3_port,
+                              secret_key=SECRET).start()
+      return self.server
+  own = Own()
+  try:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", own.server.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    own.server.create_bucket("crm")
+    yield own
+  finally:
+    own.server.stop()
+
+
+@pytest.fixture
 def creds(s3, monkeypatch):
   monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
   monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
@@ -207,41 +232,34 @@ def test_shards_over_100_mb_are_multipart_uploads(tmp_path, s3, creds):
 
 
 def test_server_stopped_mid_run_fails_cleanly_and_rerun_is_identical(
-    job, tmp_path, cli, monkeypatch):
-  server = SeaweedFS(str(tmp_path / "weed"), secret_key=SECRET).start()
-  try:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", server.access_key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-    server.create_bucket("crm")
-    _inputs(tmp_path, server, "t7/in")
-    cfg = _config(job, "s3://crm/t7/in", "s3://crm/t7/out", server.endpoint)
-    assert cli("run", cfg, "--set=output.path=s3://crm/t7/clean/merged",
-               "--set=output.reports=s3://crm/t7/clean/reports")[0] == 0
-    clean = _s3_objects(server, "t7/clean/")
-    import crmsync.transforms.writing as writing
-    real = writing.encode_csv
+    job, tmp_path, cli, monkeypatch, own_s3):
+  server = own_s3.server
+  _inputs(tmp_path, server, "t7/in")
+  cfg = _config(job, "s3://crm/t7/in", "s3://crm/t7/out", server.endpoint)
+  assert cli("run", cfg, "--set=output.path=s3://crm/t7/clean/merged",
+             "--set=output.reports=s3://crm/t7/clean/reports")[0] == 0
+  clean = _s3_objects(server, "t7/clean/")
+  import crmsync.transforms.writing as writing
+  real = writing.encode_csv
 
-    def stop_server_then_encode(*a, **k):
-      server.stop()
-      return real(*a, **k)
-    with monkeypatch.context() as m:
-      m.setattr(writing, "encode_csv", stop_server_then_encode)
-      code, _, err = cli("run", cfg)
-    assert code == 1, err
-    assert err.count("\n") <= 2 and "crmsync: run failed:" in err
-    assert SECRET not in err
-    server = SeaweedFS(server.data_dir, server.s3_port,
-                       secret_key=SECRET).start()
-    final = {k for k in _s3_objects(server, "t7/out/") if "tmp" not in k}
-    # Nothing was published; the lease could not be removed with the
-    # server down, and is dead: its run is over.
-    assert final == {"merged_lock.json"}
-    assert cli("run", cfg)[0] == 0
-    out = {k: v.replace(b"t7/out", b"t7/clean") for k, v in
-           _s3_objects(server, "t7/out/").items()}
-    assert out == clean
-  finally:
+  def stop_server_then_encode(*a, **k):
     server.stop()
+    return real(*a, **k)
+  with monkeypatch.context() as m:
+    m.setattr(writing, "encode_csv", stop_server_then_encode)
+    code, _, err = cli("run", cfg)
+  assert code == 1, err
+  assert err.count("\n") <= 2 and "crmsync: run failed:" in err
+  assert SECRET not in err
+  server = own_s3.restart()
+  final = {k for k in _s3_objects(server, "t7/out/") if "tmp" not in k}
+  # Nothing was published; the lease could not be removed with the
+  # server down, and is dead: its run is over.
+  assert final == {"merged_lock.json"}
+  assert cli("run", cfg)[0] == 0
+  out = {k: v.replace(b"t7/out", b"t7/clean") for k, v in
+         _s3_objects(server, "t7/out/").items()}
+  assert out == clean
 
 
 def _published(s3, prefix, as_prefix=None):
@@ -286,43 +304,36 @@ def test_a_run_killed_mid_publish_on_s3_is_rolled_forward(
 
 
 def test_server_stopped_during_the_publish_then_a_rerun_finishes_it(
-    job, tmp_path, cli, monkeypatch):
+    job, tmp_path, cli, monkeypatch, own_s3):
   """The S3 server goes down after the plan is written, before the first
   move: exit 1 with one line, the previous output's files untouched; once
   the server is back, the next run rolls the publish forward and then
   publishes its own output, the bytes of a clean run."""
-  server = SeaweedFS(str(tmp_path / "weed"), secret_key=SECRET).start()
-  try:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", server.access_key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-    server.create_bucket("crm")
-    _inputs(tmp_path, server, "t9/in")
-    cfg = _config(job, "s3://crm/t9/in", "s3://crm/t9/out", server.endpoint)
-    assert cli("run", cfg, "--set=output.path=s3://crm/t9/clean/merged",
-               "--set=output.reports=s3://crm/t9/clean/reports")[0] == 0
-    clean = _published(server, "t9/clean/")
-    assert cli("run", cfg, "--set=output.shards=5")[0] == 0
-    before = _published(server, "t9/out/")
-    from crmsync.transforms import publish
-    real = publish._move
+  server = own_s3.server
+  _inputs(tmp_path, server, "t9/in")
+  cfg = _config(job, "s3://crm/t9/in", "s3://crm/t9/out", server.endpoint)
+  assert cli("run", cfg, "--set=output.path=s3://crm/t9/clean/merged",
+             "--set=output.reports=s3://crm/t9/clean/reports")[0] == 0
+  clean = _published(server, "t9/clean/")
+  assert cli("run", cfg, "--set=output.shards=5")[0] == 0
+  before = _published(server, "t9/out/")
+  from crmsync.transforms import publish
+  real = publish._move
 
-    def stop_server_then_move(*a):
-      server.stop()
-      return real(*a)
-    with monkeypatch.context() as m:
-      m.setattr(publish, "_move", stop_server_then_move)
-      code, _, err = cli("run", cfg)
-    assert code == 1, err
-    assert err.count("\n") <= 2 and "crmsync: run failed:" in err
-    server = SeaweedFS(server.data_dir, server.s3_port,
-                       secret_key=SECRET).start()
-    after = _published(server, "t9/out/")
-    assert after.pop("merged_publishing.json")  # in flight: readers wait
-    assert after == before
-    assert cli("run", cfg)[0] == 0
-    assert _published(server, "t9/out/", "t9/clean/") == clean
-  finally:
+  def stop_server_then_move(*a):
     server.stop()
+    return real(*a)
+  with monkeypatch.context() as m:
+    m.setattr(publish, "_move", stop_server_then_move)
+    code, _, err = cli("run", cfg)
+  assert code == 1, err
+  assert err.count("\n") <= 2 and "crmsync: run failed:" in err
+  server = own_s3.restart()
+  after = _published(server, "t9/out/")
+  assert after.pop("merged_publishing.json")  # in flight: readers wait
+  assert after == before
+  assert cli("run", cfg)[0] == 0
+  assert _published(server, "t9/out/", "t9/clean/") == clean
 
 
 def test_dev_s3_command_serves_the_demo_bucket_and_stops(tmp_path):
