@@ -176,7 +176,8 @@ class FlinkCluster(_Daemons):
     with open(os.path.join(conf, "config.yaml"), "w") as f:
       f.writelines(f"{k}: {v}\n" for k, v in settings.items())
     # Flink's own log (its errors: a TaskManager out of memory) goes to
-    # <name>.log beside the process's output, as bin/*.sh would set it up.
+    # <name>-flink.log beside the process's output (<name>.log), as
+    # bin/*.sh would set it up.
     with open(os.path.join(conf, "log4j.properties"), "w") as f:
       f.write("rootLogger.level = INFO\n"
               "rootLogger.appenderRef.file.ref = File\n"
