@@ -166,7 +166,11 @@ def main(argv=None):
     from crmsync.pipelines.dev.clusters import FlinkCluster, SparkCluster
     cluster_of = FlinkCluster if kind == "flink" else SparkCluster
     with cluster_of(os.path.join(out, f"{kind}-cluster")) as cluster:
+      # Spark's driver (the job server) asks for 1 GB executors unless
+      # told: too little for 5M rows (the README's cluster settings).
+      env = dict(os.environ, SPARK_EXECUTOR_MEMORY="4g")
       wall, rss, code = measure(crmsync_cmd(name, *cluster.beam_args()),
+                                env=env,
                                 also=[p.pid for p in cluster.processes])
     if code:
       print(f"{name} failed with exit code {code}", file=sys.stderr)

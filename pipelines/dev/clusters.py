@@ -255,7 +255,9 @@ class SparkCluster(_Daemons):
                timeout)
     self._start("worker", [
         spark_class, "org.apache.spark.deploy.worker.Worker",
-        "--host", "127.0.0.1", "--cores", "2", "--memory", "2g",
+        # Room for one executor of SPARK_EXECUTOR_MEMORY up to 6 GB (the
+        # job server, Spark's driver, asks for 1 GB unless that is set).
+        "--host", "127.0.0.1", "--cores", "2", "--memory", "6g",
         "--webui-port", str(free_port()), self.master], env)
     self._wait_for_count(f"http://127.0.0.1:{self.ui_port}/json/",
                          "aliveworkers", "worker", timeout)
