@@ -103,9 +103,7 @@ def assign(ids, vendor, keys, weight, assignment: str,
     return keep
   member = vendor < own_rows
   if assignment == "best":
-    top = np.full(int(vendor.max()) + 1, -np.inf)
-    np.maximum.at(top, vendor, weight)
-    keep = weight >= top[vendor]
+    keep = weight >= _best_per_vendor(vendor, weight)[vendor]
   elif assignment == "one_to_one":
     order = np.lexsort((vendor, member, ids, keys, -weight))
     keep = np.zeros(n, bool)
@@ -125,6 +123,14 @@ def assign(ids, vendor, keys, weight, assignment: str,
   return chosen
 
 
+def _best_per_vendor(vendor: np.ndarray, weight: np.ndarray) -> np.ndarray:
+  """Per vendor row (by index), its best weight with any original row;
+  -inf for rows without pairs."""
+  top = np.full(int(vendor.max()) + 1, -np.inf)
+  np.maximum.at(top, vendor, weight)
+  return top
+
+
 def ambiguous_ties(vendor, weight, names_agree,
                    original_names=None) -> np.ndarray:
   """Pairs of vendor rows that score best with several original rows that
@@ -138,8 +144,7 @@ def ambiguous_ties(vendor, weight, names_agree,
   ambiguous = np.zeros(vendor.size, bool)
   if not vendor.size:
     return ambiguous
-  top = np.full(int(vendor.max()) + 1, -np.inf)
-  np.maximum.at(top, vendor, weight)
+  top = _best_per_vendor(vendor, weight)
   best = weight >= top[vendor]
   tied = np.bincount(vendor[best], minlength=top.size) > 1
   doubt = np.zeros(top.size, bool)
@@ -194,11 +199,9 @@ def _mixed_groups(ids, vendor, groups, weight) -> np.ndarray:
   worst = np.full(keys.shape[1], np.inf)
   np.minimum.at(worst, inverse.ravel(), weight[member])
   # Per synthesised row, its members' best weight with any original row.
-  top = np.full(int(vendor.max()) + 1, -np.inf)
-  np.maximum.at(top, vendor, weight)
-  best_member = {}
-  for g, m in zip(groups[member].tolist(), vendor[member].tolist()):
-    best_member[g] = max(best_member.get(g, -np.inf), top[m])
+  best_member = np.full(int(max(vendor.max(), groups.max())) + 1, -np.inf)
+  np.maximum.at(best_member, groups[member],
+                _best_per_vendor(vendor, weight)[vendor[member]])
   synthesised = np.flatnonzero(np.isin(vendor, keys[1]))
   codes = {(int(o), int(g)): i for i, (o, g) in enumerate(keys.T.tolist())}
   for i in synthesised.tolist():

@@ -65,8 +65,7 @@ class BuildIndex(beam.PTransform):
                | "Collect" >> beam.combiners.ToList()
                | "Index" >> beam.Map(
                    lambda batches: build_index(
-                       [handoff.load(b) if isinstance(b, handoff.Handoff)
-                        else b for b in batches],
+                       [handoff.opened(b) for b in batches],
                        source, spec, header, files)))
     if folder is None:
       return indexed
@@ -78,7 +77,7 @@ class BuildIndex(beam.PTransform):
 
 def open_index(index) -> EnrichedIndex:
   """An EnrichedIndex, whether it came in the element or as a Handoff."""
-  return handoff.load(index) if isinstance(index, handoff.Handoff) else index
+  return handoff.opened(index)
 
 
 def supplied(index) -> Supplied:

@@ -255,8 +255,7 @@ class ScorePairs(AheadDoFn):
     with self._lock:  # once per worker, whichever thread asks first
       name = index.name
       if name not in self._opened:
-        opened = (handoff.load(index) if isinstance(index, handoff.Handoff)
-                  else index)
+        opened = handoff.opened(index)
         self._opened[name] = (opened, VendorSide(
             opened, self._comparisons, self._spec.phone_region))
       return self._opened[name]

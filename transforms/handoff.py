@@ -107,6 +107,12 @@ def load(handoff: Handoff) -> Any:
   return pickle.loads(meta, buffers=[data[o:o + n] for o, n in table])
 
 
+def opened(value: Any) -> Any:
+  """The value a Handoff stands for (loaded), or `value` itself when it
+  travelled in the element."""
+  return load(value) if isinstance(value, Handoff) else value
+
+
 def _check(path: str, data, digest: str) -> None:
   if hashlib.sha256(data).hexdigest() != digest:
     raise Tampered(f"{path}: not the file this run wrote there (its SHA-256 "
