@@ -231,13 +231,21 @@ def test_shards_over_100_mb_are_multipart_uploads(tmp_path, s3, creds):
   assert parts > 1
 
 
+def _job_run_clean(job, tmp_path, cli, server, name):
+  """The job's inputs under `name`/in, its config writing to `name`/out,
+  and one clean run of it into `name`/clean, for reference."""
+  _inputs(tmp_path, server, f"{name}/in")
+  cfg = _config(job, f"s3://crm/{name}/in", f"s3://crm/{name}/out",
+                server.endpoint)
+  assert cli("run", cfg, f"--set=output.path=s3://crm/{name}/clean/merged",
+             f"--set=output.reports=s3://crm/{name}/clean/reports")[0] == 0
+  return cfg
+
+
 def test_server_stopped_mid_run_fails_cleanly_and_rerun_is_identical(
     job, tmp_path, cli, monkeypatch, own_s3):
   server = own_s3.server
-  _inputs(tmp_path, server, "t7/in")
-  cfg = _config(job, "s3://crm/t7/in", "s3://crm/t7/out", server.endpoint)
-  assert cli("run", cfg, "--set=output.path=s3://crm/t7/clean/merged",
-             "--set=output.reports=s3://crm/t7/clean/reports")[0] == 0
+  cfg = _job_run_clean(job, tmp_path, cli, server, "t7")
   clean = _s3_objects(server, "t7/clean/")
   import crmsync.transforms.writing as writing
   real = writing.encode_csv
@@ -310,10 +318,7 @@ def test_server_stopped_during_the_publish_then_a_rerun_finishes_it(
   the server is back, the next run rolls the publish forward and then
   publishes its own output, the bytes of a clean run."""
   server = own_s3.server
-  _inputs(tmp_path, server, "t9/in")
-  cfg = _config(job, "s3://crm/t9/in", "s3://crm/t9/out", server.endpoint)
-  assert cli("run", cfg, "--set=output.path=s3://crm/t9/clean/merged",
-             "--set=output.reports=s3://crm/t9/clean/reports")[0] == 0
+  cfg = _job_run_clean(job, tmp_path, cli, server, "t9")
   clean = _published(server, "t9/clean/")
   assert cli("run", cfg, "--set=output.shards=5")[0] == 0
   before = _published(server, "t9/out/")
