@@ -25,7 +25,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from crmsync.pipelines.config import EnrichedInput, JobConfig
 from crmsync.pipelines.runners import on_portable_runner
-from crmsync.transforms import csv_dialect
+from crmsync.transforms import claims, csv_dialect
 from crmsync.transforms.csv_dialect import CsvFormat
 from crmsync.transforms.csv_files import (match_files, shared_header,
                                           write_sample)
@@ -300,9 +300,10 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
         partitions=config.join_partitions, reread=read_original.source)
   else:
     reread = None
-    if plan.spec.scoring:
-      # The candidate pairs read the original again, from the same source;
-      # its rejected records and counts come from the first read only.
+    if plan.spec.scoring or claims.needed(plan.spec):
+      # The candidate pairs (or the claims) read the original again, from
+      # the same source; its rejected records and counts come from the
+      # first read only.
       reread = (p
                 | "RereadOriginal" >> beam.io.Read(read_original.source)
                 | "RereadRows" >> beam.Filter(

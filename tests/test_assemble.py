@@ -249,6 +249,7 @@ def test_stats_count_matches_conflicts_refusals_and_filled_cells():
       "matched_rows": {"a": 2, "b": 3},
       "fuzzy_matches": {"a": 1, "b": 0},
       "rejected_by_confirm": {"a": 1, "b": 1},
+      "refused_by_assignment": {"a": 0, "b": 0},
       "matched_any": 4,
       "conflicts": {"Phone": 1, "Title": 1},
       "invalid_values": {"Phone": 1, "Web": 1},

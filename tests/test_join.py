@@ -221,10 +221,12 @@ class _Metrics:
     return Counter()
 
 
-def _stats(merged, matched, conflicts=None, invalid=None, rejected=None):
+def _stats(merged, matched, conflicts=None, invalid=None, rejected=None,
+           refused=None):
   return {"merged_rows": merged, "matched_any": matched,
           "conflicts": conflicts or {}, "invalid_values": invalid or {},
-          "rejected_by_confirm": rejected or {}}
+          "rejected_by_confirm": rejected or {},
+          "refused_by_assignment": refused or {}}
 
 
 def test_count_outputs_passes_every_output_on_and_counts_the_stats(
@@ -236,14 +238,16 @@ def test_count_outputs_passes_every_output_on_and_counts_the_stats(
       {"column": pa.array(["Email"])}))
   merged = row_batch(0, {"Email": ["a@x.com"]})
   stats = beam.pvalue.TaggedOutput("stats", _stats(
-      10, 4, {"Email": 2, "Phone": 1}, {"Phone": 3}, {"v": 1, "w": 0}))
+      10, 4, {"Email": 2, "Phone": 1}, {"Phone": 3}, {"v": 1, "w": 0},
+      {"v": 2}))
   outputs = [conflicts, stats, merged]
   assert list(count_outputs(iter(outputs), progress)) == outputs
   assert progress.added == [10]
   assert metrics.counts == {
       ("crmsync", "rows_merged"): 10, ("crmsync", "rows_matched"): 4,
       ("crmsync", "conflicts"): 3, ("crmsync", "invalid_values"): 3,
-      ("crmsync", "matches_rejected_by_confirm"): 1}
+      ("crmsync", "matches_rejected_by_confirm"): 1,
+      ("crmsync", "matches_refused_by_assignment"): 2}
 
 
 def test_count_outputs_counts_nothing_for_zeros(monkeypatch):

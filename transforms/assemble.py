@@ -36,13 +36,14 @@ def resolve_batch(batch: RowBatch, gathered, matches, layout, spec,
 
   Stats (a dict of counts; reports.SumStats adds them up): merged_rows,
   matched_any, and per source matches (key -> rows), matched_rows,
-  fuzzy_matches, rejected_by_confirm; per column conflicts,
+  fuzzy_matches, rejected_by_confirm, refused_by_assignment; per column conflicts,
   invalid_values, filled_before, filled_after."""
   original_keys = original_keys or {}
   table = batch.table
   n = table.num_rows
   stats = {"merged_rows": n, "matches": {}, "matched_rows": {},
            "fuzzy_matches": {}, "rejected_by_confirm": {},
+           "refused_by_assignment": {},
            "conflicts": {}, "invalid_values": {}, "filled_before": {},
            "filled_after": {}}
   matched_any = np.zeros(n, bool)
@@ -55,6 +56,7 @@ def resolve_batch(batch: RowBatch, gathered, matches, layout, spec,
     stats["matched_rows"][name] = int((how >= 0).sum())
     stats["fuzzy_matches"][name] = int(fuzzy[how].sum())
     stats["rejected_by_confirm"][name] = match.rejected
+    stats["refused_by_assignment"][name] = match.refused
     matched_any |= how >= 0
   stats["matched_any"] = int(matched_any.sum())
 

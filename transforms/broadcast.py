@@ -20,6 +20,8 @@ from crmsync.transforms.ahead import AheadDoFn
 from crmsync.transforms.assemble import resolve_batch
 from crmsync.transforms.assignment import decide
 from crmsync.transforms.candidates import ScorePairs
+from crmsync.transforms.claims import (Claims, decide_claims, first_hits,
+                                       needed as claims_needed)
 from crmsync.transforms import confirm
 from crmsync.transforms.columns import FILE_COL, ID_COL, LINE_COL
 from crmsync.transforms.join import (EnrichedAccount, JoinResult, JoinSource,
@@ -27,8 +29,9 @@ from crmsync.transforms.join import (EnrichedAccount, JoinResult, JoinSource,
                                      count_outputs, join_layout,
                                      require_global_window)
 from crmsync.transforms.matching import (BatchKeys, EnrichedIndex,
-                                         SourceColumns, build_index,
-                                         identities, lookup_rows)
+                                         SourceColumns, batch_identities,
+                                         build_index, identities,
+                                         lookup_rows)
 from crmsync.transforms.progress import Progress
 from crmsync.transforms.rows import RowBatch
 from crmsync.transforms.spec import EnrichedSpec, MergeSpec
@@ -104,11 +107,16 @@ class MergeBatches(AheadDoFn):
   invalid_values and rejected_matches (one Arrow batch each per original
   batch, where any), used ((source, identities of the source rows its
   matches used)) and stats (a dict per batch). The broadcast join: every
-  enriched index is a side input. Batches merge on a thread per core."""
+  enriched index is a side input, and with `decided_by` the scoring's
+  decisions ("scoring": assignment.decide's) or the cascade's claims
+  ("claims": claims.decide_claims's). Batches merge on a thread per
+  core."""
 
-  def __init__(self, spec: MergeSpec, source_order: Sequence[str]):
+  def __init__(self, spec: MergeSpec, source_order: Sequence[str],
+               decided_by: Optional[str] = None):
     self._spec = spec
     self._order = tuple(source_order)
+    self._decided_by = decided_by
 
   def setup(self):
     super().setup()
@@ -123,20 +131,21 @@ class MergeBatches(AheadDoFn):
     return self._opened[index.path]
 
   def process(self, batch: RowBatch, window=beam.DoFn.WindowParam,
-              timestamp=beam.DoFn.TimestampParam, indexes=(),
-              decisions=None):
+              timestamp=beam.DoFn.TimestampParam, indexes=(), decided=None):
     indexes = sort_indexes([self._open(i) for i in indexes], self._order)
-    yield from super().process(batch, window, timestamp, indexes, decisions)
+    yield from super().process(batch, window, timestamp, indexes, decided)
 
   def work(self, batch: RowBatch, indexes: List[EnrichedIndex],
-           decisions=None) -> list:
-    return list(self._merge_outputs(batch, indexes, decisions))
+           decided=None) -> list:
+    return list(self._merge_outputs(batch, indexes, decided))
 
   def emit(self, outputs):
     return count_outputs(outputs, self._progress)
 
-  def _merge_outputs(self, batch, indexes, decisions):
+  def _merge_outputs(self, batch, indexes, decided):
     spec = self._spec
+    decisions = decided if self._decided_by == "scoring" else None
+    claims = decided if self._decided_by == "claims" else {}
     values = BatchKeys(batch.table, spec)
     if decisions is not None:
       values.one_column_keys()  # conflicts compare by these
@@ -144,7 +153,7 @@ class MergeBatches(AheadDoFn):
     for index in indexes:
       match = SourceMatch(batch.num_rows)
       if decisions is None:
-        self._cascade(match, batch, index, values)
+        cascade(match, batch, index, values, spec, claims.get(index.name))
       elif index.name in decisions:
         match.take_decisions(batch, decisions[index.name], index, spec)
       matches[index.name] = match
@@ -159,31 +168,61 @@ class MergeBatches(AheadDoFn):
                              values.column_keys())
 
 
-  def _cascade(self, match: SourceMatch, batch: RowBatch,
-               index: EnrichedIndex, values: BatchKeys) -> None:
-    """Without scoring: each row matches at the first key that hits."""
-    spec = self._spec
-    for k, key in enumerate(spec.keys):
-      if key.name not in index.lookups and key.name not in index.fuzzy:
-        continue
-      pending = match.how < 0
-      if not pending.any():
-        break
-      if key.fuzzy:
-        todo = np.flatnonzero(pending)
-        rows, found, scores = index.fuzzy[key.name].best(
-            values.fuzzy(key, todo))
-        rows = todo[rows]
-      else:
-        found = lookup_rows(values.exact(key), index.lookups[key.name],
-                            pending)
-        rows = np.flatnonzero(found >= 0)
-        found, scores = found[rows], np.ones(rows.size)
-      checked = confirm.evidence_columns(spec, key, index.table.column_names)
-      hits = (index.table.select(checked + [FILE_COL, LINE_COL]).take(
-          pa.array(found, pa.int64())) if checked else None)
-      match.accept(batch, k, key, rows, found, scores, hits, index.name,
-                   index.files, spec)
+def cascade(match: SourceMatch, batch: RowBatch, index: EnrichedIndex,
+            values: BatchKeys, spec: MergeSpec,
+            claims: Optional[Claims] = None) -> None:
+  """Without scoring: each row matches at the first key that hits, and
+  that `claims` (the cascade's assignment, transforms/claims.py)
+  allows."""
+  for k, key in enumerate(spec.keys):
+    if key.name not in index.lookups and key.name not in index.fuzzy:
+      continue
+    pending = match.how < 0
+    if not pending.any():
+      break
+    if key.fuzzy:
+      todo = np.flatnonzero(pending)
+      rows, found, scores = index.fuzzy[key.name].best(
+          values.fuzzy(key, todo))
+      rows = todo[rows]
+    else:
+      found = lookup_rows(values.exact(key), index.lookups[key.name],
+                          pending)
+      rows = np.flatnonzero(found >= 0)
+      found, scores = found[rows], np.ones(rows.size)
+    checked = confirm.evidence_columns(spec, key, index.table.column_names)
+    hits = (index.table.select(checked + [FILE_COL, LINE_COL]).take(
+        pa.array(found, pa.int64())) if checked else None)
+    allowed = None
+    if claims is not None and not key.fuzzy:
+      allowed = (lambda found, k=k: claims.allowed(
+          k, *index.member_identities(found)))
+    match.accept(batch, k, key, rows, found, scores, hits, index.name,
+                 index.files, spec, allowed)
+
+
+class ClaimHits(beam.DoFn):
+  """Original RowBatch -> claims.FirstHits, one per source (side input:
+  the sources' EnrichedIndexes or their Handoffs): each row's first hit,
+  with no claims applied."""
+
+  def __init__(self, spec: MergeSpec):
+    self._spec = spec
+
+  def setup(self):
+    self._opened = {}  # index name -> EnrichedIndex, once per worker
+
+  def process(self, batch: RowBatch, indexes=()):
+    values = BatchKeys(batch.table, self._spec)
+    originals = batch_identities(batch)
+    for index in indexes:
+      if index.name not in self._opened:
+        self._opened[index.name] = handoff.opened(index)
+      index = self._opened[index.name]
+      match = SourceMatch(batch.num_rows)
+      cascade(match, batch, index, values, self._spec)
+      yield first_hits(index.name, originals, match.hit, match.how,
+                       self._spec, index.member_identities)
 
 
 class Merge(beam.PTransform):
@@ -191,27 +230,31 @@ class Merge(beam.PTransform):
 
   Input: original RowBatch PCollection; `indexes`: a PCollection of
   EnrichedIndex, or their Handoffs (one per source); `decisions` (with
-  scoring): a singleton PCollection of assignment.decide's result. Output
-  tags: `merged` (RowBatch), `conflicts`, `invalid_values`,
+  scoring): a singleton PCollection of assignment.decide's result, or
+  `claims` (the cascade's assignment): one of claims.decide_claims's.
+  Output tags: `merged` (RowBatch), `conflicts`, `invalid_values`,
   `rejected_matches` and `review` (Arrow batches), `used` ((source,
   identities of the rows used)), `stats`.
   BroadcastMerge wraps it in the joins' contract.
   """
 
   def __init__(self, spec: MergeSpec, source_order: Sequence[str], indexes,
-               decisions=None):
+               decisions=None, claims=None):
     super().__init__()
     self._spec = spec
     self._order = tuple(source_order)
     self._indexes = indexes
-    self._decisions = decisions
+    self._decided, self._decided_by = (
+        (decisions, "scoring") if decisions is not None else
+        (claims, "claims") if claims is not None else (None, None))
 
   def expand(self, rows):
     side = [beam.pvalue.AsList(self._indexes)]
-    if self._decisions is not None:
-      side.append(beam.pvalue.AsSingleton(self._decisions))
+    if self._decided is not None:
+      side.append(beam.pvalue.AsSingleton(self._decided))
     return rows | beam.ParDo(
-        MergeBatches(self._spec, self._order), *side).with_outputs(
+        MergeBatches(self._spec, self._order, self._decided_by),
+        *side).with_outputs(
             "conflicts", "invalid_values", "rejected_matches", "review",
             "used", "stats", main="merged")
 
@@ -228,9 +271,10 @@ class BroadcastMerge(beam.PTransform):
 
   With `spec.scoring`, the original batches are scored first
   (transforms/candidates.py, transforms/assignment.py) and the merge takes
-  the decisions; `reread` (the same original RowBatches read a second
-  time, as the job passes them) spares the runner holding the first read
-  until the decisions are made."""
+  the decisions; a cascade that needs claims (transforms/claims.py) runs
+  once first for them. `reread` (the same original RowBatches read a
+  second time, as the job passes them) spares the runner holding the first
+  read until the decisions are made."""
 
   def __init__(self, spec: MergeSpec, sources: Sequence[JoinSource],
                folder: Optional[str] = None, reread=None,
@@ -258,7 +302,15 @@ class BroadcastMerge(beam.PTransform):
                        ScorePairs(spec), beam.pvalue.AsList(indexes))
                    | "AllPairs" >> beam.combiners.ToList()
                    | "Decide" >> beam.Map(decide, spec))
-    merged = original | "Merge" >> Merge(spec, order, indexes, decisions)
+    claims = None
+    if claims_needed(spec):
+      claims = ((original if self._reread is None else self._reread)
+                | "ClaimHits" >> beam.ParDo(
+                    ClaimHits(spec), beam.pvalue.AsList(indexes))
+                | "AllClaims" >> beam.combiners.ToList()
+                | "DecideClaims" >> beam.Map(decide_claims, spec))
+    merged = original | "Merge" >> Merge(spec, order, indexes, decisions,
+                                         claims)
     header = (indexes
               | "Supplied" >> beam.Map(supplied)
               | "AllSupplied" >> beam.combiners.ToList()

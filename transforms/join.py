@@ -157,17 +157,21 @@ class SourceMatch:
     self.how = np.full(n, -1, np.int64)
     self.score = np.full(n, np.nan)
     self.rejected = 0
+    self.refused = 0  # hits the cascade's assignment refused (claims.py)
     self.rejected_batches: List[pa.RecordBatch] = []  # rejected_matches rows
     self.review_batches: List[pa.RecordBatch] = []  # review.csv rows
     self.detail = None  # with scoring: each match's evidence (_match_detail)
 
   def accept(self, batch: RowBatch, k: int, key, rows, found, scores,
-             hits: pa.Table, source: str, files, spec: MergeSpec) -> None:
+             hits: pa.Table, source: str, files, spec: MergeSpec,
+             allowed=None) -> None:
     """Takes the hits of key `k` for rows no earlier key matched, unless
     the key's confirming columns or checked names reject them (kept in
     rejected_batches for the report, and the row stays free for the next
-    key). `hits`: the source's rows that hit (with FILE_COL, LINE_COL and
-    confirm.evidence_columns), aligned with `rows`; None: not checked."""
+    key), or `allowed` (found -> a mask: the cascade's assignment,
+    transforms/claims.py) refuses them. `hits`: the source's rows that hit
+    (with FILE_COL, LINE_COL and confirm.evidence_columns), aligned with
+    `rows`; None: not checked."""
     free = self.how[rows] < 0
     rows, found, scores = rows[free], found[free], scores[free]
     if hits is not None and rows.size:
@@ -181,6 +185,10 @@ class SourceMatch:
             LINE_COL, tuple(c for c in hits.column_names
                             if c not in (FILE_COL, LINE_COL))))
         rows, found, scores = rows[~bad], found[~bad], scores[~bad]
+    if allowed is not None and rows.size:
+      ok = allowed(found)
+      self.refused += int((~ok).sum())
+      rows, found, scores = rows[ok], found[ok], scores[ok]
     self.hit[rows] = found
     self.how[rows] = k
     self.score[rows] = scores
@@ -232,7 +240,9 @@ def count_outputs(outputs, progress: Progress):
                       ("invalid_values",
                        sum(stats["invalid_values"].values())),
                       ("matches_rejected_by_confirm",
-                       sum(stats["rejected_by_confirm"].values()))):
+                       sum(stats["rejected_by_confirm"].values())),
+                      ("matches_refused_by_assignment",
+                       sum(stats["refused_by_assignment"].values()))):
         if n:
           Metrics.counter("crmsync", name).inc(n)
     yield output

@@ -137,6 +137,19 @@ class EnrichedIndex:
     return self.table.take(pa.array(rows, pa.int64())).select(
         [FILE_COL, LINE_COL] + list(c.keep) + list(c.key_columns))
 
+  def member_identities(self, hit_rows: np.ndarray):
+    """(identities of the source rows behind each hit row, in order; how
+    many per hit row): a synthesised row stands for its group."""
+    groups = [np.asarray(self.members[r], np.int64) if r >= self.rows_read
+              else np.array([r], np.int64) for r in hit_rows.tolist()] if (
+                  (hit_rows >= self.rows_read).any()) else None
+    if groups is None:
+      return identities(self.table, hit_rows), np.ones(hit_rows.size,
+                                                       np.int64)
+    rows = np.concatenate(groups) if groups else np.zeros(0, np.int64)
+    return (identities(self.table, rows),
+            np.array([g.size for g in groups], np.int64))
+
   def used_rows(self, hit_rows: np.ndarray) -> np.ndarray:
     """The source rows behind hit rows (a synthesised row stands for its
     group)."""

@@ -36,12 +36,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crmsync.transforms import confirm, handoff
+from crmsync.transforms import claims, confirm, handoff
+from crmsync.transforms.claims import decide_claims, first_hits
 from crmsync.transforms.ahead import AheadDoFn
 from crmsync.transforms.csv_source import CsvSource
 from crmsync.transforms.fuzzy import FuzzyValues, choose
 from crmsync.transforms.hashing import in_sorted, sorted_unique, stable_hash
-from crmsync.transforms.matching import (SourceColumns, identities,
+from crmsync.transforms.matching import (SourceColumns, batch_identities,
+                                         identities,
                                          index_from_tables, key_pairs,
                                          key_values, lookup_rows,
                                          source_table)
@@ -331,7 +333,9 @@ class _JoinPartition(AheadDoFn):
 
 
 class _Assemble(AheadDoFn):
-  """An original batch (re-read) and its answers -> the merged batch."""
+  """An original batch (re-read) and its answers -> the merged batch; side
+  inputs: the layout, and the cascade's claims (transforms/claims.py) where
+  the job needs them."""
 
   def __init__(self, spec: MergeSpec, source_order: Sequence[str],
                reread: Optional[CsvSource], files: Dict[str, List[str]]):
@@ -346,54 +350,19 @@ class _Assemble(AheadDoFn):
     batch_id, grouped = element
     return batch_id, {tag: list(values) for tag, values in grouped.items()}
 
-  def work(self, element, layout) -> list:
-    return list(self._assemble(element, layout))
+  def work(self, element, layout, claims=None) -> list:
+    return list(self._assemble(element, layout, claims or {}))
 
   def emit(self, outputs):
     return count_outputs(outputs, self._progress)
 
-  def _assemble(self, element, layout):
-    (file_index, start), grouped = element
-    batch = self._batch(file_index, start, grouped["batch"][0])
-    n = batch.num_rows
-    by_source: Dict[str, Dict[int, list]] = {}
-    for source, k, packed in grouped["answers"]:
-      answer = unpack(packed)
-      by_source.setdefault(source, {}).setdefault(k, []).append((
-          answer.column(ROWS_COL).to_numpy(),
-          answer.column(SCORE_COL).to_numpy(),
-          answer.drop_columns([ROWS_COL, SCORE_COL])))
+  def _assemble(self, element, layout, claims):
+    batch, by_source = self._answers(element)
     gathered, matches = {}, {}
     for name in self._order:
       columns = [c for c, srcs in layout.sources.items() if name in srcs]
-      match = SourceMatch(n)
-      tables, base = [], 0
-      # Lowest cascade position first: the first key that hits wins.
-      for k, answers in sorted(by_source.get(name, {}).items()):
-        key = self._spec.keys[k]
-        rows = np.concatenate([a[0] for a in answers])
-        scores = np.concatenate([a[1] for a in answers])
-        table = pa.concat_tables([_with_columns(a[2], columns)
-                                  for a in answers])
-        at = np.arange(rows.size)
-        if key.fuzzy:  # the same choice as the broadcast join's
-          keep = choose(rows, table.column(AGREE_COL).to_numpy(),
-                        table.column(ID_COL).to_numpy(), scores,
-                        key.fuzzy.threshold)
-          rows, at, scores = rows[keep], at[keep], scores[keep]
-        evidence = _evidence(table.take(pa.array(at)))
-        hits = evidence if evidence.num_columns else None
-        match.accept(batch, k, key, rows, base + at, scores,
-                                hits, name, self._files[name], self._spec)
-        tables.append(table)
-        base += table.num_rows
-      # Only checked keys' answers carry evidence columns.
-      table = (pa.concat_tables(tables, promote_options="default")
-               if tables else pa.table(
-          {**{c: pa.array([], pa.string()) for c in columns},
-           USED_COL: pa.array([], pa.list_(pa.int64())),
-           FILE_COL: pa.array([], pa.int64()),
-           LINE_COL: pa.array([], pa.int64())}))
+      match, table = self._cascade(batch, by_source.get(name, {}), name,
+                                   claims.get(name), columns)
       taken = table.take(pa.array(match.hit, mask=match.how < 0))
       used = pc.list_flatten(taken.column(USED_COL)).drop_null()
       if len(used):
@@ -402,6 +371,55 @@ class _Assemble(AheadDoFn):
       matches[name] = match
     yield from resolve_batch(batch, gathered, matches, layout, self._spec)
 
+  def _answers(self, element):
+    """(the original batch, source -> key position -> its answers)."""
+    (file_index, start), grouped = element
+    batch = self._batch(file_index, start, grouped["batch"][0])
+    by_source: Dict[str, Dict[int, list]] = {}
+    for source, k, packed in grouped["answers"]:
+      answer = unpack(packed)
+      by_source.setdefault(source, {}).setdefault(k, []).append((
+          answer.column(ROWS_COL).to_numpy(),
+          answer.column(SCORE_COL).to_numpy(),
+          answer.drop_columns([ROWS_COL, SCORE_COL])))
+    return batch, by_source
+
+  def _cascade(self, batch, by_key, name, claims, columns=()):
+    """(one source's SourceMatch, the answers it indexes, with `columns`
+    and the internal ones)."""
+    match = SourceMatch(batch.num_rows)
+    tables, base = [], 0
+    # Lowest cascade position first: the first key that hits wins.
+    for k, answers in sorted(by_key.items()):
+      key = self._spec.keys[k]
+      rows = np.concatenate([a[0] for a in answers])
+      scores = np.concatenate([a[1] for a in answers])
+      table = pa.concat_tables([_with_columns(a[2], columns)
+                                for a in answers])
+      at = np.arange(rows.size)
+      if key.fuzzy:  # the same choice as the broadcast join's
+        keep = choose(rows, table.column(AGREE_COL).to_numpy(),
+                      table.column(ID_COL).to_numpy(), scores,
+                      key.fuzzy.threshold)
+        rows, at, scores = rows[keep], at[keep], scores[keep]
+      evidence = _evidence(table.take(pa.array(at)))
+      hits = evidence if evidence.num_columns else None
+      allowed = None
+      if claims is not None and not key.fuzzy:
+        allowed = (lambda found, k=k, used=table.column(USED_COL), base=base:
+                   claims.allowed(k, *_members(used, found - base)))
+      match.accept(batch, k, key, rows, base + at, scores, hits, name,
+                   self._files[name], self._spec, allowed)
+      tables.append(table)
+      base += table.num_rows
+    # Only checked keys' answers carry evidence columns.
+    table = (pa.concat_tables(tables, promote_options="default")
+             if tables else pa.table(
+        {**{c: pa.array([], pa.string()) for c in columns},
+         USED_COL: pa.array([], pa.list_(pa.int64())),
+         FILE_COL: pa.array([], pa.int64()),
+         LINE_COL: pa.array([], pa.int64())}))
+    return match, table
 
   def _batch(self, file_index: int, start: int, where) -> RowBatch:
     """The original batch: re-read from its file, or from the shuffle."""
@@ -415,6 +433,34 @@ class _Assemble(AheadDoFn):
                          f"byte {start} when first read, {batch.num_rows} "
                          f"when re-read")
     return batch
+
+
+class _ClaimHits(_Assemble):
+  """An original batch (re-read) and its answers -> claims.FirstHits, one
+  per source: each row's first hit, with no claims applied."""
+
+  def work(self, element) -> list:
+    batch, by_source = self._answers(element)
+    originals = batch_identities(batch)
+    out = []
+    for name in self._order:
+      match, table = self._cascade(batch, by_source.get(name, {}), name,
+                                   None)
+      used = table.column(USED_COL)
+      out.append(first_hits(name, originals, match.hit, match.how,
+                            self._spec, lambda found: _members(used, found)))
+    return out
+
+  def emit(self, outputs):
+    return outputs
+
+
+def _members(used: pa.ChunkedArray, at: np.ndarray):
+  """(identities of the source rows behind answers `at`, in order; how many
+  per answer), from their USED_COL lists."""
+  lists = used.take(pa.array(at, pa.int64())).combine_chunks()
+  return (pc.list_flatten(lists).to_numpy().astype(np.int64),
+          pc.list_value_length(lists).to_numpy().astype(np.int64))
 
 
 def _evidence(table: pa.Table) -> pa.Table:
@@ -490,11 +536,20 @@ class PartitionedMerge(beam.PTransform):
     layout = (joined.supplied
               | "AllSupplied" >> beam.combiners.ToList()
               | "Layout" >> beam.Map(lambda s: join_layout(spec, kept, s)))
-    merged = ({"batch": probes.batches, "answers": joined.answers}
-              | "ByBatch" >> beam.CoGroupByKey()
+    by_batch = ({"batch": probes.batches, "answers": joined.answers}
+                | "ByBatch" >> beam.CoGroupByKey())
+    side = [beam.pvalue.AsSingleton(layout)]
+    if claims.needed(spec):
+      side.append(beam.pvalue.AsSingleton(
+          by_batch
+          | "ClaimHits" >> beam.ParDo(
+              _ClaimHits(spec, order, self._reread, files))
+          | "AllClaims" >> beam.combiners.ToList()
+          | "DecideClaims" >> beam.Map(decide_claims, spec)))
+    merged = (by_batch
               | "Assemble" >> beam.ParDo(
                   _Assemble(spec, order, self._reread, files),
-                  beam.pvalue.AsSingleton(layout)).with_outputs(
+                  *side).with_outputs(
                       "conflicts", "invalid_values", "rejected_matches",
                       "review", "stats", "used", main="merged"))
     every_source = original.pipeline | "EverySource" >> beam.Create(

@@ -238,6 +238,8 @@ class Finalize(beam.DoFn):
           "fuzzy_matches": stats.get("fuzzy_matches", {}).get(a.source, 0),
           "matches_rejected_by_confirm": stats.get(
               "rejected_by_confirm", {}).get(a.source, 0),
+          "matches_refused_by_assignment": stats.get(
+              "refused_by_assignment", {}).get(a.source, 0),
           "match_rate": _rate(matched_rows, merged),
       }
     counted = stats.get("read", {})
