@@ -4,6 +4,9 @@ against. Same cascade and fill_empty semantics as benchmarks' job.yaml:
 - each vendor file matches on its key (email, phone, first+last+zip),
   normalised the way crmsync normalises the benchmark's noise;
 - several vendor rows with one key: the first in file order;
+- a vendor row that several original rows share a first + last + zip key
+  with goes to none of them (crmsync's cascade assignment: that key does
+  not tell namesakes apart);
 - Phone and Title: a blank original value is filled, a non-empty one kept;
 - new columns appended in source order; rows in original order.
 
@@ -25,8 +28,11 @@ CREATE MACRO name_key(n) AS nullif(lower(strip_accents(trim(n))), '');
 CREATE MACRO zip_key(z) AS nullif(left(trim(z), 5), '');
 
 CREATE TEMP TABLE crm AS
-  SELECT *, row_number() OVER () AS rn
-  FROM read_csv('{d}/crm.csv', all_varchar = true, header = true);
+  SELECT *, count(*) OVER (PARTITION BY fk) AS namesakes FROM (
+    SELECT *, row_number() OVER () AS rn,
+           name_key(First) || chr(31) || name_key(Last) || chr(31) ||
+           zip_key(Zip) AS fk
+    FROM read_csv('{d}/crm.csv', all_varchar = true, header = true));
 
 CREATE TEMP TABLE ev AS
   SELECT * FROM (
@@ -62,8 +68,7 @@ COPY (
   FROM crm c
   LEFT JOIN ev e ON e.k = email_key(c.Email)
   LEFT JOIN pv p ON p.k = phone_key(c.Phone)
-  LEFT JOIN fv f ON f.k = name_key(c.First) || chr(31) || name_key(c.Last)
-                          || chr(31) || zip_key(c.Zip)
+  LEFT JOIN fv f ON f.k = c.fk AND c.namesakes = 1
   ORDER BY c.rn
 ) TO '{out}' (HEADER, DELIMITER ',');
 """

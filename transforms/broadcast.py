@@ -8,6 +8,7 @@ resolves the output columns (transforms/assemble.py). Batches merge on a
 thread per core (transforms/ahead.py).
 """
 
+import threading
 from typing import List, Optional, Sequence
 
 import apache_beam as beam
@@ -21,9 +22,9 @@ from crmsync.transforms.assemble import resolve_batch
 from crmsync.transforms.assignment import decide
 from crmsync.transforms.candidates import ScorePairs
 from crmsync.transforms.claims import (Claims, decide_claims, first_hits,
-                                       needed as claims_needed)
+                                       identifying, needed as claims_needed)
 from crmsync.transforms import confirm
-from crmsync.transforms.columns import FILE_COL, ID_COL, LINE_COL
+from crmsync.transforms.columns import FILE_COL, ID_COL, LINE_COL, OFFSET_COL
 from crmsync.transforms.join import (EnrichedAccount, JoinResult, JoinSource,
                                      SourceMatch, Supplied, account,
                                      count_outputs, join_layout,
@@ -174,6 +175,8 @@ def cascade(match: SourceMatch, batch: RowBatch, index: EnrichedIndex,
   """Without scoring: each row matches at the first key that hits, and
   that `claims` (the cascade's assignment, transforms/claims.py)
   allows."""
+  known = (claims.lookups.get(batch_id(batch), {}) if claims is not None
+           else {})
   for k, key in enumerate(spec.keys):
     if key.name not in index.lookups and key.name not in index.fuzzy:
       continue
@@ -186,8 +189,11 @@ def cascade(match: SourceMatch, batch: RowBatch, index: EnrichedIndex,
           values.fuzzy(key, todo))
       rows = todo[rows]
     else:
-      found = lookup_rows(values.exact(key), index.lookups[key.name],
-                          pending)
+      if key.name in known:  # looked up by the claims' pass
+        found = np.where(pending, known[key.name], -1).astype(np.int64)
+      else:
+        found = lookup_rows(values.exact(key), index.lookups[key.name],
+                            pending)
       rows = np.flatnonzero(found >= 0)
       found, scores = found[rows], np.ones(rows.size)
     checked = confirm.evidence_columns(spec, key, index.table.column_names)
@@ -201,28 +207,50 @@ def cascade(match: SourceMatch, batch: RowBatch, index: EnrichedIndex,
                  index.files, spec, allowed)
 
 
-class ClaimHits(beam.DoFn):
-  """Original RowBatch -> claims.FirstHits, one per source (side input:
-  the sources' EnrichedIndexes or their Handoffs): each row's first hit,
-  with no claims applied."""
+class ClaimHits(AheadDoFn):
+  """Original RowBatch -> claims.FirstHits, one per source that needs
+  claims (side input: the sources' EnrichedIndexes or their Handoffs):
+  each row's first hit, with no claims applied. Batches run on a thread
+  per core."""
 
   def __init__(self, spec: MergeSpec):
     self._spec = spec
 
   def setup(self):
+    super().setup()
     self._opened = {}  # index name -> EnrichedIndex, once per worker
+    self._lock = threading.Lock()
 
-  def process(self, batch: RowBatch, indexes=()):
-    values = BatchKeys(batch.table, self._spec)
-    originals = batch_identities(batch)
-    for index in indexes:
+  def _open(self, index) -> EnrichedIndex:
+    with self._lock:  # once per worker, whichever thread asks first
       if index.name not in self._opened:
         self._opened[index.name] = handoff.opened(index)
-      index = self._opened[index.name]
+      return self._opened[index.name]
+
+  def work(self, batch: RowBatch, indexes=()) -> list:
+    values = BatchKeys(batch.table, self._spec)
+    originals = batch_identities(batch)
+    out = []
+    for index in map(self._open, indexes):
+      if not claims_needed(self._spec, index.lookups):
+        continue
       match = SourceMatch(batch.num_rows)
       cascade(match, batch, index, values, self._spec)
-      yield first_hits(index.name, originals, match.hit, match.how,
-                       self._spec, index.member_identities)
+      # Every row's hits by the keys that do not identify, for the merge.
+      lookups = {key.name: lookup_rows(values.exact(key),
+                                       index.lookups[key.name]).astype(
+                                           np.int32)
+                 for key in self._spec.keys
+                 if key.name in index.lookups and not identifying(key)}
+      out.append(first_hits(index.name, originals, match.hit, match.how,
+                            self._spec, index.member_identities,
+                            batch_id(batch), lookups))
+    return out
+
+
+def batch_id(batch: RowBatch):
+  """claims.BatchId: the same for a batch read twice."""
+  return (batch.file_index, int(batch.table.column(OFFSET_COL)[0].as_py()))
 
 
 class Merge(beam.PTransform):
@@ -303,7 +331,8 @@ class BroadcastMerge(beam.PTransform):
                    | "AllPairs" >> beam.combiners.ToList()
                    | "Decide" >> beam.Map(decide, spec))
     claims = None
-    if claims_needed(spec):
+    if any(claims_needed(spec, [k.name for k in SourceColumns.of(
+        s.spec, spec, s.mapped_header).keys]) for s in self._sources):
       claims = ((original if self._reread is None else self._reread)
                 | "ClaimHits" >> beam.ParDo(
                     ClaimHits(spec), beam.pvalue.AsList(indexes))

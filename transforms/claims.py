@@ -19,14 +19,14 @@ each original row's first hit (after `confirm` and the names check) with
 no rule applied, gathered in a pass over the original before the merge,
 so the rules are the same on any runner, worker count and join.
 
-They apply to cascades without scoring whose exact keys include one that
-does not identify (`needed`); a cascade of email and phone keys is merged
-in one pass.
+They apply to the sources of a cascade without scoring whose exact keys
+include one that does not identify (`needed`); a source matched by email
+and phone keys alone is merged in one pass.
 """
 
 import hashlib
-from dataclasses import dataclass
-from typing import Callable, Dict, List, Tuple
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -45,11 +45,13 @@ def identifying(key: MatchKey) -> bool:
           key.normalizers[0] in ("email", "phone"))
 
 
-def needed(spec: MergeSpec) -> bool:
-  """The job's cascade applies the rules: no scoring, and an exact key
-  that does not identify."""
-  return not spec.scoring and any(not k.fuzzy and not identifying(k)
-                                  for k in spec.keys)
+def needed(spec: MergeSpec, key_names=None) -> bool:
+  """The job's cascade (or a source's, matched by the keys `key_names`)
+  applies the rules: no scoring, and an exact key that does not
+  identify."""
+  return not spec.scoring and any(
+      not k.fuzzy and not identifying(k) for k in spec.keys
+      if key_names is None or k.name in key_names)
 
 
 def hit_identities(ids: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -71,21 +73,32 @@ def _starts(counts: np.ndarray) -> np.ndarray:
   return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
 
 
+# An original batch: (file rank, byte offset of its first row).
+BatchId = Tuple[int, int]
+
+
 @dataclass
 class FirstHits:
   """One original batch's claims on one source: per original row with an
   exact key's hit, the identity of the vendor row (hit_identities) and
-  the cascade position of the key; and the members of the groups hit."""
+  the cascade position of the key; the members of the groups hit; and,
+  where the join looked them up, each row's hits by the keys that do not
+  identify (key name -> source row per original row, -1: none), which
+  the merge then takes instead of normalising those keys again."""
   source: str
   originals: np.ndarray  # int64 original row identities
   keys: np.ndarray  # int8
   vendor: np.ndarray  # int64 vendor row identities
   group_members: np.ndarray  # int64
+  batch: Optional[BatchId] = None
+  lookups: Optional[Dict[str, np.ndarray]] = None
 
 
 def first_hits(source: str, originals: np.ndarray, hit: np.ndarray,
                how: np.ndarray, spec: MergeSpec,
-               members: Members) -> FirstHits:
+               members: Members, batch: Optional[BatchId] = None,
+               lookups: Optional[Dict[str, np.ndarray]] = None
+               ) -> FirstHits:
   """The claims of one batch's cascade (join.SourceMatch's `hit` and
   `how`, per original row) with exact keys."""
   exact = np.array([not k.fuzzy for k in spec.keys] + [False])
@@ -93,7 +106,8 @@ def first_hits(source: str, originals: np.ndarray, hit: np.ndarray,
   ids, counts = members(hit[rows])
   in_group = np.repeat(counts > 1, counts)
   return FirstHits(source, originals[rows], how[rows].astype(np.int8),
-                   hit_identities(ids, counts), np.unique(ids[in_group]))
+                   hit_identities(ids, counts), np.unique(ids[in_group]),
+                   batch, lookups)
 
 
 @dataclass
@@ -104,6 +118,9 @@ class Claims:
   vendor: np.ndarray
   earliest: np.ndarray
   ambiguous: np.ndarray
+  # FirstHits.lookups by batch, where the join made them.
+  lookups: Dict[BatchId, Dict[str, np.ndarray]] = field(
+      default_factory=dict)
 
   def allowed(self, k: int, ids: np.ndarray, counts: np.ndarray
               ) -> np.ndarray:
@@ -151,8 +168,10 @@ def decide_claims(hits: List[FirstHits], spec: MergeSpec
     first[1:] = ((vendor[1:] != vendor[:-1]) |
                  (originals[1:] != originals[:-1]))
     vendor, keys = vendor[first], keys[first]
+    lookups = {h.batch: h.lookups for h in mine if h.lookups is not None}
     if not vendor.size:
-      out[source] = Claims(vendor, keys.astype(np.int8), vendor > 0)
+      out[source] = Claims(vendor, keys.astype(np.int8), vendor > 0,
+                           lookups)
       continue
     rows, start, claimants = np.unique(vendor, return_index=True,
                                        return_counts=True)
@@ -161,5 +180,5 @@ def decide_claims(hits: List[FirstHits], spec: MergeSpec
     tied = np.add.reduceat(at_earliest.astype(np.int64), start)
     kept = (claimants > 1) | np.isin(rows, grouped)
     out[source] = Claims(rows[kept], earliest[kept].astype(np.int8),
-                         (tied[kept] > 1) & weak[earliest[kept]])
+                         (tied[kept] > 1) & weak[earliest[kept]], lookups)
   return out

@@ -140,15 +140,18 @@ class EnrichedIndex:
   def member_identities(self, hit_rows: np.ndarray):
     """(identities of the source rows behind each hit row, in order; how
     many per hit row): a synthesised row stands for its group."""
-    groups = [np.asarray(self.members[r], np.int64) if r >= self.rows_read
-              else np.array([r], np.int64) for r in hit_rows.tolist()] if (
-                  (hit_rows >= self.rows_read).any()) else None
-    if groups is None:
-      return identities(self.table, hit_rows), np.ones(hit_rows.size,
-                                                       np.int64)
-    rows = np.concatenate(groups) if groups else np.zeros(0, np.int64)
-    return (identities(self.table, rows),
-            np.array([g.size for g in groups], np.int64))
+    counts = np.ones(hit_rows.size, np.int64)
+    synthesised = np.flatnonzero(hit_rows >= self.rows_read)
+    if not synthesised.size:
+      return identities(self.table, hit_rows), counts
+    groups = [np.asarray(self.members[r], np.int64)
+              for r in hit_rows[synthesised].tolist()]
+    counts[synthesised] = [g.size for g in groups]
+    rows = np.repeat(hit_rows, counts)
+    starts = np.cumsum(counts) - counts
+    for at, group in zip(starts[synthesised].tolist(), groups):
+      rows[at:at + group.size] = group
+    return identities(self.table, rows), counts
 
   def used_rows(self, hit_rows: np.ndarray) -> np.ndarray:
     """The source rows behind hit rows (a synthesised row stands for its

@@ -437,13 +437,22 @@ class _Assemble(AheadDoFn):
 
 class _ClaimHits(_Assemble):
   """An original batch (re-read) and its answers -> claims.FirstHits, one
-  per source: each row's first hit, with no claims applied."""
+  per source that needs claims (`key_names`: each source's keys): each
+  row's first hit, with no claims applied."""
+
+  def __init__(self, spec: MergeSpec, source_order: Sequence[str],
+               reread: Optional[CsvSource], files: Dict[str, List[str]],
+               key_names: Dict[str, Sequence[str]]):
+    super().__init__(spec, source_order, reread, files)
+    self._key_names = key_names
 
   def work(self, element) -> list:
     batch, by_source = self._answers(element)
     originals = batch_identities(batch)
     out = []
     for name in self._order:
+      if not claims.needed(self._spec, self._key_names[name]):
+        continue
       match, table = self._cascade(batch, by_source.get(name, {}), name,
                                    None)
       used = table.column(USED_COL)
@@ -513,12 +522,14 @@ class PartitionedMerge(beam.PTransform):
     spec, partitions = self._spec, self._partitions
     order = [s.spec.name for s in self._sources]
     headers, files, kept, key_names, fragments = {}, {}, [], set(), []
+    source_keys = {}
     for s in self._sources:
       source, mapped = s.spec, s.mapped_header
       cols = SourceColumns.of(source, spec, mapped)
       headers[source.name], files[source.name] = mapped, list(s.files)
       kept.append((source.name, cols.keep))
       key_names.update(k.name for k in cols.keys)
+      source_keys[source.name] = [k.name for k in cols.keys]
       fragments.append(s.rows | f"Fragments[{source.name}]" >> beam.ParDo(
           _EnrichedFragments(source, spec, mapped, partitions,
                              self._folder)))
@@ -539,11 +550,11 @@ class PartitionedMerge(beam.PTransform):
     by_batch = ({"batch": probes.batches, "answers": joined.answers}
                 | "ByBatch" >> beam.CoGroupByKey())
     side = [beam.pvalue.AsSingleton(layout)]
-    if claims.needed(spec):
+    if any(claims.needed(spec, k) for k in source_keys.values()):
       side.append(beam.pvalue.AsSingleton(
           by_batch
           | "ClaimHits" >> beam.ParDo(
-              _ClaimHits(spec, order, self._reread, files))
+              _ClaimHits(spec, order, self._reread, files, source_keys))
           | "AllClaims" >> beam.combiners.ToList()
           | "DecideClaims" >> beam.Map(decide_claims, spec)))
     merged = (by_batch
