@@ -4,7 +4,7 @@
     crmsync validate CONFIG [--set ...]
     crmsync demo-data [DIR]
     crmsync dev s3 [--dir DIR] [--port PORT]
-    crmsync dev flink|spark [--dir DIR]
+    crmsync dev flink|spark [--dir DIR] [--workers N]
     crmsync dev jobservers
 
 Exit codes: 0 success; 2 bad input or config (one line on stderr naming the
@@ -62,6 +62,9 @@ def _parser():
     cluster = dev_sub.add_parser(
         kind, help=f"run a standalone {kind.title()} cluster on 127.0.0.1")
     cluster.add_argument("--dir", default=f"out/{kind}")
+    cluster.add_argument(
+        "--workers", type=int, choices=(1, 2), default=1,
+        help="TaskManager or worker processes, sharing 2 slots or cores")
   dev_sub.add_parser("jobservers", help="build the Flink and Spark job "
                                         "servers with Maven (cached)")
   suggest = sub.add_parser("suggest", help="write a job config from samples "
@@ -284,7 +287,7 @@ def _run(args, extra) -> int:
     print("config OK")
     return EXIT_OK
   storage.check_local_outputs(config)
-  batch_rows = options.view_as(CrmsyncOptions).batch_rows
+  own = options.view_as(CrmsyncOptions)
   _LOG.info("%s", _describe(plan).replace("\n", "; "))
   start = time.monotonic()
   lease_store = (storage.client(options)
@@ -292,7 +295,8 @@ def _run(args, extra) -> int:
   with RunLock(config.output.path, run_id, lease_store):  # exit 2: taken
     recover(config.output.path)  # a publish a killed run left half done
     p = beam.Pipeline(options=options)
-    build_pipeline(p, plan, batch_rows, run_id, sample=args.sample)
+    build_pipeline(p, plan, own.batch_rows, run_id, sample=args.sample,
+                   split_bytes=own.split_bytes)
     try:
       p.run().wait_until_finish()
     except Exception as e:  # a worker failure: one line, exit 1
@@ -400,7 +404,7 @@ def _dev(args) -> int:
     return serve_s3(args.dir, args.port, args.demo_data)
   if args.service in ("flink", "spark"):
     from crmsync.pipelines.dev.clusters import serve_cluster
-    return serve_cluster(args.service, args.dir)
+    return serve_cluster(args.service, args.dir, args.workers)
   from crmsync.pipelines.dev.jobservers import JOB_SERVERS, job_server_jar
   from crmsync.transforms.errors import CrmsyncError
   try:

@@ -29,7 +29,7 @@ from crmsync.transforms import claims, csv_dialect
 from crmsync.transforms.csv_dialect import CsvFormat
 from crmsync.transforms.csv_files import (match_files, shared_header,
                                           write_sample)
-from crmsync.transforms.csv_io import ReadCsv
+from crmsync.transforms.csv_io import ReadCsv, ReadSplits
 from crmsync.transforms.csv_source import DEFAULT_BATCH_ROWS
 from crmsync.transforms.errors import ConfigError
 from crmsync.transforms.matching import applicable_keys
@@ -53,6 +53,12 @@ class CrmsyncOptions(PipelineOptions):
     # to a point past which they only cost memory.
     parser.add_argument("--batch_rows", type=int, default=DEFAULT_BATCH_ROWS,
                         help="rows per Arrow batch (default 30000)")
+    # Each split of an input is read by one worker; Beam's choice (1000 x
+    # the square root of the bytes, 16 MB at least) suits most jobs.
+    parser.add_argument("--split_bytes", type=int, default=None,
+                        help="bytes per split of an input file read by "
+                             "one worker (default: Beam's choice, 16 MB "
+                             "at least)")
 
 
 @dataclass
@@ -258,7 +264,8 @@ def _check_columns(config: JobConfig, spec: MergeSpec, sources):
 
 def build_pipeline(p: beam.Pipeline, plan: JobPlan,
                    batch_rows: int = DEFAULT_BATCH_ROWS,
-                   run_id: str = "", sample: Optional[int] = None):
+                   run_id: str = "", sample: Optional[int] = None,
+                   split_bytes: Optional[int] = None):
   """Adds the whole job to `p`; with `sample`, on the first `sample`
   original records only (copied to the run's temporary folder). Files in an
   encoding read from a UTF-8 copy are transcoded here, into that folder;
@@ -284,14 +291,14 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
   read_original = ReadCsv(original_files[0] if sample else
                           config.original.path, plan.original_fmt,
                           "original", batch_rows, original_files, formats,
-                          copies)
+                          copies, split_bytes)
   original = p | "ReadOriginal" >> read_original
   reads = []
   for i, s in enumerate(plan.sources):
     formats, copies = _copies(s.formats, f"{tmp}/utf8/enriched-{i}")
     reads.append(p | f"Read[{s.spec.name}]" >> ReadCsv(
         s.config.path, s.fmt, s.spec.name, batch_rows, s.files, formats,
-        copies))
+        copies, split_bytes))
   sources = [JoinSource(s.spec, s.header, s.files, read.rows)
              for s, read in zip(plan.sources, reads)]
   if plan.join == "partitioned":
@@ -300,12 +307,14 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
         partitions=config.join_partitions, reread=read_original.source)
   else:
     reread = None
-    if plan.spec.scoring or claims.needed(plan.spec):
+    if plan.spec.scoring or any(claims.needed(plan.spec, s.keys)
+                                for s in plan.sources):
       # The candidate pairs (or the claims) read the original again, from
       # the same source; its rejected records and counts come from the
       # first read only.
       reread = (p
-                | "RereadOriginal" >> beam.io.Read(read_original.source)
+                | "RereadOriginal" >> ReadSplits(read_original.source,
+                                                 split_bytes)
                 | "RereadRows" >> beam.Filter(
                     lambda e: not isinstance(e, pa.RecordBatch)))
     out = original.rows | "BroadcastMerge" >> BroadcastMerge(

@@ -8,6 +8,8 @@ the cache (`crmsync dev jobservers`), and the clusters are the Flink and
 Spark distributions from PyPI. CRMSYNC_SKIP_RUNNERS=1 skips this module.
 """
 
+import glob
+import json
 import os
 import signal
 import subprocess
@@ -85,28 +87,39 @@ def test_fuzzy_and_confirm_on_flink_give_the_direct_runners_bytes(tmp_path):
   assert b'"m_estimated": true' in out["DirectRunner"]["match_weights.json"]
 
 
-def test_spark_cluster_with_process_workers_matches(direct, tmp_path):
-  with SparkCluster(str(tmp_path / "spark")) as cluster:
-    out = run_demo(str(tmp_path / "out"), *cluster.beam_args())
+def test_spark_cluster_of_two_workers_matches(direct, tmp_path):
+  """Two Spark worker processes of one core each; the inputs read in
+  splits of 256 KB: each worker ran an executor of the job, and the bytes
+  are the DirectRunner's."""
+  with SparkCluster(str(tmp_path / "spark"), workers=2) as cluster:
+    out = run_demo(str(tmp_path / "out"), *cluster.beam_args(),
+                   "--split_bytes=262144")
     with urllib.request.urlopen(
         f"http://127.0.0.1:{cluster.ui_port}/json/") as r:
       assert b'"completedapps" : [ {' in r.read()
+  for worker in ("worker-1", "worker-2"):
+    executors = glob.glob(str(tmp_path / "spark" / worker / "app-*" / "*"))
+    assert executors, f"{worker} ran no executor"
   assert_same(direct, out)
 
 
 def test_dev_flink_cluster_runs_the_demo_with_process_workers(direct,
                                                              tmp_path):
-  """`crmsync dev flink` started as the README says, with its default
-  --dir (out/flink, relative to where it starts); the demo on it, with the
-  cluster's PROCESS workers and --quiet, prints nothing (not even the job
-  server's warnings) and gives the DirectRunner's bytes; SIGTERM stops
-  the cluster. On the way, a shard's bundle fails once after writing part
-  of its file (as a lost worker would; CRMSYNC_FAULT, which the cluster's
-  workers inherit): the cluster restarts that part of the job, and the
-  failed attempt's file is not published."""
+  """`crmsync dev flink --workers 2` started as the README says, with its
+  default --dir (out/flink, relative to where it starts): two TaskManager
+  processes. The demo on it, with the cluster's PROCESS workers, its
+  inputs read in splits of 256 KB, and --quiet, prints nothing (not even
+  the job server's warnings) and gives the DirectRunner's bytes; the
+  original's splits were read on both TaskManagers (Flink's REST API:
+  the task that reads them had work on each); SIGTERM stops the cluster.
+  On the way, a shard's bundle fails once after writing part of its file
+  (as a lost worker would; CRMSYNC_FAULT, which the cluster's workers
+  inherit): the cluster restarts that part of the job, and the failed
+  attempt's file is not published."""
   from crmsync.transforms.faults import FAULT_ENV
   proc = subprocess.Popen(
-      [sys.executable, "-m", "crmsync.pipelines.cli", "dev", "flink"],
+      [sys.executable, "-m", "crmsync.pipelines.cli", "dev", "flink",
+       "--workers", "2"],
       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
       cwd=tmp_path, env=dict(os.environ,
                              **{FAULT_ENV: f"write:concat@{tmp_path}"}))
@@ -114,13 +127,14 @@ def test_dev_flink_cluster_runs_the_demo_with_process_workers(direct,
     first = proc.stdout.readline()
     assert "flink cluster up on 127.0.0.1:" in first, first
     master = first.split(" on ")[1].split()[0]
-    with urllib.request.urlopen(f"http://{master}/overview") as r:
-      assert b'"taskmanagers":1' in r.read()
+    assert _flink(master, "/overview")["taskmanagers"] == 2
     out = run_demo(str(tmp_path / "demo"), "--runner=FlinkRunner",
-                   f"--flink_master={master}", "--parallelism=2", quiet=True)
+                   f"--flink_master={master}", "--parallelism=2",
+                   "--split_bytes=262144", quiet=True)
     # The job really ran on this cluster, not on an embedded one.
-    with urllib.request.urlopen(f"http://{master}/jobs/overview") as r:
-      assert b'"state":"FINISHED"' in r.read()
+    job, = _flink(master, "/jobs/overview")["jobs"]
+    assert job["state"] == "FINISHED"
+    assert _read_on(master, job["jid"], "ReadOriginal") == 2
   finally:
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=60)
@@ -135,6 +149,25 @@ def test_dev_flink_cluster_runs_the_demo_with_process_workers(direct,
     except OSError:
       return
   pytest.fail("the Flink JobManager outlived crmsync dev flink")
+
+
+def _flink(master: str, path: str):
+  with urllib.request.urlopen(f"http://{master}{path}") as r:
+    return json.load(r)
+
+
+def _read_on(master: str, jid: str, read: str) -> int:
+  """On how many TaskManagers the task reading `read`'s splits (after they
+  were spread) had input; 0 if no such task."""
+  most = 0
+  for vertex in _flink(master, f"/jobs/{jid}")["vertices"]:
+    if read not in vertex["name"] or f"{read}/Read/Split" in vertex["name"]:
+      continue
+    subtasks = _flink(master, f"/jobs/{jid}/vertices/{vertex['id']}")[
+        "subtasks"]
+    most = max(most, len({s["taskmanager-id"] for s in subtasks
+                          if s["metrics"]["read-records"] > 0}))
+  return most
 
 
 def test_runner_options_filled_in_and_never_overridden(monkeypatch):

@@ -1,7 +1,7 @@
 """Standalone Flink and Spark clusters on 127.0.0.1, for tests and users.
 
-    crmsync dev flink   # a JobManager and a TaskManager
-    crmsync dev spark   # a master and a worker
+    crmsync dev flink [--workers 2]  # a JobManager and a TaskManager (two)
+    crmsync dev spark [--workers 2]  # a master and a worker (two)
 
 The distributions are the real ones, taken from PyPI once into the cache
 folder: `apache-flink-libraries` carries Flink's lib/ folder, `pyspark` a
@@ -98,17 +98,17 @@ class _Daemons:
     return process, log
 
   def _wait_for_count(self, url: str, field: str, name: str,
-                      timeout: float):
-    """Until the JSON at `url` counts at least one `field` (a registered
-    TaskManager or worker)."""
+                      timeout: float, count: int = 1):
+    """Until the JSON at `url` counts `count` `field`s (registered
+    TaskManagers or workers)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
       with urllib.request.urlopen(url) as r:
-        if json.load(r).get(field, 0) >= 1:
+        if json.load(r).get(field, 0) >= count:
           return
       time.sleep(0.3)
-    raise RuntimeError(f"no {name} registered within {timeout:.0f} s; see "
-                       f"{self.work_dir}/{name}.log")
+    raise RuntimeError(f"fewer than {count} {name}s registered within "
+                       f"{timeout:.0f} s; see {self.work_dir}/{name}*.log")
 
   def stop(self):
     for process in reversed(self.processes):
@@ -129,11 +129,14 @@ class _Daemons:
 
 
 class FlinkCluster(_Daemons):
-  """A Flink session cluster: one JobManager, one TaskManager with 2 slots."""
+  """A Flink session cluster: one JobManager and 2 task slots, on one
+  TaskManager or, with `workers=2`, one on each of two (two processes, as
+  two machines would run them)."""
 
-  def __init__(self, work_dir: str, rest_port: int = 0):
+  def __init__(self, work_dir: str, rest_port: int = 0, workers: int = 1):
     super().__init__(work_dir)
     self.rest_port = rest_port or free_port()
+    self.workers = workers
 
   @property
   def master(self) -> str:
@@ -150,7 +153,8 @@ class FlinkCluster(_Daemons):
         "rest.address": "127.0.0.1", "rest.bind-address": "127.0.0.1",
         "rest.port": self.rest_port,
         "taskmanager.host": "127.0.0.1", "taskmanager.bind-host": "127.0.0.1",
-        "taskmanager.numberOfTaskSlots": 2, "parallelism.default": 2,
+        "taskmanager.numberOfTaskSlots": max(1, 2 // self.workers),
+        "parallelism.default": 2,
         "jobmanager.memory.process.size": "1024m",
         "taskmanager.memory.process.size": "3072m",
         # A Beam job is one wide graph of tasks running at once: the default
@@ -205,11 +209,14 @@ class FlinkCluster(_Daemons):
     home = distribution(*FLINK)
     conf = self._config()
     cp = os.pathsep.join(sorted(glob.glob(os.path.join(home, "lib", "*.jar"))))
-    for name, which, main in (
+    taskmanagers = [("taskmanager" if self.workers == 1 else
+                     f"taskmanager-{i + 1}", "TM",
+                     "org.apache.flink.runtime.taskexecutor.TaskManagerRunner")
+                    for i in range(self.workers)]
+    for name, which, main in [
         ("jobmanager", "JM",
          "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint"),
-        ("taskmanager", "TM",
-         "org.apache.flink.runtime.taskexecutor.TaskManagerRunner")):
+        *taskmanagers]:
       jvm, dynamic = self._memory_args(home, cp, conf, which)
       logging = [f"-Dlog.file={os.path.join(self.work_dir, name)}-flink.log",
                  "-Dlog4j.configurationFile=file:" +
@@ -220,7 +227,7 @@ class FlinkCluster(_Daemons):
       if name == "jobmanager":
         _wait_http(f"http://{self.master}/overview", process, log, timeout)
     self._wait_for_count(f"http://{self.master}/overview", "taskmanagers",
-                         "taskmanager", timeout)
+                         "taskmanager", timeout, self.workers)
     return self
 
   def beam_args(self) -> List[str]:
@@ -229,12 +236,14 @@ class FlinkCluster(_Daemons):
 
 
 class SparkCluster(_Daemons):
-  """A Spark standalone cluster: one master, one worker with 2 cores."""
+  """A Spark standalone cluster: one master and 2 cores, on one worker or,
+  with `workers=2`, one on each of two worker processes."""
 
-  def __init__(self, work_dir: str, port: int = 0):
+  def __init__(self, work_dir: str, port: int = 0, workers: int = 1):
     super().__init__(work_dir)
     self.port = port or free_port()
     self.ui_port = free_port()
+    self.workers = workers
 
   @property
   def master(self) -> str:
@@ -253,26 +262,33 @@ class SparkCluster(_Daemons):
         "--webui-port", str(self.ui_port)], env)
     _wait_http(f"http://127.0.0.1:{self.ui_port}/json/", process, log,
                timeout)
-    self._start("worker", [
-        spark_class, "org.apache.spark.deploy.worker.Worker",
-        # Room for one executor of SPARK_EXECUTOR_MEMORY up to 6 GB (the
-        # job server, Spark's driver, asks for 1 GB unless that is set).
-        "--host", "127.0.0.1", "--cores", "2", "--memory", "6g",
-        "--webui-port", str(free_port()), self.master], env)
+    for i in range(self.workers):
+      name = "worker" if self.workers == 1 else f"worker-{i + 1}"
+      self._start(name, [
+          spark_class, "org.apache.spark.deploy.worker.Worker",
+          # Room for one executor of SPARK_EXECUTOR_MEMORY up to 6 GB (the
+          # job server, Spark's driver, asks for 1 GB unless that is set).
+          "--host", "127.0.0.1", "--cores", str(max(1, 2 // self.workers)),
+          "--memory", "6g", "--webui-port", str(free_port()),
+          "--work-dir", os.path.join(self.work_dir, name), self.master],
+          env)
     self._wait_for_count(f"http://127.0.0.1:{self.ui_port}/json/",
-                         "aliveworkers", "worker", timeout)
+                         "aliveworkers", "worker", timeout, self.workers)
     return self
 
   def beam_args(self) -> List[str]:
     return ["--runner=SparkRunner", f"--spark_master_url={self.master}"]
 
 
-def serve_cluster(kind: str, directory: str) -> int:
+def serve_cluster(kind: str, directory: str, workers: int = 1) -> int:
   """`crmsync dev flink|spark`: a cluster in the foreground until Ctrl-C."""
-  cluster = (FlinkCluster if kind == "flink" else SparkCluster)(directory)
+  cluster = (FlinkCluster if kind == "flink" else SparkCluster)(
+      directory, workers=workers)
   started = time.monotonic()
   cluster.start()
-  print(f"{kind} cluster up on {cluster.master} in "
+  print(f"{kind} cluster up on {cluster.master} ({workers} "
+        f"{'TaskManager' if kind == 'flink' else 'worker'}"
+        f"{'s' if workers > 1 else ''}) in "
         f"{time.monotonic() - started:.1f} s (logs in {directory}).\n"
         f"In another shell:\n"
         f"  crmsync run configs/demo.yaml {' '.join(cluster.beam_args())}\n"
