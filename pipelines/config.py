@@ -67,6 +67,9 @@ class CsvOptions(_Model):
   delimiter: str = ","  # , ; | tab, or auto
   encoding: str = "utf-8"  # any Python codec; a BOM wins
   escape: str = "auto"  # auto | none | "\\" (backslash)
+  # auto (by the name's extension: .gz, .bz2, .zst) | none | gzip | bzip2
+  # | zstd
+  compression: Literal["auto", "none", "gzip", "bzip2", "zstd"] = "auto"
 
   @field_validator("delimiter")
   @classmethod

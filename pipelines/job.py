@@ -108,7 +108,8 @@ def _formats(csv_options, where: str, limits,
   return {f: csv_dialect.resolve(
       f, _delimiter(csv_options), csv_options.encoding, csv_options.escape,
       max_field_bytes=limits.max_field_bytes,
-      max_row_bytes=limits.max_row_bytes, where=where) for f in files}
+      max_row_bytes=limits.max_row_bytes, where=where,
+      compression=csv_options.compression) for f in files}
 
 
 def _delimiter(csv_options) -> Optional[str]:
@@ -119,15 +120,16 @@ def _delimiter(csv_options) -> Optional[str]:
 
 def _copies(formats: Dict[str, CsvFormat], folder: str):
   """(formats, copies) to read with: a file in an encoding records cannot
-  be found in (UTF-16, ...) is transcoded to UTF-8 in `folder`, once, and
-  its copy read and split instead."""
+  be found in (UTF-16, ...) or compressed is transcoded to plain UTF-8 in
+  `folder`, once, and its copy read and split instead."""
   formats, copies = dict(formats), {}
   for k, (path, fmt) in enumerate(list(formats.items())):
     if not fmt.in_place:
       copies[path] = f"{folder}-{k:05d}.csv"
       formats[path] = csv_dialect.transcode(path, fmt, copies[path])
-      _LOG.info("%s: %s, read from a UTF-8 copy (%s)", path, fmt.encoding,
-                copies[path])
+      _LOG.info("%s: %s%s, read from a plain UTF-8 copy (%s)", path,
+                fmt.encoding, f", {fmt.compression}" if fmt.compression
+                else "", copies[path])
   return formats, copies
 
 

@@ -25,10 +25,10 @@ from typing import Dict, List, Sequence
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from apache_beam.io.filesystems import FileSystems
 
 from crmsync.transforms import validity
-from crmsync.transforms.csv_dialect import CsvFormat, read_view
+from crmsync.transforms.csv_dialect import (CsvFormat, compression_of,
+                                           open_input, read_view)
 from crmsync.transforms.csv_files import read_header
 from crmsync.transforms.errors import InputError
 from crmsync.transforms.matching import key_pairs, key_values
@@ -92,6 +92,11 @@ class Sample:
                     pa.string())
 
 
+def _default_format(path: str) -> CsvFormat:
+  """A comma-separated UTF-8 file, compressed as its name says."""
+  return CsvFormat(compression=compression_of(path))
+
+
 def read_sample(path: str, rows: int, fmt: CsvFormat = CsvFormat(), *,
                 phone_region: str = PHONE_REGION) -> Sample:
   """The header and the first `rows` records of `path`, with each column's
@@ -99,7 +104,7 @@ def read_sample(path: str, rows: int, fmt: CsvFormat = CsvFormat(), *,
   two-letter ISO 3166-1 code)."""
   header = read_header(path, fmt)
   limit = header.data_start + max(1 << 20, rows * 2048)
-  with FileSystems.open(path, compression_type="uncompressed") as f:
+  with open_input(path, fmt) as f:
     data = read_view(f, fmt, limit)  # as the reader sees the file
   text = data[header.data_start:].decode(
       fmt.encoding if fmt.in_place else "utf-8", errors="replace")
@@ -342,8 +347,10 @@ def profile_text(original: Sample, enriched: Sequence[Sample],
 def suggest(original_path: str, enriched_paths: Sequence[str],
             sample_rows: int = 20_000, output: str = "out/merged") -> tuple:
   """(config text, profile text)."""
-  original = read_sample(original_path, sample_rows)
-  enriched = [read_sample(p, sample_rows) for p in enriched_paths]
+  original = read_sample(original_path, sample_rows,
+                         _default_format(original_path))
+  enriched = [read_sample(p, sample_rows, _default_format(p))
+              for p in enriched_paths]
   mappings = [map_columns(original, e) for e in enriched]
   keys = profile_keys(original, enriched, mappings)
   if not keys:

@@ -20,16 +20,25 @@ import codecs
 import csv
 import functools
 import io
+import os
 import re
 from dataclasses import dataclass, replace
 from typing import Iterator, Optional, Tuple
 
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from crmsync.transforms.errors import ConfigError, InputError
+from crmsync.transforms.errors import ConfigError, InputError, short_error
 
 DELIMITERS = (",", ";", "\t", "|")  # also the order that breaks a tie
 ESCAPES = ("auto", "none", "\\")
+# Compressed inputs, decompressed by Beam's file systems (zstd through the
+# zstandard package Beam uses).
+COMPRESSIONS = {"gzip": CompressionTypes.GZIP,
+                "bzip2": CompressionTypes.BZIP2,
+                "zstd": CompressionTypes.ZSTD}
+_EXTENSIONS = {".gz": "gzip", ".gzip": "gzip", ".bz2": "bzip2",
+               ".zst": "zstd", ".zstd": "zstd"}
 SAMPLE_BYTES = 1 << 20  # what `auto` looks at, per file
 SAMPLE_RECORDS = 1000
 # Longest BOM first: UTF-32-LE's starts with UTF-16-LE's.
@@ -85,7 +94,9 @@ class CsvFormat:
   the first line is Excel's `sep=;`, the header the next one.
   `trailing`: rows end with one more delimiter than the header, read as
   if it were absent. `decoded_from`: of a UTF-8 copy, the encoding of the
-  file it was made from, for messages."""
+  file it was made from, for messages. `compression`: gzip, bzip2 or
+  zstd, or None; a compressed file is read from a plain copy too (a
+  compressed stream has no byte offsets to split it at)."""
   delimiter: str = ","
   encoding: str = "utf-8"
   max_field_bytes: int = 4 << 20
@@ -94,6 +105,7 @@ class CsvFormat:
   sep_line: bool = False
   decoded_from: str = ""
   trailing: bool = False
+  compression: Optional[str] = None
 
   def __post_init__(self):
     if self.delimiter not in DELIMITERS:
@@ -108,11 +120,14 @@ class CsvFormat:
     except LookupError:
       raise InputError(f"csv.encoding {self.encoding!r} is not a known "
                        f"encoding") from None
+    if self.compression not in (None, *COMPRESSIONS):
+      raise InputError(f"csv.compression {self.compression!r} is not "
+                       f"supported (use {', '.join(COMPRESSIONS)} or none)")
 
   @property
   def in_place(self) -> bool:
     """Read as it is (else from a UTF-8 copy: see `transcode`)."""
-    return reads_in_place(self.encoding)
+    return reads_in_place(self.encoding) and not self.compression
 
   @property
   def label(self) -> str:
@@ -162,18 +177,59 @@ def read_view(f, fmt: CsvFormat, size: int) -> bytes:
   return b"".join(parts)[:size]
 
 
-def _open(path: str):
+def compression_of(path: str, setting: str = "auto") -> Optional[str]:
+  """A file's compression: `setting` (gzip, bzip2, zstd or none), or with
+  `auto` its name's extension (.gz, .bz2, .zst)."""
+  if setting == "auto":
+    return _EXTENSIONS.get(os.path.splitext(path)[1].lower())
+  return None if setting == "none" else setting
+
+
+def open_input(path: str, fmt: CsvFormat):
+  """The file's bytes (decompressed, for a compressed one); InputError if
+  it cannot be opened."""
+  return _open(path, fmt.compression)
+
+
+def _open(path: str, compression: Optional[str] = None):
   try:
-    return FileSystems.open(path, compression_type="uncompressed")
+    f = FileSystems.open(path, compression_type=COMPRESSIONS.get(
+        compression, CompressionTypes.UNCOMPRESSED))
   except Exception as e:  # Beam wraps the OS error in its own type.
     text = str(e).strip()
     raise InputError(f"{path}: cannot open "
                      f"({text.splitlines()[-1][:300] if text else e!r})"
                      ) from None
+  return _Checked(f, path, compression) if compression else f
 
 
-def _head(path: str, size: int) -> bytes:
-  with _open(path) as f:
+class _Checked:
+  """A decompressing file whose decoding errors (a truncated or corrupt
+  stream, or a plain file named .gz) are InputErrors naming the file."""
+
+  def __init__(self, f, path: str, compression: str):
+    self._f, self._path, self._compression = f, path, compression
+
+  def read(self, size: int = -1) -> bytes:
+    try:
+      return self._f.read(size)
+    except Exception as e:  # zlib.error, OSError, EOFError, ZstdError
+      raise InputError(f"{self._path}: not readable as {self._compression} "
+                       f"({short_error(e)}); set csv.compression if the "
+                       f"name's extension is wrong") from None
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self._f.close()
+
+  def close(self):
+    self._f.close()
+
+
+def _head(path: str, size: int, compression: Optional[str] = None) -> bytes:
+  with _open(path, compression) as f:
     parts, left = [], size
     while left > 0:
       chunk = f.read(left)
@@ -203,13 +259,15 @@ def check_settings(delimiter: str, encoding: str, escape: str,
 def resolve(path: str, delimiter: Optional[str] = ",",
             encoding: str = "utf-8", escape: str = "auto", *,
             max_field_bytes: int = 4 << 20, max_row_bytes: int = 16 << 20,
-            where: str = "csv") -> CsvFormat:
+            where: str = "csv", compression: str = "auto") -> CsvFormat:
   """The format of the file at `path` under these settings (`auto`
   decided on its first megabyte). A `sep=` first line sets the delimiter
   whatever `delimiter` says: the file states it. `delimiter` None: not
   set, so `,` but for a UTF-16 or UTF-32 file (by its BOM or `encoding`),
-  whose delimiter is detected (Excel's "Unicode Text" is tab-delimited)."""
-  head = _head(path, SAMPLE_BYTES)
+  whose delimiter is detected (Excel's "Unicode Text" is tab-delimited).
+  `compression`: as `compression_of` takes it."""
+  compressed = compression_of(path, compression)
+  head = _head(path, SAMPLE_BYTES, compressed)
   found, bom = bom_of(head)
   check_settings(delimiter or ",", encoding, escape, where)
   name = found or encoding
@@ -235,7 +293,8 @@ def resolve(path: str, delimiter: Optional[str] = ",",
     delimiter = detect_delimiter(text, esc, complete)
   return CsvFormat(delimiter, name, max_field_bytes, max_row_bytes, esc,
                    bool(sep), trailing=_trailing(text, delimiter, esc,
-                                                 complete))
+                                                 complete),
+                   compression=compressed)
 
 
 def _trailing(text: str, delimiter: str, escape: Optional[str],
@@ -298,6 +357,7 @@ def describe(fmt: CsvFormat, delimiter: Optional[str] = ",",
       codecs.lookup(fmt.label).name, codecs.lookup(encoding).name))
   text = [f"delimiter {_NAMES[fmt.delimiter]}{how}",
           f"encoding {fmt.label}" + (" (BOM)" if found != configured else "")
+          + (f", {fmt.compression}" if fmt.compression else "")
           + ("" if fmt.in_place else ", read from a UTF-8 copy"),
           *(["rows end with a delimiter the header lacks"]
             if fmt.trailing else []),
@@ -314,8 +374,9 @@ def transcode(path: str, fmt: CsvFormat, dest: str) -> CsvFormat:
   lines stay where they were: reports give the same line numbers), and
   returns the copy's format. Bytes not valid in `fmt.encoding` become a
   byte UTF-8 rejects, so their record is rejected with its line."""
-  with _open(path) as f, FileSystems.create(
+  with _open(path, fmt.compression) as f, FileSystems.create(
       dest, compression_type="uncompressed") as out:
     for chunk in view_chunks(f, fmt, 1 << 22):
       out.write(chunk)
-  return replace(fmt, encoding="utf-8", decoded_from=fmt.label)
+  return replace(fmt, encoding="utf-8", decoded_from=fmt.label,
+                 compression=None)

@@ -17,9 +17,9 @@ from apache_beam.io.filesystems import FileSystems
 
 from crmsync.transforms import csv_scan
 from crmsync.transforms.columns import check_header
-from crmsync.transforms.csv_dialect import CsvFormat, view_chunks
+from crmsync.transforms.csv_dialect import CsvFormat, open_input, view_chunks
 from crmsync.transforms.csv_scan import QuoteScan, strip_eol
-from crmsync.transforms.errors import InputError
+from crmsync.transforms.errors import InputError, short_error
 
 UTF8_BOM = codecs.BOM_UTF8
 
@@ -31,13 +31,6 @@ class CsvHeader:
   data_start: int  # byte offset of the first data record
   lines: int  # physical lines the header (and BOM, sep= line) occupy
   fmt: CsvFormat = CsvFormat()  # the format it was read with
-
-
-def short_error(e: Exception) -> str:
-  """The last line of an error's message (Beam wraps the OS error's in
-  its own), cut to 300 characters; the error's type if it has none."""
-  text = str(e).strip()
-  return text.splitlines()[-1][:300] if text else type(e).__name__
 
 
 def match_files(pattern: str) -> List[str]:
@@ -76,10 +69,7 @@ def read_header(path: str, fmt: CsvFormat = CsvFormat()) -> CsvHeader:
   opened or its header is empty, undecodable, malformed, holds a bare CR,
   a duplicate column name or one in crmsync's namespace
   (columns.check_header)."""
-  try:
-    f = FileSystems.open(path, compression_type="uncompressed")
-  except Exception as e:  # Beam wraps the OS error in its own type.
-    raise InputError(f"{path}: cannot open ({short_error(e)})") from None
+  f = open_input(path, fmt)
   at = 2 if fmt.sep_line else 1  # the header's line
   with f:
     head = b""

@@ -19,3 +19,10 @@ class TooManyRejectedError(InputError):
   allows: publishing the rest would replace a good output with a hollow
   one. Raised on a worker, where the runner may keep only its text: the CLI
   knows it by this class name."""
+
+
+def short_error(e: Exception) -> str:
+  """The last line of an error's message (Beam wraps the OS error's in
+  its own), cut to 300 characters; the error's type if it has none."""
+  text = str(e).strip()
+  return text.splitlines()[-1][:300] if text else type(e).__name__
