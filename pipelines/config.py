@@ -91,8 +91,15 @@ class CsvOptions(_Model):
     return v
 
 
+# What a file is read as: auto (by the name's extension: .xlsx and the
+# other workbooks, .parquet; else CSV) | csv | excel | parquet.
+InputFormat = Literal["auto", "csv", "excel", "parquet"]
+
+
 class OriginalInput(_Model):
   path: str
+  format: InputFormat = "auto"
+  sheet: Optional[str] = None  # a workbook's sheet; default: the first
   csv: CsvOptions = CsvOptions()
 
   _absolute_path = field_validator("path")(_absolute)
@@ -104,6 +111,8 @@ class EnrichedInput(_Model):
   name: Optional[str] = None
   columns: Dict[str, str] = {}
   keep: Optional[List[str]] = None
+  format: InputFormat = "auto"
+  sheet: Optional[str] = None
   csv: CsvOptions = CsvOptions()
 
   @property

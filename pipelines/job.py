@@ -101,15 +101,19 @@ class JobPlan:
             for options, formats in found for path, fmt in formats.items()]
 
 
-def _formats(csv_options, where: str, limits,
+def _formats(source, where: str, limits,
              files: List[str]) -> Dict[str, CsvFormat]:
-  """Each file's format: what the settings leave to `auto`, a BOM or a
-  sep= line decided on the file's first bytes (transforms/csv_dialect)."""
+  """Each file's format (`source`: its input's config): what the settings
+  leave to `auto`, a BOM or a sep= line decided on the file's first bytes
+  (transforms/csv_dialect); a workbook or a Parquet file is read as CSV
+  text (transforms/csv_views)."""
+  csv_options = source.csv
   return {f: csv_dialect.resolve(
       f, _delimiter(csv_options), csv_options.encoding, csv_options.escape,
       max_field_bytes=limits.max_field_bytes,
       max_row_bytes=limits.max_row_bytes, where=where,
-      compression=csv_options.compression) for f in files}
+      compression=csv_options.compression, view=source.format,
+      sheet=source.sheet) for f in files}
 
 
 def _delimiter(csv_options) -> Optional[str]:
@@ -150,7 +154,7 @@ def _sizes(files) -> List[int]:
 def plan_job(config: JobConfig) -> JobPlan:
   """Checks the config against the input headers; reads no data rows."""
   files = match_files(config.original.path)
-  formats = _formats(config.original.csv, "original.csv", config.limits,
+  formats = _formats(config.original, "original.csv", config.limits,
                      files)
   fmt = formats[files[0]]
   sizes = _sizes(files)
@@ -199,7 +203,7 @@ def plan_job(config: JobConfig) -> JobPlan:
 def _plan_source(i: int, e: EnrichedInput, es: EnrichedSpec,
                  spec: MergeSpec, limits) -> SourcePlan:
   files = match_files(e.path)
-  formats = _formats(e.csv, f"enriched.{i}.csv", limits, files)
+  formats = _formats(e, f"enriched.{i}.csv", limits, files)
   fmt = formats[files[0]]
   header = shared_header(files, fmt, formats)
   for name in e.columns:

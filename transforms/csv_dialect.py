@@ -28,6 +28,7 @@ from typing import Iterator, Optional, Tuple
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from crmsync.transforms import csv_views
 from crmsync.transforms.errors import ConfigError, InputError, short_error
 
 DELIMITERS = (",", ";", "\t", "|")  # also the order that breaks a tie
@@ -96,7 +97,9 @@ class CsvFormat:
   if it were absent. `decoded_from`: of a UTF-8 copy, the encoding of the
   file it was made from, for messages. `compression`: gzip, bzip2 or
   zstd, or None; a compressed file is read from a plain copy too (a
-  compressed stream has no byte offsets to split it at)."""
+  compressed stream has no byte offsets to split it at). `view`: excel or
+  parquet for a file read as CSV text (transforms/csv_views.py), of
+  `sheet` for a workbook, from a plain copy too."""
   delimiter: str = ","
   encoding: str = "utf-8"
   max_field_bytes: int = 4 << 20
@@ -106,6 +109,8 @@ class CsvFormat:
   decoded_from: str = ""
   trailing: bool = False
   compression: Optional[str] = None
+  view: Optional[str] = None
+  sheet: Optional[str] = None
 
   def __post_init__(self):
     if self.delimiter not in DELIMITERS:
@@ -127,7 +132,8 @@ class CsvFormat:
   @property
   def in_place(self) -> bool:
     """Read as it is (else from a UTF-8 copy: see `transcode`)."""
-    return reads_in_place(self.encoding) and not self.compression
+    return (reads_in_place(self.encoding) and not self.compression
+            and not self.view)
 
   @property
   def label(self) -> str:
@@ -186,8 +192,11 @@ def compression_of(path: str, setting: str = "auto") -> Optional[str]:
 
 
 def open_input(path: str, fmt: CsvFormat):
-  """The file's bytes (decompressed, for a compressed one); InputError if
-  it cannot be opened."""
+  """The file's bytes (decompressed, for a compressed one; a CSV text of
+  a workbook's sheet or a Parquet file); InputError if it cannot be
+  opened."""
+  if fmt.view:
+    return csv_views.open_view(path, fmt.view, fmt.sheet)
   return _open(path, fmt.compression)
 
 
@@ -259,13 +268,25 @@ def check_settings(delimiter: str, encoding: str, escape: str,
 def resolve(path: str, delimiter: Optional[str] = ",",
             encoding: str = "utf-8", escape: str = "auto", *,
             max_field_bytes: int = 4 << 20, max_row_bytes: int = 16 << 20,
-            where: str = "csv", compression: str = "auto") -> CsvFormat:
+            where: str = "csv", compression: str = "auto",
+            view: str = "auto", sheet: Optional[str] = None) -> CsvFormat:
   """The format of the file at `path` under these settings (`auto`
   decided on its first megabyte). A `sep=` first line sets the delimiter
   whatever `delimiter` says: the file states it. `delimiter` None: not
   set, so `,` but for a UTF-16 or UTF-32 file (by its BOM or `encoding`),
   whose delimiter is detected (Excel's "Unicode Text" is tab-delimited).
-  `compression`: as `compression_of` takes it."""
+  `compression`: as `compression_of` takes it; `view`: as
+  csv_views.view_of takes it (a workbook or a Parquet file is read as
+  comma-separated UTF-8 text, of its first sheet or `sheet`)."""
+  kind = csv_views.view_of(path, view)
+  if kind:
+    text = CsvFormat(view=kind, sheet=sheet)
+    with open_input(path, text) as f:
+      head = f.read(SAMPLE_BYTES)
+    return replace(text, max_field_bytes=max_field_bytes,
+                   max_row_bytes=max_row_bytes, trailing=_trailing(
+                       head.decode("utf-8", "replace"), ",", None,
+                       len(head) < SAMPLE_BYTES))
   compressed = compression_of(path, compression)
   head = _head(path, SAMPLE_BYTES, compressed)
   found, bom = bom_of(head)
@@ -358,6 +379,8 @@ def describe(fmt: CsvFormat, delimiter: Optional[str] = ",",
   text = [f"delimiter {_NAMES[fmt.delimiter]}{how}",
           f"encoding {fmt.label}" + (" (BOM)" if found != configured else "")
           + (f", {fmt.compression}" if fmt.compression else "")
+          + (f", {fmt.view}" + (f" sheet {fmt.sheet!r}" if fmt.sheet else "")
+             if fmt.view else "")
           + ("" if fmt.in_place else ", read from a UTF-8 copy"),
           *(["rows end with a delimiter the header lacks"]
             if fmt.trailing else []),
@@ -374,9 +397,9 @@ def transcode(path: str, fmt: CsvFormat, dest: str) -> CsvFormat:
   lines stay where they were: reports give the same line numbers), and
   returns the copy's format. Bytes not valid in `fmt.encoding` become a
   byte UTF-8 rejects, so their record is rejected with its line."""
-  with _open(path, fmt.compression) as f, FileSystems.create(
+  with open_input(path, fmt) as f, FileSystems.create(
       dest, compression_type="uncompressed") as out:
     for chunk in view_chunks(f, fmt, 1 << 22):
       out.write(chunk)
   return replace(fmt, encoding="utf-8", decoded_from=fmt.label,
-                 compression=None)
+                 compression=None, view=None, sheet=None)
