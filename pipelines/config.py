@@ -279,6 +279,12 @@ class ColumnsConfig(_Model):
   order: List[str] = []
 
 
+class ChangesConfig(_Model):
+  """output.changes: the columns that identify a record in the CRM (its
+  record ID), first in each row of the changes and undo files."""
+  id_columns: List[str] = Field(min_length=1)
+
+
 class OutputConfig(_Model):
   path: str
   shards: int = Field(4, ge=1, le=10000)
@@ -288,6 +294,9 @@ class OutputConfig(_Model):
   escape_formulas: bool = True
   # _match_key and _match_score columns at the end of every merged row.
   match_columns: bool = False
+  # The changes and undo files for the CRM's update import.
+  changes: Optional[ChangesConfig] = None
+  crm: Literal["generic", "hubspot", "salesforce"] = "generic"
 
   _absolute_paths = field_validator("path", "reports")(_absolute)
 
@@ -384,7 +393,10 @@ class JobConfig(_Model):
         scoring=self.match.scores,
         threshold=self.match.threshold,
         assignment=self.match.assignment,
-        review_threshold=self.match.review_threshold)
+        review_threshold=self.match.review_threshold,
+        changes_ids=tuple(self.output.changes.id_columns
+                          if self.output.changes else ()),
+        crm=self.output.crm)
 
   def enriched_specs(self) -> List[EnrichedSpec]:
     return [EnrichedSpec(e.label, dict(e.columns),

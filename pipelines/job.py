@@ -34,6 +34,7 @@ from crmsync.transforms.csv_source import DEFAULT_BATCH_ROWS
 from crmsync.transforms.errors import ConfigError
 from crmsync.transforms.matching import applicable_keys
 from crmsync.transforms.broadcast import BroadcastMerge
+from crmsync.transforms.changes import change_columns
 from crmsync.transforms.join import JoinSource, join_layout
 from crmsync.transforms.partitioned import PartitionedMerge
 from crmsync.transforms.review import read_decisions
@@ -173,6 +174,15 @@ def plan_job(config: JobConfig) -> JobPlan:
   spec = config.merge_spec(header, [c for s in sources
                                     for c in s.mapped_header])
   _check_columns(config, spec, sources)
+  if config.output.changes:
+    for c in config.output.changes.id_columns:
+      if c not in header:
+        raise ConfigError(
+            f"output.changes.id_columns: {c!r} is not a column of "
+            f"{files[0]} (columns: {_columns(header)})")
+    supplied = {c for s in sources for c in s.kept}
+    spec = dataclasses.replace(spec, unsupplied=tuple(
+        c for c in header if c not in supplied))
   enriched_bytes = sum(sum(_sizes(s.files)) for s in sources)
   join = config.join
   if join == "auto":
@@ -326,10 +336,18 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
     out = original.rows | "BroadcastMerge" >> BroadcastMerge(
         plan.spec, sources, f"{tmp}/indexes", reread=reread,
         park_rows=on_portable_runner(p.options))
+  delimiter = config.output.delimiter or plan.original_fmt.delimiter
   written = out.merged | "Write" >> WriteShards(
       prefix, config.output.shards, original_sizes, out.header, tmp,
-      config.output.delimiter or plan.original_fmt.delimiter,
-      config.output.escape_formulas)
+      delimiter, config.output.escape_formulas)
+  updates = []  # the changes and undo files' shards, with output.changes
+  if plan.spec.changes_ids:
+    columns = out.header | "ChangeColumns" >> beam.Map(
+        change_columns, plan.spec)
+    for name, rows in (("changes", out.changes), ("undo", out.undo)):
+      updates.append(rows | f"Write[{name}]" >> WriteShards(
+          f"{prefix}-{name}", config.output.shards, original_sizes, columns,
+          f"{tmp}/{name}", delimiter, config.output.escape_formulas))
   # Rows as the readers counted them: the books are checked against these.
   counts = [read.rows | f"Count[{name}]" >> beam.Map(
       lambda b, n=name: {"read": {n: b.num_rows}})
@@ -359,4 +377,5 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
               side.AsSingleton(stats), side.AsList(written),
               side.AsList(parts),
               side.AsList(books),
-              side.AsList(out.models)))
+              side.AsList(out.models),
+              *[side.AsList(u) for u in updates]))

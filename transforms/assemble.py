@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crmsync.transforms import validity
+from crmsync.transforms.changes import changes_batches
 from crmsync.transforms.columns import FILE_COL, LINE_COL, OFFSET_COL
 from crmsync.transforms.resolve import (MATCH_COLUMNS, MATCH_DETAIL_COL,
                                         MATCH_KEY_COL, MATCH_SCORE_COL, resolution,
@@ -111,6 +112,12 @@ def resolve_batch(batch: RowBatch, gathered, matches, layout, spec,
                        ("rejected_matches", rejected), ("review", review)):
     if batches:
       yield beam.pvalue.TaggedOutput(tag, pa.concat_batches(batches))
+  if spec.changes_ids:
+    changed, undo, stats["changes"] = changes_batches(
+        batch, values, layout.columns, spec)
+    if changed is not None:
+      yield beam.pvalue.TaggedOutput("changes", changed)
+      yield beam.pvalue.TaggedOutput("undo", undo)
   yield beam.pvalue.TaggedOutput("stats", stats)
   arrays = [values[c] for c in layout.columns]
   arrays += [table.column(OFFSET_COL), table.column(LINE_COL)]

@@ -284,7 +284,7 @@ class Merge(beam.PTransform):
         MergeBatches(self._spec, self._order, self._decided_by),
         *side).with_outputs(
             "conflicts", "invalid_values", "rejected_matches", "review",
-            "used", "stats", main="merged")
+            "used", "stats", "changes", "undo", main="merged")
 
 
 class BroadcastMerge(beam.PTransform):
@@ -352,7 +352,7 @@ class BroadcastMerge(beam.PTransform):
               decisions | "Models" >> beam.FlatMap(model_reports))
     return JoinResult(merged.merged, merged.conflicts, merged.invalid_values,
                       merged.rejected_matches, merged.stats, accounts, header,
-                      models, merged.review)
+                      models, merged.review, merged.changes, merged.undo)
 
 
 def model_reports(decisions) -> List[dict]:

@@ -77,6 +77,9 @@ class JoinResult(NamedTuple):
   # Each source's model as match_weights.json shows it (none: no scoring).
   models: beam.PCollection
   review: beam.PCollection  # Arrow batches (review.review_batch)
+  # With output.changes: RowBatches of the changes and undo files.
+  changes: beam.PCollection = None
+  undo: beam.PCollection = None
 
 
 class Supplied(NamedTuple):

@@ -562,7 +562,8 @@ class PartitionedMerge(beam.PTransform):
                   _Assemble(spec, order, self._reread, files),
                   *side).with_outputs(
                       "conflicts", "invalid_values", "rejected_matches",
-                      "review", "stats", "used", main="merged"))
+                      "review", "stats", "used", "changes", "undo",
+                      main="merged"))
     every_source = original.pipeline | "EverySource" >> beam.Create(
         [(name, None) for name in order])
     accounts = ((joined.owned, every_source)
@@ -575,4 +576,4 @@ class PartitionedMerge(beam.PTransform):
     return JoinResult(merged.merged, merged.conflicts, merged.invalid_values,
                       merged.rejected_matches, merged.stats, accounts, header,
                       original.pipeline | "NoModels" >> beam.Create([]),
-                      merged.review)
+                      merged.review, merged.changes, merged.undo)

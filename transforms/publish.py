@@ -145,10 +145,11 @@ def _apply(prefix: str, plan: dict) -> dict:
   # move, the old output is whole.
   finals = {final for _, final in plan["moves"]}
   shard = re.compile(r"-\d{5}-of-\d{5}\.csv$")  # not merged-eu-...'s
+  ours = {prefix, f"{prefix}-changes", f"{prefix}-undo"}
   stale = [m.path for m in FileSystems.match(
       [plan["shard_pattern"]])[0].metadata_list
       if m.path not in finals and shard.search(m.path) and
-      m.path[:-len("-00000-of-00000.csv")] == prefix]
+      m.path[:-len("-00000-of-00000.csv")] in ours]
   if stale:
     FileSystems.delete(stale)
   fault("publish:moved")

@@ -125,7 +125,10 @@ class Finalize(beam.DoFn):
   the report parts (ReportPart, one per batch of report rows; those of
   rejected.csv carry their rows' rejected_summary); the books of each
   source (join.SourceBooks); with scoring, each source's model
-  (scoring.Model.to_json), written to match_weights.json."""
+  (scoring.Model.to_json), written to match_weights.json; with
+  output.changes, the written shards of the changes and undo files (as
+  the merged ones), published beside them as `<prefix>-changes-...` and
+  `<prefix>-undo-...`."""
 
   def __init__(self, *, prefix: str, shards: int, reports_dir: str, tmp: str,
                original_name: str, original_files: List[str],
@@ -145,7 +148,8 @@ class Finalize(beam.DoFn):
   def setup(self):
     worker.prepare()
 
-  def process(self, _, stats, written, parts, books, models=()):
+  def process(self, _, stats, written, parts, books, models=(),
+              changes=(), undo=()):
     done = published(self._prefix, self._publish_id)
     if done is not None:  # a retried bundle: its publish is complete
       yield done["stats"]
@@ -184,9 +188,12 @@ class Finalize(beam.DoFn):
       moves.append((write_report(name, parts, folder),
                     FileSystems.join(self._reports, name)))
     described = {}
-    for shard, path, _, facts in sorted(written, key=lambda w: w[0]):
-      moves.append((path, shard_name(self._prefix, shard, self._shards)))
-      described[path] = facts
+    for prefix, files in ((self._prefix, written),
+                          (f"{self._prefix}-changes", changes),
+                          (f"{self._prefix}-undo", undo)):
+      for shard, path, _, facts in sorted(files, key=lambda w: w[0]):
+        moves.append((path, shard_name(prefix, shard, self._shards)))
+        described[path] = facts
     publish(self._prefix, moves, self._run_id, self._tmp, summary,
             f"{self._prefix}-*-of-*.csv", described, self._publish_id)
     _LOG.info("committed %d shards (%d rows) to %s-*, reports in %s",
@@ -271,6 +278,7 @@ class Finalize(beam.DoFn):
             c: {"before": _rate(before[c], merged) if c in before else None,
                 "after": _rate(after[c], merged)} for c in after},
         "rows_rejected": sum(rejected_by.values()),
+        **({"changes": stats["changes"]} if "changes" in stats else {}),
         "accounting": {
             "original_read": merged + orig_rejected,
             "original_written_plus_rejected": rows_written + orig_rejected,

@@ -109,6 +109,12 @@ class MergeSpec:
   # Decided pairs (match.decisions): (original file rank, line, source,
   # enriched file rank, line, is a match), overriding the model.
   decisions: Tuple[Tuple[int, int, str, int, int, bool], ...] = ()
+  # output.changes: the id columns of the changes and undo files (none:
+  # no such files), the CRM whose import conventions they follow
+  # (transforms/changes.py), and the original columns no source supplies.
+  changes_ids: Tuple[str, ...] = ()
+  crm: str = "generic"
+  unsupplied: Tuple[str, ...] = ()
 
   def strategy(self, column: str) -> str:
     return self.conflict_columns.get(column, self.conflict_default)
