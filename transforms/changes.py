@@ -8,9 +8,9 @@ not change is blank: in an update import a blank cell leaves the field as
 it is, in each CRM crmsync knows:
 
 - HubSpot's importer: a blank cell does not overwrite a property when it
-  updates a record, and a file has no value that clears one; so the undo
-  file cannot blank a property the merge filled (such cells are counted,
-  `undo_cells_not_clearable`, and left blank).
+  updates a record, and crmsync knows no cell value that clears one; so
+  the undo file cannot blank a property the merge filled (such cells are
+  counted, `undo_cells_not_clearable`, and left blank).
 - Salesforce's Data Loader: a blank cell leaves the field as it is unless
   the "Insert null values" setting is on; `#N/A` sets it to null. The undo
   file writes `#N/A` where the merge filled a blank field.
