@@ -294,6 +294,11 @@ class OutputConfig(_Model):
   escape_formulas: bool = True
   # _match_key and _match_score columns at the end of every merged row.
   match_columns: bool = False
+  # The most rows (header excluded) and bytes (header included) a file of
+  # the output, changes or undo may hold (0: no limit): HubSpot's importer
+  # takes 1,048,576 rows and 512 MB per file.
+  max_rows_per_file: int = Field(0, ge=0)
+  max_bytes_per_file: int = Field(0, ge=0)
   # The changes and undo files for the CRM's update import.
   changes: Optional[ChangesConfig] = None
   crm: Literal["generic", "hubspot", "salesforce"] = "generic"

@@ -337,9 +337,10 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
         plan.spec, sources, f"{tmp}/indexes", reread=reread,
         park_rows=on_portable_runner(p.options))
   delimiter = config.output.delimiter or plan.original_fmt.delimiter
+  caps = (config.output.max_rows_per_file, config.output.max_bytes_per_file)
   written = out.merged | "Write" >> WriteShards(
       prefix, config.output.shards, original_sizes, out.header, tmp,
-      delimiter, config.output.escape_formulas)
+      delimiter, config.output.escape_formulas, caps)
   updates = []  # the changes and undo files' shards, with output.changes
   if plan.spec.changes_ids:
     columns = out.header | "ChangeColumns" >> beam.Map(
@@ -347,7 +348,7 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
     for name, rows in (("changes", out.changes), ("undo", out.undo)):
       updates.append(rows | f"Write[{name}]" >> WriteShards(
           f"{prefix}-{name}", config.output.shards, original_sizes, columns,
-          f"{tmp}/{name}", delimiter, config.output.escape_formulas))
+          f"{tmp}/{name}", delimiter, config.output.escape_formulas, caps))
   # Rows as the readers counted them: the books are checked against these.
   counts = [read.rows | f"Count[{name}]" >> beam.Map(
       lambda b, n=name: {"read": {n: b.num_rows}})

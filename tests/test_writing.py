@@ -129,7 +129,7 @@ def test_a_shard_concatenated_twice_gives_the_same_file(tmp_path):
     path = os.path.join(tmp, "parts", f"part-00000-00000-{i:015d}.csv")
     with open(path, "wb") as f:
       f.write(rows)
-    parts.append((0, i, path, rows.count(b"\n")))
+    parts.append((0, i, path, rows.count(b"\n"), len(rows)))
   concat = _ConcatShard(str(tmp_path / "out" / "merged"), 1, tmp, ",")
   concat.setup()
   first = list(concat.process((0, list(reversed(parts)) + [None]),

@@ -191,8 +191,12 @@ class Finalize(beam.DoFn):
     for prefix, files in ((self._prefix, written),
                           (f"{self._prefix}-changes", changes),
                           (f"{self._prefix}-undo", undo)):
-      for shard, path, _, facts in sorted(files, key=lambda w: w[0]):
-        moves.append((path, shard_name(prefix, shard, self._shards)))
+      files = sorted(files, key=lambda w: w[0])
+      for i, (shard, path, _, facts) in enumerate(files):
+        # Shards cut by file caps ((shard, piece)) are numbered in order.
+        moves.append((path, shard_name(prefix, i, len(files))
+                      if isinstance(shard, tuple) else
+                      shard_name(prefix, shard, self._shards)))
         described[path] = facts
     publish(self._prefix, moves, self._run_id, self._tmp, summary,
             f"{self._prefix}-*-of-*.csv", described, self._publish_id)

@@ -21,7 +21,7 @@ import logging
 import posixpath
 import re
 import shutil
-from typing import List, Sequence
+from typing import List, Sequence, Tuple
 
 import apache_beam as beam
 import numpy as np
@@ -89,8 +89,14 @@ def escape_formulas(values: pa.Array) -> pa.Array:
 def encode_csv(table, delimiter: str = ",") -> bytes:
   """CSV bytes of a table of strings, without header; LF line ends. Give
   it large_string columns for more than 2 GB of text (a report can be)."""
+  return encode_csv_rows(table, delimiter)[0]
+
+
+def encode_csv_rows(table, delimiter: str = ","):
+  """(encode_csv's bytes, where each row starts in them and where the last
+  ends: num_rows + 1 offsets)."""
   if table.num_rows == 0:
-    return b""
+    return b"", np.zeros(1, np.int64)
   kind = (pa.large_string() if any(pa.types.is_large_string(c.type)
                                    for c in table.columns) else pa.string())
   cols = [_quote(pc.fill_null(_array(c.cast(kind)), ""), delimiter)
@@ -103,7 +109,23 @@ def encode_csv(table, delimiter: str = ",") -> bytes:
   # The lines are contiguous in the array's data buffer: write it as is.
   offsets = np.frombuffer(lines.buffers()[1], np.int64)[
       lines.offset:lines.offset + len(lines) + 1]
-  return lines.buffers()[2].to_pybytes()[int(offsets[0]):int(offsets[-1])]
+  data = lines.buffers()[2].to_pybytes()[int(offsets[0]):int(offsets[-1])]
+  return data, offsets - offsets[0]
+
+
+def cap_cuts(ends: np.ndarray, max_rows: int, max_bytes: int) -> List[int]:
+  """Row indexes where a run of rows (`ends`: encode_csv_rows' offsets)
+  is cut so that no piece holds more than `max_rows` rows or `max_bytes`
+  bytes (0: no limit); a row longer than `max_bytes` is a piece alone."""
+  cuts, start, n = [0], 0, len(ends) - 1
+  while start < n:
+    stop = n if not max_rows else min(n, start + max_rows)
+    if max_bytes:
+      fits = int(np.searchsorted(ends, ends[start] + max_bytes, "right")) - 1
+      stop = max(start + 1, min(stop, fits))
+    cuts.append(stop)
+    start = stop
+  return cuts
 
 
 def _array(column) -> pa.Array:
@@ -129,15 +151,18 @@ class _WriteParts(AheadDoFn):
   threads, depth = 1, 2
 
   def __init__(self, shards: int, file_starts: Sequence[int], total: int,
-               tmp: str, delimiter: str, escape: bool):
+               tmp: str, delimiter: str, escape: bool,
+               caps: Tuple[int, int] = (0, 0)):
     self._shards = shards
     self._starts = np.asarray(file_starts, np.int64)
     self._total = max(1, total)
     self._tmp, self._delimiter = tmp, delimiter
     self._escape = escape
+    self._caps = caps
 
-  def work(self, batch: RowBatch) -> list:
-    """The (shard, part) of each part file written for the batch."""
+  def work(self, batch: RowBatch, header=()) -> list:
+    """The (shard, part) of each part file written for the batch; part:
+    (file rank, first offset, path, rows, bytes)."""
     t = batch.table
     offsets = t.column(OFFSET_COL).to_numpy()
     position = offsets + self._starts[batch.file_index]
@@ -153,15 +178,26 @@ class _WriteParts(AheadDoFn):
     bounds = np.flatnonzero(np.diff(shard)) + 1
     parts = []
     for start, stop in zip(np.r_[0, bounds], np.r_[bounds, len(shard)]):
-      s, first = int(shard[start]), int(offsets[start])
-      name = f"part-{s:05d}-{batch.file_index:05d}-{first:015d}.csv"
-      path = FileSystems.join(self._tmp, "parts", name)
+      s = int(shard[start])
       # Encoded before the file is opened: a failure must not close (and
       # so publish) a half-written object.
-      encoded = encode_csv(data.slice(start, stop - start), self._delimiter)
-      with FileSystems.create(path) as f:
-        f.write(encoded)
-      parts.append((s, (batch.file_index, first, path, int(stop - start))))
+      encoded, ends = encode_csv_rows(data.slice(start, stop - start),
+                                      self._delimiter)
+      # With file caps, in pieces no bigger than a file may be.
+      max_rows, max_bytes = self._caps
+      if max_bytes:  # room for the header in each file
+        max_bytes = max(1, max_bytes - len(header_line(header,
+                                                       self._delimiter)))
+      cuts = cap_cuts(ends, max_rows, max_bytes) if any(self._caps) else [
+          0, stop - start]
+      for a, b in zip(cuts[:-1], cuts[1:]):
+        first = int(offsets[start + a])
+        name = f"part-{s:05d}-{batch.file_index:05d}-{first:015d}.csv"
+        path = FileSystems.join(self._tmp, "parts", name)
+        with FileSystems.create(path) as f:
+          f.write(encoded[int(ends[a]):int(ends[b])])
+        parts.append((s, (batch.file_index, first, path, int(b - a),
+                          int(ends[b] - ends[a]))))
     return parts
 
 
@@ -169,9 +205,11 @@ class _ConcatShard(beam.DoFn):
   """Header, then the shard's parts in input order, streamed into one file
   (each attempt its own: the runner keeps one attempt's output)."""
 
-  def __init__(self, prefix: str, shards: int, tmp: str, delimiter: str):
+  def __init__(self, prefix: str, shards: int, tmp: str, delimiter: str,
+               caps: Tuple[int, int] = (0, 0)):
     self._prefix, self._shards, self._tmp = prefix, shards, tmp
     self._delimiter = delimiter
+    self._caps = caps
 
   def setup(self):
     worker.prepare()
@@ -180,30 +218,50 @@ class _ConcatShard(beam.DoFn):
   def process(self, element, header: List[str]):
     shard, parts = element
     parts = sorted(p for p in parts if p is not None)
-    name = posixpath.basename(shard_name(self._prefix, shard, self._shards))
-    path = FileSystems.join(self._tmp, "shards",
-                            handoff.attempt_name(name[:-len(".csv")], ".csv"))
-    rows, size, digest = 0, 0, hashlib.sha256()
-    with FileSystems.create(path) as out:
-      def write(data):
-        nonlocal size
-        out.write(data)
-        digest.update(data)
-        size += len(data)
-      write(header_line(header, self._delimiter))
-      for _, _, part, n in parts:
-        with FileSystems.open(part, compression_type="uncompressed") as f:
-          for block in iter(lambda: f.read(1 << 22), b""):
-            write(block)
-        rows += n
-        faults.fail_once("write:concat")  # a half-written shard left behind
-    # The parts stay until the run's temporary folder goes, after the
-    # publish: a retried or speculative attempt of this bundle reads them
-    # again.
-    self._rows.inc(rows)
-    _LOG.info("shard %d/%d ready (published at the end): %d rows",
-              shard + 1, self._shards, rows)
-    yield shard, path, rows, {"size": size, "sha256": digest.hexdigest()}
+    head = header_line(header, self._delimiter)
+    files = self._files(parts, len(head)) if any(self._caps) else [parts]
+    for piece, chunk in enumerate(files):
+      name = posixpath.basename(shard_name(self._prefix, shard, self._shards))
+      name = name[:-len(".csv")] + (f"-{piece:05d}" if any(self._caps) else "")
+      path = FileSystems.join(self._tmp, "shards",
+                              handoff.attempt_name(name, ".csv"))
+      rows, size, digest = 0, 0, hashlib.sha256()
+      with FileSystems.create(path) as out:
+        def write(data):
+          nonlocal size
+          out.write(data)
+          digest.update(data)
+          size += len(data)
+        write(head)
+        for _, _, part, n, _ in chunk:
+          with FileSystems.open(part, compression_type="uncompressed") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+              write(block)
+          rows += n
+          faults.fail_once("write:concat")  # a half-written shard left
+      # The parts stay until the run's temporary folder goes, after the
+      # publish: a retried or speculative attempt of this bundle reads
+      # them again.
+      self._rows.inc(rows)
+      _LOG.info("shard %d/%d ready (published at the end): %d rows",
+                shard + 1, self._shards, rows)
+      yield ((shard, piece) if any(self._caps) else shard, path, rows,
+             {"size": size, "sha256": digest.hexdigest()})
+
+  def _files(self, parts, header_bytes: int) -> List[list]:
+    """The shard's parts (each within the caps) packed in order into as
+    few files as the caps allow; one empty file for an empty shard."""
+    max_rows, max_bytes = self._caps
+    files, rows, size = [[]], 0, header_bytes
+    for part in parts:
+      n, b = part[3], part[4]
+      if files[-1] and ((max_rows and rows + n > max_rows) or
+                        (max_bytes and size + b > max_bytes)):
+        files.append([])
+        rows, size = 0, header_bytes
+      files[-1].append(part)
+      rows, size = rows + n, size + b
+    return files
 
 
 class WriteShards(beam.PTransform):
@@ -213,13 +271,17 @@ class WriteShards(beam.PTransform):
 
   `file_sizes`: byte size of each input file, in rank order; `header`: a
   singleton PCollection (or a list) of the output column names, which must
-  be the columns of the batches, in order.
+  be the columns of the batches, in order. `caps`: (rows, bytes) a file
+  may hold at most, header included (0: no limit); with caps, each shard
+  is as many files as they need, yielded as ((shard, piece), ...), in
+  order (a row bigger than the byte cap is a file alone).
   """
 
   def __init__(self, prefix: str, shards: int, file_sizes: Sequence[int],
                header, tmp: str, delimiter: str = ",",
-               escape_formulas: bool = True):
+               escape_formulas: bool = True, caps: Tuple[int, int] = (0, 0)):
     super().__init__()
+    self._caps = caps
     self._prefix, self._shards, self._tmp = prefix, shards, tmp
     self._delimiter = delimiter
     self._escape = escape_formulas
@@ -236,13 +298,13 @@ class WriteShards(beam.PTransform):
               else list(self._header))
     parts = merged | "WriteParts" >> beam.ParDo(_WriteParts(
         self._shards, self._starts, self._total, self._tmp, self._delimiter,
-        self._escape))
+        self._escape, self._caps), header)
     return ((parts, every_shard)
             | "Flatten" >> beam.Flatten()
             | "GroupByShard" >> beam.GroupByKey()
             | "Concat" >> beam.ParDo(_ConcatShard(
-                self._prefix, self._shards, self._tmp, self._delimiter),
-                                     header))
+                self._prefix, self._shards, self._tmp, self._delimiter,
+                self._caps), header))
 
 
 def _delete_matching(pattern: str):
