@@ -36,6 +36,8 @@ setup(
         "anyascii>=0.3.3,<0.4",
         # Excel workbooks as inputs (transforms/csv_views.py).
         "python-calamine>=0.5.3,<0.6",
+        # reports/report.html's charts (transforms/html_report.py).
+        "plotly>=6.3.0,<7",
     ],
     extras_require={
         # pytest-xdist: pytest.ini runs the suite on two processes.

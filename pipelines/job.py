@@ -374,7 +374,9 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
                        source_order=plan.source_order,
                        max_rejected_fraction=(
                            config.limits.max_rejected_fraction),
-                       run_id=run_id),
+                       run_id=run_id,
+                       strategies={c: plan.spec.strategy(c)
+                                   for c in plan.spec.original_header}),
               side.AsSingleton(stats), side.AsList(written),
               side.AsList(parts),
               side.AsList(books),

@@ -56,7 +56,7 @@ def direct(tmp_path_factory):
 
 def assert_same(direct, other):
   assert sorted(other) == sorted(direct)
-  assert len(direct) == 13  # 4 shards, 8 reports, the manifest
+  assert len(direct) == 14  # 4 shards, 9 reports, the manifest
   for name in direct:
     assert other[name] == direct[name], f"{name} differs"
 

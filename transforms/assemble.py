@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 
 from crmsync.transforms import validity
 from crmsync.transforms.changes import changes_batches
+from crmsync.transforms.html_report import score_bins
 from crmsync.transforms.columns import FILE_COL, LINE_COL, OFFSET_COL
 from crmsync.transforms.resolve import (MATCH_COLUMNS, MATCH_DETAIL_COL,
                                         MATCH_KEY_COL, MATCH_SCORE_COL, resolution,
@@ -37,7 +38,8 @@ def resolve_batch(batch: RowBatch, gathered, matches, layout, spec,
 
   Stats (a dict of counts; reports.SumStats adds them up): merged_rows,
   matched_any, and per source matches (key -> rows), matched_rows,
-  fuzzy_matches, rejected_by_confirm, refused_by_assignment; per column conflicts,
+  fuzzy_matches, rejected_by_confirm, refused_by_assignment; match_scores
+  (html_report.score_bins of each matched row's weakest score); per column conflicts,
   invalid_values, filled_before, filled_after."""
   original_keys = original_keys or {}
   table = batch.table
@@ -48,6 +50,7 @@ def resolve_batch(batch: RowBatch, gathered, matches, layout, spec,
            "conflicts": {}, "invalid_values": {}, "filled_before": {},
            "filled_after": {}}
   matched_any = np.zeros(n, bool)
+  weakest = np.full(n, np.inf)
   fuzzy = np.array([bool(k.fuzzy) for k in spec.keys] + [False])
   for name, match in matches.items():
     how = match.how
@@ -59,7 +62,11 @@ def resolve_batch(batch: RowBatch, gathered, matches, layout, spec,
     stats["rejected_by_confirm"][name] = match.rejected
     stats["refused_by_assignment"][name] = match.refused
     matched_any |= how >= 0
+    weakest = np.fmin(weakest, np.where(how >= 0, match.score, np.inf))
   stats["matched_any"] = int(matched_any.sum())
+  # The histogram of report.html: bin -> matched rows.
+  stats["match_scores"] = {i: c for i, c in enumerate(score_bins(
+      np.where(np.isinf(weakest), np.nan, weakest))) if c}
 
   values, conflicts, untouched, invalid = {}, [], set(), []
   for column in layout.columns:

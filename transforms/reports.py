@@ -9,6 +9,8 @@ rejected_matches.csv  key hits that a key's `confirm` columns rejected, with
               both rows
 invalid_values.csv  enriched values their column's kind rejects (not a
               phone, email, ZIP or web address), never written by default
+report.html   stats.json as charts, one self-contained file
+              (transforms/html_report.py)
 
 Everything is sorted by input position, so reports are deterministic bytes.
 """
@@ -16,13 +18,14 @@ Everything is sorted by input position, so reports are deterministic bytes.
 import json
 import logging
 import uuid
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from crmsync.transforms import worker
 from crmsync.transforms.errors import TooManyRejectedError
+from crmsync.transforms.html_report import SCORE_BINS, render
 from crmsync.transforms.report_parts import (Conflicts, InvalidValues,
                                              Rejected, RejectedMatches, Review,
                                              Unmatched, WriteReportParts,
@@ -134,13 +137,15 @@ class Finalize(beam.DoFn):
                original_name: str, original_files: List[str],
                source_order: Sequence[str],
                max_rejected_fraction: float = MAX_REJECTED_FRACTION,
-               run_id: str = "", publish_id: str = ""):
+               run_id: str = "", publish_id: str = "",
+               strategies: Optional[Dict[str, str]] = None):
     self._prefix, self._shards = prefix, shards
     self._run_id = run_id or tmp.rsplit(TEMP_MARKER, 1)[-1]
     # New for each launch: how a retried bundle knows its own publish.
     self._publish_id = publish_id or uuid.uuid4().hex
     self._max_rejected = max_rejected_fraction
     self._reports, self._tmp = reports_dir, tmp
+    self._strategies = dict(strategies or {})  # column -> conflict strategy
     self._original = original_name
     self._original_files = list(original_files)
     self._order = tuple(source_order)
@@ -187,6 +192,11 @@ class Finalize(beam.DoFn):
                  "rejected_matches.csv", "invalid_values.csv"):
       moves.append((write_report(name, parts, folder),
                     FileSystems.join(self._reports, name)))
+    path = FileSystems.join(folder, "report.html")
+    with FileSystems.create(path) as f:
+      f.write(render(summary, rejected, self._strategies,
+                     f"crmsync: {self._prefix}").encode("utf-8"))
+    moves.append((path, FileSystems.join(self._reports, "report.html")))
     described = {}
     for prefix, files in ((self._prefix, written),
                           (f"{self._prefix}-changes", changes),
@@ -283,6 +293,8 @@ class Finalize(beam.DoFn):
                 "after": _rate(after[c], merged)} for c in after},
         "rows_rejected": sum(rejected_by.values()),
         **({"changes": stats["changes"]} if "changes" in stats else {}),
+        "match_scores": [stats.get("match_scores", {}).get(i, 0)
+                         for i in range(SCORE_BINS)],
         "accounting": {
             "original_read": merged + orig_rejected,
             "original_written_plus_rejected": rows_written + orig_rejected,
