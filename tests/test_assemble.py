@@ -251,6 +251,7 @@ def test_stats_count_matches_conflicts_refusals_and_filled_cells():
       "rejected_by_confirm": {"a": 1, "b": 1},
       "refused_by_assignment": {"a": 0, "b": 0},
       "matched_any": 4,
+      "match_scores": {18: 1, 19: 3},  # a fuzzy match scored in [0.90, 0.95)
       "conflicts": {"Phone": 1, "Title": 1},
       "invalid_values": {"Phone": 1, "Web": 1},
       "filled_before": {"ID": 5, "Email": 5, "Phone": 2, "Title": 3,

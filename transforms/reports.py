@@ -17,6 +17,7 @@ Everything is sorted by input position, so reports are deterministic bytes.
 
 import json
 import logging
+import posixpath
 import uuid
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -195,7 +196,8 @@ class Finalize(beam.DoFn):
     path = FileSystems.join(folder, "report.html")
     with FileSystems.create(path) as f:
       f.write(render(summary, rejected, self._strategies,
-                     f"crmsync: {self._prefix}").encode("utf-8"))
+                     f"crmsync: {posixpath.basename(self._prefix)}"
+                     ).encode("utf-8"))
     moves.append((path, FileSystems.join(self._reports, "report.html")))
     described = {}
     for prefix, files in ((self._prefix, written),
