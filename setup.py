@@ -38,6 +38,8 @@ setup(
         "python-calamine>=0.5.3,<0.6",
         # reports/report.html's charts (transforms/html_report.py).
         "plotly>=6.3.0,<7",
+        # The progress bar on a terminal (transforms/progress.py).
+        "tqdm>=4.67.1,<5",
     ],
     extras_require={
         # pytest-xdist: pytest.ini runs the suite on two processes.

@@ -262,7 +262,7 @@ def _run(args, extra) -> int:
   from crmsync.pipelines.job import CrmsyncOptions, build_pipeline, plan_job
   from crmsync.pipelines.lock import RunLock
   from crmsync.transforms.publish import publishing_path, recover
-  from crmsync.transforms import worker
+  from crmsync.transforms import progress, worker
   from crmsync.transforms.errors import ConfigError
   from crmsync.transforms.writing import temp_dir
 
@@ -297,9 +297,13 @@ def _run(args, extra) -> int:
     p = beam.Pipeline(options=options)
     build_pipeline(p, plan, own.batch_rows, run_id, sample=args.sample,
                    split_bytes=own.split_bytes)
+    if _terminal_bar(args, extra):
+      progress.show_bar(sum(plan.original_sizes) + plan.enriched_bytes,
+                        sys.stderr)
     try:
       p.run().wait_until_finish()
     except Exception as e:  # a worker failure: one line, exit 1
+      progress.hide_bar()
       _LOG.debug("run failed", exc_info=True)
       if not os.path.exists(publishing_path(config.output.path)):
         # (else it holds the plan the next run completes the publish by)
@@ -311,10 +315,21 @@ def _run(args, extra) -> int:
       _emit("error", f"crmsync: run failed: {_root_message(e)}",
             exit_code=1)
       return EXIT_FAILED
+  progress.hide_bar()
   elapsed = time.monotonic() - start
   if not args.quiet:
     _print_summary(config, elapsed)
   return EXIT_OK
+
+
+def _terminal_bar(args, extra) -> bool:
+  """A progress bar: on a terminal, in text, not --quiet, and with the
+  job run in this process (Beam's Python runner, one process)."""
+  runner = _beam_args(extra)
+  return (sys.stderr.isatty() and not args.quiet and
+          args.log_format == "text" and
+          f"--runner={PYTHON_RUNNER}" in runner and
+          not any("multi_processing" in a for a in runner))
 
 
 def _remove_quietly(folder: str):

@@ -19,10 +19,12 @@ from apache_beam.io import iobase
 from apache_beam.metrics import Metrics
 
 from crmsync.transforms import worker
+from crmsync.transforms.columns import OFFSET_COL
 from crmsync.transforms.csv_dialect import CsvFormat
 from crmsync.transforms.csv_files import match_files, shared_header
 from crmsync.transforms.csv_source import (DEFAULT_BATCH_ROWS,
                                            MIN_SPLIT_BYTES, CsvSource)
+from crmsync.transforms import progress
 from crmsync.transforms.progress import Progress
 
 
@@ -48,7 +50,17 @@ class _SplitRowsAndRejects(beam.DoFn):
     else:
       self._rows.inc(element.num_rows)
       self._progress.add(element.num_rows)
+      progress.bytes_read(_span(element))
       yield element
+
+
+def _span(batch) -> int:
+  """About how many bytes of its file a RowBatch came from: from its first
+  row's offset to its last's, plus one row's average."""
+  offsets = batch.table.column(OFFSET_COL)
+  n = len(offsets)
+  first, last = offsets[0].as_py(), offsets[n - 1].as_py()
+  return (last - first) * n // max(n - 1, 1) if n > 1 else 0
 
 
 class ReadSplits(beam.PTransform):
