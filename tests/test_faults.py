@@ -43,7 +43,7 @@ def test_sigkill_mid_run_publishes_nothing_and_a_rerun_is_identical(
   done = crmsync(out, "--batch_rows=100")
   assert done.returncode == 0, done.stderr
   clean = files(out)
-  assert len(clean) == 11  # 4 shards, 6 reports, the manifest
+  assert len(clean) == 12  # 4 shards, 7 reports, the manifest
   for path in clean:
     os.remove(os.path.join(out, path))
 
@@ -156,7 +156,7 @@ def test_mostly_rejected_original_exits_2_and_keeps_the_previous_output(
   cfg = _rejected_job(job, tmp_path, join, GOOD)
   assert cli("run", cfg)[0] == 0
   previous = job.output_bytes()
-  assert len(previous) == 8  # 2 shards, 6 reports
+  assert len(previous) == 9  # 2 shards, 7 reports
   _inputs(tmp_path, BAD)
   code, out, err = cli("run", cfg, "--quiet")
   assert code == 2 and out == ""

@@ -58,7 +58,7 @@ def test_both_joins_give_identical_bytes_on_the_demo(job, cli, duplicates):
   broadcast = _run(cli, job, config, "broadcast", *args)
   partitioned = _run(cli, job, config, "partitioned", *args)
   assert sorted(broadcast) == sorted(partitioned)
-  assert len(broadcast) == 11  # 4 shards, 6 reports, the manifest
+  assert len(broadcast) == 12  # 4 shards, 7 reports, the manifest
   for name in broadcast:
     assert broadcast[name] == partitioned[name], name
 

@@ -131,6 +131,7 @@ def test_s3_job_equals_the_local_job_byte_for_byte(job, tmp_path, s3, cli,
                             "reports/invalid_values.csv",
                             "reports/rejected.csv",
                             "reports/rejected_matches.csv",
+                            "reports/report.html",
                             "reports/stats.json",
                             "reports/unmatched_enriched.csv"]
   assert b'"rows_read": 226' in remote["reports/stats.json"]  # both files
@@ -144,7 +145,7 @@ def test_failed_run_leaves_no_output_and_rerun_replaces_cleanly(
   assert cli("run", cfg, "--set", "output.shards=5", *cfg_small_batches)[0] == 0
   before = _s3_objects(s3, "t2/out/")
   import crmsync.transforms.writing as writing
-  real = writing.encode_csv
+  real = writing.encode_csv_rows
   calls = []
 
   def boom(*a, **k):
@@ -153,7 +154,7 @@ def test_failed_run_leaves_no_output_and_rerun_replaces_cleanly(
       raise RuntimeError("worker lost")
     return real(*a, **k)
   with monkeypatch.context() as m:
-    m.setattr(writing, "encode_csv", boom)
+    m.setattr(writing, "encode_csv_rows", boom)
     code, _, err = cli("run", cfg, *cfg_small_batches)
   assert code == 1 and "worker lost" in err
   final = {k: v for k, v in _s3_objects(s3, "t2/out/").items()
@@ -224,7 +225,7 @@ def test_shards_over_100_mb_are_multipart_uploads(tmp_path, s3, creds):
   shard = _ConcatShard("s3://crm/t6/merged", 1, "s3://crm/t6/tmp", ",")
   shard.setup()
   [(_, path, rows, facts)] = shard.process(
-      (0, [(0, 0, str(part), 101 * 1024)]), ["col"])
+      (0, [(0, 0, str(part), 101 * 1024, 101 * 1024 * 1024)]), ["col"])
   head = s3.client().head_object(Bucket="crm", Key=path[len("s3://crm/"):])
   assert head["ContentLength"] == facts["size"] == 4 + 101 * 1024 * 1024
   parts = int(head["ETag"].strip('"').rsplit("-", 1)[1])
@@ -248,13 +249,13 @@ def test_server_stopped_mid_run_fails_cleanly_and_rerun_is_identical(
   cfg = _job_run_clean(job, tmp_path, cli, server, "t7")
   clean = _s3_objects(server, "t7/clean/")
   import crmsync.transforms.writing as writing
-  real = writing.encode_csv
+  real = writing.encode_csv_rows
 
   def stop_server_then_encode(*a, **k):
     server.stop()
     return real(*a, **k)
   with monkeypatch.context() as m:
-    m.setattr(writing, "encode_csv", stop_server_then_encode)
+    m.setattr(writing, "encode_csv_rows", stop_server_then_encode)
     code, _, err = cli("run", cfg)
   assert code == 1, err
   assert err.count("\n") <= 2 and "crmsync: run failed:" in err
