@@ -299,6 +299,9 @@ class OutputConfig(_Model):
   # takes 1,048,576 rows and 512 MB per file.
   max_rows_per_file: int = Field(0, ge=0)
   max_bytes_per_file: int = Field(0, ge=0)
+  # reports/original_duplicates.csv: original rows sharing an email or a
+  # phone (it holds every original row's keys until the end: opt in).
+  original_duplicates: bool = False
   # The changes and undo files for the CRM's update import.
   changes: Optional[ChangesConfig] = None
   crm: Literal["generic", "hubspot", "salesforce"] = "generic"
@@ -401,7 +404,8 @@ class JobConfig(_Model):
         review_threshold=self.match.review_threshold,
         changes_ids=tuple(self.output.changes.id_columns
                           if self.output.changes else ()),
-        crm=self.output.crm)
+        crm=self.output.crm,
+        report_duplicates=self.output.original_duplicates)
 
   def enriched_specs(self) -> List[EnrichedSpec]:
     return [EnrichedSpec(e.label, dict(e.columns),

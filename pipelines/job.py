@@ -35,6 +35,7 @@ from crmsync.transforms.errors import ConfigError
 from crmsync.transforms.matching import applicable_keys
 from crmsync.transforms.broadcast import BroadcastMerge
 from crmsync.transforms.changes import change_columns
+from crmsync.transforms.original_duplicates import FindDuplicates
 from crmsync.transforms.join import JoinSource, join_layout
 from crmsync.transforms.partitioned import PartitionedMerge
 from crmsync.transforms.review import read_decisions
@@ -381,4 +382,9 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
               side.AsList(parts),
               side.AsList(books),
               side.AsList(out.models),
-              *[side.AsList(u) for u in updates]))
+              *[side.AsList(u) for u in updates],
+              **({"duplicates": side.AsSingleton(
+                  out.key_values
+                  | "OriginalDuplicates" >> beam.CombineGlobally(
+                      FindDuplicates()))}
+                 if plan.spec.report_duplicates else {})))

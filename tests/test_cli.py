@@ -216,7 +216,8 @@ BAD_CONFIGS = [
     (["output.xyzzy=3"], "output.xyzzy: unknown key (known: path, shards, "
                          "reports, delimiter, escape_formulas, "
                          "match_columns, max_rows_per_file, "
-                         "max_bytes_per_file, changes, crm)"),
+                         "max_bytes_per_file, original_duplicates, "
+                         "changes, crm)"),
     (["output={shards: 2}"], "output.path: missing (required)"),
     (["original=null"], "original: null is not a mapping"),
     (["enriched=[]"], "enriched: [] is too short (at least 1 item)"),

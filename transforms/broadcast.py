@@ -33,6 +33,7 @@ from crmsync.transforms.matching import (BatchKeys, EnrichedIndex,
                                          SourceColumns, batch_identities,
                                          build_index, identities,
                                          lookup_rows)
+from crmsync.transforms.original_duplicates import batch_key_values
 from crmsync.transforms.progress import Progress
 from crmsync.transforms.rows import RowBatch
 from crmsync.transforms.spec import EnrichedSpec, MergeSpec
@@ -164,6 +165,9 @@ class MergeBatches(AheadDoFn):
       if used.size:
         yield beam.pvalue.TaggedOutput("used", (index.name, identities(
             index.table, index.used_rows(used))))
+    found = batch_key_values(batch, spec, values.exact)
+    if found is not None:
+      yield beam.pvalue.TaggedOutput("key_values", found)
     yield from resolve_batch(batch, gathered, matches,
                              layout_of(spec, indexes), spec,
                              values.column_keys())
@@ -284,7 +288,8 @@ class Merge(beam.PTransform):
         MergeBatches(self._spec, self._order, self._decided_by),
         *side).with_outputs(
             "conflicts", "invalid_values", "rejected_matches", "review",
-            "used", "stats", "changes", "undo", main="merged")
+            "used", "stats", "changes", "undo", "key_values",
+            main="merged")
 
 
 class BroadcastMerge(beam.PTransform):
@@ -352,7 +357,8 @@ class BroadcastMerge(beam.PTransform):
               decisions | "Models" >> beam.FlatMap(model_reports))
     return JoinResult(merged.merged, merged.conflicts, merged.invalid_values,
                       merged.rejected_matches, merged.stats, accounts, header,
-                      models, merged.review, merged.changes, merged.undo)
+                      models, merged.review, merged.changes, merged.undo,
+                      merged.key_values)
 
 
 def model_reports(decisions) -> List[dict]:

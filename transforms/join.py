@@ -80,6 +80,9 @@ class JoinResult(NamedTuple):
   # With output.changes: RowBatches of the changes and undo files.
   changes: beam.PCollection = None
   undo: beam.PCollection = None
+  # original_duplicates.BatchKeyValues: each original batch's
+  # identifying keys.
+  key_values: beam.PCollection = None
 
 
 class Supplied(NamedTuple):

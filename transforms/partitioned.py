@@ -52,6 +52,7 @@ from crmsync.transforms.join import (EnrichedAccount, JoinResult, JoinSource,
                                      SourceMatch, Supplied, account,
                                      count_outputs, join_layout,
                                      require_global_window)
+from crmsync.transforms.original_duplicates import batch_key_values
 from crmsync.transforms.progress import Progress
 from crmsync.transforms.columns import (AGREE_COL, EVIDENCE, FILE_COL, ID_COL,
                                         LINE_COL, OFFSET_COL, OWNED_COL,
@@ -188,12 +189,17 @@ class _Probes(AheadDoFn):
       for item in spill([(batch_id, ("table", pa.Table.from_batches(
           [table])))], self._folder, f"batch-{batch_id[0]}-{batch_id[1]}"):
         yield beam.pvalue.TaggedOutput("batches", item)
-    probes = []
+    probes, computed = [], {}
+
+    def exact(key):
+      if key.name not in computed:
+        computed[key.name] = key_values(table, key, self._spec.phone_region)
+      return computed[key.name]
     for k, key in self._keys:
       if key.fuzzy:
         probes += self._fuzzy_probes(batch_id, k, key, table)
         continue
-      values = key_values(table, key, self._spec.phone_region)
+      values = exact(key)
       valid = pc.is_valid(values).to_numpy(zero_copy_only=False)
       rows = np.flatnonzero(valid)
       values = values.filter(pa.array(valid))
@@ -205,6 +211,9 @@ class _Probes(AheadDoFn):
             "values": values.filter(pa.array(sel))}))))
     yield from spill(probes, self._folder,
                      f"probes-{batch_id[0]}-{batch_id[1]}")
+    found = batch_key_values(batch, self._spec, exact)
+    if found is not None:
+      yield beam.pvalue.TaggedOutput("key_values", found)
 
   def _fuzzy_probes(self, batch_id, k, key, table):
     """Each partition gets the rows with a block code there, with their
@@ -536,7 +545,7 @@ class PartitionedMerge(beam.PTransform):
     probes = original | "Probes" >> beam.ParDo(
         _Probes(spec, sorted(key_names), partitions, self._folder,
                 self._reread is not None)).with_outputs(
-                    "batches", main="probes")
+                    "batches", "key_values", main="probes")
     joined = ((*fragments, probes.probes)
               | "AllFragments" >> beam.Flatten()
               | "ByPartition" >> beam.GroupByKey()
@@ -576,4 +585,5 @@ class PartitionedMerge(beam.PTransform):
     return JoinResult(merged.merged, merged.conflicts, merged.invalid_values,
                       merged.rejected_matches, merged.stats, accounts, header,
                       original.pipeline | "NoModels" >> beam.Create([]),
-                      merged.review, merged.changes, merged.undo)
+                      merged.review, merged.changes, merged.undo,
+                      probes.key_values)

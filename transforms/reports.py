@@ -27,13 +27,17 @@ from apache_beam.io.filesystems import FileSystems
 from crmsync.transforms import worker
 from crmsync.transforms.errors import TooManyRejectedError
 from crmsync.transforms.html_report import SCORE_BINS, render
+from crmsync.transforms.original_duplicates import (
+    COLUMNS as DUPLICATES_COLUMNS, REPORT as DUPLICATES_REPORT, report_rows)
 from crmsync.transforms.report_parts import (Conflicts, InvalidValues,
                                              Rejected, RejectedMatches, Review,
                                              Unmatched, WriteReportParts,
                                              merge_rejected_summaries,
                                              write_report)
 from crmsync.transforms.publish import publish, published
-from crmsync.transforms.writing import TEMP_MARKER, remove_folder, shard_name
+from crmsync.transforms.writing import (TEMP_MARKER, encode_csv,
+                                        header_line, remove_folder,
+                                        shard_name)
 
 _LOG = logging.getLogger(__name__)
 # A run that rejects more than this share of an input's rows publishes
@@ -155,7 +159,7 @@ class Finalize(beam.DoFn):
     worker.prepare()
 
   def process(self, _, stats, written, parts, books, models=(),
-              changes=(), undo=()):
+              changes=(), undo=(), duplicates=None):
     done = published(self._prefix, self._publish_id)
     if done is not None:  # a retried bundle: its publish is complete
       yield done["stats"]
@@ -166,6 +170,8 @@ class Finalize(beam.DoFn):
     books = sorted(books, key=lambda a: rank[a.source])
     rows_written = sum(w[2] for w in written)
     summary = self._summary(stats, rows_written, rejected, books)
+    if duplicates is not None:
+      summary["original_duplicates"] = duplicates.counts
     # Before anything is written: a retried bundle fails the same way.
     too_many = self._too_many_rejected(summary, rejected)
     if too_many:
@@ -193,6 +199,13 @@ class Finalize(beam.DoFn):
                  "rejected_matches.csv", "invalid_values.csv"):
       moves.append((write_report(name, parts, folder),
                     FileSystems.join(self._reports, name)))
+    if duplicates is not None:
+      path = FileSystems.join(folder, DUPLICATES_REPORT)
+      with FileSystems.create(path) as f:
+        f.write(header_line(DUPLICATES_COLUMNS))
+        f.write(encode_csv(report_rows(duplicates, self._original_files)))
+      moves.append((path, FileSystems.join(self._reports,
+                                           DUPLICATES_REPORT)))
     path = FileSystems.join(folder, "report.html")
     with FileSystems.create(path) as f:
       f.write(render(summary, rejected, self._strategies,

@@ -113,6 +113,9 @@ class MergeSpec:
   # no such files), the CRM whose import conventions they follow
   # (transforms/changes.py), and the original columns no source supplies.
   changes_ids: Tuple[str, ...] = ()
+  # output.original_duplicates: list the original rows sharing an
+  # identifying key (transforms/original_duplicates.py).
+  report_duplicates: bool = False
   crm: str = "generic"
   unsupplied: Tuple[str, ...] = ()
 
