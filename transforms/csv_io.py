@@ -18,13 +18,12 @@ import pyarrow as pa
 from apache_beam.io import iobase
 from apache_beam.metrics import Metrics
 
-from crmsync.transforms import worker
+from crmsync.transforms import progress, worker
 from crmsync.transforms.columns import OFFSET_COL
 from crmsync.transforms.csv_dialect import CsvFormat
 from crmsync.transforms.csv_files import match_files, shared_header
 from crmsync.transforms.csv_source import (DEFAULT_BATCH_ROWS,
                                            MIN_SPLIT_BYTES, CsvSource)
-from crmsync.transforms import progress
 from crmsync.transforms.progress import Progress
 
 
