@@ -175,12 +175,15 @@ class MergeBatches(AheadDoFn):
 
 def cascade(match: SourceMatch, batch: RowBatch, index: EnrichedIndex,
             values: BatchKeys, spec: MergeSpec,
-            claims: Optional[Claims] = None) -> None:
+            claims: Optional[Claims] = None,
+            known: Optional[dict] = None) -> None:
   """Without scoring: each row matches at the first key that hits, and
   that `claims` (the cascade's assignment, transforms/claims.py)
-  allows."""
-  known = (claims.lookups.get(batch_id(batch), {}) if claims is not None
-           else {})
+  allows. `known`: key name -> each row's hit, looked up already (by
+  default, what the claims' pass handed over for this batch)."""
+  if known is None:
+    known = (claims.lookups.get(batch_id(batch), {}) if claims is not None
+             else {})
   for k, key in enumerate(spec.keys):
     if key.name not in index.lookups and key.name not in index.fuzzy:
       continue
@@ -238,14 +241,15 @@ class ClaimHits(AheadDoFn):
     for index in map(self._open, indexes):
       if not claims_needed(self._spec, index.lookups):
         continue
-      match = SourceMatch(batch.num_rows)
-      cascade(match, batch, index, values, self._spec)
-      # Every row's hits by the keys that do not identify, for the merge.
+      # Every row's hits by the keys that do not identify: the cascade's
+      # here, and the merge's later.
       lookups = {key.name: lookup_rows(values.exact(key),
                                        index.lookups[key.name]).astype(
                                            np.int32)
                  for key in self._spec.keys
                  if key.name in index.lookups and not identifying(key)}
+      match = SourceMatch(batch.num_rows)
+      cascade(match, batch, index, values, self._spec, known=lookups)
       out.append(first_hits(index.name, originals, match.hit, match.how,
                             self._spec, index.member_identities,
                             batch_id(batch), lookups))
