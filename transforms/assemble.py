@@ -98,7 +98,7 @@ def resolve_batch(batch: RowBatch, gathered, matches, layout, spec,
                         else pa.array([""] * n, pa.string()))
   if spec.match_columns:
     values[MATCH_KEY_COL], values[MATCH_SCORE_COL] = _match_columns(
-        matches, matched_any, spec)
+        matches, matched_any, weakest, spec)
     if spec.scoring:
       values[MATCH_DETAIL_COL] = _match_detail(matches, n)
   for column in layout.columns:
@@ -146,19 +146,18 @@ def _match_detail(matches, n: int) -> pa.Array:
                   pa.string())
 
 
-def _match_columns(matches, matched_any: np.ndarray, spec: MergeSpec):
+def _match_columns(matches, matched_any: np.ndarray, weakest: np.ndarray,
+                   spec: MergeSpec):
   """_match_key: `source:key` of each source that matched the row, in
-  priority order; _match_score: the weakest of those matches' scores (with
-  scoring, the match probability; without, 1 for an exact key and the
-  similarity for the fuzzy key; empty: no match)."""
+  priority order; _match_score: `weakest`, the weakest of those matches'
+  scores (with scoring, the match probability; without, 1 for an exact
+  key and the similarity for the fuzzy key; empty: no match)."""
   n = len(matched_any)
   names = pa.array([k.name for k in spec.keys] + [None], pa.string())
   empty = pa.array([""] * n, pa.string())
   parts = []
-  weakest = np.full(n, np.inf)
   for source, match in matches.items():
     how = match.how
-    weakest = np.fmin(weakest, np.where(how >= 0, match.score, np.inf))
     key = names.take(pa.array(np.where(how >= 0, how, len(spec.keys))))
     parts.append(pc.fill_null(pc.binary_join_element_wise(
         pa.array([f"{source}:"] * n, pa.string()), key, ""), ""))
