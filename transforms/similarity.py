@@ -107,24 +107,40 @@ def given_name_sexes():
   counted over its countries (a frequency value f stands for about 2^f
   people: the file's note 1). Unisex entries ("?", and "?M", "?F": mostly
   one sex) count for both sexes, so Kim, Leslie and Chris are neither."""
-  weight = {"M": {}, "F": {}}
-  for line in _name_lines():
-    code, name = line[:2].strip(), line.split(None, 2)[1].lower()
-    people = sum(2.0 ** int(f, 16) for f in line[30:86] if f.strip())
-    for sex in "MF":
-      if sex in code or code.startswith("?"):
-        for n in _spellings(name):
-          weight[sex][n] = weight[sex].get(n, 0.0) + people
-  names = sorted(set(weight["M"]) | set(weight["F"]))
-  folded = _fold_all(pa.array(names, pa.string())).to_pylist()
-  male, female = set(), set()
-  for name, key in zip(names, folded):
-    m, f = weight["M"].get(name, 0.0), weight["F"].get(name, 0.0)
-    if m + f > 0 and m >= SEX_SHARE * (m + f):
-      male.add(key)
-    elif m + f > 0 and f >= SEX_SHARE * (m + f):
-      female.add(key)
-  return frozenset(male), frozenset(female)
+  lines = _name_lines()
+  people = _bearers(lines)
+  spelling, line_of = [], []
+  for i, line in enumerate(lines):
+    for name in _spellings(line.split(None, 2)[1].lower()):
+      spelling.append(name)
+      line_of.append(i)
+  at = np.asarray(line_of, np.int64)
+  codes = np.array([line[:2].strip() for line in lines])
+  unisex = np.char.startswith(codes, "?")
+  by_sex = {sex: people * ((np.char.find(codes, sex) >= 0) | unisex)
+            for sex in "MF"}
+  sums = pa.table({"name": pa.array(spelling, pa.string()),
+                   "M": by_sex["M"][at], "F": by_sex["F"][at]}
+                  ).group_by("name").aggregate([("M", "sum"), ("F", "sum")])
+  m, f = (sums.column(f"{sex}_sum").to_numpy() for sex in "MF")
+  folded = np.asarray(_fold_all(sums.column("name").combine_chunks())
+                      .to_pylist(), object)
+  known = m + f > 0
+  male = known & (m >= SEX_SHARE * (m + f))
+  female = known & ~male & (f >= SEX_SHARE * (m + f))
+  return frozenset(folded[male]), frozenset(folded[female])
+
+
+def _bearers(lines: List[str]) -> np.ndarray:
+  """Per name line, about how many people bear the name: the sum over its
+  country columns (30-85) of 2^f, f a hex digit, blank for none."""
+  width = 86 - 30
+  cells = np.frombuffer("".join(line[30:86].ljust(width) for line in lines)
+                        .encode("ascii", "replace"), np.uint8)
+  people = np.zeros(256)
+  for digit in "0123456789abcdefABCDEF":
+    people[ord(digit)] = 2.0 ** int(digit, 16)
+  return people[cells].reshape(len(lines), width).sum(axis=1)
 
 
 def _fold_all(names: pa.Array) -> pa.Array:
