@@ -248,7 +248,8 @@ def _describe(plan):
                + f"; duplicates: {c.duplicates}")
   lines.append(f"join: {plan.join} (enriched files: "
                f"{plan.enriched_bytes / 2**20:,.1f} MB)")
-  lines.append(f"output: {c.output.path}-*-of-{c.output.shards:05d}.csv, "
+  lines.append(f"output: {c.output.path}-*-of-{c.output.shards:05d}."
+               f"{c.output.format}, "
                f"reports in {c.output.reports_dir}")
   return "\n".join(lines)
 
@@ -387,7 +388,8 @@ def _print_summary(config, elapsed: float):
           f"{e['original_rows_matched']} original rows "
           f"{e['matches_per_key']}, {e['rows_unmatched']} unmatched, "
           f"{e['rows_rejected']} rejected", file=sys.stderr)
-  print(f"  output: {config.output.path}-*-of-{config.output.shards:05d}.csv;"
+  print(f"  output: {config.output.path}-*-of-{config.output.shards:05d}."
+        f"{config.output.format};"
         f" reports: {config.output.reports_dir}/", file=sys.stderr)
 
 

@@ -305,8 +305,21 @@ class OutputConfig(_Model):
   # The changes and undo files for the CRM's update import.
   changes: Optional[ChangesConfig] = None
   crm: Literal["generic", "hubspot", "salesforce"] = "generic"
+  # The merged shards' format; the changes and undo files, for a CRM's
+  # importer, and the reports stay CSV.
+  format: Literal["csv", "parquet"] = "csv"
 
   _absolute_paths = field_validator("path", "reports")(_absolute)
+
+  @model_validator(mode="after")
+  def _byte_caps_on_csv(self):
+    if self.format == "parquet" and self.max_bytes_per_file and not (
+        self.changes):
+      raise _at(["max_bytes_per_file"], f"{self.max_bytes_per_file} caps "
+                f"CSV files; a Parquet file's size is known only once it is "
+                f"written: use output.max_rows_per_file with "
+                f"output.format: parquet")
+    return self
 
   @field_validator("delimiter")
   @classmethod

@@ -341,7 +341,9 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
   caps = (config.output.max_rows_per_file, config.output.max_bytes_per_file)
   written = out.merged | "Write" >> WriteShards(
       prefix, config.output.shards, original_sizes, out.header, tmp,
-      delimiter, config.output.escape_formulas, caps)
+      delimiter, config.output.escape_formulas,
+      caps if config.output.format == "csv" else (caps[0], 0),
+      config.output.format)
   updates = []  # the changes and undo files' shards, with output.changes
   if plan.spec.changes_ids:
     columns = out.header | "ChangeColumns" >> beam.Map(

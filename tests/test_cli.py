@@ -217,7 +217,7 @@ BAD_CONFIGS = [
                          "reports, delimiter, escape_formulas, "
                          "match_columns, max_rows_per_file, "
                          "max_bytes_per_file, original_duplicates, "
-                         "changes, crm)"),
+                         "changes, crm, format)"),
     (["output={shards: 2}"], "output.path: missing (required)"),
     (["original=null"], "original: null is not a mapping"),
     (["enriched=[]"], "enriched: [] is too short (at least 1 item)"),

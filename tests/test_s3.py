@@ -137,6 +137,24 @@ def test_s3_job_equals_the_local_job_byte_for_byte(job, tmp_path, s3, cli,
   assert b'"rows_read": 226' in remote["reports/stats.json"]  # both files
 
 
+def test_parquet_shards_in_the_bucket_equal_the_local_ones(job, tmp_path, s3,
+                                                           cli, creds):
+  """pyarrow's ParquetWriter writes through Beam's S3 filesystem."""
+  local = _inputs(tmp_path, s3, "t-pq/in")
+  code, _, err = cli("run", _config(job, local, tmp_path / "out"),
+                     "--set=output.format=parquet")
+  assert code == 0, err
+  code, _, err = cli("run", _config(job, "s3://crm/t-pq/in",
+                                    "s3://crm/t-pq/out", s3.endpoint),
+                     "--set=output.format=parquet")
+  assert code == 0, err
+  remote = _s3_objects(s3, "t-pq/out/")
+  shards = [f"merged-0000{i}-of-00003.parquet" for i in range(3)]
+  assert [remote[s] for s in shards] == [
+      _local_files(tmp_path / "out")[s] for s in shards]
+  assert not [k for k in remote if k.endswith(".csv") and "/" not in k]
+
+
 def test_failed_run_leaves_no_output_and_rerun_replaces_cleanly(
     job, tmp_path, s3, cli, creds, monkeypatch):
   _inputs(tmp_path, s3, "t2/in")

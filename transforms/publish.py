@@ -144,12 +144,13 @@ def _apply(prefix: str, plan: dict) -> dict:
   # The old shards the new ones did not replace go last: until the first
   # move, the old output is whole.
   finals = {final for _, final in plan["moves"]}
-  shard = re.compile(r"-\d{5}-of-\d{5}\.csv$")  # not merged-eu-...'s
+  # A run's shards in either format, not merged-eu-...'s.
+  shard = re.compile(r"^(.*)-\d{5}-of-\d{5}\.(csv|parquet)$")
   ours = {prefix, f"{prefix}-changes", f"{prefix}-undo"}
   stale = [m.path for m in FileSystems.match(
       [plan["shard_pattern"]])[0].metadata_list
-      if m.path not in finals and shard.search(m.path) and
-      m.path[:-len("-00000-of-00000.csv")] in ours]
+      if m.path not in finals and shard.match(m.path) and
+      shard.match(m.path).group(1) in ours]
   if stale:
     FileSystems.delete(stale)
   fault("publish:moved")

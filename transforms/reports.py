@@ -218,13 +218,14 @@ class Finalize(beam.DoFn):
                           (f"{self._prefix}-undo", undo)):
       files = sorted(files, key=lambda w: w[0])
       for i, (shard, path, _, facts) in enumerate(files):
+        extension = posixpath.splitext(path)[1]  # .csv or .parquet
         # Shards cut by file caps ((shard, piece)) are numbered in order.
-        moves.append((path, shard_name(prefix, i, len(files))
+        moves.append((path, shard_name(prefix, i, len(files), extension)
                       if isinstance(shard, tuple) else
-                      shard_name(prefix, shard, self._shards)))
+                      shard_name(prefix, shard, self._shards, extension)))
         described[path] = facts
     publish(self._prefix, moves, self._run_id, self._tmp, summary,
-            f"{self._prefix}-*-of-*.csv", described, self._publish_id)
+            f"{self._prefix}-*-of-*", described, self._publish_id)
     _LOG.info("committed %d shards (%d rows) to %s-*, reports in %s",
               len(written), rows_written, self._prefix, self._reports)
     yield summary

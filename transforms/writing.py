@@ -27,6 +27,7 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
@@ -40,8 +41,12 @@ _LOG = logging.getLogger(__name__)
 TEMP_MARKER = ".crmsync-tmp-"
 
 
-def shard_name(prefix: str, shard: int, shards: int) -> str:
-  return f"{prefix}-{shard:05d}-of-{shards:05d}.csv"
+FORMATS = ("csv", "parquet")
+
+
+def shard_name(prefix: str, shard: int, shards: int,
+               extension: str = ".csv") -> str:
+  return f"{prefix}-{shard:05d}-of-{shards:05d}{extension}"
 
 
 def temp_dir(prefix: str, run_id: str) -> str:
@@ -152,13 +157,14 @@ class _WriteParts(AheadDoFn):
 
   def __init__(self, shards: int, file_starts: Sequence[int], total: int,
                tmp: str, delimiter: str, escape: bool,
-               caps: Tuple[int, int] = (0, 0)):
+               caps: Tuple[int, int] = (0, 0), file_format: str = "csv"):
     self._shards = shards
     self._starts = np.asarray(file_starts, np.int64)
     self._total = max(1, total)
     self._tmp, self._delimiter = tmp, delimiter
-    self._escape = escape
+    self._escape = escape and file_format == "csv"
     self._caps = caps
+    self._format = file_format
 
   def work(self, batch: RowBatch, header=()) -> list:
     """The (shard, part) of each part file written for the batch; part:
@@ -181,8 +187,12 @@ class _WriteParts(AheadDoFn):
       s = int(shard[start])
       # Encoded before the file is opened: a failure must not close (and
       # so publish) a half-written object.
-      encoded, ends = encode_csv_rows(data.slice(start, stop - start),
-                                      self._delimiter)
+      rows = data.slice(start, stop - start)
+      if self._format == "parquet":
+        parts.extend(self._arrow_parts(rows, s, batch.file_index,
+                                       offsets[start:stop]))
+        continue
+      encoded, ends = encode_csv_rows(rows, self._delimiter)
       # With file caps, in pieces no bigger than a file may be.
       max_rows, max_bytes = self._caps
       if max_bytes:  # room for the header in each file
@@ -200,16 +210,71 @@ class _WriteParts(AheadDoFn):
                           int(ends[b] - ends[a]))))
     return parts
 
+  def _arrow_parts(self, rows: pa.Table, shard: int, file_index: int,
+                   offsets: np.ndarray) -> list:
+    """A shard's slice of the batch as Arrow IPC part files (the shard's
+    Parquet file is written from them), in pieces of at most the row cap;
+    blank cells are null."""
+    table = pa.table([_nulls_for_blanks(c) for c in rows.columns],
+                     names=rows.column_names)
+    parts = []
+    for a, b in zip(*(lambda c: (c[:-1], c[1:]))(cap_cuts(
+        np.arange(table.num_rows + 1), self._caps[0], 0))):
+      first = int(offsets[a])
+      name = f"part-{shard:05d}-{file_index:05d}-{first:015d}.arrow"
+      sink = pa.BufferOutputStream()
+      with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table.slice(a, b - a))
+      encoded = sink.getvalue()
+      path = FileSystems.join(self._tmp, "parts", name)
+      with FileSystems.create(path) as f:
+        f.write(encoded)
+      parts.append((shard, (file_index, first, path, int(b - a),
+                            encoded.size)))
+    return parts
+
+
+def _nulls_for_blanks(column) -> pa.Array:
+  values = _array(column).cast(pa.string())
+  return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()),
+                    values)
+
+
+class _CountingSink:
+  """A file from FileSystems.create (local or S3) that counts and hashes
+  the bytes written on the way; pyarrow's ParquetWriter writes into it."""
+
+  def __init__(self, out):
+    self._out, self.size, self.digest = out, 0, hashlib.sha256()
+    self.closed = False
+
+  def write(self, data) -> int:
+    data = bytes(data)
+    self._out.write(data)
+    self.digest.update(data)
+    self.size += len(data)
+    return len(data)
+
+  def tell(self) -> int:
+    return self.size
+
+  def flush(self):
+    pass
+
+  def close(self):
+    self.closed = True
+
 
 class _ConcatShard(beam.DoFn):
   """Header, then the shard's parts in input order, streamed into one file
   (each attempt its own: the runner keeps one attempt's output)."""
 
   def __init__(self, prefix: str, shards: int, tmp: str, delimiter: str,
-               caps: Tuple[int, int] = (0, 0)):
+               caps: Tuple[int, int] = (0, 0), file_format: str = "csv"):
     self._prefix, self._shards, self._tmp = prefix, shards, tmp
     self._delimiter = delimiter
     self._caps = caps
+    self._format = file_format
 
   def setup(self):
     worker.prepare()
@@ -218,27 +283,21 @@ class _ConcatShard(beam.DoFn):
   def process(self, element, header: List[str]):
     shard, parts = element
     parts = sorted(p for p in parts if p is not None)
-    head = header_line(header, self._delimiter)
+    head = (header_line(header, self._delimiter) if self._format == "csv"
+            else b"")
     files = self._files(parts, len(head)) if any(self._caps) else [parts]
     for piece, chunk in enumerate(files):
-      name = posixpath.basename(shard_name(self._prefix, shard, self._shards))
-      name = name[:-len(".csv")] + (f"-{piece:05d}" if any(self._caps) else "")
-      path = FileSystems.join(self._tmp, "shards",
-                              handoff.attempt_name(name, ".csv"))
-      rows, size, digest = 0, 0, hashlib.sha256()
+      name = posixpath.basename(shard_name(self._prefix, shard, self._shards,
+                                           ""))
+      name += f"-{piece:05d}" if any(self._caps) else ""
+      path = FileSystems.join(self._tmp, "shards", handoff.attempt_name(
+          name, f".{self._format}"))
       with FileSystems.create(path) as out:
-        def write(data):
-          nonlocal size
-          out.write(data)
-          digest.update(data)
-          size += len(data)
-        write(head)
-        for _, _, part, n, _ in chunk:
-          with FileSystems.open(part, compression_type="uncompressed") as f:
-            for block in iter(lambda: f.read(1 << 22), b""):
-              write(block)
-          rows += n
-          faults.fail_once("write:concat")  # a half-written shard left
+        sink = _CountingSink(out)
+        if self._format == "parquet":
+          rows = _parquet_file(sink, header, chunk)
+        else:
+          rows = _csv_file(sink, head, chunk)
       # The parts stay until the run's temporary folder goes, after the
       # publish: a retried or speculative attempt of this bundle reads
       # them again.
@@ -246,7 +305,7 @@ class _ConcatShard(beam.DoFn):
       _LOG.info("shard %d/%d ready (published at the end): %d rows",
                 shard + 1, self._shards, rows)
       yield ((shard, piece) if any(self._caps) else shard, path, rows,
-             {"size": size, "sha256": digest.hexdigest()})
+             {"size": sink.size, "sha256": sink.digest.hexdigest()})
 
   def _files(self, parts, header_bytes: int) -> List[list]:
     """The shard's parts (each within the caps) packed in order into as
@@ -264,6 +323,34 @@ class _ConcatShard(beam.DoFn):
     return files
 
 
+def _csv_file(sink: _CountingSink, head: bytes, parts) -> int:
+  """Writes the header, then the parts' bytes; the rows written."""
+  sink.write(head)
+  rows = 0
+  for _, _, part, n, _ in parts:
+    with FileSystems.open(part, compression_type="uncompressed") as f:
+      for block in iter(lambda: f.read(1 << 22), b""):
+        sink.write(block)
+    rows += n
+    faults.fail_once("write:concat")  # a half-written shard left
+  return rows
+
+
+def _parquet_file(sink: _CountingSink, header: List[str], parts) -> int:
+  """Writes the parts' rows as one Parquet file of string columns, a row
+  group per part; the rows written."""
+  schema = pa.schema([(name, pa.string()) for name in header])
+  rows = 0
+  with pq.ParquetWriter(sink, schema) as writer:
+    for _, _, part, n, _ in parts:
+      with FileSystems.open(part, compression_type="uncompressed") as f:
+        table = pa.ipc.open_stream(f.read()).read_all()
+      writer.write_table(table.rename_columns(schema.names).cast(schema))
+      rows += n
+      faults.fail_once("write:concat")
+  return rows
+
+
 class WriteShards(beam.PTransform):
   """RowBatch -> N CSV shards in a temporary folder; yields (shard, temp
   path, rows, {"size": bytes, "sha256": hex}). Every shard is written, with
@@ -274,14 +361,21 @@ class WriteShards(beam.PTransform):
   be the columns of the batches, in order. `caps`: (rows, bytes) a file
   may hold at most, header included (0: no limit); with caps, each shard
   is as many files as they need, yielded as ((shard, piece), ...), in
-  order (a row bigger than the byte cap is a file alone).
+  order (a row bigger than the byte cap is a file alone). `file_format`:
+  "csv", or "parquet" (string columns, blank cells null, no formula
+  escaping, no byte cap: a file's size is known once written).
   """
 
   def __init__(self, prefix: str, shards: int, file_sizes: Sequence[int],
                header, tmp: str, delimiter: str = ",",
-               escape_formulas: bool = True, caps: Tuple[int, int] = (0, 0)):
+               escape_formulas: bool = True, caps: Tuple[int, int] = (0, 0),
+               file_format: str = "csv"):
     super().__init__()
+    if file_format not in FORMATS:
+      raise ValueError(f"file_format: {file_format!r} is not one of "
+                       f"{', '.join(FORMATS)}")
     self._caps = caps
+    self._format = file_format
     self._prefix, self._shards, self._tmp = prefix, shards, tmp
     self._delimiter = delimiter
     self._escape = escape_formulas
@@ -298,13 +392,13 @@ class WriteShards(beam.PTransform):
               else list(self._header))
     parts = merged | "WriteParts" >> beam.ParDo(_WriteParts(
         self._shards, self._starts, self._total, self._tmp, self._delimiter,
-        self._escape, self._caps), header)
+        self._escape, self._caps, self._format), header)
     return ((parts, every_shard)
             | "Flatten" >> beam.Flatten()
             | "GroupByShard" >> beam.GroupByKey()
             | "Concat" >> beam.ParDo(_ConcatShard(
                 self._prefix, self._shards, self._tmp, self._delimiter,
-                self._caps), header))
+                self._caps, self._format), header))
 
 
 def _delete_matching(pattern: str):
