@@ -100,11 +100,33 @@ def test_a_row_scores_its_best_few_candidates_only(monkeypatch):
   rows = [("Jonathan", "Smith", f"Company{i}") for i in range(5)]
   rows.append(("Jonathan", "Smith", "Acme"))  # 3 columns agree, not 2
   index = FuzzyIndex(key, _values(rows, key), np.arange(6))
-  asked, found, agree = index.candidates(
+  asked, found, rank = index.candidates(
       _values([("Jonathan", "Smith", "Acme")], key))
-  # The most columns agreeing (3, not 2), then file order.
-  assert sorted(agree.tolist()) == [2, 3]
+  # Every row shares Jonathan's and Smith's codes: they weigh
+  # log2(6 / 6) = 0; one row in 6 has Acme's: log2(6). The highest rank,
+  # then file order.
+  assert sorted(rank.tolist()) == [0, pytest.approx(np.log2(6))]
   assert sorted(found.tolist()) == [0, 5]
+
+
+def test_a_rare_shared_code_outranks_common_ones(monkeypatch):
+  """The true match of a row whose given name the vendor wrote as a
+  nickname (codes RBRT and BB differ) shares its rare surname and the
+  company; two namesakes earlier in the file share the common given name
+  and the company. Each shares two codes: counted, file order chose a
+  namesake; weighted by rarity, the surname wins."""
+  from crmsync.transforms import fuzzy
+  monkeypatch.setattr(fuzzy, "MAX_CANDIDATES", 1)
+  key = MatchKey("fuzzy", KEY.columns, KINDS,
+                 fuzzy=FuzzyRule(threshold=0.5, max_block=100))
+  index = FuzzyIndex(key, _values([("Robert", "Smith", "Acme"),
+                                   ("Robert", "Jones", "Acme"),
+                                   ("Bob", "Kowalczyk", "Acme")], key),
+                     np.arange(3))
+  asked, found, rank = index.candidates(
+      _values([("Robert", "Kowalczyk", "Acme")], key))
+  assert found.tolist() == [2]
+  assert rank.tolist() == [pytest.approx(np.log2(3))]
 
 
 def test_ties_go_to_the_first_row_in_file_order():

@@ -8,16 +8,24 @@ even though the first names' codes differ. A code shared by more than
 `max_block` enriched rows is too common to tell anyone apart and is dropped,
 so no row is ever compared with a whole city.
 
-Candidates are scored with transforms/similarity.py; the best one at or
-above the threshold matches (ties: the first in file order). The same code
-runs in both joins: the broadcast join over a whole source, the partitioned
-join over the rows whose codes hash to a partition (all rows sharing a code
-meet there, so the cap and the winner are the same).
+A row's candidates are ranked by the codes they share with it, each
+weighted by how rare the code is among the source's rows (-log2 of its
+share, as Splink's term-frequency adjustment weighs a rare value): sharing
+a rare surname's code says more than sharing "Smith"'s or a big city's,
+and without it the true match of a row with a typo lost ties to namesakes
+by file order. The MAX_CANDIDATES best are scored with
+transforms/similarity.py; the best one at or above the threshold matches
+(ties: the first in file order). The same code runs in both joins: the
+broadcast join over a whole source, the partitioned join over the rows
+whose codes hash to a partition (all rows sharing a code meet there, so
+the cap is the same), with the whole source's code counts (CodeCounts,
+summed over its batches), so the rank and the winner are the same too.
 """
 
 import itertools
 import re
-from typing import Dict, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import jellyfish
 import numpy as np
@@ -31,8 +39,8 @@ from crmsync.transforms.spec import MatchKey
 
 SEPARATOR = "\x1f"
 _DIGIT = re.compile(r"\d")
-# Candidates scored per row at most: the ones sharing the most blocks.
-MAX_CANDIDATES = 3
+# Candidates scored per row at most: the best ranked.
+MAX_CANDIDATES = 5
 
 
 def blocks_of(key: MatchKey) -> Tuple[Tuple[str, ...], ...]:
@@ -107,11 +115,54 @@ class FuzzyValues:
                        at[self.rows[keep]])
 
 
+@dataclass(frozen=True)
+class CodeCounts:
+  """How many of a source's rows have each code, per compared column of a
+  fuzzy key (`codes`: sorted code hashes, blank excluded; `counts`
+  aligned), out of `rows` rows."""
+  rows: int
+  codes: Tuple[np.ndarray, ...]
+  counts: Tuple[np.ndarray, ...]
+
+  @classmethod
+  def of(cls, values: FuzzyValues) -> "CodeCounts":
+    found = [np.unique(c[c != 0], return_counts=True) for c in values.codes]
+    return cls(values.codes.shape[1], tuple(f[0] for f in found),
+               tuple(f[1] for f in found))
+
+  @classmethod
+  def total(cls, parts: Iterable["CodeCounts"]) -> "CodeCounts":
+    """The counts of the rows of all `parts` (a source's batches)."""
+    parts = list(parts)
+    codes, counts = [], []
+    for c in range(len(parts[0].codes)):
+      every, at = np.unique(np.concatenate([p.codes[c] for p in parts]),
+                            return_inverse=True)
+      codes.append(every)
+      counts.append(np.bincount(at, np.concatenate(
+          [p.counts[c] for p in parts]), every.size).astype(np.int64))
+    return cls(sum(p.rows for p in parts), tuple(codes), tuple(counts))
+
+  def weights(self, codes: np.ndarray) -> np.ndarray:
+    """Per compared column and row of `codes` (columns x rows), the
+    weight of sharing that code: log2(rows / rows with it), float32."""
+    out = np.zeros(codes.shape, np.float32)
+    for c, (known, counts) in enumerate(zip(self.codes, self.counts)):
+      if not known.size:
+        continue
+      at = np.minimum(np.searchsorted(known, codes[c]), known.size - 1)
+      n = np.where(known[at] == codes[c], counts[at], 0)
+      out[c] = np.where(n > 0, np.log2(self.rows / np.maximum(n, 1)), 0)
+    return out
+
+
 class FuzzyIndex:
-  """One source's rows, ready to be searched by block code."""
+  """One source's rows, ready to be searched by block code. `counts`: the
+  whole source's CodeCounts (default: those of `values`)."""
 
   def __init__(self, key: MatchKey, values: FuzzyValues,
-               identities: np.ndarray):
+               identities: np.ndarray, counts: Optional[CodeCounts] = None):
+    self.weights = (counts or CodeCounts.of(values)).weights(values.codes)
     order = np.argsort(values.hashes, kind="stable")
     hashes, rows = values.hashes[order], values.rows[order]
     _, first, counts = np.unique(hashes, return_index=True,
@@ -125,11 +176,12 @@ class FuzzyIndex:
     self.dropped_blocks = int((counts > key.fuzzy.max_block).sum())
 
   def candidates(self, query: FuzzyValues):
-    """(query row, index row, agreement) for the pairs that share a block
-    code, each once; per query row at most MAX_CANDIDATES: those whose
-    columns agree most (equal codes), then the first in file order. The
-    rank depends on the pair alone, so the partitioned join, which sees a
-    row's blocks in different partitions, can rebuild the same choice."""
+    """(query row, index row, rank) for the pairs that share a block code,
+    each once; per query row at most MAX_CANDIDATES: those of the highest
+    rank (the weights of the codes they share), then the first in file
+    order. The rank depends on the pair and the source's code counts
+    alone, so the partitioned join, which sees a row's blocks in different
+    partitions, can rebuild the same choice."""
     # Sorted needles: searchsorted then walks the index in order.
     by_hash = np.argsort(query.hashes)
     needles = query.hashes[by_hash]
@@ -145,42 +197,41 @@ class FuzzyIndex:
     asked = np.repeat(query.rows[by_hash], counts)
     pairs = sorted_unique((asked.astype(np.int64) << 32) | found)
     asked, found = pairs >> 32, pairs & 0xFFFFFFFF
-    agree = ((query.codes[:, asked] == self.codes[:, found]) &
-             (query.codes[:, asked] != 0)).sum(axis=0)
+    equal = ((query.codes[:, asked] == self.codes[:, found]) &
+             (query.codes[:, asked] != 0))
+    rank = np.where(equal, self.weights[:, found], 0).astype(
+        np.float64).sum(axis=0)
     # Index rows are in file order, so the pairs, sorted by (row, index
     # row), are in file order within each row.
-    keep = top_candidates(asked, agree)
-    return asked[keep], found[keep], agree[keep]
+    keep = top_candidates(asked, rank)
+    return asked[keep], found[keep], rank[keep]
 
   def scored(self, query: FuzzyValues):
-    """(query rows, index rows, agreement, scores) of the candidates."""
-    asked, found, agree = self.candidates(query)
+    """(query rows, index rows, rank, scores) of the candidates."""
+    asked, found, rank = self.candidates(query)
     scores = row_scores([f.take(pa.array(asked)) for f in query.fields],
                         [f.take(pa.array(found)) for f in self.fields],
                         self.kinds) if asked.size else np.zeros(0)
-    return asked, found, agree, scores
+    return asked, found, rank, scores
 
   def best(self, query: FuzzyValues):
     """(query rows, index rows, scores): each query row's best candidate at
     or above the threshold."""
-    asked, found, agree, scores = self.scored(query)
-    keep = choose(asked, agree, self.identities[found], scores,
+    asked, found, rank, scores = self.scored(query)
+    keep = choose(asked, rank, self.identities[found], scores,
                   self.threshold)
     return asked[keep], found[keep], scores[keep]
 
 
-def top_candidates(rows: np.ndarray, agree: np.ndarray) -> np.ndarray:
+def top_candidates(rows: np.ndarray, rank: np.ndarray) -> np.ndarray:
   """Which (row, candidate) pairs are among their row's MAX_CANDIDATES
-  best by agreement (a mask). A row's pairs come in file order, which
-  breaks ties."""
+  best by rank (a mask). A row's pairs come in file order, which breaks
+  ties."""
   per_row = np.bincount(rows)
   keep = per_row[rows] <= MAX_CANDIDATES
   over = np.flatnonzero(~keep)  # only rows with too many are ranked
   if over.size:
-    # Stable, so file order stays within a row and agreement (at most 63
-    # compared columns).
-    over = over[np.argsort((rows[over] << 6) | (63 - agree[over]),
-                           kind="stable")]
+    over = over[np.lexsort((over, -rank[over], rows[over]))]
     keep[over[_ranks(rows[over]) < MAX_CANDIDATES]] = True
   return keep
 
@@ -192,7 +243,7 @@ def _ranks(sorted_rows: np.ndarray) -> np.ndarray:
       starts, np.diff(np.append(starts, sorted_rows.size)))
 
 
-def choose(rows: np.ndarray, agree: np.ndarray, identities: np.ndarray,
+def choose(rows: np.ndarray, rank: np.ndarray, identities: np.ndarray,
            scores: np.ndarray, threshold: float) -> np.ndarray:
   """Per row, among its top candidates, the one with the highest score at
   or above the threshold, then the first in file order (a mask). Scored
@@ -201,7 +252,7 @@ def choose(rows: np.ndarray, agree: np.ndarray, identities: np.ndarray,
   # Each (row, identity) once, in (row, file) order.
   once = np.unique(np.stack([rows, identities]), axis=1, return_index=True)[1]
   top = np.zeros(rows.size, bool)
-  top[once] = top_candidates(rows[once], agree[once])
+  top[once] = top_candidates(rows[once], rank[once])
   ok = top & (np.nan_to_num(scores, nan=-1.0) >= threshold)
   at = np.flatnonzero(ok)
   order = at[np.lexsort((identities[at], -scores[at], rows[at]))]
@@ -214,13 +265,14 @@ def choose(rows: np.ndarray, agree: np.ndarray, identities: np.ndarray,
 
 def fuzzy_index(table: pa.Table, key: MatchKey, region: str, rows: int,
                 identities: np.ndarray,
-                partition: Optional[Tuple[int, int]] = None) -> FuzzyIndex:
+                partition: Optional[Tuple[int, int]] = None,
+                counts: Optional[CodeCounts] = None) -> FuzzyIndex:
   """The FuzzyIndex of a source's first `rows` rows (its own rows, not the
   rows synthesised for duplicates). `partition` (p, P): only the block codes
-  that hash to partition p of P."""
+  that hash to partition p of P, ranked by `counts`, the whole source's."""
   values = FuzzyValues.of(table.slice(0, rows), key, region)
   if partition is not None:
     p, parts = partition
     values = values.only(values.hashes % np.uint64(parts) == np.uint64(p))
-  return FuzzyIndex(key, values, identities[:rows])
+  return FuzzyIndex(key, values, identities[:rows], counts)
 

@@ -209,9 +209,11 @@ def build_index(batches: List[RowBatch], source: EnrichedSpec,
 
 
 def index_from_tables(tables, source: EnrichedSpec, spec: MergeSpec,
-                      cols: SourceColumns, files: List[str], partition=None):
+                      cols: SourceColumns, files: List[str], partition=None,
+                      code_counts=None):
   """The EnrichedIndex of the rows in `tables` (from source_table);
-  `partition` (p, P): fuzzy block codes of partition p only."""
+  `partition` (p, P): fuzzy block codes of partition p only, ranked by
+  `code_counts` (fuzzy key name -> the whole source's CodeCounts)."""
   keep, keys = list(cols.keep), cols.keys
   key_columns = list(cols.key_columns)
   if tables:
@@ -231,7 +233,8 @@ def index_from_tables(tables, source: EnrichedSpec, spec: MergeSpec,
   for key in keys:
     if key.fuzzy:
       fuzzy[key.name] = fuzzy_index(table, key, spec.phone_region, n,
-                                    identities(table), partition)
+                                    identities(table), partition,
+                                    (code_counts or {}).get(key.name))
     else:
       firsts[key.name], groups[key.name] = _group_rows(table, key, spec)
   written = _apply_multi_value(table, keep, spec)

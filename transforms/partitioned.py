@@ -40,7 +40,7 @@ from crmsync.transforms import claims, confirm, handoff
 from crmsync.transforms.claims import decide_claims, first_hits
 from crmsync.transforms.ahead import AheadDoFn
 from crmsync.transforms.csv_source import CsvSource
-from crmsync.transforms.fuzzy import FuzzyValues, choose
+from crmsync.transforms.fuzzy import CodeCounts, FuzzyValues, choose
 from crmsync.transforms.hashing import in_sorted, sorted_unique, stable_hash
 from crmsync.transforms.matching import (SourceColumns, batch_identities,
                                          identities,
@@ -54,9 +54,10 @@ from crmsync.transforms.join import (EnrichedAccount, JoinResult, JoinSource,
                                      require_global_window)
 from crmsync.transforms.original_duplicates import batch_key_values
 from crmsync.transforms.progress import Progress
-from crmsync.transforms.columns import (AGREE_COL, EVIDENCE, FILE_COL, ID_COL,
+from crmsync.transforms.columns import (EVIDENCE, FILE_COL, ID_COL,
                                         LINE_COL, OFFSET_COL, OWNED_COL,
-                                        ROWS_COL, SCORE_COL, USED_COL,
+                                        RANK_COL, ROWS_COL, SCORE_COL,
+                                        USED_COL,
                                         is_internal)
 from crmsync.transforms.rows import RowBatch
 from crmsync.transforms.spec import EnrichedSpec, MergeSpec
@@ -119,16 +120,20 @@ def _part(hashes: np.ndarray, partitions: int) -> np.ndarray:
 
 
 def _routes(table, key, spec: MergeSpec, partitions: int):
-  """(partition, row) of every key value (fuzzy: block code) of a table."""
+  """(partition, row) of every key value (fuzzy: block code) of a table,
+  and for a fuzzy key its CodeCounts (else None)."""
   if key.fuzzy:
     values = FuzzyValues.of(table, key, spec.phone_region)
-    return _part(values.hashes, partitions), values.rows
+    return (_part(values.hashes, partitions), values.rows,
+            CodeCounts.of(values))
   values, rows = key_pairs(table, key, spec)
-  return partition_of(values, partitions), rows
+  return partition_of(values, partitions), rows, None
 
 
 class _EnrichedFragments(beam.DoFn):
-  """Enriched RowBatch -> (partition, ("enriched", source, rows))."""
+  """Enriched RowBatch -> (partition, ("enriched", source, rows)); per
+  fuzzy key, the batch's CodeCounts, tagged `code_counts` ((source, key
+  name), counts)."""
 
   def __init__(self, source: EnrichedSpec, spec: MergeSpec, mapped_header,
                partitions: int, folder):
@@ -138,7 +143,12 @@ class _EnrichedFragments(beam.DoFn):
 
   def process(self, batch: RowBatch):
     first = batch.table.column(OFFSET_COL)[0].as_py()
-    yield from spill(self._fragments(batch), self._folder,
+    fragments, counts = [], []
+    for item in self._fragments(batch):
+      (counts if isinstance(item, beam.pvalue.TaggedOutput)
+       else fragments).append(item)
+    yield from counts
+    yield from spill(fragments, self._folder,
                      f"fragments-{handoff.file_name(self._source.name)}-"
                      f"{batch.file_index}-{first}")
 
@@ -148,9 +158,12 @@ class _EnrichedFragments(beam.DoFn):
     owner = np.full(n, self._partitions, np.int64)
     rows_in = []
     for key in self._cols.keys:
-      parts, rows = _routes(table, key, self._spec, self._partitions)
+      parts, rows, counts = _routes(table, key, self._spec, self._partitions)
       np.minimum.at(owner, rows, parts)
       rows_in.append((parts, rows))
+      if counts is not None:
+        yield beam.pvalue.TaggedOutput("code_counts", (
+            (self._source.name, key.name), counts))
     owner[owner == self._partitions] = 0  # no key at all: counted in 0
     for p in range(self._partitions):
       mask = owner == p
@@ -272,11 +285,11 @@ class _JoinPartition(AheadDoFn):
     p, items = element
     return p, list(items)
 
-  def work(self, element, partitions) -> list:
-    return list(self._join(element, partitions))
+  def work(self, element, partitions, code_counts=None) -> list:
+    return list(self._join(element, partitions, code_counts or {}))
 
-  def _join(self, element, partitions):
-    items = list(self._outputs(element, partitions))
+  def _join(self, element, partitions, code_counts):
+    items = list(self._outputs(element, partitions, code_counts))
     tables = [i for i in items if isinstance(i[1][-1], bytes)]
     rest = [i for i in items if not isinstance(i[1][-1], bytes)]
     for tag, value in list(spill(tables, self._folder,
@@ -285,9 +298,10 @@ class _JoinPartition(AheadDoFn):
         value = (value[0], tuple(value[1:]))
       yield beam.pvalue.TaggedOutput(tag, tuple(value))
 
-  def _outputs(self, element, partitions):
+  def _outputs(self, element, partitions, code_counts):
     """(tag, value) pairs; tables are packed as they come (a partition's
-    answers wait for the others in this compressed form)."""
+    answers wait for the others in this compressed form). `code_counts`:
+    (source, fuzzy key name) -> the source's CodeCounts."""
     p, items = element
     fragments: Dict[str, list] = {}
     probes = []
@@ -303,9 +317,11 @@ class _JoinPartition(AheadDoFn):
       table = pa.concat_tables(tables)
       owned = identities(table, np.flatnonzero(
           table.column(OWNED_COL).to_numpy(zero_copy_only=False)))
-      index = index_from_tables([table.drop_columns([OWNED_COL])], source,
-                                self._spec, self._cols[source.name],
-                                self._files[source.name], (p, partitions))
+      index = index_from_tables(
+          [table.drop_columns([OWNED_COL])], source, self._spec,
+          self._cols[source.name], self._files[source.name], (p, partitions),
+          {key: counts for (name, key), counts in code_counts.items()
+           if name == source.name})
       mine = identities(index.table, np.arange(index.rows_read))
       is_owned = in_sorted(mine, sorted_unique(owned))
       yield "owned", (source.name, pack(index.rows(
@@ -320,7 +336,7 @@ class _JoinPartition(AheadDoFn):
           rows, values = unpack(probe[0])
           # Every top candidate, scored: which one wins is decided once
           # the row's candidates from all partitions meet.
-          asked, found, agree, scores = index.fuzzy[key.name].scored(values)
+          asked, found, rank, scores = index.fuzzy[key.name].scored(values)
           rows = rows[asked]
         else:
           if key.name not in index.lookups:
@@ -335,7 +351,7 @@ class _JoinPartition(AheadDoFn):
           answer = _answer(index, found, confirm.evidence_columns(
               self._spec, key, index.table.column_names), index.columns)
           if key.fuzzy:
-            answer = answer.append_column(AGREE_COL, pa.array(agree))
+            answer = answer.append_column(RANK_COL, pa.array(rank))
           answer = answer.append_column(ROWS_COL, pa.array(rows, pa.int64()))
           answer = answer.append_column(SCORE_COL, pa.array(scores))
           yield "answers", (batch_id, source.name, k, pack(answer))
@@ -407,7 +423,7 @@ class _Assemble(AheadDoFn):
                                 for a in answers])
       at = np.arange(rows.size)
       if key.fuzzy:  # the same choice as the broadcast join's
-        keep = choose(rows, table.column(AGREE_COL).to_numpy(),
+        keep = choose(rows, table.column(RANK_COL).to_numpy(),
                       table.column(ID_COL).to_numpy(), scores,
                       key.fuzzy.threshold)
         rows, at, scores = rows[keep], at[keep], scores[keep]
@@ -473,6 +489,14 @@ class _ClaimHits(_Assemble):
     return outputs
 
 
+def _summed(code_counts) -> dict:
+  """(source, key) -> its batches' CodeCounts summed."""
+  by = {}
+  for where, counts in code_counts:
+    by.setdefault(where, []).append(counts)
+  return {where: CodeCounts.total(parts) for where, parts in by.items()}
+
+
 def _members(used: pa.ChunkedArray, at: np.ndarray):
   """(identities of the source rows behind answers `at`, in order; how many
   per answer), from their USED_COL lists."""
@@ -531,6 +555,7 @@ class PartitionedMerge(beam.PTransform):
     spec, partitions = self._spec, self._partitions
     order = [s.spec.name for s in self._sources]
     headers, files, kept, key_names, fragments = {}, {}, [], set(), []
+    code_counts = []
     source_keys = {}
     for s in self._sources:
       source, mapped = s.spec, s.mapped_header
@@ -539,9 +564,12 @@ class PartitionedMerge(beam.PTransform):
       kept.append((source.name, cols.keep))
       key_names.update(k.name for k in cols.keys)
       source_keys[source.name] = [k.name for k in cols.keys]
-      fragments.append(s.rows | f"Fragments[{source.name}]" >> beam.ParDo(
+      out = s.rows | f"Fragments[{source.name}]" >> beam.ParDo(
           _EnrichedFragments(source, spec, mapped, partitions,
-                             self._folder)))
+                             self._folder)).with_outputs(
+                                 "code_counts", main="fragments")
+      fragments.append(out.fragments)
+      code_counts.append(out.code_counts)
     probes = original | "Probes" >> beam.ParDo(
         _Probes(spec, sorted(key_names), partitions, self._folder,
                 self._reread is not None)).with_outputs(
@@ -551,7 +579,11 @@ class PartitionedMerge(beam.PTransform):
               | "ByPartition" >> beam.GroupByKey()
               | "JoinPartitions" >> beam.ParDo(_JoinPartition(
                   [s.spec for s in self._sources], spec, headers, files,
-                  self._folder), partitions).with_outputs(
+                  self._folder), partitions, beam.pvalue.AsSingleton(
+                      tuple(code_counts)
+                      | "AllCodeCounts" >> beam.Flatten()
+                      | "SourceCodeCounts" >> beam.combiners.ToList()
+                      | "SumCodeCounts" >> beam.Map(_summed))).with_outputs(
                       "answers", "owned", "supplied"))
     layout = (joined.supplied
               | "AllSupplied" >> beam.combiners.ToList()
