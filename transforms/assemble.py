@@ -18,7 +18,7 @@ from crmsync.transforms.columns import FILE_COL, LINE_COL, OFFSET_COL
 from crmsync.transforms.resolve import (MATCH_COLUMNS, MATCH_DETAIL_COL,
                                         MATCH_KEY_COL, MATCH_SCORE_COL, resolution,
                                         resolve_column)
-from crmsync.transforms.rows import RowBatch
+from crmsync.transforms.rows import RowBatch, contiguous
 from crmsync.transforms.spec import MergeSpec
 
 CONFLICT_COLUMNS = ("file_index", "line", "offset", "column", "original",
@@ -189,8 +189,7 @@ def _candidate(column, layout, gathered, with_source: bool, spec, batch,
     if column not in gathered[name].column_names:
       continue  # a spread column this part of the source never needed
     value = gathered[name].column(column)
-    if isinstance(value, pa.ChunkedArray):
-      value = value.combine_chunks()
+    value = contiguous(value)
     if candidate is not None:  # only where no earlier source has a value
       value = pc.if_else(pc.fill_null(pc.not_equal(candidate, ""), False),
                          pa.scalar(None, pa.string()), value)

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from crmsync.transforms.columns import LINE_COL, OFFSET_COL
 from crmsync.transforms.resolve import MATCH_COLUMNS
-from crmsync.transforms.rows import RowBatch
+from crmsync.transforms.rows import RowBatch, contiguous
 from crmsync.transforms.spec import MergeSpec
 
 CRMS = ("generic", "hubspot", "salesforce")
@@ -89,11 +89,7 @@ def changes_batches(batch: RowBatch, values: Dict[str, pa.Array],
   position = [table.column(OFFSET_COL).take(take),
               table.column(LINE_COL).take(take)]
   make = lambda arrays: RowBatch(batch.file_index, pa.RecordBatch.from_arrays(
-      [_array(a) for a in arrays + position],
+      [contiguous(a) for a in arrays + position],
       names=names + [OFFSET_COL, LINE_COL]))
   return make(out_changes), make(out_undo), counts
 
-
-def _array(values):
-  return (values.combine_chunks() if isinstance(values, pa.ChunkedArray)
-          else values)

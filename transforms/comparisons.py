@@ -30,6 +30,7 @@ from rapidfuzz.distance import JaroWinkler
 
 from crmsync.transforms import normalizers
 from crmsync.transforms.hashing import in_sorted, stable_hash
+from crmsync.transforms.rows import contiguous
 from crmsync.transforms.similarity import (PAIR_SEPARATOR, distinct_pairs,
                                            given_name_sexes,
                                            given_name_tables, prepare)
@@ -163,8 +164,7 @@ def preparation(comparison: Comparison) -> Tuple[str, str]:
 def prepare_as(values: pa.Array, how: Tuple[str, str],
                region: str) -> pa.Array:
   """Values prepared `how` (see preparation): null where blank."""
-  if isinstance(values, pa.ChunkedArray):
-    values = values.combine_chunks()
+  values = contiguous(values)
   step, name = how
   if step == "normalize":
     return normalizers.get(name)(values, phone_region=region)

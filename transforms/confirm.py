@@ -24,6 +24,7 @@ import pyarrow as pa
 from crmsync.transforms.comparisons import (NULL, Comparison,
                                             compared_columns, levels,
                                             prepared)
+from crmsync.transforms.rows import contiguous
 from crmsync.transforms.similarity import prepare, row_scores
 from crmsync.transforms.spec import MatchKey, MergeSpec
 
@@ -124,19 +125,15 @@ def rejected_batch(batch, rows: np.ndarray, source: str, key: MatchKey,
   theirs = enriched.select(list(shown)).to_pylist()
   return pa.RecordBatch.from_arrays([
       pa.array(np.full(len(rows), batch.file_index, np.int64)),
-      _array(table.column(offset_col).take(take)),
-      _array(table.column(line_col).take(take)),
+      contiguous(table.column(offset_col).take(take)),
+      contiguous(table.column(line_col).take(take)),
       pa.array([source] * len(rows), pa.string()),
       pa.array([key.name] * len(rows), pa.string()),
       pa.array([f"{s:.3f}" for s in np.nan_to_num(scores)], pa.string()),
       pa.array([json.dumps(r, ensure_ascii=False) for r in mine]),
       pa.array([enriched_files[i] for i in
                 enriched.column(file_col).to_pylist()], pa.string()),
-      _array(enriched.column(line_col)),
+      contiguous(enriched.column(line_col)),
       pa.array([json.dumps(r, ensure_ascii=False) for r in theirs]),
   ], names=list(REJECTED_COLUMNS))
 
-
-def _array(values):
-  return (values.combine_chunks() if isinstance(values, pa.ChunkedArray)
-          else values)

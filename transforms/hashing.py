@@ -7,6 +7,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from crmsync.transforms.rows import contiguous
+
 _PRIME = 0x100000001B3  # odd, so it has an inverse modulo 2**64
 _INVERSE = pow(_PRIME, -1, 1 << 64)
 
@@ -38,8 +40,7 @@ CHUNK_VALUES = 16_384  # bounds the temporaries (and the powers cached)
 def stable_hash(values: pa.Array) -> np.ndarray:
   """A 64-bit polynomial hash of each string, vectorised with numpy; the
   same bytes give the same hash in every process (unlike Python's hash)."""
-  if isinstance(values, pa.ChunkedArray):
-    values = values.combine_chunks()
+  values = contiguous(values)
   values = pc.fill_null(values, "").cast(pa.large_string())
   if len(values) <= CHUNK_VALUES:
     return _hash_chunk(values)

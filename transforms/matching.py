@@ -22,7 +22,7 @@ from crmsync.transforms.normalizers.text import clean
 from crmsync.transforms.resolve import resolve_duplicates
 from crmsync.transforms.columns import (FILE_COL, LINE_COL, OFFSET_COL,
                                         ROW_POSITION_COLS)
-from crmsync.transforms.rows import RowBatch
+from crmsync.transforms.rows import RowBatch, contiguous
 from crmsync.transforms.spec import EnrichedSpec, MatchKey, MergeSpec
 
 _LOG = logging.getLogger(__name__)
@@ -84,8 +84,7 @@ class KeyLookup:
 
   def find(self, values: pa.Array) -> np.ndarray:
     """The row for each value (-1: none, or a null value)."""
-    if isinstance(values, pa.ChunkedArray):
-      values = values.combine_chunks()
+    values = contiguous(values)
     out = np.full(len(values), -1, np.int64)
     if not len(self) or not len(values):
       return out

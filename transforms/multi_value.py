@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 from crmsync.transforms import normalizers
 from crmsync.transforms.normalizers.phone import EXTENSION_MARK
 from crmsync.transforms.normalizers.text import has_any
+from crmsync.transforms.rows import contiguous
 
 SEPARATORS = r"\s*[,;|]\s*"
 JSON_ARRAY = r"^\s*\[.*\]\s*$"
@@ -87,8 +88,7 @@ def _may_hold_several(values: pa.Array) -> bool:
 
 def explode(values: pa.Array):
   """(each value, index of the cell it came from), empty values dropped."""
-  if isinstance(values, pa.ChunkedArray):
-    values = values.combine_chunks()
+  values = contiguous(values)
   if not _may_hold_several(values):
     values = pc.utf8_trim_whitespace(values.cast(pa.string()))
     keep = pc.fill_null(pc.not_equal(values, ""), False)

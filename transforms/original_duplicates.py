@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from crmsync.transforms.claims import identifying
 from crmsync.transforms.columns import LINE_COL
 from crmsync.transforms.hashing import stable_hash
+from crmsync.transforms.rows import contiguous
 from crmsync.transforms.spec import MergeSpec
 
 REPORT = "original_duplicates.csv"
@@ -46,8 +47,7 @@ def batch_key_values(batch, spec: MergeSpec,
   for key in spec.keys:
     if identifying(key) and key.columns[0] in batch.table.column_names:
       values = exact(key)
-      if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
+      values = contiguous(values)
       filled = pc.is_valid(values).to_numpy(zero_copy_only=False)
       lines = pc.cast(batch.table.column(LINE_COL),
                       pa.int64()).to_numpy()[filled]

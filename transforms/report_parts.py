@@ -32,6 +32,7 @@ from crmsync.transforms import worker
 from crmsync.transforms.columns import FILE_COL, LINE_COL
 from crmsync.transforms.handoff import attempt_name
 from crmsync.transforms.normalizers.text import has_any
+from crmsync.transforms.rows import contiguous
 from crmsync.transforms.writing import encode_csv, header_line
 
 CONFLICTS = ("original_file", "original_line", "column", "original_value",
@@ -327,8 +328,7 @@ def json_objects(table: pa.Table) -> pa.Array:
 def _json_strings(column) -> pa.Array:
   text = pa.large_string()
   values = pc.cast(column, text)
-  if isinstance(values, pa.ChunkedArray):
-    values = values.combine_chunks()
+  values = contiguous(values)
   if has_any(values, _OTHER_CONTROLS):  # rare: Python escapes this column
     return pa.array([json.dumps(v, ensure_ascii=False)
                      for v in values.to_pylist()], text)

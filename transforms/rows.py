@@ -7,9 +7,16 @@ stage can report a row's file and line, and the writer can restore the
 original order (transforms/columns.py).
 """
 
-from typing import NamedTuple, Sequence
+from typing import NamedTuple, Sequence, Union
 
 import pyarrow as pa
+
+
+def contiguous(values: Union[pa.Array, pa.ChunkedArray]) -> pa.Array:
+  """A column as one Array: a table's columns are ChunkedArrays, and most
+  kernels and buffers here want one piece."""
+  return (values.combine_chunks() if isinstance(values, pa.ChunkedArray)
+          else values)
 
 
 class RowBatch(NamedTuple):

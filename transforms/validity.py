@@ -19,6 +19,7 @@ from crmsync.transforms import multi_value, normalizers
 from crmsync.transforms.normalizers import phone as phone_numbers
 from crmsync.transforms.normalizers.text import has_any
 from crmsync.transforms.normalizers.zip import US_REGIONS
+from crmsync.transforms.rows import contiguous
 
 # The kinds whose normalizer tells a value from noise (names, companies and
 # free text have no invalid values).
@@ -81,8 +82,7 @@ def check(values: pa.Array, kind: str, region: str = "US"):
   a caller comparing the values need not normalise them again."""
   if kind not in VALIDATED or not len(values):
     return None, None
-  if isinstance(values, pa.ChunkedArray):
-    values = values.combine_chunks()
+  values = contiguous(values)
   filled = pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(values), ""),
                         False)
   rows = pc.indices_nonzero(filled)

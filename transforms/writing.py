@@ -35,7 +35,7 @@ from crmsync.transforms import faults, handoff, worker
 from crmsync.transforms.ahead import AheadDoFn
 from crmsync.transforms.normalizers.text import has_any, raw_bytes
 from crmsync.transforms.columns import OFFSET_COL, ROW_POSITION_COLS
-from crmsync.transforms.rows import RowBatch
+from crmsync.transforms.rows import RowBatch, contiguous
 
 _LOG = logging.getLogger(__name__)
 TEMP_MARKER = ".crmsync-tmp-"
@@ -104,7 +104,7 @@ def encode_csv_rows(table, delimiter: str = ","):
     return b"", np.zeros(1, np.int64)
   kind = (pa.large_string() if any(pa.types.is_large_string(c.type)
                                    for c in table.columns) else pa.string())
-  cols = [_quote(pc.fill_null(_array(c.cast(kind)), ""), delimiter)
+  cols = [_quote(pc.fill_null(contiguous(c.cast(kind)), ""), delimiter)
           for c in table.columns]
   lines = pc.binary_join_element_wise(
       *cols, pa.scalar(delimiter, kind)) if len(cols) > 1 else cols[0]
@@ -131,11 +131,6 @@ def cap_cuts(ends: np.ndarray, max_rows: int, max_bytes: int) -> List[int]:
     cuts.append(stop)
     start = stop
   return cuts
-
-
-def _array(column) -> pa.Array:
-  return column.combine_chunks() if isinstance(column, pa.ChunkedArray) \
-      else column
 
 
 def header_line(columns, delimiter: str = ",") -> bytes:
@@ -176,8 +171,7 @@ class _WriteParts(AheadDoFn):
                        self._shards - 1)
     data = t.drop_columns(list(ROW_POSITION_COLS))
     if self._escape:
-      data = pa.table([escape_formulas(c.combine_chunks()
-                                       if isinstance(c, pa.ChunkedArray) else c)
+      data = pa.table([escape_formulas(contiguous(c))
                        for c in data.columns], names=data.column_names)
     # A batch is a run of consecutive records, so each shard's rows in it
     # are one contiguous slice.
@@ -235,7 +229,7 @@ class _WriteParts(AheadDoFn):
 
 
 def _nulls_for_blanks(column) -> pa.Array:
-  values = _array(column).cast(pa.string())
+  values = contiguous(column).cast(pa.string())
   return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()),
                     values)
 

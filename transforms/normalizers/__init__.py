@@ -29,6 +29,7 @@ import inspect
 import pyarrow as pa
 
 from crmsync.transforms.normalizers import company, email, name, phone, text, url, zip
+from crmsync.transforms.rows import contiguous
 
 
 def _arrays(name_: str, fn):
@@ -38,8 +39,7 @@ def _arrays(name_: str, fn):
   regional = "phone_region" in inspect.signature(fn).parameters
 
   def normalize(values, *, phone_region: str = "US") -> pa.Array:
-    if isinstance(values, pa.ChunkedArray):
-      values = values.combine_chunks()
+    values = contiguous(values)
     values = text.clean(values)
     if regional:
       return fn(values, phone_region=phone_region)

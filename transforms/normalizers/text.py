@@ -6,6 +6,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from crmsync.transforms.rows import contiguous
+
 
 HTML_ENTITY = r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z]{2,8});"
 # First bytes of the UTF-8 of every format character (Cf) and space
@@ -57,8 +59,7 @@ def blank_to_null(values: pa.Array) -> pa.Array:
 def per_distinct(values: pa.Array, fn) -> pa.Array:
   """fn (str -> str) applied once per distinct value: for the Python-only
   steps (phonetic codes, abbreviations) on columns whose values repeat."""
-  if isinstance(values, pa.ChunkedArray):
-    values = values.combine_chunks()
+  values = contiguous(values)
   uniq = pc.unique(values.drop_null())
   mapped = pa.array([fn(v) for v in uniq.to_pylist()], pa.string())
   return mapped.take(pc.index_in(values, value_set=uniq))
@@ -71,8 +72,7 @@ def clean(values: pa.Array) -> pa.Array:
   (category Cf: zero-width space and joiners, a BOM inside a cell, soft
   hyphen, direction marks) go; NBSP and the other space separators (Zs)
   become a space. Every normalizer starts here."""
-  if isinstance(values, pa.ChunkedArray):
-    values = values.combine_chunks()
+  values = contiguous(values)
   values = values.cast(pa.string())
   view = _byte_view(values)
   if not view.size:
