@@ -30,6 +30,7 @@ from rapidfuzz.distance import JaroWinkler
 
 from crmsync.transforms import normalizers
 from crmsync.transforms.hashing import in_sorted, stable_hash
+from crmsync.transforms.name_cache import cached_arrays
 from crmsync.transforms.rows import contiguous
 from crmsync.transforms.similarity import (PAIR_SEPARATOR, distinct_pairs,
                                            given_name_sexes,
@@ -223,9 +224,10 @@ def _name_sets():
   """The known given names, related pairs ("a<sep>b"), male and female
   given names, as sorted 64-bit hashes: a lookup is a numpy search
   (pyarrow's is_in would rebuild its hash table of 60,000 names on every
-  call)."""
-  return tuple(np.sort(stable_hash(pa.array(sorted(names), pa.string())))
-               for names in (*given_name_tables(), *given_name_sexes()))
+  call). Kept on disk between runs (transforms/name_cache.py)."""
+  return cached_arrays("given-names", lambda: tuple(
+      np.sort(stable_hash(pa.array(sorted(names), pa.string())))
+      for names in (*given_name_tables(), *given_name_sexes())))
 
 
 def _in(values: pa.Array, hashes: np.ndarray) -> np.ndarray:
