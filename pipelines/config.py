@@ -313,8 +313,8 @@ class OutputConfig(_Model):
 
   @model_validator(mode="after")
   def _byte_caps_on_csv(self):
-    if self.format == "parquet" and self.max_bytes_per_file and not (
-        self.changes):
+    if (self.format == "parquet" and self.max_bytes_per_file
+        and not self.changes):
       raise _at(["max_bytes_per_file"], f"{self.max_bytes_per_file} caps "
                 f"CSV files; a Parquet file's size is known only once it is "
                 f"written: use output.max_rows_per_file with "

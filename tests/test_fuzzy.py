@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from conftest import files_in, write_csv
-from crmsync.transforms.fuzzy import FuzzyIndex, FuzzyValues
+from crmsync.transforms.fuzzy import CodeCounts, FuzzyIndex, FuzzyValues
 from crmsync.transforms.similarity import prepare, row_scores
 from crmsync.transforms.spec import FuzzyRule, MatchKey
 
@@ -302,3 +302,20 @@ def test_validate_does_not_estimate_the_fuzzy_key_as_an_exact_one(
   code, out, err = cli("validate", _config(job, tmp_path))
   assert code == 0, err
   assert "vendor: email 20%, fuzzy (scored in the run; try --sample)" in out
+
+
+def test_code_counts_summed_over_batches_are_the_whole_sources():
+  """What lets the partitioned join rank as the broadcast join does."""
+  rows = [("Jonathan", "Smith", "Acme"), ("Jon", "Smith", ""),
+          ("Mary", "Jones", "Acme"), ("", "Smith", "Globex"),
+          ("Mary", "Smith", "Acme")]
+  whole = CodeCounts.of(_values(rows))
+  summed = CodeCounts.total([CodeCounts.of(_values(rows[:2])),
+                             CodeCounts.of(_values(rows[2:3])),
+                             CodeCounts.of(_values(rows[3:]))])
+  assert summed.rows == whole.rows == 5
+  for a, b in zip(summed.codes + summed.counts, whole.codes + whole.counts):
+    assert a.tolist() == b.tolist()
+  assert sorted(whole.counts[1].tolist()) == [1, 4]  # Jones, Smith x4
+  codes = _values(rows).codes
+  assert (summed.weights(codes) == whole.weights(codes)).all()

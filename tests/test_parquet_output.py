@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import write_csv
+from crmsync.transforms.faults import FAULT_ENV
 
 # The OWASP CSV-injection example: escaped in CSV for spreadsheets, kept as
 # is in Parquet, which no spreadsheet opens.
@@ -103,3 +104,54 @@ def test_a_byte_cap_on_parquet_is_a_config_error(job, cli, tmp_path):
   assert code == 2
   assert "output.max_bytes_per_file" in err and "Parquet" in err
   assert "Traceback" not in err and _parquet(job.prefix) == []
+
+
+def _bytes(prefix):
+  out = {}
+  for path in _parquet(prefix):
+    with open(path, "rb") as f:
+      out[os.path.basename(path)] = f.read()
+  return out
+
+
+def test_the_bytes_do_not_depend_on_batches_or_the_join(job, cli, tmp_path):
+  """Row groups are counted from each file's first row, not one per
+  merged batch."""
+  path = _job(job, tmp_path, "broadcast")
+  runs = {}
+  for name, args in (("default", []), ("batches of 37", ["--batch_rows=37"]),
+                     ("partitioned", ["--set=join=partitioned",
+                                      "--batch_rows=37"])):
+    code, _, err = cli("run", path, "--set=output.format=parquet",
+                       f"--set=output.path={tmp_path}/{len(runs)}/merged",
+                       *args)
+    assert code == 0, err
+    runs[name] = _bytes(f"{tmp_path}/{len(runs)}/merged")
+  assert len(runs["default"]) == 3
+  assert runs["batches of 37"] == runs["default"] == runs["partitioned"]
+  assert pq.read_metadata(
+      f"{tmp_path}/1/merged-00000-of-00003.parquet").num_row_groups == 1
+
+
+def test_a_failed_shard_write_publishes_nothing(job, cli, tmp_path,
+                                                monkeypatch):
+  path = _job(job, tmp_path, "broadcast")
+  assert cli("run", path, "--set=output.format=parquet")[0] == 0
+  before = _bytes(job.prefix)
+  monkeypatch.setenv(FAULT_ENV, f"write:concat@{tmp_path}")
+  code, _, err = cli("run", path, "--set=output.format=parquet",
+                     "--set=output.shards=2")
+  assert code != 0 and "injected fault" in err
+  assert _bytes(job.prefix) == before  # the previous run's 3 shards
+
+
+def test_a_byte_cap_with_changes_caps_the_changes_files(job, cli, tmp_path):
+  path = _job(job, tmp_path, "broadcast", shards=1)
+  code, _, err = cli("run", path, "--set=output.format=parquet",
+                     "--set=output.max_bytes_per_file=300",
+                     "--set=output.changes.id_columns=[ID]")
+  assert code == 0, err
+  assert len(_parquet(job.prefix)) == 1
+  changes = sorted(glob.glob(job.prefix + "-changes-*.csv"))
+  assert len(changes) > 1 and all(os.path.getsize(c) <= 300
+                                  for c in changes)

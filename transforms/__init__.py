@@ -6,7 +6,7 @@
     PartitionedMerge  the same contract, for enriched sides too big to
                       broadcast (transforms/join.py describes JoinResult)
     BuildIndex, Merge the broadcast join's two steps, to use alone
-    WriteShards       merged RowBatches -> sharded CSV in original order
+    WriteShards       merged RowBatches -> sharded CSV or Parquet, in order
     normalizers       email, phone, name, company, zip, url, domain, text
 """
 

@@ -146,12 +146,14 @@ class CodeCounts:
   def weights(self, codes: np.ndarray) -> np.ndarray:
     """Per compared column and row of `codes` (columns x rows), the
     weight of sharing that code: log2(rows / rows with it), float32."""
+    # float32: the few weights a pair sums are then exact in float64, in
+    # any order, so both joins rank alike to the bit.
     out = np.zeros(codes.shape, np.float32)
-    for c, (known, counts) in enumerate(zip(self.codes, self.counts)):
+    for c, (known, rows_with) in enumerate(zip(self.codes, self.counts)):
       if not known.size:
         continue
       at = np.minimum(np.searchsorted(known, codes[c]), known.size - 1)
-      n = np.where(known[at] == codes[c], counts[at], 0)
+      n = np.where(known[at] == codes[c], rows_with[at], 0)
       out[c] = np.where(n > 0, np.log2(self.rows / np.maximum(n, 1)), 0)
     return out
 
@@ -165,15 +167,14 @@ class FuzzyIndex:
     self.weights = (counts or CodeCounts.of(values)).weights(values.codes)
     order = np.argsort(values.hashes, kind="stable")
     hashes, rows = values.hashes[order], values.rows[order]
-    _, first, counts = np.unique(hashes, return_index=True,
-                                 return_counts=True)
-    common = np.repeat(counts > key.fuzzy.max_block, counts)
+    _, block_sizes = np.unique(hashes, return_counts=True)
+    common = np.repeat(block_sizes > key.fuzzy.max_block, block_sizes)
     self.hashes, self.rows = hashes[~common], rows[~common]
     self.fields, self.codes = values.fields, values.codes
     self.identities = identities  # (file, offset) per row: ties go first
     self.kinds = key.normalizers
     self.threshold = key.fuzzy.threshold
-    self.dropped_blocks = int((counts > key.fuzzy.max_block).sum())
+    self.dropped_blocks = int((block_sizes > key.fuzzy.max_block).sum())
 
   def candidates(self, query: FuzzyValues):
     """(query row, index row, rank) for the pairs that share a block code,
@@ -191,7 +192,7 @@ class FuzzyIndex:
     total = int(counts.sum())
     if not total:
       empty = np.zeros(0, np.int64)
-      return empty, empty, empty
+      return empty, empty, np.zeros(0)
     starts = np.repeat(left - np.cumsum(counts) + counts, counts)
     found = self.rows[starts + np.arange(total)]
     asked = np.repeat(query.rows[by_hash], counts)
@@ -272,6 +273,9 @@ def fuzzy_index(table: pa.Table, key: MatchKey, region: str, rows: int,
   that hash to partition p of P, ranked by `counts`, the whole source's."""
   values = FuzzyValues.of(table.slice(0, rows), key, region)
   if partition is not None:
+    if counts is None:  # the partition's own would rank otherwise
+      raise ValueError(f"fuzzy key {key.name}: a partition's index needs "
+                       f"the whole source's CodeCounts")
     p, parts = partition
     values = values.only(values.hashes % np.uint64(parts) == np.uint64(p))
   return FuzzyIndex(key, values, identities[:rows], counts)

@@ -28,6 +28,7 @@ shuffles carry slices of them (`spill`): memory then no longer grows with
 the input (the README's Performance section has the figures).
 """
 
+import itertools
 import pickle
 from typing import Dict, List, Optional, Sequence
 
@@ -57,8 +58,7 @@ from crmsync.transforms.progress import Progress
 from crmsync.transforms.columns import (EVIDENCE, FILE_COL, ID_COL,
                                         LINE_COL, OFFSET_COL, OWNED_COL,
                                         RANK_COL, ROWS_COL, SCORE_COL,
-                                        USED_COL,
-                                        is_internal)
+                                        USED_COL, is_internal)
 from crmsync.transforms.rows import RowBatch
 from crmsync.transforms.spec import EnrichedSpec, MergeSpec
 
@@ -143,27 +143,30 @@ class _EnrichedFragments(beam.DoFn):
 
   def process(self, batch: RowBatch):
     first = batch.table.column(OFFSET_COL)[0].as_py()
-    fragments, counts = [], []
-    for item in self._fragments(batch):
-      (counts if isinstance(item, beam.pvalue.TaggedOutput)
-       else fragments).append(item)
-    yield from counts
-    yield from spill(fragments, self._folder,
-                     f"fragments-{handoff.file_name(self._source.name)}-"
-                     f"{batch.file_index}-{first}")
+    items = self._fragments(batch)
+    for item in items:  # the code counts come first
+      if isinstance(item, beam.pvalue.TaggedOutput):
+        yield item
+        continue
+      yield from spill(itertools.chain([item], items), self._folder,
+                       f"fragments-{handoff.file_name(self._source.name)}-"
+                       f"{batch.file_index}-{first}")
 
   def _fragments(self, batch: RowBatch):
     table = source_table(batch, self._source, self._cols)
     n = table.num_rows
     owner = np.full(n, self._partitions, np.int64)
     rows_in = []
+    counts = []
     for key in self._cols.keys:
-      parts, rows, counts = _routes(table, key, self._spec, self._partitions)
+      parts, rows, code_counts = _routes(table, key, self._spec,
+                                         self._partitions)
       np.minimum.at(owner, rows, parts)
       rows_in.append((parts, rows))
-      if counts is not None:
-        yield beam.pvalue.TaggedOutput("code_counts", (
-            (self._source.name, key.name), counts))
+      if code_counts is not None:
+        counts.append(beam.pvalue.TaggedOutput("code_counts", (
+            (self._source.name, key.name), code_counts)))
+    yield from counts
     owner[owner == self._partitions] = 0  # no key at all: counted in 0
     for p in range(self._partitions):
       mask = owner == p
@@ -489,12 +492,21 @@ class _ClaimHits(_Assemble):
     return outputs
 
 
-def _summed(code_counts) -> dict:
-  """(source, key) -> its batches' CodeCounts summed."""
-  by = {}
-  for where, counts in code_counts:
-    by.setdefault(where, []).append(counts)
-  return {where: CodeCounts.total(parts) for where, parts in by.items()}
+class _SumCodeCounts(beam.CombineFn):
+  """A source's batches' CodeCounts -> the source's, summed as they come."""
+
+  def create_accumulator(self):
+    return None
+
+  def add_input(self, acc, counts):
+    return counts if acc is None else CodeCounts.total([acc, counts])
+
+  def merge_accumulators(self, accs):
+    accs = [a for a in accs if a is not None]
+    return CodeCounts.total(accs) if accs else None
+
+  def extract_output(self, acc):
+    return acc
 
 
 def _members(used: pa.ChunkedArray, at: np.ndarray):
@@ -579,11 +591,11 @@ class PartitionedMerge(beam.PTransform):
               | "ByPartition" >> beam.GroupByKey()
               | "JoinPartitions" >> beam.ParDo(_JoinPartition(
                   [s.spec for s in self._sources], spec, headers, files,
-                  self._folder), partitions, beam.pvalue.AsSingleton(
+                  self._folder), partitions, beam.pvalue.AsDict(
                       tuple(code_counts)
                       | "AllCodeCounts" >> beam.Flatten()
-                      | "SourceCodeCounts" >> beam.combiners.ToList()
-                      | "SumCodeCounts" >> beam.Map(_summed))).with_outputs(
+                      | "SumCodeCounts" >> beam.CombinePerKey(
+                          _SumCodeCounts()))).with_outputs(
                       "answers", "owned", "supplied"))
     layout = (joined.supplied
               | "AllSupplied" >> beam.combiners.ToList()

@@ -147,10 +147,10 @@ def _apply(prefix: str, plan: dict) -> dict:
   # A run's shards in either format, not merged-eu-...'s.
   shard = re.compile(r"^(.*)-\d{5}-of-\d{5}\.(csv|parquet)$")
   ours = {prefix, f"{prefix}-changes", f"{prefix}-undo"}
-  stale = [m.path for m in FileSystems.match(
-      [plan["shard_pattern"]])[0].metadata_list
-      if m.path not in finals and shard.match(m.path) and
-      shard.match(m.path).group(1) in ours]
+  found = [(m.path, shard.match(m.path)) for m in FileSystems.match(
+      [plan["shard_pattern"]])[0].metadata_list if m.path not in finals]
+  stale = [path for path, named in found
+           if named and named.group(1) in ours]
   if stale:
     FileSystems.delete(stale)
   fault("publish:moved")

@@ -1,4 +1,5 @@
-"""Writing the merged rows: sharded CSV, in original order.
+"""Writing the merged rows: sharded CSV (or Parquet: parquet_shards.py), in
+original order.
 
 Each row's place in the output is its byte position in the original input
 (file rank, then offset), so shard i holds the rows whose position falls in
@@ -6,7 +7,8 @@ the i-th of N equal byte ranges. Each merged batch (a run of consecutive
 records) is encoded at once into a part file of its shard; a shard is its
 header and its parts in position order. The shards therefore concatenate,
 in name order, to the original row order, and the bytes do not depend on
-how the runner split or batched the work.
+how the runner split or batched the work. File caps cut a shard into
+several files, each within them.
 
 Shards are written under a temporary folder beside the prefix and
 published (transforms/publish.py) only when the whole job succeeded: a
@@ -27,13 +29,13 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from crmsync.transforms import faults, handoff, worker
 from crmsync.transforms.ahead import AheadDoFn
 from crmsync.transforms.normalizers.text import has_any, raw_bytes
+from crmsync.transforms.parquet_shards import arrow_parts, write_parquet
 from crmsync.transforms.columns import OFFSET_COL, ROW_POSITION_COLS
 from crmsync.transforms.rows import RowBatch, contiguous
 
@@ -140,9 +142,9 @@ def header_line(columns, delimiter: str = ",") -> bytes:
 
 
 class _WriteParts(AheadDoFn):
-  """Encodes each merged batch as CSV right away and writes it to a part
-  file of its shard: rows never wait in memory for their shard, and the
-  shuffle carries only part names.
+  """Encodes each merged batch as CSV (or Arrow, for Parquet) right away
+  and writes it to a part file of its shard: rows never wait in memory for
+  their shard, and the shuffle carries only part names.
 
   Encoding and writing run on a background thread while the next batch is
   merged: both are mostly Arrow kernels and file I/O, which release the GIL,
@@ -183,8 +185,10 @@ class _WriteParts(AheadDoFn):
       # so publish) a half-written object.
       rows = data.slice(start, stop - start)
       if self._format == "parquet":
-        parts.extend(self._arrow_parts(rows, s, batch.file_index,
-                                       offsets[start:stop]))
+        parts.extend(arrow_parts(rows, s, batch.file_index,
+                                 offsets[start:stop],
+                                 FileSystems.join(self._tmp, "parts"),
+                                 self._caps[0]))
         continue
       encoded, ends = encode_csv_rows(rows, self._delimiter)
       # With file caps, in pieces no bigger than a file may be.
@@ -204,50 +208,27 @@ class _WriteParts(AheadDoFn):
                           int(ends[b] - ends[a]))))
     return parts
 
-  def _arrow_parts(self, rows: pa.Table, shard: int, file_index: int,
-                   offsets: np.ndarray) -> list:
-    """A shard's slice of the batch as Arrow IPC part files (the shard's
-    Parquet file is written from them), in pieces of at most the row cap;
-    blank cells are null."""
-    table = pa.table([_nulls_for_blanks(c) for c in rows.columns],
-                     names=rows.column_names)
-    parts = []
-    for a, b in zip(*(lambda c: (c[:-1], c[1:]))(cap_cuts(
-        np.arange(table.num_rows + 1), self._caps[0], 0))):
-      first = int(offsets[a])
-      name = f"part-{shard:05d}-{file_index:05d}-{first:015d}.arrow"
-      sink = pa.BufferOutputStream()
-      with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table.slice(a, b - a))
-      encoded = sink.getvalue()
-      path = FileSystems.join(self._tmp, "parts", name)
-      with FileSystems.create(path) as f:
-        f.write(encoded)
-      parts.append((shard, (file_index, first, path, int(b - a),
-                            encoded.size)))
-    return parts
-
-
-def _nulls_for_blanks(column) -> pa.Array:
-  values = contiguous(column).cast(pa.string())
-  return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()),
-                    values)
-
 
 class _CountingSink:
   """A file from FileSystems.create (local or S3) that counts and hashes
-  the bytes written on the way; pyarrow's ParquetWriter writes into it."""
+  the bytes written on the way; pyarrow's ParquetWriter writes into it.
+  After `discard()`, writes go nowhere."""
 
   def __init__(self, out):
     self._out, self.size, self.digest = out, 0, hashlib.sha256()
     self.closed = False
 
   def write(self, data) -> int:
+    if self._out is None:
+      return len(data)
     data = bytes(data)
     self._out.write(data)
     self.digest.update(data)
     self.size += len(data)
     return len(data)
+
+  def discard(self):
+    self._out = None
 
   def tell(self) -> int:
     return self.size
@@ -260,8 +241,10 @@ class _CountingSink:
 
 
 class _ConcatShard(beam.DoFn):
-  """Header, then the shard's parts in input order, streamed into one file
-  (each attempt its own: the runner keeps one attempt's output)."""
+  """Header, then the shard's parts in input order, streamed into one file,
+  or with caps as many as they need (each attempt its own: the runner
+  keeps one attempt's output); for Parquet, the parts' rows written as
+  one Parquet file."""
 
   def __init__(self, prefix: str, shards: int, tmp: str, delimiter: str,
                caps: Tuple[int, int] = (0, 0), file_format: str = "csv"):
@@ -289,7 +272,7 @@ class _ConcatShard(beam.DoFn):
       with FileSystems.create(path) as out:
         sink = _CountingSink(out)
         if self._format == "parquet":
-          rows = _parquet_file(sink, header, chunk)
+          rows = write_parquet(sink, header, chunk)
         else:
           rows = _csv_file(sink, head, chunk)
       # The parts stay until the run's temporary folder goes, after the
@@ -330,25 +313,10 @@ def _csv_file(sink: _CountingSink, head: bytes, parts) -> int:
   return rows
 
 
-def _parquet_file(sink: _CountingSink, header: List[str], parts) -> int:
-  """Writes the parts' rows as one Parquet file of string columns, a row
-  group per part; the rows written."""
-  schema = pa.schema([(name, pa.string()) for name in header])
-  rows = 0
-  with pq.ParquetWriter(sink, schema) as writer:
-    for _, _, part, n, _ in parts:
-      with FileSystems.open(part, compression_type="uncompressed") as f:
-        table = pa.ipc.open_stream(f.read()).read_all()
-      writer.write_table(table.rename_columns(schema.names).cast(schema))
-      rows += n
-      faults.fail_once("write:concat")
-  return rows
-
-
 class WriteShards(beam.PTransform):
-  """RowBatch -> N CSV shards in a temporary folder; yields (shard, temp
-  path, rows, {"size": bytes, "sha256": hex}). Every shard is written, with
-  its header, even if empty.
+  """RowBatch -> N shards in a temporary folder, CSV or Parquet; yields
+  (shard, temp path, rows, {"size": bytes, "sha256": hex}). Every shard is
+  written, with its header (its schema), even if empty.
 
   `file_sizes`: byte size of each input file, in rank order; `header`: a
   singleton PCollection (or a list) of the output column names, which must
@@ -357,7 +325,8 @@ class WriteShards(beam.PTransform):
   is as many files as they need, yielded as ((shard, piece), ...), in
   order (a row bigger than the byte cap is a file alone). `file_format`:
   "csv", or "parquet" (string columns, blank cells null, no formula
-  escaping, no byte cap: a file's size is known once written).
+  escaping; a byte cap is a ValueError: a file's size is known once
+  written).
   """
 
   def __init__(self, prefix: str, shards: int, file_sizes: Sequence[int],
@@ -368,6 +337,9 @@ class WriteShards(beam.PTransform):
     if file_format not in FORMATS:
       raise ValueError(f"file_format: {file_format!r} is not one of "
                        f"{', '.join(FORMATS)}")
+    if file_format == "parquet" and caps[1]:
+      raise ValueError("caps: a byte cap is for CSV files; a Parquet "
+                       "file's size is known once it is written")
     self._caps = caps
     self._format = file_format
     self._prefix, self._shards, self._tmp = prefix, shards, tmp
