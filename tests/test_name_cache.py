@@ -17,7 +17,7 @@ def _build(calls):
 
 
 def test_built_once_then_read_back(tmp_path, monkeypatch):
-  monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+  monkeypatch.setenv("CRMSYNC_CACHE", str(tmp_path))
   calls = []
   first = name_cache.cached_arrays("t", _build(calls))
   again = name_cache.cached_arrays("t", _build(calls))
@@ -28,18 +28,18 @@ def test_built_once_then_read_back(tmp_path, monkeypatch):
 
 
 def test_a_damaged_cache_is_built_again(tmp_path, monkeypatch):
-  monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+  monkeypatch.setenv("CRMSYNC_CACHE", str(tmp_path))
   calls = []
   name_cache.cached_arrays("t", _build(calls))
-  [saved] = os.listdir(tmp_path / "crmsync")
-  (tmp_path / "crmsync" / saved).write_bytes(b"not an npz")
+  [saved] = os.listdir(tmp_path)
+  (tmp_path / saved).write_bytes(b"not an npz")
   assert name_cache.cached_arrays("t", _build(calls))[0].tolist() == [3, 1, 2]
   assert calls == [1, 1]
 
 
 def test_an_unwritable_cache_still_gives_the_arrays(tmp_path, monkeypatch):
   (tmp_path / "file").write_text("")
-  monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
+  monkeypatch.setenv("CRMSYNC_CACHE", str(tmp_path / "file" / "crmsync"))
   calls = []
   assert name_cache.cached_arrays("t", _build(calls))[0].tolist() == [3, 1, 2]
   assert name_cache.cached_arrays("t", _build(calls))[0].tolist() == [3, 1, 2]
@@ -48,10 +48,10 @@ def test_an_unwritable_cache_still_gives_the_arrays(tmp_path, monkeypatch):
 
 def test_a_new_version_of_the_sources_names_a_new_file(tmp_path,
                                                        monkeypatch):
-  monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+  monkeypatch.setenv("CRMSYNC_CACHE", str(tmp_path))
   name_cache.cached_arrays("t", _build([]))
   monkeypatch.setattr(name_cache.importlib.metadata, "version",
                       lambda package: "99.0")
   calls = []
   name_cache.cached_arrays("t", _build(calls))
-  assert calls == [1] and len(os.listdir(tmp_path / "crmsync")) == 2
+  assert calls == [1] and len(os.listdir(tmp_path)) == 2

@@ -1,15 +1,16 @@
 """The given-name tables as sorted hashes, kept on disk between runs.
 
 Building them (transforms/similarity.py: the nicknames table and
-gender-guesser's 48,000 names, folded and hashed) takes a noticeable part
-of a small job's run, in every process that compares names. The arrays are
-saved once under the user's cache folder (`$XDG_CACHE_HOME/crmsync`, else
-`~/.cache/crmsync`), named by a digest of everything they derive from: the
-two packages' data and versions and the modules that fold and hash them, so
-a new version of any of them builds new ones. A cache that cannot be read
-or written is ignored: the arrays are built in memory.
+gender-guesser's name file, folded and hashed) takes a noticeable part of
+a small job's run, in every process that compares names. The arrays are
+saved once in crmsync's cache folder (worker.cache_dir: `$CRMSYNC_CACHE`,
+else `~/.cache/crmsync`), named by a digest of everything they derive
+from: the two packages' data and versions and the modules that fold and
+hash them, so a new version of any of them builds new ones. A cache that
+cannot be read or written is ignored: the arrays are built in memory.
 """
 
+import contextlib
 import hashlib
 import importlib.metadata
 import os
@@ -18,16 +19,12 @@ from typing import Callable, Tuple
 
 import numpy as np
 
+from crmsync.transforms.worker import cache_dir
+
 _LOCK = threading.Lock()
 _SOURCES = ("similarity.py", "hashing.py", "comparisons.py", "name_cache.py",
             os.path.join("normalizers", "name.py"),
             os.path.join("normalizers", "text.py"))
-
-
-def cache_dir() -> str:
-  base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
-      os.path.expanduser("~"), ".cache")
-  return os.path.join(base, "crmsync")
 
 
 def _digest() -> str:
@@ -59,11 +56,12 @@ def cached_arrays(name: str, build: Callable[[], Tuple[np.ndarray, ...]]
     except (OSError, ValueError, KeyError):
       pass
     arrays = build()
+    temp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp.npz"
     try:
       os.makedirs(cache_dir(), exist_ok=True)
-      temp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp.npz"
       np.savez(temp, **{f"a{i}": a for i, a in enumerate(arrays)})
-      os.replace(temp, path)
+      os.replace(temp, path)  # whole, or not there
     except OSError:
-      pass
+      with contextlib.suppress(OSError):
+        os.remove(temp)
     return arrays

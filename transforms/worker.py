@@ -8,6 +8,9 @@ transforms' DoFns in `setup` (a worker process of any runner):
   (transforms/s3_clients.py);
 - the `crmsync` loggers take the CLI's level (--quiet, -v), which worker
   processes learn from the environment variable CRMSYNC_LOG_LEVEL.
+
+`cache_dir()` is the machine's crmsync cache (job servers, cluster
+distributions, the given-name tables).
 """
 
 import logging
@@ -16,6 +19,13 @@ import os
 from crmsync.transforms import s3_clients
 
 LOG_LEVEL_ENV = "CRMSYNC_LOG_LEVEL"
+CACHE_ENV = "CRMSYNC_CACHE"
+
+
+def cache_dir() -> str:
+  """$CRMSYNC_CACHE, else ~/.cache/crmsync."""
+  return os.environ.get(CACHE_ENV) or os.path.join(
+      os.path.expanduser("~"), ".cache", "crmsync")
 
 
 def prepare() -> None:

@@ -22,8 +22,8 @@ import urllib.error
 import urllib.request
 from typing import Dict, List
 
-from crmsync.pipelines.dev.jobservers import cache_dir
 from crmsync.pipelines.dev.s3 import free_port, serve_until_stopped
+from crmsync.transforms.worker import cache_dir
 
 FLINK = ("apache-flink-libraries", "1.19.1")
 SPARK = ("pyspark", "3.5.1")

@@ -12,14 +12,10 @@ import subprocess
 
 from crmsync.pipelines.runners import JOB_SERVERS
 from crmsync.transforms.errors import ConfigError
+from crmsync.transforms.worker import cache_dir
 
 _LOG = logging.getLogger(__name__)
 POMS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "poms")
-
-
-def cache_dir() -> str:
-  return os.environ.get("CRMSYNC_CACHE") or os.path.join(
-      os.path.expanduser("~"), ".cache", "crmsync")
 
 
 def job_server_jar(kind: str) -> str:
