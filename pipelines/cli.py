@@ -158,6 +158,10 @@ def _setup_logging(verbose: bool, quiet: bool = False, fmt: str = "text"):
 
 def _beam_args(extra):
   args = list(extra)
+  # Beam type-checks a graph as it is built, at a cost in every run of a
+  # small job; the CLI's graph is crmsync's own, fixed and tested.
+  if "--no_pipeline_type_check" not in args:
+    args.append("--no_pipeline_type_check")
   runner = [a for a in args if a.startswith("--runner")]
   if not runner:
     args.append(f"--runner={PYTHON_RUNNER}")
