@@ -57,7 +57,7 @@ def _nulls_for_blanks(column) -> pa.Array:
 
 def write_parquet(sink, header: List[str], parts) -> int:
   """Writes the parts' rows (arrow_parts' tuples, in order) into `sink`
-  (writing.CountingSink) as one Parquet file; the rows written. On a
+  (writing._CountingSink) as one Parquet file; the rows written. On a
   failure nothing more reaches the sink (pyarrow would close the file
   with a footer, making the rows so far look like a whole file)."""
   schema = pa.schema([(name, pa.string()) for name in header])
