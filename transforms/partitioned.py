@@ -43,11 +43,10 @@ from crmsync.transforms.ahead import AheadDoFn
 from crmsync.transforms.csv_source import CsvSource
 from crmsync.transforms.fuzzy import CodeCounts, FuzzyValues, choose
 from crmsync.transforms.hashing import in_sorted, sorted_unique, stable_hash
-from crmsync.transforms.matching import (SourceColumns, batch_identities,
-                                         identities,
+from crmsync.transforms.matching import (BatchKeys, SourceColumns,
+                                         batch_identities, identities,
                                          index_from_tables, key_pairs,
-                                         key_values, lookup_rows,
-                                         source_table)
+                                         lookup_rows, source_table)
 from crmsync.transforms.assemble import resolve_batch
 from crmsync.transforms.join import (EnrichedAccount, JoinResult, JoinSource,
                                      SourceMatch, Supplied, account,
@@ -205,17 +204,12 @@ class _Probes(AheadDoFn):
       for item in spill([(batch_id, ("table", pa.Table.from_batches(
           [table])))], self._folder, f"batch-{batch_id[0]}-{batch_id[1]}"):
         yield beam.pvalue.TaggedOutput("batches", item)
-    probes, computed = [], {}
-
-    def exact(key):
-      if key.name not in computed:
-        computed[key.name] = key_values(table, key, self._spec.phone_region)
-      return computed[key.name]
+    probes, keys = [], BatchKeys(table, self._spec)
     for k, key in self._keys:
       if key.fuzzy:
         probes += self._fuzzy_probes(batch_id, k, key, table)
         continue
-      values = exact(key)
+      values = keys.exact(key)
       valid = pc.is_valid(values).to_numpy(zero_copy_only=False)
       rows = np.flatnonzero(valid)
       values = values.filter(pa.array(valid))
@@ -227,7 +221,7 @@ class _Probes(AheadDoFn):
             "values": values.filter(pa.array(sel))}))))
     yield from spill(probes, self._folder,
                      f"probes-{batch_id[0]}-{batch_id[1]}")
-    found = batch_key_values(batch, self._spec, exact)
+    found = batch_key_values(batch, self._spec, keys.exact)
     if found is not None:
       yield beam.pvalue.TaggedOutput("key_values", found)
 
