@@ -8,7 +8,6 @@ resolves the output columns (transforms/assemble.py). Batches merge on a
 thread per core (transforms/ahead.py).
 """
 
-import threading
 from typing import List, Optional, Sequence
 
 import apache_beam as beam
@@ -104,7 +103,30 @@ def sort_indexes(indexes, source_order: Sequence[str]):
   return sorted(indexes, key=lambda i: rank[i.name])
 
 
-class MergeBatches(AheadDoFn):
+class _OpensIndexes(AheadDoFn):
+  """An AheadDoFn whose first side input is the sources' indexes
+  (EnrichedIndexes or their Handoffs): each is opened once per worker, on
+  the runner's thread, before its batches go to the pool."""
+
+  def setup(self):
+    super().setup()
+    self._opened = {}  # Handoff path -> EnrichedIndex
+
+  def _open(self, index) -> EnrichedIndex:
+    if not isinstance(index, handoff.Handoff):
+      return index
+    if index.path not in self._opened:
+      self._opened[index.path] = open_index(index)
+    return self._opened[index.path]
+
+  def process(self, batch: RowBatch, window=beam.DoFn.WindowParam,
+              timestamp=beam.DoFn.TimestampParam, indexes=(), *side_inputs):
+    yield from super().process(batch, window, timestamp,
+                               [self._open(i) for i in indexes],
+                               *side_inputs)
+
+
+class MergeBatches(_OpensIndexes):
   """Original RowBatch -> merged RowBatch, plus tagged outputs: conflicts,
   invalid_values and rejected_matches (one Arrow batch each per original
   batch, where any), used ((source, identities of the source rows its
@@ -123,23 +145,11 @@ class MergeBatches(AheadDoFn):
   def setup(self):
     super().setup()
     self._progress = Progress("merged")
-    self._opened = {}  # Handoff path -> EnrichedIndex, once per worker
-
-  def _open(self, index) -> EnrichedIndex:
-    if not isinstance(index, handoff.Handoff):
-      return index
-    if index.path not in self._opened:
-      self._opened[index.path] = open_index(index)
-    return self._opened[index.path]
-
-  def process(self, batch: RowBatch, window=beam.DoFn.WindowParam,
-              timestamp=beam.DoFn.TimestampParam, indexes=(), decided=None):
-    indexes = sort_indexes([self._open(i) for i in indexes], self._order)
-    yield from super().process(batch, window, timestamp, indexes, decided)
 
   def work(self, batch: RowBatch, indexes: List[EnrichedIndex],
            decided=None) -> list:
-    return list(self._merge_outputs(batch, indexes, decided))
+    return list(self._merge_outputs(
+        batch, sort_indexes(indexes, self._order), decided))
 
   def emit(self, outputs):
     return count_outputs(outputs, self._progress)
@@ -214,7 +224,7 @@ def cascade(match: SourceMatch, batch: RowBatch, index: EnrichedIndex,
                  index.files, spec, allowed)
 
 
-class ClaimHits(AheadDoFn):
+class ClaimHits(_OpensIndexes):
   """Original RowBatch -> claims.FirstHits, one per source that needs
   claims (side input: the sources' EnrichedIndexes or their Handoffs):
   each row's first hit, with no claims applied. Batches run on a thread
@@ -223,22 +233,11 @@ class ClaimHits(AheadDoFn):
   def __init__(self, spec: MergeSpec):
     self._spec = spec
 
-  def setup(self):
-    super().setup()
-    self._opened = {}  # index name -> EnrichedIndex, once per worker
-    self._lock = threading.Lock()
-
-  def _open(self, index) -> EnrichedIndex:
-    with self._lock:  # once per worker, whichever thread asks first
-      if index.name not in self._opened:
-        self._opened[index.name] = handoff.opened(index)
-      return self._opened[index.name]
-
   def work(self, batch: RowBatch, indexes=()) -> list:
     values = BatchKeys(batch.table, self._spec)
     originals = batch_identities(batch)
     out = []
-    for index in map(self._open, indexes):
+    for index in indexes:
       if not claims_needed(self._spec, index.lookups):
         continue
       # Every row's hits by the keys that do not identify: the cascade's
