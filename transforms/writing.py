@@ -178,6 +178,12 @@ class _WriteParts(AheadDoFn):
     # A batch is a run of consecutive records, so each shard's rows in it
     # are one contiguous slice.
     bounds = np.flatnonzero(np.diff(shard)) + 1
+    # With file caps, in pieces no bigger than a file may be, with room
+    # for the header in each file.
+    max_rows, max_bytes = self._caps
+    if max_bytes:
+      max_bytes = max(1, max_bytes - len(header_line(header,
+                                                     self._delimiter)))
     parts = []
     for start, stop in zip(np.r_[0, bounds], np.r_[bounds, len(shard)]):
       s = int(shard[start])
@@ -191,11 +197,6 @@ class _WriteParts(AheadDoFn):
                                  self._caps[0]))
         continue
       encoded, ends = encode_csv_rows(rows, self._delimiter)
-      # With file caps, in pieces no bigger than a file may be.
-      max_rows, max_bytes = self._caps
-      if max_bytes:  # room for the header in each file
-        max_bytes = max(1, max_bytes - len(header_line(header,
-                                                       self._delimiter)))
       cuts = cap_cuts(ends, max_rows, max_bytes) if any(self._caps) else [
           0, stop - start]
       for a, b in zip(cuts[:-1], cuts[1:]):
