@@ -27,6 +27,7 @@ import numpy as np
 
 from crmsync.transforms.candidates import CandidatePairs, fixed_comparisons
 from crmsync.transforms.comparisons import NULL, comparisons_of
+from crmsync.transforms.matching import SYNTHESISED
 from crmsync.transforms.scoring import Model, fit, probability
 from crmsync.transforms.spec import MergeSpec
 
@@ -35,7 +36,8 @@ ASSIGNMENTS = ("best", "one_to_one", "all")
 
 @dataclass
 class Pairs:
-  """Pairs sorted by original row identity (then vendor row); `evidence`:
+  """Pairs sorted by original row identity (then vendor identity:
+  matching.vendor_identities); `evidence`:
   per pair, each column's level and weight (Model.evidence), where asked
   for."""
   ids: np.ndarray
@@ -212,6 +214,20 @@ def _mixed_groups(ids, vendor, groups, weight) -> np.ndarray:
   return mixed
 
 
+def _dense(vendor_ids: np.ndarray, groups: np.ndarray):
+  """(vendor rows, their groups (-1: none), the first synthesised row)
+  numbered 0.. in the order of their identities: own rows in file order,
+  then the rows synthesised for duplicates (matching.SYNTHESISED)."""
+  grouped = groups >= 0
+  distinct, inverse = np.unique(
+      np.concatenate([vendor_ids, groups[grouped]]), return_inverse=True)
+  inverse = inverse.ravel()
+  vendor = inverse[:vendor_ids.size]
+  dense_groups = np.full(groups.size, -1, np.int64)
+  dense_groups[grouped] = inverse[vendor_ids.size:]
+  return vendor, dense_groups, int(np.searchsorted(distinct, SYNTHESISED))
+
+
 def decide(batches: List[CandidatePairs], spec: MergeSpec
            ) -> Dict[str, SourceDecisions]:
   """Source name -> its SourceDecisions, from every batch's
@@ -225,9 +241,11 @@ def decide(batches: List[CandidatePairs], spec: MergeSpec
 
     def joined(field):
       return np.concatenate([getattr(b, field) for b in mine])
-    ids, vendor = joined("ids"), joined("vendor")
-    order = np.lexsort((vendor, ids))
-    ids, vendor, keys = ids[order], vendor[order], joined("keys")[order]
+    ids, vendor_ids = joined("ids"), joined("vendor")
+    order = np.lexsort((vendor_ids, ids))
+    ids, vendor_ids, keys = ids[order], vendor_ids[order], joined("keys")[
+        order]
+    vendor, groups, own_rows = _dense(vendor_ids, joined("groups")[order])
     original_names = joined("original_names")[order]
     levels = np.concatenate([b.levels for b in mine], axis=1)[:, order]
     tf = np.concatenate([b.log2_tf for b in mine], axis=1)[:, order]
@@ -243,7 +261,7 @@ def decide(batches: List[CandidatePairs], spec: MergeSpec
                        joined("vendor_files")[order],
                        joined("vendor_lines")[order])
     weight[verdict > 0], weight[verdict < 0] = np.inf, -np.inf
-    mixed = _mixed_groups(ids, vendor, joined("groups")[order], weight)
+    mixed = _mixed_groups(ids, vendor, groups, weight)
     weight[mixed] = -np.inf
     prob = probability(weight)
     above = prob >= spec.threshold
@@ -258,14 +276,14 @@ def decide(batches: List[CandidatePairs], spec: MergeSpec
     matched = np.zeros(ids.size, bool)
     matched[np.flatnonzero(taken)[assign(
         ids[taken], vendor[taken], keys[taken], weight[taken],
-        spec.assignment, mine[0].vendor_rows)]] = True
+        spec.assignment, own_rows)]] = True
     review = ((~above | ambiguous) & (prob >= spec.review_threshold) &
               (verdict == 0) & ~mixed)
     explained = matched if spec.match_columns else np.zeros(ids.size, bool)
     evidence = np.full(ids.size, None, object)
     shown = np.flatnonzero(explained | review)
     evidence[shown] = model.evidence(levels[:, shown], columns[:, shown])
-    pairs = Pairs(ids, vendor, keys, prob, weight, evidence)
+    pairs = Pairs(ids, vendor_ids, keys, prob, weight, evidence)
     # A confirm key's pairs the model put below review: rejected matches.
     below = ~above & ~review & (verdict == 0) & ~mixed & confirm_keys[keys]
     out[source] = SourceDecisions(model, pairs.take(matched),

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from crmsync.transforms import handoff
 from crmsync.transforms.ahead import AheadDoFn
 from crmsync.transforms.columns import FILE_COL, LINE_COL
-from crmsync.transforms.hashing import stable_hash
+from crmsync.transforms.hashing import mix64, stable_hash
 from crmsync.transforms.comparisons import (NULL, Comparison, comparisons_of,
                                             levels, place_levels, prepared,
                                             preparation)
@@ -31,11 +31,13 @@ from crmsync.transforms.rows import RowBatch
 from crmsync.transforms.spec import MergeSpec
 
 # For the u probabilities, sampled original rows are paired with
-# RANDOM_PARTNERS vendor rows each, picked by a stable hash; the rows are
-# sampled (by a stable hash too) so that a job compares about
+# RANDOM_PARTNERS rows each of a sample of VENDOR_SAMPLE vendor rows (a side
+# input of the partitioned join), picked by a stable hash; the original rows
+# are sampled (by a stable hash too) so that a job compares about
 # RANDOM_PAIRS random pairs when both sides are as long.
 RANDOM_PARTNERS = 4
 RANDOM_PAIRS = 20_000
+VENDOR_SAMPLE = RANDOM_PAIRS
 
 
 @dataclass
@@ -45,11 +47,14 @@ class CandidatePairs:
   are comparisons x pairs."""
   source: str
   ids: np.ndarray  # original row identity (matching.identities)
-  vendor: np.ndarray  # row of the source's EnrichedIndex table
+  # The vendor row's identity (matching.vendor_identities): the same in
+  # either join, whatever its row in an index.
+  vendor: np.ndarray
   lines: np.ndarray  # the original row's line
   vendor_files: np.ndarray  # the vendor row's file (rank) and line
   vendor_lines: np.ndarray
-  # For a member of a row synthesised for vendor duplicates: that row.
+  # For a member of a row synthesised for vendor duplicates: that row's
+  # vendor identity (else -1).
   groups: np.ndarray
   keys: np.ndarray  # cascade position of the first key proposing the pair
   levels: np.ndarray  # int8, comparisons.NULL for a blank side
@@ -69,43 +74,107 @@ class CandidatePairs:
 
 class VendorSide:
   """A source's compared columns, prepared once per worker: the values of
-  every index row, log2 of each value's frequency among the source's rows
-  (its term frequency), the mean term frequency (the sum of squared
-  frequencies: the chance that two random rows share a value), and which
-  columns the source supplies (keeps): such a column is there to update the
-  CRM's value, so its differing says nothing (a phone vendor's new number),
-  while its agreeing does."""
+  every index row, each value's count among the source's rows (for its term
+  frequency), the mean term frequency (the sum of squared frequencies: the
+  chance that two random rows share a value), which columns the source
+  supplies (keeps): such a column is there to update the CRM's value, so its
+  differing says nothing (a phone vendor's new number), while its agreeing
+  does, and the random sample of its rows that u is estimated on."""
 
   def __init__(self, index: EnrichedIndex, comparisons, region: str):
     table, own = index.table, index.rows_read
     self.supplied = frozenset(index.source_columns.keep)
     self.values: Dict[str, pa.Array] = {}
-    self.log2_tf: Dict[str, np.ndarray] = {}
-    self.tf_mean: Dict[str, float] = {}
+    self.counts: Dict[str, TermCounts] = {}
     for c in _columns(comparisons):
       if c.column not in table.column_names:
         continue
       values = prepared(table.column(c.column), c, region)
       self.values[c.column] = values
-      counts = pc.value_counts(values.slice(0, own).drop_null())
-      uniq = counts.field("values")
-      freq = counts.field("counts").to_numpy().astype(np.float64)
-      filled = max(freq.sum(), 1.0)
-      at = pc.fill_null(pc.index_in(values, value_set=uniq),
-                        -1).to_numpy().astype(np.int64)
-      tf = np.full(len(values), np.nan, np.float32)
-      known = at >= 0
-      tf[known] = np.log2(freq[at[known]] / filled)
-      self.log2_tf[c.column] = tf
-      self.tf_mean[c.column] = float(((freq / filled) ** 2).sum())
+      self.counts[c.column] = TermCounts.of(values.slice(0, own))
+    self.tf_mean = {c: t.tf_mean for c, t in self.counts.items()}
+    ids = index.vendor_ids[:own]
+    self.sample = sample_rows(ids)  # index rows, in sample order
+    self.sample_ids = ids[self.sample]
 
 
-def _mix(values: np.ndarray) -> np.ndarray:
-  """splitmix64 of int64 values: a stable pseudo-random number per row."""
-  z = values.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
-  z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-  z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-  return z ^ (z >> np.uint64(31))
+class TermCounts:
+  """One column's distinct prepared values among a source's rows, and how
+  many rows hold each."""
+
+  def __init__(self, values: pa.Array, counts: np.ndarray, filled: int):
+    self.values, self.counts, self.filled = values, counts, filled
+
+  @classmethod
+  def of(cls, values: pa.Array) -> "TermCounts":
+    counts = pc.value_counts(values.drop_null())
+    freq = counts.field("counts").to_numpy().astype(np.int64)
+    return cls(counts.field("values"), freq, int(freq.sum()))
+
+  @property
+  def squares(self) -> int:
+    """The sum of the counts' squares (exact: the partitioned join adds
+    its partitions' up)."""
+    return int((self.counts * self.counts).sum())
+
+  @property
+  def tf_mean(self) -> float:
+    return tf_mean(self.squares, self.filled)
+
+  def log2_tf(self, values: pa.Array) -> np.ndarray:
+    """log2 of each value's frequency among the source's rows (float32;
+    NaN where none holds it)."""
+    at = pc.fill_null(pc.index_in(values, value_set=self.values),
+                      -1).to_numpy().astype(np.int64)
+    tf = np.full(len(values), np.nan, np.float32)
+    known = at >= 0
+    tf[known] = np.log2(self.counts[at[known]] / max(self.filled, 1))
+    return tf
+
+
+def tf_mean(squares: int, filled: int) -> float:
+  """The mean term frequency, sum((count / filled)^2), from the sum of the
+  counts' squares: computed from integers, so the same in either join."""
+  return squares / max(filled, 1) ** 2
+
+
+def sample_rows(vendor_ids: np.ndarray) -> np.ndarray:
+  """The positions of the VENDOR_SAMPLE rows (of these own rows' vendor
+  identities) with the smallest stable hash, in the order of their hash:
+  the vendor side of the random pairs, the same however the rows are
+  spread over batches or partitions (each part's smallest contain the
+  whole's)."""
+  h = mix64(vendor_ids)
+  order = np.lexsort((vendor_ids, h))
+  return order[:VENDOR_SAMPLE]
+
+
+def random_pairs(ids: np.ndarray, sample_ids: np.ndarray, vendor_rows: int,
+                 proposed_rows: np.ndarray, proposed_ids: np.ndarray):
+  """(original rows, sample positions) of a batch's random pairs: original
+  rows sampled by a stable hash of their identity (`ids`), each with
+  RANDOM_PARTNERS rows of the vendor's sample picked by a stable hash, less
+  the pairs a key proposed (`proposed_rows`, `proposed_ids`: their rows
+  and vendor identities): a random pair that a key proposed is most likely
+  a match, and u is about pairs that are not (with a unique email, the
+  chance that a random pair agrees is the chance that it is the match)."""
+  k = sample_ids.size
+  share = min(1.0, RANDOM_PAIRS / (RANDOM_PARTNERS * max(vendor_rows, 1)))
+  draw = mix64(ids) >> np.uint64(40)  # 24 bits, uniform
+  sampled = np.flatnonzero(draw < np.uint64(int(share * (1 << 24))))
+  if not k or not sampled.size:
+    empty = np.zeros(0, np.int64)
+    return empty, empty
+  salts = np.arange(1, RANDOM_PARTNERS + 1, dtype=np.int64)
+  asked = np.repeat(sampled, salts.size)
+  pick = (mix64(ids[asked] ^ np.tile(salts * 0x5DEECE66D, sampled.size)) %
+          np.uint64(k)).astype(np.int64)
+  by_id = np.argsort(sample_ids)
+  at = np.minimum(np.searchsorted(sample_ids[by_id], proposed_ids), k - 1)
+  in_sample = sample_ids[by_id][at] == proposed_ids
+  proposed = (proposed_rows[in_sample] * k + by_id[at[in_sample]])
+  keep = ~np.isin(asked * k + pick, proposed)
+  return asked[keep], pick[keep]
 
 
 def candidate_rows(batch_keys, index: EnrichedIndex, spec: MergeSpec):
@@ -187,9 +256,14 @@ def _column_levels(c: Comparison, original: Dict, vendor: "VendorSide",
 
 
 def compare_pairs(comparisons: Sequence[Comparison], original: Dict,
-                  vendor: VendorSide, rows: np.ndarray, found: np.ndarray):
-  """(levels, log2_tf) of pairs (original rows, index rows), comparisons x
-  pairs; `original`: column -> the batch's prepared values."""
+                  vendor, rows: np.ndarray, found: np.ndarray,
+                  original_tf: Optional[Dict[str, np.ndarray]] = None):
+  """(levels, log2_tf) of pairs (original rows, vendor rows), comparisons x
+  pairs; `original`: column -> the batch's prepared values; `vendor`: has
+  `values`, column -> the vendor rows' prepared values (a VendorSide);
+  `original_tf`: column -> per original row, log2 of its value's frequency
+  among the vendor's rows (TermCounts.log2_tf): where a pair agrees
+  exactly, the two values are one."""
   shape = (len(comparisons), rows.size)
   out = np.full(shape, NULL, np.int8)
   tf = np.full(shape, np.nan, np.float32)
@@ -204,9 +278,9 @@ def compare_pairs(comparisons: Sequence[Comparison], original: Dict,
                             rows.size)
   _swapped_names(comparisons, out, original, vendor, take_rows, take_found)
   for i, c in enumerate(comparisons):
-    if c.kind != "place" and c.column in vendor.log2_tf:
+    if c.kind != "place" and c.column in (original_tf or {}):
       exact = out[i] == c.exact
-      tf[i, exact] = vendor.log2_tf[c.column][found[exact]]
+      tf[i, exact] = original_tf[c.column][rows[exact]]
   return out, tf
 
 
@@ -273,45 +347,40 @@ class ScorePairs(AheadDoFn):
     ids = batch_identities(batch)
     names = _names_hash(comparisons, original, table.num_rows)
     lines = pc.cast(table.column(LINE_COL), pa.int64()).to_numpy()
-    draw = _mix(ids) >> np.uint64(40)  # 24 bits, uniform
     for index in indexes:
       index, vendor = self._open(index)
       rows, found, by, groups = candidate_rows(keys, index, spec)
-      lv, tf = compare_pairs(comparisons, original, vendor, rows, found)
+      original_tf = {column: counts.log2_tf(original[column])
+                     for column, counts in vendor.counts.items()
+                     if column in original}
+      lv, tf = compare_pairs(comparisons, original, vendor, rows, found,
+                             original_tf)
       _agree_by_key(lv, by, spec, comparisons)
-      random_counts = [np.zeros(len(c.levels), np.int64)
-                       for c in comparisons]
-      share = min(1.0, RANDOM_PAIRS / (RANDOM_PARTNERS *
-                                       max(index.rows_read, 1)))
-      sampled = np.flatnonzero(draw < np.uint64(int(share * (1 << 24))))
-      if index.rows_read and sampled.size:
-        salts = np.arange(1, RANDOM_PARTNERS + 1, dtype=np.int64)
-        asked = np.repeat(sampled, salts.size)
-        partner = (_mix(ids[asked] ^ np.tile(salts * 0x5DEECE66D,
-                                             sampled.size)) %
-                   np.uint64(index.rows_read)).astype(np.int64)
-        # A random pair that a key proposed is most likely a match: u is
-        # about pairs that are not (with a unique email, the chance that a
-        # random pair agrees is the chance that it is the match).
-        proposed = (rows << 32) | found
-        random_ = (asked << 32) | partner
-        keep = ~np.isin(random_, proposed)
-        asked, partner = asked[keep], partner[keep]
-        rl, _ = compare_pairs(comparisons, original, vendor, asked,
-                              partner)
-        for i, c in enumerate(comparisons):
-          filled = rl[i][rl[i] != NULL]
-          random_counts[i] += np.bincount(filled, minlength=len(c.levels))
+      vendor_ids = index.vendor_ids
+      asked, pick = random_pairs(ids, vendor.sample_ids, index.rows_read,
+                                 rows, vendor_ids[found])
       take = pa.array(found, pa.int64())
       yield CandidatePairs(
-          index.name, ids[rows], found, lines[rows],
+          index.name, ids[rows], vendor_ids[found], lines[rows],
           index.table.column(FILE_COL).take(take).to_numpy(),
-          index.table.column(LINE_COL).take(take).to_numpy(), groups,
-          by, lv, names[rows], tf, random_counts,
+          index.table.column(LINE_COL).take(take).to_numpy(),
+          np.where(groups >= 0, vendor_ids[np.maximum(groups, 0)], -1),
+          by, lv, names[rows], tf,
+          random_counts(comparisons, original, vendor, asked,
+                        vendor.sample[pick]),
           batch.num_rows, index.rows_read,
-          [_tf_mean(c, vendor) for c in comparisons],
+          [_tf_mean(c, vendor.tf_mean) for c in comparisons],
           [all(m.column in vendor.supplied for m in c.members or (c,))
            for c in comparisons])
+
+
+def random_counts(comparisons, original: Dict, vendor, asked: np.ndarray,
+                  partner: np.ndarray) -> List[np.ndarray]:
+  """Per comparison, the count of each level among the random pairs
+  (original rows `asked`, vendor rows `partner`)."""
+  rl, _ = compare_pairs(comparisons, original, vendor, asked, partner)
+  return [np.bincount(rl[i][rl[i] != NULL], minlength=len(c.levels))
+          for i, c in enumerate(comparisons)]
 
 
 def _names_hash(comparisons, original: Dict, rows: int) -> np.ndarray:
@@ -319,17 +388,16 @@ def _names_hash(comparisons, original: Dict, rows: int) -> np.ndarray:
   out = np.zeros(rows, np.uint64)
   for c in comparisons:
     if c.kind == "name" and c.column in original:
-      out = _mix((out * np.uint64(31)) ^ stable_hash(original[c.column]))
+      out = mix64((out * np.uint64(31)) ^ stable_hash(original[c.column]))
   return out
 
 
-def _tf_mean(c: Comparison, vendor: VendorSide) -> Optional[float]:
+def _tf_mean(c: Comparison, tf_mean: Dict[str, float]) -> Optional[float]:
   """A column's mean term frequency; a place's, the smallest of its
   members'."""
   if c.kind != "place":
-    return vendor.tf_mean.get(c.column)
-  known = [vendor.tf_mean[m.column] for m in c.members
-           if m.column in vendor.tf_mean]
+    return tf_mean.get(c.column)
+  known = [tf_mean[m.column] for m in c.members if m.column in tf_mean]
   return min(known) if known else None
 
 

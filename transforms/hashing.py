@@ -75,6 +75,16 @@ def _hash_chunk(values: pa.Array) -> np.ndarray:
   return h
 
 
+def mix64(values: np.ndarray) -> np.ndarray:
+  """splitmix64 of 64-bit integers: a stable pseudo-random number for each
+  (Steele, Lea and Flood, "Fast splittable pseudorandom number generators",
+  OOPSLA 2014)."""
+  z = values.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+  z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+  z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+  return z ^ (z >> np.uint64(31))
+
+
 def in_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
   """np.isin against a sorted set of distinct values, by binary search
   (np.isin sorts or hashes the set again on every call)."""

@@ -208,7 +208,7 @@ class SourceMatch:
     ids = batch_identities(batch)
     at, pair = decided.matches.of(ids)
     chosen = decided.matches
-    self.hit[at] = chosen.vendor[pair]
+    self.hit[at] = index.rows_of(chosen.vendor[pair])
     self.how[at] = chosen.keys[pair]
     self.score[at] = chosen.probability[pair]
     if chosen.evidence is not None and spec.match_columns:
@@ -220,13 +220,15 @@ class SourceMatch:
       self.review_batches.append(review_batch(
           batch, rows, index.name, [k.name for k in spec.keys], review,
           [c.column for c in compared_columns(spec)],
-          index.table.take(pa.array(review.vendor)), index.files))
+          index.table.take(pa.array(index.rows_of(review.vendor))),
+          index.files))
     rows, pair = decided.below.all_of(ids)
     below = decided.below
     self.rejected += int(rows.size)
     for k in np.unique(below.keys[pair]).tolist():
       of_key = below.keys[pair] == k
-      hits = index.table.take(pa.array(below.vendor[pair][of_key]))
+      hits = index.table.take(pa.array(index.rows_of(
+          below.vendor[pair][of_key])))
       self.rejected_batches.append(confirm.rejected_batch(
           batch, rows[of_key], index.name, spec.keys[k],
           below.probability[pair][of_key], hits, index.files, FILE_COL,

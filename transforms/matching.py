@@ -17,7 +17,8 @@ import pyarrow.compute as pc
 from crmsync.transforms import multi_value, normalizers, validity
 from crmsync.transforms.comparisons import prepare_as
 from crmsync.transforms.fuzzy import FuzzyIndex, FuzzyValues, fuzzy_index
-from crmsync.transforms.hashing import in_sorted, sorted_unique, stable_hash
+from crmsync.transforms.hashing import (in_sorted, mix64, sorted_unique,
+                                       stable_hash)
 from crmsync.transforms.normalizers.text import clean
 from crmsync.transforms.resolve import resolve_duplicates
 from crmsync.transforms.columns import (FILE_COL, LINE_COL, OFFSET_COL,
@@ -27,6 +28,9 @@ from crmsync.transforms.spec import EnrichedSpec, MatchKey, MergeSpec
 
 _LOG = logging.getLogger(__name__)
 KEY_SEPARATOR = "\x1f"
+# The bit that marks a vendor identity as a row synthesised for duplicates
+# (EnrichedIndex.vendor_ids); own rows' identities stay below it.
+SYNTHESISED = np.int64(1) << np.int64(62)
 
 
 def key_values(table, key: MatchKey, region: str) -> pa.Array:
@@ -117,7 +121,8 @@ class EnrichedIndex:
   def __init__(self, name: str, files: List[str], columns: List[str],
                table: pa.Table, rows_read: int, lookups: Dict[str, KeyLookup],
                members: Dict[int, List[int]], cols: "SourceColumns",
-               fuzzy: Dict[str, FuzzyIndex], spread: Dict[str, int]):
+               fuzzy: Dict[str, FuzzyIndex], spread: Dict[str, int],
+               vendor_ids: Optional[np.ndarray] = None):
     self.name = name
     self.files = files
     self.columns = columns  # output columns it supplies, spread included
@@ -128,6 +133,16 @@ class EnrichedIndex:
     self.lookups = lookups
     self.members = members  # synthesised row -> the rows it stands for
     self.fuzzy = fuzzy  # key name -> FuzzyIndex of the source's own rows
+    # Per row, its identity in the scoring model's pairs (vendor_identities).
+    self.vendor_ids = vendor_ids
+    self._by_vendor_id = None
+
+  def rows_of(self, vendor_ids: np.ndarray) -> np.ndarray:
+    """The rows of these vendor identities (each must be in the index)."""
+    if self._by_vendor_id is None:
+      self._by_vendor_id = np.argsort(self.vendor_ids, kind="stable")
+    order = self._by_vendor_id
+    return order[np.searchsorted(self.vendor_ids[order], vendor_ids)]
 
   def rows(self, rows: np.ndarray) -> pa.Table:
     """Source rows as the reports list them: file rank, line, then the kept
@@ -163,6 +178,26 @@ class EnrichedIndex:
       return own
     return sorted_unique(np.concatenate([own] + [np.asarray(g, np.int64)
                                                  for g in groups]))
+
+
+def vendor_identities(table: pa.Table, rows_read: int,
+                      choice: Dict[str, Dict[str, int]],
+                      members: Dict[int, List[int]]) -> np.ndarray:
+  """Each index row's identity in the scoring model's pairs, the same in
+  either join: an own row's identity (file order), and for a row
+  synthesised for duplicates, SYNTHESISED and a hash of its key's name and
+  its members' identities (a partition's index numbers its rows its own
+  way, but holds every member of a group). `choice`: key name -> value ->
+  synthesised row; `members`: synthesised row -> its rows."""
+  out = identities(table)
+  own = out[:rows_read]
+  for name, chosen in choice.items():
+    salt = np.uint64(stable_hash(pa.array([name]))[0])
+    for row in chosen.values():
+      h = np.bitwise_xor.reduce(mix64(own[members[row]].astype(np.uint64)
+                                      ^ salt))
+      out[row] = SYNTHESISED | np.int64(h >> np.uint64(2))
+  return out
 
 
 def rename_batch(batch: pa.RecordBatch, rename: Dict[str, str]):
@@ -256,9 +291,11 @@ def index_from_tables(tables, source: EnrichedSpec, spec: MergeSpec,
   ext = pa.concat_tables([base, dups.table.select(base.column_names)])
   _LOG.debug("enriched source %s: %d rows, keys %s, %d duplicate groups",
              source.name, n, [k.name for k in keys], len(dups.members))
+  ext = ext.combine_chunks()
   return EnrichedIndex(source.name, files, keep + list(dups.spread_columns),
-                       ext.combine_chunks(), n, lookups, dups.members, cols,
-                       fuzzy, dups.widths)
+                       ext, n, lookups, dups.members, cols, fuzzy,
+                       dups.widths,
+                       vendor_identities(ext, n, dups.choice, dups.members))
 
 
 def key_pairs(table, key: MatchKey, spec: MergeSpec):
