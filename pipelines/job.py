@@ -191,11 +191,6 @@ def plan_job(config: JobConfig) -> JobPlan:
     if limit is None:
       limit = _memory_bytes() // 40 >> 20
     join = "broadcast" if enriched_bytes <= limit << 20 else "partitioned"
-    if spec.scoring and join == "partitioned":
-      _LOG.warning("the enriched files (%d MB) are over the broadcast limit, "
-                   "but scoring needs the broadcast join: using it",
-                   enriched_bytes >> 20)
-      join = "broadcast"
   if config.match.decisions:
     if not spec.scoring:
       raise ConfigError("match.decisions: decisions override the scoring "
@@ -203,10 +198,6 @@ def plan_job(config: JobConfig) -> JobPlan:
     spec = dataclasses.replace(spec, decisions=read_decisions(
         config.match.decisions, files,
         {s.spec.name: list(s.files) for s in sources}))
-  if spec.scoring and join == "partitioned":
-    raise ConfigError("join: partitioned does not score pairs yet; use join: "
-                      "broadcast or auto, or set match.scoring: off (the "
-                      "first key that hits matches)")
   return JobPlan(config, fmt, files, sizes, header, sources, spec, join,
                  enriched_bytes, formats)
 

@@ -46,19 +46,24 @@ def _run(cli, job, config, join, *extra):
   return files_in(os.path.dirname(prefix), reports)
 
 
-@pytest.mark.parametrize("duplicates", ["first", "spread"])
-def test_both_joins_give_identical_bytes_on_the_demo(job, cli, duplicates):
+@pytest.mark.parametrize("duplicates,scoring", [
+    ("first", False), ("spread", False), ("spread", True)])
+def test_both_joins_give_identical_bytes_on_the_demo(job, cli, duplicates,
+                                                     scoring):
   config = os.path.join(ROOT, "configs", "demo.yaml")
   args = [f"--set=original.path={DEMO}/crm_export.csv",
           f"--set=enriched.0.path={DEMO}/enriched_email.csv",
           f"--set=enriched.1.path={DEMO}/enriched_phone.csv",
           f"--set=enriched.2.path={DEMO}/enriched_firmographic.csv",
           f"--set=duplicates={duplicates}", "--set=join_partitions=5",
-          "--batch_rows=700"]
+          f"--set=match.scoring={str(scoring).lower()}",
+          "--set=output.match_columns=true", "--batch_rows=700"]
   broadcast = _run(cli, job, config, "broadcast", *args)
   partitioned = _run(cli, job, config, "partitioned", *args)
   assert sorted(broadcast) == sorted(partitioned)
-  assert len(broadcast) == 12  # 4 shards, 7 reports, the manifest
+  # 4 shards, 7 reports (with scoring, match_weights.json and review.csv
+  # too), the manifest
+  assert len(broadcast) == (14 if scoring else 12)
   for name in broadcast:
     assert broadcast[name] == partitioned[name], name
 

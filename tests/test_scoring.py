@@ -160,12 +160,9 @@ def test_truncated_names_shared_inboxes_and_extensions_match_right(
 
 
 def test_scoring_off_keeps_the_first_key_that_hits(job, cli, tmp_path):
-  path = _scored_job(job, tmp_path, join="partitioned")
+  path = _scored_job(job, tmp_path)
   with open(path) as f:
     text = f.read()
-  code, _, err = cli("run", path)
-  assert code == 2
-  assert "join: partitioned does not score pairs yet" in err
   with open(path, "w") as f:
     f.write(text.replace("keys:", "scoring: false\n  keys:", 1))
   code, _, err = cli("run", path)
@@ -231,9 +228,12 @@ def test_review_lists_the_pairs_just_below_the_threshold(job, cli, tmp_path):
   assert all(0 <= float(r["match_probability"]) <= 1 for r in review)
 
 
-def test_scored_bytes_do_not_depend_on_batches_or_workers(tmp_path, cli):
+def test_scored_bytes_do_not_depend_on_batches_workers_or_join(tmp_path,
+                                                               cli):
   """The model is fitted from counts and pairs sorted by identity: any
-  batch size and worker count gives the same bytes."""
+  batch size, worker count and join gives the same bytes, the partitioned
+  join rebuilding the broadcast join's pairs, term frequencies and random
+  sample from its partitions."""
   import os
   import sys
   from conftest import files_in
@@ -243,16 +243,19 @@ def test_scored_bytes_do_not_depend_on_batches_or_workers(tmp_path, cli):
   data = str(tmp_path / "data")
   match_quality.build(600, 2, data)
   out = {}
-  for name, args in (("plain", []),
-                     ("small", ["--batch_rows=97", "--direct_num_workers=2"])):
+  for name, join, args in (
+      ("plain", "broadcast", []),
+      ("small", "broadcast", ["--batch_rows=97", "--direct_num_workers=2"]),
+      ("partitioned", "partitioned", ["--batch_rows=131",
+                                      "--set=join_partitions=3"])):
     config = tmp_path / f"{name}.yaml"
     config.write_text(match_quality.config(data, str(tmp_path / name),
-                                           True, True, "broadcast"))
+                                           True, True, join))
     code, _, err = cli("run", config, *args)
     assert code == 0, err
     out[name] = files_in(str(tmp_path / name),
                          str(tmp_path / name / "reports"))
-  assert out["plain"] == out["small"]
+  assert out["plain"] == out["small"] == out["partitioned"]
   weights = json.loads(out["plain"]["match_weights.json"])
   assert weights[0]["pairs_scored"] > 300
   stats = json.loads(out["plain"]["stats.json"])["enriched"]["vendor"]
@@ -358,8 +361,9 @@ def test_a_colleague_with_the_same_surname_is_not_the_crm_contact(
   assert set(titles.values()) == {"", "CTO", "CFO"}
 
 
+@pytest.mark.parametrize("join", ["broadcast", "partitioned"])
 def test_a_family_member_the_crm_lacks_goes_to_none_of_the_family(
-    job, cli, tmp_path):
+    job, cli, tmp_path, join):
   """pseudopeople's sample town: a W-2 for Jacob Widmann at 18 skyway,
   where the census has Ant, Pablo, Justice and Benjamin Widmann and no
   Jacob. He scores the same with each: no one gets his row, and the pairs
@@ -373,7 +377,7 @@ def test_a_family_member_the_crm_lacks_goes_to_none_of_the_family(
       ["5", "Ben", "Stone", "7 elm st", "Anytown", "00000"],
       ["6", "Ben", "Stone", "7 elm st", "Anytown", "00000"]], [
       ["Jacob", "Widmann", "18 skyway", "Anytown", "00000", "W2"],
-      ["Ben", "Stone", "7 elm st", "Anytown", "00000", "1099"]])
+      ["Ben", "Stone", "7 elm st", "Anytown", "00000", "1099"]], join)
   code, _, err = cli("run", path)
   assert code == 0, err
   forms = {r["ID"]: r["Form"] for r in job.dicts()}
@@ -384,7 +388,7 @@ def test_a_family_member_the_crm_lacks_goes_to_none_of_the_family(
       "82", "83", "84", "85"]
 
 
-def _town_job(job, tmp_path, crm_rows, vendor_rows):
+def _town_job(job, tmp_path, crm_rows, vendor_rows, join="broadcast"):
   """A census-like CRM export and a vendor file of tax forms (pseudopeople's
   sample town: everyone in ZIP 00000), keyed by name + ZIP then the fuzzy
   key; the merged rows' Form by ID."""
@@ -403,11 +407,13 @@ def _town_job(job, tmp_path, crm_rows, vendor_rows):
           {"name": "name_zip", "normalize": ["name", "name", "zip"],
            "columns": ["First", "Last", "Zip"]},
           {"name": "fuzzy", "normalize": "fuzzy",
-           "columns": ["First", "Last", "Street", "City"]}])
+           "columns": ["First", "Last", "Street", "City"]}],
+      join=join, join_partitions=3)
 
 
+@pytest.mark.parametrize("join", ["broadcast", "partitioned"])
 def test_a_form_with_only_a_surname_goes_to_none_of_a_family(
-    job, cli, tmp_path):
+    job, cli, tmp_path, join):
   """pseudopeople's sample town: a W-2 with the surname Price and no given
   name, at 885 bonnefoy place, where the census has Myia, Maggie and
   Evelyn Price (the form is Sam's, whom the census lacks). It scores the
@@ -417,7 +423,7 @@ def test_a_form_with_only_a_surname_goes_to_none_of_a_family(
       ["1", "Myia", "Price", "885 bonnefoy place", "Anytown", "00000"],
       ["2", "Maggie", "Price", "885 bonnefoy place", "Anytown", "00000"],
       ["3", "Evelyn", "Price", "885 bonnefoy place", "Anytown", "00000"]], [
-      ["", "Price", "885 bonnefoy place", "Anytown", "00000", "W2"]])
+      ["", "Price", "885 bonnefoy place", "Anytown", "00000", "W2"]], join)
   code, _, err = cli("run", path)
   assert code == 0, err
   forms = {r["ID"]: r["Form"] for r in job.dicts()}
@@ -426,7 +432,8 @@ def test_a_form_with_only_a_surname_goes_to_none_of_a_family(
       "82", "83", "84"]
 
 
-def test_namesakes_in_one_town_each_get_their_own_form(job, cli, tmp_path):
+@pytest.mark.parametrize("join", ["broadcast", "partitioned"])
+def test_namesakes_in_one_town_each_get_their_own_form(job, cli, tmp_path, join):
   """pseudopeople's sample town has two Timothy Bates, at 1743 banana river
   blvd and 7480 stafford ave; the W-2 file has two, one at 1743 banana
   river blvd and one (the stafford ave one, moved) at 121 highland road.
@@ -440,7 +447,7 @@ def test_namesakes_in_one_town_each_get_their_own_form(job, cli, tmp_path):
       ["Timothy", "Bates", "1743 banana river blvd", "Anytown", "00000",
        "W2-964"],
       ["Timothy", "Bates", "121 highland road", "Anytown", "00000",
-       "W2-3048"]])
+       "W2-3048"]], join)
   code, _, err = cli("run", path)
   assert code == 0, err
   forms = {r["ID"]: r["Form"] for r in job.dicts()}

@@ -338,9 +338,10 @@ class BroadcastMerge(beam.PTransform):
                        ScorePairs(spec), beam.pvalue.AsList(indexes))
                    | "AllPairs" >> beam.combiners.ToList()
                    | "Decide" >> beam.Map(decide, spec))
-    claims = None
-    if any(claims_needed(spec, [k.name for k in SourceColumns.of(
-        s.spec, spec, s.mapped_header).keys]) for s in self._sources):
+    claims = None  # the cascade's: with scoring, the model decides
+    if not spec.scoring and any(claims_needed(spec, [
+        k.name for k in SourceColumns.of(s.spec, spec, s.mapped_header).keys])
+                                for s in self._sources):
       claims = ((original if self._reread is None else self._reread)
                 | "ClaimHits" >> beam.ParDo(
                     ClaimHits(spec), beam.pvalue.AsList(indexes))

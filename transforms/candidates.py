@@ -86,7 +86,7 @@ class VendorSide:
     self.supplied = frozenset(index.source_columns.keep)
     self.values: Dict[str, pa.Array] = {}
     self.counts: Dict[str, TermCounts] = {}
-    for c in _columns(comparisons):
+    for c in single_columns(comparisons):
       if c.column not in table.column_names:
         continue
       values = prepared(table.column(c.column), c, region)
@@ -94,8 +94,10 @@ class VendorSide:
       self.counts[c.column] = TermCounts.of(values.slice(0, own))
     self.tf_mean = {c: t.tf_mean for c, t in self.counts.items()}
     ids = index.vendor_ids[:own]
-    self.sample = sample_rows(ids)  # index rows, in sample order
-    self.sample_ids = ids[self.sample]
+    sample = sample_rows(ids)
+    self.sample = VendorSample(
+        {c: v.take(pa.array(sample)) for c, v in self.values.items()},
+        ids[sample])
 
 
 class TermCounts:
@@ -180,9 +182,9 @@ def random_pairs(ids: np.ndarray, sample_ids: np.ndarray, vendor_rows: int,
 def candidate_rows(batch_keys, index: EnrichedIndex, spec: MergeSpec):
   """(original rows, index rows, key positions, groups) of a batch's
   candidate pairs with one source, each pair once, with the first key
-  proposing it; `groups`: for a member of a row synthesised for vendor
-  duplicates, that row (else -1). `batch_keys`: the batch's
-  matching.BatchKeys."""
+  proposing it (first_per_pair); `groups`: for a member of a row
+  synthesised for vendor duplicates, that row's vendor identity (else -1).
+  `batch_keys`: the batch's matching.BatchKeys."""
   rows, found, keys, groups = [], [], [], []
   proposed = np.zeros(batch_keys.num_rows, bool)
   for k, key in enumerate(spec.keys):
@@ -190,7 +192,7 @@ def candidate_rows(batch_keys, index: EnrichedIndex, spec: MergeSpec):
       continue
     hit = lookup_rows(batch_keys.exact(key), index.lookups[key.name])
     at = np.flatnonzero(hit >= 0)
-    members_at, members, of = _members(index, at, hit[at])
+    members_at, members, of = synthesised_members(index, at, hit[at])
     at_all = np.concatenate([at, members_at])
     rows.append(at_all)
     found.append(np.concatenate([hit[at], members]))
@@ -214,18 +216,30 @@ def candidate_rows(batch_keys, index: EnrichedIndex, spec: MergeSpec):
     return empty, empty, np.zeros(0, np.int8), empty
   rows, found = np.concatenate(rows), np.concatenate(found)
   keys, groups = np.concatenate(keys), np.concatenate(groups)
-  order = np.lexsort((-groups, keys, found, rows))
-  rows, found, keys, groups = (rows[order], found[order], keys[order],
-                               groups[order])
-  first = np.ones(rows.size, bool)
-  first[1:] = (rows[1:] != rows[:-1]) | (found[1:] != found[:-1])
+  ids = index.vendor_ids
+  groups = np.where(groups >= 0, ids[np.maximum(groups, 0)], -1)
+  first = first_per_pair(rows, ids[found], keys, groups)
   return rows[first], found[first], keys[first], groups[first]
 
 
-def _members(index: EnrichedIndex, rows: np.ndarray, hits: np.ndarray):
+def first_per_pair(rows: np.ndarray, vendor_ids: np.ndarray,
+                   keys: np.ndarray, groups: np.ndarray) -> np.ndarray:
+  """Positions of each (original row, vendor identity) pair once, with the
+  first key proposing it, as a member of a synthesised row (`groups`: its
+  vendor identity, else -1) before as itself; sorted by row, then vendor
+  identity."""
+  order = np.lexsort((-groups, keys, vendor_ids, rows))
+  r, v = rows[order], vendor_ids[order]
+  first = np.ones(order.size, bool)
+  first[1:] = (r[1:] != r[:-1]) | (v[1:] != v[:-1])
+  return order[first]
+
+
+def synthesised_members(index: EnrichedIndex, rows: np.ndarray,
+                        hits: np.ndarray):
   """(rows, member rows, the synthesised row): for hits on a row
-  synthesised from vendor rows sharing the key's value, each member too. The synthesised row carries
-  one member's names; at a shared inbox in the vendor file the others are
+  synthesised from vendor rows sharing the key's value, each member too.
+  The synthesised row carries one member's names; at a shared inbox in the vendor file the others are
   other people, and each must be compared as itself."""
   synthesised = np.flatnonzero(hits >= index.rows_read)
   if not synthesised.size:
@@ -242,7 +256,7 @@ def _members(index: EnrichedIndex, rows: np.ndarray, hits: np.ndarray):
           np.concatenate(out_of))
 
 
-def _columns(comparisons: Sequence[Comparison]) -> List[Comparison]:
+def single_columns(comparisons: Sequence[Comparison]) -> List[Comparison]:
   """The single-column comparisons, place members included."""
   return [m for c in comparisons for m in (c.members or (c,))]
 
@@ -335,43 +349,87 @@ class ScorePairs(AheadDoFn):
       return self._opened[name]
 
   def work(self, batch: RowBatch, indexes=()) -> list:
-    return list(self._pairs(batch, indexes))
-
-  def _pairs(self, batch: RowBatch, indexes):
     spec, comparisons = self._spec, self._comparisons
-    table = batch.table
-    keys = BatchKeys(table, spec)
-    original = {c.column: keys.column(c.column, preparation(c))
-                for c in _columns(comparisons)
-                if c.column in table.column_names}
-    ids = batch_identities(batch)
-    names = _names_hash(comparisons, original, table.num_rows)
-    lines = pc.cast(table.column(LINE_COL), pa.int64()).to_numpy()
+    original = OriginalSide(batch, spec, comparisons)
+    out = []
     for index in indexes:
       index, vendor = self._open(index)
-      rows, found, by, groups = candidate_rows(keys, index, spec)
-      original_tf = {column: counts.log2_tf(original[column])
-                     for column, counts in vendor.counts.items()
-                     if column in original}
-      lv, tf = compare_pairs(comparisons, original, vendor, rows, found,
-                             original_tf)
-      _agree_by_key(lv, by, spec, comparisons)
-      vendor_ids = index.vendor_ids
-      asked, pick = random_pairs(ids, vendor.sample_ids, index.rows_read,
-                                 rows, vendor_ids[found])
+      rows, found, by, groups = candidate_rows(original.keys, index, spec)
       take = pa.array(found, pa.int64())
-      yield CandidatePairs(
-          index.name, ids[rows], vendor_ids[found], lines[rows],
+      out.append(candidate_pairs(
+          index.name, spec, comparisons, original, vendor, rows, found, by,
+          groups, index.vendor_ids[found],
           index.table.column(FILE_COL).take(take).to_numpy(),
           index.table.column(LINE_COL).take(take).to_numpy(),
-          np.where(groups >= 0, vendor_ids[np.maximum(groups, 0)], -1),
-          by, lv, names[rows], tf,
-          random_counts(comparisons, original, vendor, asked,
-                        vendor.sample[pick]),
-          batch.num_rows, index.rows_read,
-          [_tf_mean(c, vendor.tf_mean) for c in comparisons],
-          [all(m.column in vendor.supplied for m in c.members or (c,))
-           for c in comparisons])
+          {column: counts.log2_tf(original.values[column])
+           for column, counts in vendor.counts.items()
+           if column in original.values},
+          vendor.sample, index.rows_read, vendor.tf_mean, vendor.supplied))
+    return out
+
+
+class OriginalSide:
+  """An original batch's side of its pairs: its keys (matching.BatchKeys),
+  its compared columns' prepared values, its rows' identities, lines and
+  a hash of their names."""
+
+  def __init__(self, batch: RowBatch, spec: MergeSpec, comparisons,
+               keys: Optional[BatchKeys] = None):
+    table = batch.table
+    self.num_rows = table.num_rows
+    self.keys = keys or BatchKeys(table, spec)
+    self.values = {c.column: self.keys.column(c.column, preparation(c))
+                   for c in single_columns(comparisons)
+                   if c.column in table.column_names}
+    self.ids = batch_identities(batch)
+    self.names = _names_hash(comparisons, self.values, table.num_rows)
+    self.lines = pc.cast(table.column(LINE_COL), pa.int64()).to_numpy()
+
+
+class VendorSample:
+  """The vendor rows the random pairs are drawn from (sample_rows), in
+  sample order: their prepared compared values and vendor identities."""
+
+  def __init__(self, values: Dict[str, pa.Array], ids: np.ndarray):
+    self.values, self.ids = values, ids
+
+  @classmethod
+  def of(cls, table: pa.Table, ids: np.ndarray, comparisons, region: str
+         ) -> "VendorSample":
+    """From raw rows (their columns as the index holds them)."""
+    return cls({c.column: prepared(table.column(c.column), c, region)
+                for c in single_columns(comparisons)
+                if c.column in table.column_names}, ids)
+
+
+def candidate_pairs(source: str, spec: MergeSpec, comparisons,
+                    original: OriginalSide, vendor, rows: np.ndarray,
+                    found: np.ndarray, by: np.ndarray, groups: np.ndarray,
+                    vendor_ids: np.ndarray, vendor_files: np.ndarray,
+                    vendor_lines: np.ndarray,
+                    original_tf: Dict[str, np.ndarray],
+                    sample: VendorSample, vendor_rows: int,
+                    tf_means: Dict[str, float], supplied) -> CandidatePairs:
+  """One batch's CandidatePairs with one source, either join: pairs
+  (original `rows`, `found`: rows of `vendor`, whose `values` hold the
+  vendor's prepared compared columns), proposed by keys `by`, with their
+  vendor identities, groups, files and lines; `original_tf`: per compared
+  column, TermCounts.log2_tf of the batch's values; `sample`: the vendor's
+  VendorSample; `vendor_rows`: the rows the source read; `tf_means`: column
+  -> its mean term frequency; `supplied`: the columns the source keeps."""
+  lv, tf = compare_pairs(comparisons, original.values, vendor, rows, found,
+                         original_tf)
+  _agree_by_key(lv, by, spec, comparisons)
+  asked, pick = random_pairs(original.ids, sample.ids, vendor_rows, rows,
+                             vendor_ids)
+  return CandidatePairs(
+      source, original.ids[rows], vendor_ids, original.lines[rows],
+      vendor_files, vendor_lines, groups, by, lv, original.names[rows], tf,
+      random_counts(comparisons, original.values, sample, asked, pick),
+      original.num_rows, vendor_rows,
+      [_tf_mean(c, tf_means) for c in comparisons],
+      [all(m.column in supplied for m in c.members or (c,))
+       for c in comparisons])
 
 
 def random_counts(comparisons, original: Dict, vendor, asked: np.ndarray,

@@ -38,6 +38,10 @@ RANK_COL = internal("rank")  # a fuzzy candidate's rank (fuzzy.py)
 ROWS_COL = internal("rows")  # an answer's rows of the original batch
 SCORE_COL = internal("score")  # and their scores
 EVIDENCE = internal("e:")  # prefix of the columns a confirming key compares
+# With scoring: an answer's vendor identity (matching.vendor_identities),
+# and for a member of a row synthesised for duplicates, that row's.
+VENDOR_ID_COL = internal("vendor")
+GROUP_COL = internal("group")
 
 
 def check_header(names: Iterable[str], where: str) -> None:

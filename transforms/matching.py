@@ -271,7 +271,7 @@ def index_from_tables(tables, source: EnrichedSpec, spec: MergeSpec,
                                     (code_counts or {}).get(key.name))
     else:
       firsts[key.name], groups[key.name] = _group_rows(table, key, spec)
-  written = _apply_multi_value(table, keep, spec)
+  written = apply_multi_value(table, keep, spec)
   # Key columns that are not kept still show in unmatched_enriched.csv.
   internal = table.select([FILE_COL, OFFSET_COL, LINE_COL] + key_columns)
   dups = resolve_duplicates(written, internal, groups, spec)
@@ -337,7 +337,7 @@ def _group_rows(table: pa.Table, key: MatchKey, spec: MergeSpec):
   return first, shared
 
 
-def _apply_multi_value(table: pa.Table, keep, spec: MergeSpec) -> pa.Table:
+def apply_multi_value(table: pa.Table, keep, spec: MergeSpec) -> pa.Table:
   """Rewrites multi-valued cells of email/phone key columns and of columns
   named in multi_value.columns, per the multi_value policy; an email
   column's display names are dropped ('Ana <a@x.com>' -> 'a@x.com'), and

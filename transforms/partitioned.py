@@ -37,7 +37,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crmsync.transforms import claims, confirm, handoff
+from crmsync.transforms import claims, confirm, handoff, partition_scores
+from crmsync.transforms.assignment import decide
+from crmsync.transforms.broadcast import model_reports
+from crmsync.transforms.candidates import OriginalSide, synthesised_members
+from crmsync.transforms.comparisons import comparisons_of
 from crmsync.transforms.claims import decide_claims, first_hits
 from crmsync.transforms.ahead import AheadDoFn
 from crmsync.transforms.csv_source import CsvSource
@@ -54,10 +58,11 @@ from crmsync.transforms.join import (EnrichedAccount, JoinResult, JoinSource,
                                      require_global_window)
 from crmsync.transforms.original_duplicates import batch_key_values
 from crmsync.transforms.progress import Progress
-from crmsync.transforms.columns import (EVIDENCE, FILE_COL, ID_COL,
-                                        LINE_COL, OFFSET_COL, OWNED_COL,
-                                        RANK_COL, ROWS_COL, SCORE_COL,
-                                        USED_COL, is_internal)
+from crmsync.transforms.columns import (EVIDENCE, FILE_COL, GROUP_COL,
+                                        ID_COL, LINE_COL, OFFSET_COL,
+                                        OWNED_COL, RANK_COL, ROWS_COL,
+                                        SCORE_COL, USED_COL, VENDOR_ID_COL,
+                                        is_internal)
 from crmsync.transforms.rows import RowBatch
 from crmsync.transforms.spec import EnrichedSpec, MergeSpec
 
@@ -132,13 +137,17 @@ def _routes(table, key, spec: MergeSpec, partitions: int):
 class _EnrichedFragments(beam.DoFn):
   """Enriched RowBatch -> (partition, ("enriched", source, rows)); per
   fuzzy key, the batch's CodeCounts, tagged `code_counts` ((source, key
-  name), counts)."""
+  name), counts). With `scoring`, its compared columns' counts too
+  (partition, ("tf", ...)), and tagged `samples` (source, its part of the
+  VendorSample) and `tf_sums` ((source, column), (0, 0)): every column
+  the source has gets a sum (partition_scores.py)."""
 
   def __init__(self, source: EnrichedSpec, spec: MergeSpec, mapped_header,
-               partitions: int, folder):
+               partitions: int, folder, scoring: bool = False):
     self._source, self._spec = source, spec
     self._cols = SourceColumns.of(source, spec, mapped_header)
     self._partitions, self._folder = partitions, folder
+    self._comparisons = comparisons_of(spec) if scoring else None
 
   def process(self, batch: RowBatch):
     first = batch.table.column(OFFSET_COL)[0].as_py()
@@ -166,6 +175,15 @@ class _EnrichedFragments(beam.DoFn):
         counts.append(beam.pvalue.TaggedOutput("code_counts", (
             (self._source.name, key.name), code_counts)))
     yield from counts
+    if self._comparisons is not None:
+      sample, tf_items, columns = partition_scores.scoring_fragments(
+          table, self._source.name, self._cols.keep, self._spec,
+          self._comparisons, self._partitions)
+      yield beam.pvalue.TaggedOutput("samples", (self._source.name, sample))
+      for column in columns:
+        yield beam.pvalue.TaggedOutput("tf_sums", (
+            (self._source.name, column), (0, 0)))
+      yield from tf_items
     owner[owner == self._partitions] = 0  # no key at all: counted in 0
     for p in range(self._partitions):
       mask = owner == p
@@ -183,9 +201,10 @@ class _Probes(AheadDoFn):
   partitions: (partition, ("probe", ...))."""
 
   def __init__(self, spec: MergeSpec, key_names: Sequence[str],
-               partitions: int, folder, reread: bool):
+               partitions: int, folder, reread: bool, scoring: bool = False):
     self._spec, self._partitions, self._folder = spec, partitions, folder
     self._reread = reread
+    self._comparisons = comparisons_of(spec) if scoring else None
     self._keys = [(k, key) for k, key in enumerate(spec.keys)
                   if key.name in key_names]
 
@@ -205,6 +224,10 @@ class _Probes(AheadDoFn):
           [table])))], self._folder, f"batch-{batch_id[0]}-{batch_id[1]}"):
         yield beam.pvalue.TaggedOutput("batches", item)
     probes, keys = [], BatchKeys(table, self._spec)
+    if self._comparisons is not None:  # its values' term frequencies
+      original = OriginalSide(batch, self._spec, self._comparisons, keys)
+      probes += partition_scores.tf_probes(batch_id, original,
+                                           self._partitions)
     for k, key in self._keys:
       if key.fuzzy:
         probes += self._fuzzy_probes(batch_id, k, key, table)
@@ -271,12 +294,14 @@ class _JoinPartition(AheadDoFn):
 
   def __init__(self, sources: Sequence[EnrichedSpec], spec: MergeSpec,
                headers: Dict[str, Sequence[str]], files: Dict[str, List[str]],
-               folder):
+               folder, scoring: bool = False):
     self._sources = list(sources)
     self._spec = spec
     self._cols = {s.name: SourceColumns.of(s, spec, headers[s.name])
                   for s in sources}
     self._files, self._folder = files, folder
+    self._compared = ([c.column for c in comparisons_of(spec)
+                       for c in c.members or (c,)] if scoring else None)
 
   def prepare(self, element):
     p, items = element
@@ -291,7 +316,7 @@ class _JoinPartition(AheadDoFn):
     rest = [i for i in items if not isinstance(i[1][-1], bytes)]
     for tag, value in list(spill(tables, self._folder,
                                  f"partition-{element[0]:05d}")) + rest:
-      if tag == "answers":  # keyed by the batch they answer
+      if tag in ("answers", "term_counts"):  # keyed by the batch answered
         value = (value[0], tuple(value[1:]))
       yield beam.pvalue.TaggedOutput(tag, tuple(value))
 
@@ -301,12 +326,17 @@ class _JoinPartition(AheadDoFn):
     (source, fuzzy key name) -> the source's CodeCounts."""
     p, items = element
     fragments: Dict[str, list] = {}
-    probes = []
+    probes, tfs, tf_probes = [], {}, []
     for item in items:
       if item[0] == "enriched":
         fragments.setdefault(item[1], []).append(unpack(item[2]))
+      elif item[0] == "tf":
+        tfs.setdefault(item[1:3], []).append(unpack(item[3]))
+      elif item[0] == "tf_probe":
+        tf_probes.append(item[1:])
       else:
         probes.append(item[1:])
+    yield from self._term_counts(tfs, tf_probes)
     for source in self._sources:
       tables = fragments.get(source.name, [])
       if not tables:
@@ -327,13 +357,19 @@ class _JoinPartition(AheadDoFn):
       yield "supplied", Supplied(source.name, dict(index.spread))
       for batch_id, k, *probe in probes:
         key = self._spec.keys[k]
+        groups = None
         if key.fuzzy:
           if key.name not in index.fuzzy:
             continue
           rows, values = unpack(probe[0])
           # Every top candidate, scored: which one wins is decided once
           # the row's candidates from all partitions meet.
-          asked, found, rank, scores = index.fuzzy[key.name].scored(values)
+          if self._compared is None:
+            asked, found, rank, scores = index.fuzzy[key.name].scored(
+                values)
+          else:  # the model scores them
+            asked, found, rank = index.fuzzy[key.name].candidates(values)
+            scores = np.full(asked.size, np.nan)
           rows = rows[asked]
         else:
           if key.name not in index.lookups:
@@ -343,21 +379,51 @@ class _JoinPartition(AheadDoFn):
           values = probe.column("values").combine_chunks()
           hit = lookup_rows(values, index.lookups[key.name])
           rows, found = rows[hit >= 0], hit[hit >= 0]
+          if self._compared is not None:  # a group's members are compared
+            m_rows, m_found, m_of = synthesised_members(index, rows, found)
+            groups = np.concatenate([np.full(rows.size, -1, np.int64),
+                                     index.vendor_ids[m_of]])
+            rows = np.concatenate([rows, m_rows])
+            found = np.concatenate([found, m_found])
           scores = np.ones(rows.size)
         if rows.size:
-          answer = _answer(index, found, confirm.evidence_columns(
-              self._spec, key, index.table.column_names), index.columns)
+          evidence = confirm.evidence_columns(
+              self._spec, key, index.table.column_names)
+          if self._compared is not None:
+            evidence = [c for c in dict.fromkeys(self._compared)
+                        if c in index.table.column_names]
+          answer = _answer(index, found, evidence, index.columns)
           if key.fuzzy:
             answer = answer.append_column(RANK_COL, pa.array(rank))
+          if self._compared is not None:
+            answer = answer.append_column(VENDOR_ID_COL, pa.array(
+                index.vendor_ids[found])).append_column(GROUP_COL, pa.array(
+                    np.full(rows.size, -1, np.int64) if groups is None
+                    else groups))
           answer = answer.append_column(ROWS_COL, pa.array(rows, pa.int64()))
           answer = answer.append_column(SCORE_COL, pa.array(scores))
           yield "answers", (batch_id, source.name, k, pack(answer))
 
+  def _term_counts(self, tfs, tf_probes):
+    """The partition's sums of squared counts, and the counts of the
+    original values probed (partition_scores.py)."""
+    counts = {sc: partition_scores.term_counts(tables)
+              for sc, tables in tfs.items()}
+    for sc, c in sorted(counts.items()):
+      yield "tf_sums", (sc, (c.squares, c.filled))
+    for batch_id, column, probe in tf_probes:
+      probe = unpack(probe)
+      for (source, of), c in sorted(counts.items()):
+        if of == column:
+          yield "term_counts", (batch_id, source, column, pack(
+              partition_scores.count_answer(c, probe)))
+
 
 class _Assemble(AheadDoFn):
   """An original batch (re-read) and its answers -> the merged batch; side
-  inputs: the layout, and the cascade's claims (transforms/claims.py) where
-  the job needs them."""
+  inputs: the layout, and with scoring the decisions
+  (assignment.decide's), else the cascade's claims (transforms/claims.py)
+  where the job needs them."""
 
   def __init__(self, spec: MergeSpec, source_order: Sequence[str],
                reread: Optional[CsvSource], files: Dict[str, List[str]]):
@@ -372,19 +438,23 @@ class _Assemble(AheadDoFn):
     batch_id, grouped = element
     return batch_id, {tag: list(values) for tag, values in grouped.items()}
 
-  def work(self, element, layout, claims=None) -> list:
-    return list(self._assemble(element, layout, claims or {}))
+  def work(self, element, layout, decided=None) -> list:
+    return list(self._assemble(element, layout, decided or {}))
 
   def emit(self, outputs):
     return count_outputs(outputs, self._progress)
 
-  def _assemble(self, element, layout, claims):
+  def _assemble(self, element, layout, decided):
     batch, by_source = self._answers(element)
     gathered, matches = {}, {}
     for name in self._order:
       columns = [c for c, srcs in layout.sources.items() if name in srcs]
-      match, table = self._cascade(batch, by_source.get(name, {}), name,
-                                   claims.get(name), columns)
+      if self._spec.scoring:
+        match, table = self._decisions(batch, by_source.get(name, {}), name,
+                                       decided.get(name), columns)
+      else:
+        match, table = self._cascade(batch, by_source.get(name, {}), name,
+                                     decided.get(name), columns)
       taken = table.take(pa.array(match.hit, mask=match.how < 0))
       used = pc.list_flatten(taken.column(USED_COL)).drop_null()
       if len(used):
@@ -435,12 +505,18 @@ class _Assemble(AheadDoFn):
       tables.append(table)
       base += table.num_rows
     # Only checked keys' answers carry evidence columns.
-    table = (pa.concat_tables(tables, promote_options="default")
-             if tables else pa.table(
-        {**{c: pa.array([], pa.string()) for c in columns},
-         USED_COL: pa.array([], pa.list_(pa.int64())),
-         FILE_COL: pa.array([], pa.int64()),
-         LINE_COL: pa.array([], pa.int64())}))
+    return match, _concat(tables, columns)
+
+  def _decisions(self, batch, by_key, name, decided, columns):
+    """(one source's SourceMatch from the model's decisions, the answers
+    it indexes, with `columns` and the internal ones)."""
+    match = SourceMatch(batch.num_rows)
+    table = _concat([_with_columns(a[2], columns)
+                     for _, answers in sorted(by_key.items())
+                     for a in answers], columns)
+    if decided is not None and table.num_rows:
+      match.take_decisions(batch, decided, partition_scores.DecisionView(
+          name, self._files[name], table), self._spec)
     return match, table
 
   def _batch(self, file_index: int, start: int, where) -> RowBatch:
@@ -455,6 +531,55 @@ class _Assemble(AheadDoFn):
                          f"byte {start} when first read, {batch.num_rows} "
                          f"when re-read")
     return batch
+
+
+def _concat(tables: List[pa.Table], columns) -> pa.Table:
+  """Answer tables as one (an empty one with `columns` where none)."""
+  if tables:
+    return pa.concat_tables(tables, promote_options="default")
+  return pa.table({**{c: pa.array([], pa.string()) for c in columns},
+                   USED_COL: pa.array([], pa.list_(pa.int64())),
+                   FILE_COL: pa.array([], pa.int64()),
+                   LINE_COL: pa.array([], pa.int64())})
+
+
+class _ScoreBatches(_Assemble):
+  """An original batch (re-read) and its answers -> candidates.
+  CandidatePairs, one per source (side inputs: each source's
+  VendorSampleFn output, and (source, column) -> its (squares, filled)):
+  what the broadcast join's ScorePairs gives the same batch."""
+
+  def __init__(self, spec: MergeSpec, source_order: Sequence[str],
+               reread: Optional[CsvSource], files: Dict[str, List[str]],
+               supplied: Dict[str, Sequence[str]]):
+    super().__init__(spec, source_order, reread, files)
+    self._supplied = {name: frozenset(keep)
+                      for name, keep in supplied.items()}
+
+  def setup(self):
+    super().setup()
+    self._comparisons = comparisons_of(self._spec)
+
+  def work(self, element, samples, sums) -> list:
+    batch, by_source = self._answers(element)
+    original = OriginalSide(batch, self._spec, self._comparisons)
+    counts: Dict[str, Dict[str, list]] = {}
+    for source, column, packed in element[1].get("term_counts", ()):
+      counts.setdefault(source, {}).setdefault(column, []).append(
+          unpack(packed))
+    out = []
+    for name in self._order:
+      by_key = {k: [(rows, table) for rows, _, table in answers]
+                for k, answers in by_source.get(name, {}).items()}
+      out.append(partition_scores.pairs_from_answers(
+          name, self._spec, self._comparisons, original, by_key,
+          counts.get(name, {}), samples.get(name, (0, None)),
+          {column: v for (source, column), v in sums.items()
+           if source == name}, self._supplied[name]))
+    return out
+
+  def emit(self, outputs):
+    return outputs
 
 
 class _ClaimHits(_Assemble):
@@ -561,8 +686,9 @@ class PartitionedMerge(beam.PTransform):
     spec, partitions = self._spec, self._partitions
     order = [s.spec.name for s in self._sources]
     headers, files, kept, key_names, fragments = {}, {}, [], set(), []
-    code_counts = []
+    code_counts, samples, tf_sums = [], [], []
     source_keys = {}
+    scoring = spec.scoring
     for s in self._sources:
       source, mapped = s.spec, s.mapped_header
       cols = SourceColumns.of(source, spec, mapped)
@@ -572,32 +698,56 @@ class PartitionedMerge(beam.PTransform):
       source_keys[source.name] = [k.name for k in cols.keys]
       out = s.rows | f"Fragments[{source.name}]" >> beam.ParDo(
           _EnrichedFragments(source, spec, mapped, partitions,
-                             self._folder)).with_outputs(
-                                 "code_counts", main="fragments")
+                             self._folder, scoring)).with_outputs(
+                                 "code_counts", "samples", "tf_sums",
+                                 main="fragments")
       fragments.append(out.fragments)
       code_counts.append(out.code_counts)
+      samples.append(out.samples)
+      tf_sums.append(out.tf_sums)
     probes = original | "Probes" >> beam.ParDo(
         _Probes(spec, sorted(key_names), partitions, self._folder,
-                self._reread is not None)).with_outputs(
+                self._reread is not None, scoring)).with_outputs(
                     "batches", "key_values", main="probes")
     joined = ((*fragments, probes.probes)
               | "AllFragments" >> beam.Flatten()
               | "ByPartition" >> beam.GroupByKey()
               | "JoinPartitions" >> beam.ParDo(_JoinPartition(
                   [s.spec for s in self._sources], spec, headers, files,
-                  self._folder), partitions, beam.pvalue.AsDict(
+                  self._folder, scoring), partitions, beam.pvalue.AsDict(
                       tuple(code_counts)
                       | "AllCodeCounts" >> beam.Flatten()
                       | "SumCodeCounts" >> beam.CombinePerKey(
                           _SumCodeCounts()))).with_outputs(
-                      "answers", "owned", "supplied"))
+                      "answers", "owned", "supplied", "tf_sums",
+                      "term_counts"))
     layout = (joined.supplied
               | "AllSupplied" >> beam.combiners.ToList()
               | "Layout" >> beam.Map(lambda s: join_layout(spec, kept, s)))
-    by_batch = ({"batch": probes.batches, "answers": joined.answers}
-                | "ByBatch" >> beam.CoGroupByKey())
+    grouped = {"batch": probes.batches, "answers": joined.answers}
+    if scoring:
+      grouped["term_counts"] = joined.term_counts
+    by_batch = grouped | "ByBatch" >> beam.CoGroupByKey()
     side = [beam.pvalue.AsSingleton(layout)]
-    if any(claims.needed(spec, k) for k in source_keys.values()):
+    decisions = None
+    if scoring:
+      decisions = (by_batch
+                   | "CandidatePairs" >> beam.ParDo(
+                       _ScoreBatches(spec, order, self._reread, files,
+                                     dict(kept)),
+                       beam.pvalue.AsDict(
+                           tuple(samples) | "AllSamples" >> beam.Flatten()
+                           | "VendorSamples" >> beam.CombinePerKey(
+                               partition_scores.VendorSampleFn())),
+                       beam.pvalue.AsDict(
+                           (*tf_sums, joined.tf_sums)
+                           | "AllTfSums" >> beam.Flatten()
+                           | "TfSums" >> beam.CombinePerKey(
+                               partition_scores.SumPairs())))
+                   | "AllPairs" >> beam.combiners.ToList()
+                   | "Decide" >> beam.Map(decide, spec))
+      side.append(beam.pvalue.AsSingleton(decisions))
+    elif any(claims.needed(spec, k) for k in source_keys.values()):
       side.append(beam.pvalue.AsSingleton(
           by_batch
           | "ClaimHits" >> beam.ParDo(
@@ -620,8 +770,10 @@ class PartitionedMerge(beam.PTransform):
                                         beam.pvalue.AsList(merged.used),
                                         files))
     header = layout | "Header" >> beam.Map(lambda l: list(l.columns))
+    models = (original.pipeline | "NoModels" >> beam.Create([])
+              if decisions is None else
+              decisions | "Models" >> beam.FlatMap(model_reports))
     return JoinResult(merged.merged, merged.conflicts, merged.invalid_values,
                       merged.rejected_matches, merged.stats, accounts, header,
-                      original.pipeline | "NoModels" >> beam.Create([]),
-                      merged.review, merged.changes, merged.undo,
+                      models, merged.review, merged.changes, merged.undo,
                       probes.key_values)
