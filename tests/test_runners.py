@@ -1,7 +1,8 @@
 """The demo job, scored (match.scoring: true: candidate pairs, the model
 and the decisions cross workers), on Flink and Spark standalone clusters on
-127.0.0.1 gives the DirectRunner's bytes, every shard and every report, and
-so does the fuzzy key on an embedded Flink.
+127.0.0.1 gives the DirectRunner's bytes, every shard and every report (on
+Spark, in the partitioned join), and so does the fuzzy key on an embedded
+Flink, in the partitioned join.
 
 Java and Maven must be on the PATH: the job servers are built by Maven into
 the cache (`crmsync dev jobservers`), and the clusters are the Flink and
@@ -63,8 +64,10 @@ def assert_same(direct, other):
 
 def test_fuzzy_and_confirm_on_flink_give_the_direct_runners_bytes(tmp_path):
   """The fuzzy key and confirm through a portable runner (embedded Flink,
-  LOOPBACK workers), scored: candidate pairs, the model and the decisions
-  travel between workers and must come out the same."""
+  LOOPBACK workers), scored, in the partitioned join: candidate pairs,
+  term counts, the vendor sample, the model and the decisions travel
+  between workers and must come out as the DirectRunner's broadcast join
+  gives them."""
   sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
   import match_quality
   data = str(tmp_path / "data")
@@ -73,12 +76,14 @@ def test_fuzzy_and_confirm_on_flink_give_the_direct_runners_bytes(tmp_path):
   config.write_text(match_quality.config(data, str(tmp_path / "unused"),
                                          True, True, "broadcast"))
   out = {}
-  for runner in ("DirectRunner", "FlinkRunner"):
+  for runner, join in (("DirectRunner", "broadcast"),
+                       ("FlinkRunner", "partitioned")):
     folder = tmp_path / runner
     done = subprocess.run(
         [sys.executable, "-m", "crmsync.pipelines.cli", "run", str(config),
          f"--runner={runner}", f"--set=output.path={folder}/merged",
-         f"--set=output.reports={folder}/reports"],
+         f"--set=output.reports={folder}/reports", f"--set=join={join}",
+         "--set=join_partitions=3"],
         capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     out[runner] = files_in(str(folder), str(folder / "reports"))
@@ -89,11 +94,12 @@ def test_fuzzy_and_confirm_on_flink_give_the_direct_runners_bytes(tmp_path):
 
 def test_spark_cluster_of_two_workers_matches(direct, tmp_path):
   """Two Spark worker processes of one core each; the inputs read in
-  splits of 256 KB: each worker ran an executor of the job, and the bytes
-  are the DirectRunner's."""
+  splits of 256 KB, scored in the partitioned join: each worker ran an
+  executor of the job, and the bytes are the DirectRunner's (broadcast
+  join)."""
   with SparkCluster(str(tmp_path / "spark"), workers=2) as cluster:
     out = run_demo(str(tmp_path / "out"), *cluster.beam_args(),
-                   "--split_bytes=262144")
+                   "--split_bytes=262144", "--set=join=partitioned")
     with urllib.request.urlopen(
         f"http://127.0.0.1:{cluster.ui_port}/json/") as r:
       assert b'"completedapps" : [ {' in r.read()

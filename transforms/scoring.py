@@ -9,8 +9,8 @@ of log2(m / u), a blank side adding nothing; its match probability is
 2^w / (1 + 2^w).
 
 - u comes from random pairs (sampled original rows, each paired with four
-  vendor rows picked by a stable hash: transforms/candidates.py), with a
-  weak prior for small jobs.
+  rows of a sample of vendor rows, all picked by stable hashes:
+  transforms/candidates.py), with a weak prior for small jobs.
 - m comes from expectation-maximisation on the candidate pairs, one session
   per key (a key's own columns agree by construction, so they are left out
   of its session; Splink trains per blocking rule the same way), each
