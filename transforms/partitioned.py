@@ -21,6 +21,11 @@ batch is resolved by the same code as the broadcast join
 (transforms/assemble.py). Output and reports are therefore byte-identical
 whichever join runs.
 
+With scoring, the partitions also count the compared columns' values and
+answer every candidate with its compared columns; the batch's pairs are
+rebuilt from the answers and scored by the broadcast join's model
+(transforms/partition_scores.py), and the merge takes its decisions.
+
 Tables cross the shuffles as zstd-compressed Arrow IPC (`pack`). Beam's
 local runner holds a whole shuffle in memory, so with a folder (the job
 passes the run's temporary folder) they are written to files there and the
@@ -544,10 +549,10 @@ def _concat(tables: List[pa.Table], columns) -> pa.Table:
 
 
 class _ScoreBatches(_Assemble):
-  """An original batch (re-read) and its answers -> candidates.
-  CandidatePairs, one per source (side inputs: each source's
-  VendorSampleFn output, and (source, column) -> its (squares, filled)):
-  what the broadcast join's ScorePairs gives the same batch."""
+  """An original batch (re-read) and its answers -> CandidatePairs
+  (transforms/candidates.py), one per source; side inputs: each source's
+  VendorSampleFn output, and (source, column) -> its (squares, filled).
+  What the broadcast join's ScorePairs gives the same batch."""
 
   def __init__(self, spec: MergeSpec, source_order: Sequence[str],
                reread: Optional[CsvSource], files: Dict[str, List[str]],
