@@ -11,6 +11,7 @@ rows picked by a stable hash) are compared too, for the u probabilities.
 """
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
@@ -19,14 +20,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crmsync.transforms import handoff
-from crmsync.transforms.ahead import AheadDoFn
+from crmsync.transforms.ahead import AheadDoFn, default_threads
 from crmsync.transforms.columns import FILE_COL, LINE_COL
 from crmsync.transforms.hashing import mix64, stable_hash
 from crmsync.transforms.comparisons import (NULL, Comparison, comparisons_of,
                                             levels, place_levels, prepared,
                                             preparation)
 from crmsync.transforms.matching import (BatchKeys, EnrichedIndex,
-                                         batch_identities, lookup_rows)
+                                         KeyLookup, batch_identities,
+                                         lookup_rows)
 from crmsync.transforms.rows import RowBatch
 from crmsync.transforms.spec import MergeSpec
 
@@ -84,14 +86,20 @@ class VendorSide:
   def __init__(self, index: EnrichedIndex, comparisons, region: str):
     table, own = index.table, index.rows_read
     self.supplied = frozenset(index.source_columns.keep)
-    self.values: Dict[str, pa.Array] = {}
-    self.counts: Dict[str, TermCounts] = {}
-    for c in single_columns(comparisons):
-      if c.column not in table.column_names:
-        continue
+    compared = [c for c in single_columns(comparisons)
+                if c.column in table.column_names]
+
+    def prepare(c):
       values = prepared(table.column(c.column), c, region)
-      self.values[c.column] = values
-      self.counts[c.column] = TermCounts.of(values.slice(0, own))
+      return values, TermCounts.of(values.slice(0, own))
+    # Column by column on a thread per core: the batches' threads wait for
+    # it, and the kernels release the GIL.
+    with ThreadPoolExecutor(default_threads()) as pool:
+      done = list(pool.map(prepare, compared))
+    self.values: Dict[str, pa.Array] = {
+        c.column: v for c, (v, _) in zip(compared, done)}
+    self.counts: Dict[str, TermCounts] = {
+        c.column: t for c, (_, t) in zip(compared, done)}
     self.tf_mean = {c: t.tf_mean for c, t in self.counts.items()}
     ids = index.vendor_ids[:own]
     sample = sample_rows(ids)
@@ -106,6 +114,13 @@ class TermCounts:
 
   def __init__(self, values: pa.Array, counts: np.ndarray, filled: int):
     self.values, self.counts, self.filled = values, counts, filled
+    # Looked up once per batch: a KeyLookup, not pyarrow's index_in, which
+    # would build a hash table of every value on each call.
+    self._lookup = KeyLookup(values, np.arange(len(values)))
+
+  def find(self, values: pa.Array) -> np.ndarray:
+    """The position of each value among `values` (-1: none holds it)."""
+    return self._lookup.find(values)
 
   @classmethod
   def of(cls, values: pa.Array) -> "TermCounts":
@@ -126,8 +141,7 @@ class TermCounts:
   def log2_tf(self, values: pa.Array) -> np.ndarray:
     """log2 of each value's frequency among the source's rows (float32;
     NaN where none holds it)."""
-    at = pc.fill_null(pc.index_in(values, value_set=self.values),
-                      -1).to_numpy().astype(np.int64)
+    at = self.find(values)
     tf = np.full(len(values), np.nan, np.float32)
     known = at >= 0
     tf[known] = np.log2(self.counts[at[known]] / max(self.filled, 1))

@@ -112,8 +112,7 @@ def term_counts(tables: List[pa.Table]) -> TermCounts:
 def count_answer(counts: TermCounts, probe: pa.Table) -> pa.Table:
   """(rows, count) of the probe's values that the partition's counts
   hold."""
-  at = pc.fill_null(pc.index_in(probe.column("values"),
-                                value_set=counts.values), -1).to_numpy()
+  at = counts.find(probe.column("values").combine_chunks())
   known = at >= 0
   return pa.table({
       "rows": probe.column("rows").filter(pa.array(known)),
