@@ -270,6 +270,12 @@ def synthesised_members(index: EnrichedIndex, rows: np.ndarray,
           np.concatenate(out_of))
 
 
+def tf_columns(comparisons: Sequence[Comparison]) -> List[str]:
+  """The columns whose exact level is adjusted for its term frequency
+  (a place's members are not)."""
+  return [c.column for c in comparisons if c.kind != "place"]
+
+
 def single_columns(comparisons: Sequence[Comparison]) -> List[Comparison]:
   """The single-column comparisons, place members included."""
   return [m for c in comparisons for m in (c.members or (c,))]
@@ -375,9 +381,9 @@ class ScorePairs(AheadDoFn):
           groups, index.vendor_ids[found],
           index.table.column(FILE_COL).take(take).to_numpy(),
           index.table.column(LINE_COL).take(take).to_numpy(),
-          {column: counts.log2_tf(original.values[column])
-           for column, counts in vendor.counts.items()
-           if column in original.values},
+          {column: vendor.counts[column].log2_tf(original.values[column])
+           for column in tf_columns(comparisons)
+           if column in vendor.counts and column in original.values},
           vendor.sample, index.rows_read, vendor.tf_mean, vendor.supplied))
     return out
 

@@ -30,7 +30,8 @@ from crmsync.transforms.candidates import (VENDOR_SAMPLE, CandidatePairs,
                                            OriginalSide, TermCounts,
                                            VendorSample, candidate_pairs,
                                            first_per_pair, sample_rows,
-                                           single_columns, tf_mean)
+                                           single_columns, tf_columns,
+                                           tf_mean)
 from crmsync.transforms.columns import (EVIDENCE, FILE_COL, GROUP_COL,
                                         LINE_COL, RANK_COL, VENDOR_ID_COL)
 from crmsync.transforms.comparisons import prepared
@@ -83,11 +84,16 @@ def scoring_fragments(table: pa.Table, source: str, keep: Sequence[str],
   return (table.num_rows, sample), items, [c.column for c in compared]
 
 
-def tf_probes(batch_id, original: OriginalSide, partitions: int):
+def tf_probes(batch_id, original: OriginalSide, comparisons,
+              partitions: int):
   """[(partition, ("tf_probe", batch id, column, table of (rows, values)))]
-  of an original batch: its compared values, sent where their counts are."""
+  of an original batch: its values of the columns with term frequencies
+  (candidates.tf_columns), sent where their counts are."""
   items = []
-  for column, values in original.values.items():
+  for column in tf_columns(comparisons):
+    if column not in original.values:
+      continue
+    values = original.values[column]
     valid = pc.is_valid(values).to_numpy(zero_copy_only=False)
     rows = np.flatnonzero(valid)
     values = values.filter(pa.array(valid))
@@ -247,8 +253,8 @@ def pairs_from_answers(source: str, spec: MergeSpec, comparisons,
   rows, at, by = rows[first], at[first], by[first]
   vendor_rows = sample[0]
   original_tf = {}
-  for column in original.values:
-    if column not in sums:
+  for column in tf_columns(comparisons):
+    if column not in sums or column not in original.values:
       continue
     tf = np.full(original.num_rows, np.nan, np.float32)
     for answer in counts.get(column, ()):

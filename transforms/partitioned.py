@@ -232,6 +232,7 @@ class _Probes(AheadDoFn):
     if self._comparisons is not None:  # its values' term frequencies
       original = OriginalSide(batch, self._spec, self._comparisons, keys)
       probes += partition_scores.tf_probes(batch_id, original,
+                                           self._comparisons,
                                            self._partitions)
     for k, key in self._keys:
       if key.fuzzy:

@@ -128,8 +128,9 @@ class Model:
       # format per pair and column.
       labels = np.array([f"{comparison.column}: {label} "
                          for label in comparison.levels], object)
-      part = (labels[np.where(filled, levels[c], 0)] +
-              np.char.mod("%+.1f", weights[c]).astype(object))
+      distinct, at = np.unique(weights[c], return_inverse=True)
+      shown = np.array([f"{w:+.1f}" for w in distinct.tolist()], object)
+      part = labels[np.where(filled, levels[c], 0)] + shown[at.ravel()]
       glue = np.where(out == "", "", "; ").astype(object)
       out = np.where(filled, out + glue + part, out)
     return out.tolist()
