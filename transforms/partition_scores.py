@@ -60,9 +60,8 @@ def as_indexed(table: pa.Table, keep: Sequence[str], spec: MergeSpec,
 def scoring_fragments(table: pa.Table, source: str, keep: Sequence[str],
                       spec: MergeSpec, comparisons, partitions: int):
   """(the batch's sample: (rows read, table of its VendorSample rows);
-  [(partition, ("tf", source, column, table of (value, count)))]; the
-  compared columns it has) of one enriched batch
-  (matching.source_table)."""
+  [(partition, ("tf", source, column, table of (value, count)))]) of one
+  enriched batch (matching.source_table)."""
   compared = [c for c in single_columns(comparisons)
               if c.column in table.column_names]
   values = as_indexed(table, keep, spec, [c.column for c in compared])
@@ -81,7 +80,7 @@ def scoring_fragments(table: pa.Table, source: str, keep: Sequence[str],
       items.append((p, ("tf", source, c.column, pa.table({
           "value": uniq.filter(sel),
           "count": counts.field("counts").filter(sel)}))))
-  return (table.num_rows, sample), items, [c.column for c in compared]
+  return (table.num_rows, sample), items
 
 
 def tf_probes(batch_id, original: OriginalSide, comparisons,

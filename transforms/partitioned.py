@@ -144,8 +144,7 @@ class _EnrichedFragments(beam.DoFn):
   fuzzy key, the batch's CodeCounts, tagged `code_counts` ((source, key
   name), counts). With `scoring`, its compared columns' counts too
   (partition, ("tf", ...)), and tagged `samples` (source, its part of the
-  VendorSample) and `tf_sums` ((source, column), (0, 0)): every column
-  the source has gets a sum (partition_scores.py)."""
+  VendorSample: partition_scores.py)."""
 
   def __init__(self, source: EnrichedSpec, spec: MergeSpec, mapped_header,
                partitions: int, folder, scoring: bool = False):
@@ -181,13 +180,10 @@ class _EnrichedFragments(beam.DoFn):
             (self._source.name, key.name), code_counts)))
     yield from counts
     if self._comparisons is not None:
-      sample, tf_items, columns = partition_scores.scoring_fragments(
+      sample, tf_items = partition_scores.scoring_fragments(
           table, self._source.name, self._cols.keep, self._spec,
           self._comparisons, self._partitions)
       yield beam.pvalue.TaggedOutput("samples", (self._source.name, sample))
-      for column in columns:
-        yield beam.pvalue.TaggedOutput("tf_sums", (
-            (self._source.name, column), (0, 0)))
       yield from tf_items
     owner[owner == self._partitions] = 0  # no key at all: counted in 0
     for p in range(self._partitions):
@@ -695,6 +691,8 @@ class PartitionedMerge(beam.PTransform):
     code_counts, samples, tf_sums = [], [], []
     source_keys = {}
     scoring = spec.scoring
+    compared = {m.column for c in comparisons_of(spec)
+                for m in c.members or (c,)}
     for s in self._sources:
       source, mapped = s.spec, s.mapped_header
       cols = SourceColumns.of(source, spec, mapped)
@@ -705,12 +703,15 @@ class PartitionedMerge(beam.PTransform):
       out = s.rows | f"Fragments[{source.name}]" >> beam.ParDo(
           _EnrichedFragments(source, spec, mapped, partitions,
                              self._folder, scoring)).with_outputs(
-                                 "code_counts", "samples", "tf_sums",
+                                 "code_counts", "samples",
                                  main="fragments")
       fragments.append(out.fragments)
       code_counts.append(out.code_counts)
       samples.append(out.samples)
-      tf_sums.append(out.tf_sums)
+      # Every compared column the source has gets a sum, rows or not (the
+      # broadcast join's VendorSide counts every column of its index).
+      tf_sums += [((source.name, c), (0, 0)) for c in cols.wanted
+                  if c in compared]
     probes = original | "Probes" >> beam.ParDo(
         _Probes(spec, sorted(key_names), partitions, self._folder,
                 self._reread is not None, scoring)).with_outputs(
@@ -746,7 +747,9 @@ class PartitionedMerge(beam.PTransform):
                            | "VendorSamples" >> beam.CombinePerKey(
                                partition_scores.VendorSampleFn())),
                        beam.pvalue.AsDict(
-                           (*tf_sums, joined.tf_sums)
+                           (original.pipeline
+                            | "EveryColumnSum" >> beam.Create(tf_sums),
+                            joined.tf_sums)
                            | "AllTfSums" >> beam.Flatten()
                            | "TfSums" >> beam.CombinePerKey(
                                partition_scores.SumPairs())))
