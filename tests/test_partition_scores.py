@@ -12,7 +12,7 @@ import os
 import tempfile
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import files_in
@@ -44,6 +44,23 @@ def write(path, header, rows):
     f.write(buf.getvalue())
 
 
+# Found by this test: with `spread`, a partition without a wide duplicate
+# group answers without some spread columns.
+@example(crm=[("Ann", "Nolan", "ann@acme.com", "555-201-3344", "Acme", ""),
+              ("Anne", "Nolan-Smith", "info@acme.com", "", "", "Denver")],
+         vendor=[("Bri", "Nolan-Smith", "ann@acme.com", "555-201-3344",
+                  "Acme", "Denver"),
+                 ("Bri", "Nolan-Smith", "ann@acme.com", "555 999 0000", "",
+                  ""),
+                 ("Ann", "Reyes", "info@acme.com", "", "Acme", ""),
+                 ("Anne", "Nolan", "info@acme.com", "555 999 0000", "Acme",
+                  ""),
+                 ("Bob", "", "ann@acme.com", "", "Globex", "Boston")],
+         batch_rows=4, partitions=4, duplicates="spread")
+# And this one: a vendor file with no rows.
+@example(crm=[("Ann", "Nolan", "ann@acme.com", "555-201-3344", "Acme",
+               "Boston")], vendor=[], batch_rows=1, partitions=1,
+         duplicates="first")
 @settings(max_examples=6, deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(crm=st.lists(PERSON, min_size=1, max_size=14),

@@ -190,6 +190,13 @@ class AnswerSide:
         self.values[c.column] = prepared(table.column(name), c, region)
 
 
+def _scoring_columns(table: pa.Table) -> pa.Table:
+  return table.select([c for c in table.column_names
+                       if c.startswith(EVIDENCE) or c in (
+                           VENDOR_ID_COL, GROUP_COL, RANK_COL, FILE_COL,
+                           LINE_COL)])
+
+
 def pairs_from_answers(source: str, spec: MergeSpec, comparisons,
                        original: OriginalSide,
                        by_key: Dict[int, List[Tuple[np.ndarray, pa.Table]]],
@@ -201,6 +208,11 @@ def pairs_from_answers(source: str, spec: MergeSpec, comparisons,
   (rows, count) answers of its values; `sample`: the source's
   VendorSampleFn output; `sums`: column -> (squares, filled) over the
   source."""
+  # What scoring reads of the answers: a partition without a wide
+  # duplicate group lacks some spread columns, so the answers' other
+  # columns may differ.
+  by_key = {k: [(rows, _scoring_columns(table)) for rows, table in answers]
+            for k, answers in by_key.items()}
   rows_l, at_l, keys_l, tables = [], [], [], []
   base = 0
   proposed = np.zeros(original.num_rows, bool)
