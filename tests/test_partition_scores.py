@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import files_in
+from test_scoring import RECOMMENDED
 from crmsync.pipelines.cli import main
 
 FIRST = st.sampled_from(["Ann", "Anne", "Bob", "Robert", "Bri", "", "Zed"])
@@ -28,13 +29,7 @@ COMPANY = st.sampled_from(["Acme", "Acme Inc.", "Globex", ""])
 CITY = st.sampled_from(["Boston", "Denver", ""])
 PERSON = st.tuples(FIRST, LAST, EMAIL, PHONE, COMPANY, CITY)
 
-KEYS = [
-    {"name": "email", "normalize": "email", "columns": ["Email"],
-     "confirm": ["First", "Last"]},
-    {"name": "phone", "normalize": "phone", "columns": ["Phone"],
-     "confirm": ["First", "Last"]},
-    {"name": "fuzzy", "normalize": "fuzzy",
-     "columns": ["First", "Last", "Company", "City"]}]
+KEYS = RECOMMENDED  # email and phone with confirm, then the fuzzy key
 
 
 def write(path, header, rows):
