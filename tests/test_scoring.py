@@ -433,7 +433,8 @@ def test_a_form_with_only_a_surname_goes_to_none_of_a_family(
 
 
 @pytest.mark.parametrize("join", ["broadcast", "partitioned"])
-def test_namesakes_in_one_town_each_get_their_own_form(job, cli, tmp_path, join):
+def test_namesakes_in_one_town_each_get_their_own_form(job, cli, tmp_path,
+                                                       join):
   """pseudopeople's sample town has two Timothy Bates, at 1743 banana river
   blvd and 7480 stafford ave; the W-2 file has two, one at 1743 banana
   river blvd and one (the stafford ave one, moved) at 121 highland road.

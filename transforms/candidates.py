@@ -6,8 +6,11 @@ vendor row holding the same normalised value, the fuzzy key (for rows no
 exact key proposed anything) the rows sharing its phonetic blocks. Each
 candidate pair is then compared on every compared column
 (transforms/comparisons.py), so a key is evidence, weighed with the rest,
-not a verdict. Random pairs (sampled original rows, each with a few vendor
-rows picked by a stable hash) are compared too, for the u probabilities.
+not a verdict. Random pairs (sampled original rows, each with a few rows
+of a sample of vendor rows, all picked by stable hashes) are compared too,
+for the u probabilities. Everything here names vendor rows by their
+identity (matching.vendor_identities) and is rebuilt the same way by the
+partitioned join (transforms/partition_scores.py).
 """
 
 import threading
@@ -253,8 +256,9 @@ def synthesised_members(index: EnrichedIndex, rows: np.ndarray,
                         hits: np.ndarray):
   """(rows, member rows, the synthesised row): for hits on a row
   synthesised from vendor rows sharing the key's value, each member too.
-  The synthesised row carries one member's names; at a shared inbox in the vendor file the others are
-  other people, and each must be compared as itself."""
+  The synthesised row carries one member's names; at a shared inbox in the
+  vendor file the others are other people, and each must be compared as
+  itself."""
   synthesised = np.flatnonzero(hits >= index.rows_read)
   if not synthesised.size:
     empty = np.zeros(0, np.int64)
