@@ -273,13 +273,19 @@ def pairs_from_answers(source: str, spec: MergeSpec, comparisons,
       tf[found] = np.log2(answer.column("count").to_numpy() /
                           max(sums[column][1], 1))
     original_tf[column] = tf
-  take = pa.array(at, pa.int64())
+  # Each vendor row once (partitions answer a fuzzy candidate once per
+  # shared block, and a row may be a candidate of many): its values are
+  # prepared once per batch.
+  _, once, found = np.unique(vendor_ids[first], return_index=True,
+                             return_inverse=True)
+  vendor = table.take(pa.array(at[once], pa.int64()))
+  take = pa.array(found.ravel(), pa.int64())
   return candidate_pairs(
       source, spec, comparisons, original,
-      AnswerSide(table, comparisons, spec.phone_region), rows, at, by,
-      groups[first], vendor_ids[first],
-      table.column(FILE_COL).take(take).to_numpy(),
-      table.column(LINE_COL).take(take).to_numpy(), original_tf,
+      AnswerSide(vendor, comparisons, spec.phone_region), rows,
+      found.ravel(), by, groups[first], vendor_ids[first],
+      vendor.column(FILE_COL).take(take).to_numpy(),
+      vendor.column(LINE_COL).take(take).to_numpy(), original_tf,
       vendor_sample(sample, comparisons, spec.phone_region), vendor_rows,
       {c: tf_mean(*sums[c]) for c in sums}, supplied)
 
