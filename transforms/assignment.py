@@ -214,6 +214,15 @@ def _mixed_groups(ids, vendor, groups, weight) -> np.ndarray:
   return mixed
 
 
+def _pair_order(ids: np.ndarray, vendor_ids: np.ndarray) -> np.ndarray:
+  """The order that sorts pairs by (original, vendor) identity: none to
+  do when they come sorted."""
+  if ((ids[1:] > ids[:-1]) |
+      ((ids[1:] == ids[:-1]) & (vendor_ids[1:] > vendor_ids[:-1]))).all():
+    return np.arange(ids.size)
+  return np.lexsort((vendor_ids, ids))
+
+
 def _dense(vendor_ids: np.ndarray, groups: np.ndarray):
   """(vendor rows, their groups (-1: none), the first synthesised row)
   numbered 0.. in the order of their identities: own rows in file order,
@@ -237,12 +246,15 @@ def decide(batches: List[CandidatePairs], spec: MergeSpec
   confirm_keys = np.array([bool(k.confirm) for k in spec.keys])
   out = {}
   for source in sorted({b.source for b in batches}):
-    mine = [b for b in batches if b.source == source]
+    # Each batch's pairs come sorted by (row, vendor identity), and batches
+    # do not overlap: in the order of their first row, they need no sort.
+    mine = sorted((b for b in batches if b.source == source),
+                  key=lambda b: b.ids[0] if b.ids.size else -1)
 
     def joined(field):
       return np.concatenate([getattr(b, field) for b in mine])
     ids, vendor_ids = joined("ids"), joined("vendor")
-    order = np.lexsort((vendor_ids, ids))
+    order = _pair_order(ids, vendor_ids)
     ids, vendor_ids, keys = ids[order], vendor_ids[order], joined("keys")[
         order]
     vendor, groups, own_rows = _dense(vendor_ids, joined("groups")[order])
