@@ -32,7 +32,7 @@ from crmsync.transforms.comparisons import (NULL, Comparison, comparisons_of,
 from crmsync.transforms.matching import (BatchKeys, EnrichedIndex,
                                          KeyLookup, batch_identities,
                                          lookup_rows)
-from crmsync.transforms.rows import RowBatch
+from crmsync.transforms.rows import RowBatch, contiguous
 from crmsync.transforms.spec import MergeSpec
 
 # For the u probabilities, sampled original rows are paired with
@@ -93,7 +93,12 @@ class VendorSide:
                 if c.column in table.column_names]
 
     def prepare(c):
-      values = prepared(table.column(c.column), c, region)
+      values = _from_fuzzy_index(index, c, preparation(c))
+      if values is None:
+        values = prepared(table.column(c.column), c, region)
+      else:  # the rows synthesised for duplicates are prepared here
+        values = pa.concat_arrays([values, prepared(
+            table.column(c.column).slice(own), c, region)])
       return values, TermCounts.of(values.slice(0, own))
     # Column by column on a thread per core: the batches' threads wait for
     # it, and the kernels release the GIL.
@@ -109,6 +114,17 @@ class VendorSide:
     self.sample = VendorSample(
         {c: v.take(pa.array(sample)) for c, v in self.values.items()},
         ids[sample])
+
+
+def _from_fuzzy_index(index: EnrichedIndex, c: Comparison, how):
+  """A column's own rows as the fuzzy key's index prepared them, where it
+  did so the way the comparison does (else None)."""
+  for fuzzy in index.fuzzy.values():
+    for column, kind, values in zip(fuzzy.columns, fuzzy.kinds,
+                                    fuzzy.fields):
+      if column == c.column and how == ("prepare", kind):
+        return contiguous(values)
+  return None
 
 
 class TermCounts:

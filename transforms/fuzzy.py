@@ -172,7 +172,7 @@ class FuzzyIndex:
     self.hashes, self.rows = hashes[~common], rows[~common]
     self.fields, self.codes = values.fields, values.codes
     self.identities = identities  # (file, offset) per row: ties go first
-    self.kinds = key.normalizers
+    self.columns, self.kinds = key.columns, key.normalizers
     self.threshold = key.fuzzy.threshold
     self.dropped_blocks = int((block_sizes > key.fuzzy.max_block).sum())
 
