@@ -7,6 +7,7 @@ every call; a dict of Python strings costs ten times the memory).
 """
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
@@ -15,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crmsync.transforms import multi_value, normalizers, validity
+from crmsync.transforms.ahead import default_threads
 from crmsync.transforms.comparisons import prepare_as
 from crmsync.transforms.fuzzy import FuzzyIndex, FuzzyValues, fuzzy_index
 from crmsync.transforms.hashing import (in_sorted, mix64, sorted_unique,
@@ -262,15 +264,21 @@ def index_from_tables(tables, source: EnrichedSpec, spec: MergeSpec,
   table = table.combine_chunks()
   n = table.num_rows
 
-  firsts, groups = {}, {}
-  fuzzy = {}
-  for key in keys:
+  def build(key):
     if key.fuzzy:
-      fuzzy[key.name] = fuzzy_index(table, key, spec.phone_region, n,
-                                    identities(table), partition,
-                                    (code_counts or {}).get(key.name))
+      return fuzzy_index(table, key, spec.phone_region, n, identities(table),
+                         partition, (code_counts or {}).get(key.name))
+    return _group_rows(table, key, spec)
+  # Key by key on a thread per core: they are independent, and mostly
+  # Arrow and numpy kernels.
+  with ThreadPoolExecutor(min(default_threads(), max(len(keys), 1))) as pool:
+    built = list(pool.map(build, keys))
+  firsts, groups, fuzzy = {}, {}, {}
+  for key, done in zip(keys, built):
+    if key.fuzzy:
+      fuzzy[key.name] = done
     else:
-      firsts[key.name], groups[key.name] = _group_rows(table, key, spec)
+      firsts[key.name], groups[key.name] = done
   written = apply_multi_value(table, keep, spec)
   # Key columns that are not kept still show in unmatched_enriched.csv.
   internal = table.select([FILE_COL, OFFSET_COL, LINE_COL] + key_columns)
