@@ -94,3 +94,55 @@ def test_both_joins_score_alike(crm, vendor, batch_rows, partitions,
     assert sorted(out["partitioned"]) == sorted(out["broadcast"])
     for name in out["broadcast"]:
       assert out["partitioned"][name] == out["broadcast"][name], name
+
+
+def test_a_kept_multi_valued_name_and_an_id_column_score_alike(tmp_path):
+  """A second source, keeping First and Company, whose Company cells hold
+  two values (the multi-value policy writes the first: the index holds it
+  as written, and both joins compare that), and a record-id key on a
+  column called `id`: both joins give the same bytes."""
+  root = str(tmp_path)
+  write(os.path.join(root, "crm.csv"),
+        ["id", "First", "Last", "Email", "Company", "City"], [
+            ["A1", "Ann", "Nolan", "ann@acme.com", "Acme", "Boston"],
+            ["A2", "Robert", "Reyes", "", "Globex", "Denver"],
+            ["A3", "Bri", "Ng", "", "", "Boston"]])
+  write(os.path.join(root, "vendor.csv"),
+        ["id", "First", "Last", "Email", "Company", "City", "Title"], [
+            ["", "Ann", "Nolan", "ann@acme.com", "Acme, Beta", "Boston",
+             "CTO"],
+            ["", "Bob", "Reyes", "", "Globex, Initech", "Denver", "CFO"],
+            ["A3", "Bridgette", "Ng", "", "", "", "VP"]])
+  write(os.path.join(root, "firms.csv"),
+        ["First", "Last", "Company", "City", "Industry"], [
+            ["Robert", "Reyes", "Globex, Acme", "Denver", "Energy"],
+            ["Ann", "Nolan", "Acme", "Boston", "Retail"]])
+  out = {}
+  for join in ("broadcast", "partitioned"):
+    config = {
+        "original": {"path": os.path.join(root, "crm.csv")},
+        "enriched": [
+            {"path": os.path.join(root, "vendor.csv"), "name": "vendor",
+             "keep": ["Title", "First", "Company"]},
+            {"path": os.path.join(root, "firms.csv"), "name": "firms",
+             "keep": ["Industry", "Company"]}],
+        "match": {"keys": [
+            {"name": "id", "normalize": "text", "columns": ["id"]},
+            KEYS[0], KEYS[-1]]},  # email with confirm, the fuzzy key
+        "multi_value": {"columns": {"Company": "first"}},
+        "join": join, "join_partitions": 3,
+        "output": {"path": os.path.join(root, join, "merged"),
+                   "shards": 1, "reports": os.path.join(root, join, "r"),
+                   "match_columns": True},
+    }
+    path = os.path.join(root, f"{join}.yaml")
+    with open(path, "w") as f:
+      yaml.safe_dump(config, f)
+    assert main(["run", path, "--quiet", "--batch_rows=2"]) == 0
+    out[join] = files_in(os.path.join(root, join),
+                         os.path.join(root, join, "r"))
+  weights = out["broadcast"]["match_weights.json"]
+  assert b'"column": "id"' in weights and b'"source": "firms"' in weights
+  assert sorted(out["partitioned"]) == sorted(out["broadcast"])
+  for name in out["broadcast"]:
+    assert out["partitioned"][name] == out["broadcast"][name], name

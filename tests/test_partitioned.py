@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from conftest import files_in, write_csv
-from crmsync.transforms.partitioned import partition_of, stable_hash
+from crmsync.transforms.hashing import partition_of, stable_hash
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, "data", "demo")
@@ -22,7 +22,7 @@ def test_stable_hash_is_deterministic_and_ignores_slicing():
   assert len(set(h[[1, 2, 3, 4, 5, 7]].tolist())) == 6
   assert h[0] == h[6] == 0  # empty and null: no key, hash 0
   assert (stable_hash(values[3:5]) == h[3:5]).all()
-  code = ("import pyarrow as pa; from crmsync.transforms.partitioned import "
+  code = ("import pyarrow as pa; from crmsync.transforms.hashing import "
           "stable_hash; print(stable_hash(pa.array(['a@b.co'])).tolist())")
   other = subprocess.run([sys.executable, "-c", code], capture_output=True,
                          text=True, cwd=ROOT, check=True)

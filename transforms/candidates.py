@@ -66,7 +66,9 @@ class CandidatePairs:
   # A hash of the original row's names (its name columns, prepared): two
   # original rows with the same hash may be one person entered twice.
   original_names: np.ndarray
-  log2_tf: np.ndarray  # float32: log2 of the vendor value's frequency
+  # float32: log2 of the frequency of the pair's value among the vendor's
+  # rows where it agrees exactly (NaN elsewhere: TermCounts.log2_tf)
+  log2_tf: np.ndarray
   random_counts: List[np.ndarray]  # per comparison: level -> count
   original_rows: int  # rows of the batch
   vendor_rows: int  # rows the source read
@@ -118,7 +120,11 @@ class VendorSide:
 
 def _from_fuzzy_index(index: EnrichedIndex, c: Comparison, how):
   """A column's own rows as the fuzzy key's index prepared them, where it
-  did so the way the comparison does (else None)."""
+  did so the way the comparison does (else None). Not a kept column: the
+  fuzzy key reads it as read, the index holds it as written (the
+  multi-value policy applied)."""
+  if c.column in index.source_columns.keep:
+    return None
   for fuzzy in index.fuzzy.values():
     for column, kind, values in zip(fuzzy.columns, fuzzy.kinds,
                                     fuzzy.fields):
@@ -317,7 +323,8 @@ def compare_pairs(comparisons: Sequence[Comparison], original: Dict,
   `values`, column -> the vendor rows' prepared values (a VendorSide);
   `original_tf`: column -> per original row, log2 of its value's frequency
   among the vendor's rows (TermCounts.log2_tf): where a pair agrees
-  exactly, the two values are one."""
+  exactly, the two values are one (not where it agrees crosswise, first
+  name with last: those get no term-frequency adjustment)."""
   shape = (len(comparisons), rows.size)
   out = np.full(shape, NULL, np.int8)
   tf = np.full(shape, np.nan, np.float32)
@@ -330,28 +337,31 @@ def compare_pairs(comparisons: Sequence[Comparison], original: Dict,
       continue
     out[i] = _column_levels(c, original, vendor, take_rows, take_found,
                             rows.size)
-  _swapped_names(comparisons, out, original, vendor, take_rows, take_found)
+  swapped = _swapped_names(comparisons, out, original, vendor, take_rows,
+                           take_found)
   for i, c in enumerate(comparisons):
     if c.kind != "place" and c.column in (original_tf or {}):
-      exact = out[i] == c.exact
+      exact = (out[i] == c.exact) & ~swapped
       tf[i, exact] = original_tf[c.column][rows[exact]]
   return out, tf
 
 
 def _swapped_names(comparisons, out, original, vendor, take_rows,
-                   take_found) -> None:
+                   take_found) -> np.ndarray:
   """Vendors swap first and last names: where both names disagree
-  straight and agree better crosswise, the crosswise levels count."""
+  straight and agree better crosswise, the crosswise levels count. Returns
+  which pairs that was (a mask)."""
+  swapped_pairs = np.zeros(out.shape[1], bool)
   names = [i for i, c in enumerate(comparisons) if c.kind == "name"]
   if len(names) != 2:
-    return
+    return swapped_pairs
   i, j = names
   a, b = comparisons[i], comparisons[j]
   todo = np.flatnonzero((out[i] != NULL) & (out[i] <= a.else_level) &
                         (out[j] != NULL) & (out[j] <= b.else_level))
   if not todo.size or any(c.column not in original or
                           c.column not in vendor.values for c in (a, b)):
-    return
+    return swapped_pairs
   at = pa.array(todo)
   rows, found = take_rows.take(at), take_found.take(at)
   # Crosswise, a given name meets a surname: compared by letters only.
@@ -363,6 +373,8 @@ def _swapped_names(comparisons, out, original, vendor, take_rows,
   for row, cross, c in ((i, ab, a), (j, ba, b)):  # onto c's own levels
     out[row, todo[swapped]] = np.where(cross[swapped] == NULL, NULL,
                                        cross[swapped] + c.else_level)
+  swapped_pairs[todo[swapped]] = True
+  return swapped_pairs
 
 
 class ScorePairs(AheadDoFn):

@@ -75,6 +75,11 @@ def _hash_chunk(values: pa.Array) -> np.ndarray:
   return h
 
 
+def partition_of(values: pa.Array, partitions: int) -> np.ndarray:
+  """The partition (0..partitions-1) of each value, by its stable hash."""
+  return (stable_hash(values) % np.uint64(partitions)).astype(np.int64)
+
+
 def mix64(values: np.ndarray) -> np.ndarray:
   """splitmix64 of 64-bit integers: a stable pseudo-random number for each
   (Steele, Lea and Flood, "Fast splittable pseudorandom number generators",

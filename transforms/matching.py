@@ -124,7 +124,7 @@ class EnrichedIndex:
                table: pa.Table, rows_read: int, lookups: Dict[str, KeyLookup],
                members: Dict[int, List[int]], cols: "SourceColumns",
                fuzzy: Dict[str, FuzzyIndex], spread: Dict[str, int],
-               vendor_ids: Optional[np.ndarray] = None):
+               vendor_ids: np.ndarray):
     self.name = name
     self.files = files
     self.columns = columns  # output columns it supplies, spread included
@@ -137,14 +137,15 @@ class EnrichedIndex:
     self.fuzzy = fuzzy  # key name -> FuzzyIndex of the source's own rows
     # Per row, its identity in the scoring model's pairs (vendor_identities).
     self.vendor_ids = vendor_ids
-    self._by_vendor_id = None
+    self._sorted_ids = None  # (order, vendor_ids in that order)
 
   def rows_of(self, vendor_ids: np.ndarray) -> np.ndarray:
     """The rows of these vendor identities (each must be in the index)."""
-    if self._by_vendor_id is None:
-      self._by_vendor_id = np.argsort(self.vendor_ids, kind="stable")
-    order = self._by_vendor_id
-    return order[np.searchsorted(self.vendor_ids[order], vendor_ids)]
+    if self._sorted_ids is None:  # a thread that races here sets the same
+      order = np.argsort(self.vendor_ids, kind="stable")
+      self._sorted_ids = (order, self.vendor_ids[order])
+    order, ids = self._sorted_ids
+    return order[np.searchsorted(ids, vendor_ids)]
 
   def rows(self, rows: np.ndarray) -> pa.Table:
     """Source rows as the reports list them: file rank, line, then the kept
@@ -271,8 +272,11 @@ def index_from_tables(tables, source: EnrichedSpec, spec: MergeSpec,
     return _group_rows(table, key, spec)
   # Key by key on a thread per core: they are independent, and mostly
   # Arrow and numpy kernels.
-  with ThreadPoolExecutor(min(default_threads(), max(len(keys), 1))) as pool:
-    built = list(pool.map(build, keys))
+  if len(keys) > 1:
+    with ThreadPoolExecutor(min(default_threads(), len(keys))) as pool:
+      built = list(pool.map(build, keys))
+  else:
+    built = [build(key) for key in keys]
   firsts, groups, fuzzy = {}, {}, {}
   for key, done in zip(keys, built):
     if key.fuzzy:

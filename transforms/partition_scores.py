@@ -9,7 +9,7 @@ gathers:
 - term frequencies: each enriched batch sends, per compared column, its
   values' counts to the partitions their hashes pick; an original batch
   sends its values there too, and gets back their counts among the whole
-  source (`term_counts`, `count_answers`). The partitions' sums of squared
+  source (`term_counts`, `count_answer`). The partitions' sums of squared
   counts add up to the mean term frequency (a side input);
 - the random pairs' vendor rows: each batch's rows with the smallest stable
   hashes, combined into the source's (`VendorSampleFn`, a side input);
@@ -33,18 +33,15 @@ from crmsync.transforms.candidates import (VENDOR_SAMPLE, CandidatePairs,
                                            single_columns, tf_columns,
                                            tf_mean)
 from crmsync.transforms.columns import (EVIDENCE, FILE_COL, GROUP_COL,
-                                        LINE_COL, RANK_COL, VENDOR_ID_COL)
+                                        LINE_COL, RANK_COL, VENDOR_ID_COL,
+                                        internal)
 from crmsync.transforms.comparisons import prepared
 from crmsync.transforms.fuzzy import top_candidates
-from crmsync.transforms.hashing import stable_hash
+from crmsync.transforms.hashing import partition_of
 from crmsync.transforms.matching import apply_multi_value, identities
 from crmsync.transforms.spec import MergeSpec
 
-SAMPLE_ID = "id"  # the vendor identity column of a VendorSampleFn table
-
-
-def _partition_of(values: pa.Array, partitions: int) -> np.ndarray:
-  return (stable_hash(values) % np.uint64(partitions)).astype(np.int64)
+SAMPLE_ID = internal("sample_id")  # a VendorSampleFn table's identities
 
 
 def as_indexed(table: pa.Table, keep: Sequence[str], spec: MergeSpec,
@@ -74,7 +71,7 @@ def scoring_fragments(table: pa.Table, source: str, keep: Sequence[str],
     counts = pc.value_counts(prepared(values[c.column], c,
                                       spec.phone_region).drop_null())
     uniq = counts.field("values")
-    parts = _partition_of(uniq, partitions)
+    parts = partition_of(uniq, partitions)
     for p in np.unique(parts).tolist():
       sel = pa.array(parts == p)
       items.append((p, ("tf", source, c.column, pa.table({
@@ -96,7 +93,7 @@ def tf_probes(batch_id, original: OriginalSide, comparisons,
     valid = pc.is_valid(values).to_numpy(zero_copy_only=False)
     rows = np.flatnonzero(valid)
     values = values.filter(pa.array(valid))
-    parts = _partition_of(values, partitions)
+    parts = partition_of(values, partitions)
     for p in np.unique(parts).tolist():
       sel = parts == p
       items.append((p, ("tf_probe", batch_id, column, pa.table({
@@ -200,14 +197,15 @@ def _scoring_columns(table: pa.Table) -> pa.Table:
 def pairs_from_answers(source: str, spec: MergeSpec, comparisons,
                        original: OriginalSide,
                        by_key: Dict[int, List[Tuple[np.ndarray, pa.Table]]],
-                       counts: Dict[str, List[pa.Table]], sample,
+                       counts: Dict[str, List[pa.Table]],
+                       vendor_rows: int, sample: VendorSample,
                        sums: Dict[str, Tuple[int, int]],
                        supplied) -> CandidatePairs:
   """One batch's CandidatePairs with one source, from its answers: `by_key`:
   key position -> (original rows, answer table); `counts`: column -> the
-  (rows, count) answers of its values; `sample`: the source's
-  VendorSampleFn output; `sums`: column -> (squares, filled) over the
-  source."""
+  (rows, count) answers of its values; `vendor_rows`: the rows the source
+  read; `sample`: its VendorSample (vendor_sample); `sums`: column ->
+  (squares, filled) over the source."""
   # What scoring reads of the answers: a partition without a wide
   # duplicate group lacks some spread columns, so the answers' other
   # columns may differ.
@@ -262,7 +260,6 @@ def pairs_from_answers(source: str, spec: MergeSpec, comparisons,
   groups = table.column(GROUP_COL).to_numpy()[at]
   first = first_per_pair(rows, vendor_ids, by, groups)
   rows, at, by = rows[first], at[first], by[first]
-  vendor_rows = sample[0]
   original_tf = {}
   for column in tf_columns(comparisons):
     if column not in sums or column not in original.values:
@@ -286,12 +283,12 @@ def pairs_from_answers(source: str, spec: MergeSpec, comparisons,
       found.ravel(), by, groups[first], vendor_ids[first],
       vendor.column(FILE_COL).take(take).to_numpy(),
       vendor.column(LINE_COL).take(take).to_numpy(), original_tf,
-      vendor_sample(sample, comparisons, spec.phone_region), vendor_rows,
+      sample, vendor_rows,
       {c: tf_mean(*sums[c]) for c in sums}, supplied)
 
 
 class DecisionView:
-  """A source's answers for one batch, as MatchSource.take_decisions reads
+  """A source's answers for one batch, as SourceMatch.take_decisions reads
   an index: `table` (the answers, their compared columns under their own
   names), `rows_of` (vendor identities -> rows of it)."""
 

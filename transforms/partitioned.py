@@ -45,13 +45,15 @@ import pyarrow.compute as pc
 from crmsync.transforms import claims, confirm, handoff, partition_scores
 from crmsync.transforms.assignment import decide
 from crmsync.transforms.broadcast import model_reports
-from crmsync.transforms.candidates import OriginalSide, synthesised_members
+from crmsync.transforms.candidates import (OriginalSide, single_columns,
+                                           synthesised_members)
 from crmsync.transforms.comparisons import comparisons_of
 from crmsync.transforms.claims import decide_claims, first_hits
 from crmsync.transforms.ahead import AheadDoFn
 from crmsync.transforms.csv_source import CsvSource
 from crmsync.transforms.fuzzy import CodeCounts, FuzzyValues, choose
-from crmsync.transforms.hashing import in_sorted, sorted_unique, stable_hash
+from crmsync.transforms.hashing import (in_sorted, partition_of,
+                                       sorted_unique)
 from crmsync.transforms.matching import (BatchKeys, SourceColumns,
                                          batch_identities, identities,
                                          index_from_tables, key_pairs,
@@ -118,10 +120,6 @@ def spill(items, folder, name: str):
     where = [out.add(packed(value)) for _, (*_, value) in items]
   for (key, (*head, _)), at in zip(items, where):
     yield key, (*head, at)
-
-
-def partition_of(values: pa.Array, partitions: int) -> np.ndarray:
-  return _part(stable_hash(values), partitions)
 
 
 def _part(hashes: np.ndarray, partitions: int) -> np.ndarray:
@@ -199,7 +197,8 @@ class _EnrichedFragments(beam.DoFn):
 class _Probes(AheadDoFn):
   """Original RowBatch -> (batch id, the batch: where to re-read it, or
   its table) and, per cascade key, the rows' key values to their
-  partitions: (partition, ("probe", ...))."""
+  partitions: (partition, ("probe", ...)); with `scoring`, its values of
+  the columns with term frequencies too: (partition, ("tf_probe", ...))."""
 
   def __init__(self, spec: MergeSpec, key_names: Sequence[str],
                partitions: int, folder, reread: bool, scoring: bool = False):
@@ -292,7 +291,9 @@ def _answer(index, found: np.ndarray, evidence, columns) -> pa.Table:
 
 
 class _JoinPartition(AheadDoFn):
-  """One partition: index its enriched rows, answer its probes."""
+  """One partition: index its enriched rows, answer its probes. With
+  scoring, also sum its term counts (tagged `tf_sums`) and answer the
+  original's values with them (`term_counts`)."""
 
   def __init__(self, sources: Sequence[EnrichedSpec], spec: MergeSpec,
                headers: Dict[str, Sequence[str]], files: Dict[str, List[str]],
@@ -302,8 +303,8 @@ class _JoinPartition(AheadDoFn):
     self._cols = {s.name: SourceColumns.of(s, spec, headers[s.name])
                   for s in sources}
     self._files, self._folder = files, folder
-    self._compared = ([c.column for c in comparisons_of(spec)
-                       for c in c.members or (c,)] if scoring else None)
+    self._compared = ([c.column for c in single_columns(comparisons_of(spec))]
+                      if scoring else None)
 
   def prepare(self, element):
     p, items = element
@@ -389,9 +390,10 @@ class _JoinPartition(AheadDoFn):
             found = np.concatenate([found, m_found])
           scores = np.ones(rows.size)
         if rows.size:
-          evidence = confirm.evidence_columns(
-              self._spec, key, index.table.column_names)
-          if self._compared is not None:
+          if self._compared is None:
+            evidence = confirm.evidence_columns(
+                self._spec, key, index.table.column_names)
+          else:  # the model compares them all
             evidence = [c for c in dict.fromkeys(self._compared)
                         if c in index.table.column_names]
           answer = _answer(index, found, evidence, index.columns)
@@ -561,6 +563,14 @@ class _ScoreBatches(_Assemble):
   def setup(self):
     super().setup()
     self._comparisons = comparisons_of(self._spec)
+    self._samples = {}  # source -> its VendorSample, prepared once
+
+  def _sample(self, name: str, samples):
+    if name not in self._samples:  # a thread that races here sets the same
+      self._samples[name] = partition_scores.vendor_sample(
+          samples.get(name, (0, None)), self._comparisons,
+          self._spec.phone_region)
+    return self._samples[name]
 
   def work(self, element, samples, sums) -> list:
     batch, by_source = self._answers(element)
@@ -575,7 +585,8 @@ class _ScoreBatches(_Assemble):
                 for k, answers in by_source.get(name, {}).items()}
       out.append(partition_scores.pairs_from_answers(
           name, self._spec, self._comparisons, original, by_key,
-          counts.get(name, {}), samples.get(name, (0, None)),
+          counts.get(name, {}), samples.get(name, (0, None))[0],
+          self._sample(name, samples),
           {column: v for (source, column), v in sums.items()
            if source == name}, self._supplied[name]))
     return out
@@ -691,8 +702,7 @@ class PartitionedMerge(beam.PTransform):
     code_counts, samples, tf_sums = [], [], []
     source_keys = {}
     scoring = spec.scoring
-    compared = {m.column for c in comparisons_of(spec)
-                for m in c.members or (c,)}
+    compared = {c.column for c in single_columns(comparisons_of(spec))}
     for s in self._sources:
       source, mapped = s.spec, s.mapped_header
       cols = SourceColumns.of(source, spec, mapped)

@@ -91,7 +91,8 @@ class Model:
                      log2_tf: Optional[np.ndarray] = None) -> np.ndarray:
     """Each column's share of each pair's match weight (comparisons x
     pairs): levels (int8, NULL for a blank side) and log2_tf (float32: log2
-    of the vendor value's frequency where the level is exact, else NaN)."""
+    of the pair's value's frequency among the vendor's rows where the level
+    is exact, else NaN)."""
     levels = neutral_else(levels, self.comparisons, self.supplied)
     out = np.zeros(levels.shape, np.float64)
     for c, lw in enumerate(self.level_weights()):
