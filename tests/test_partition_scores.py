@@ -70,30 +70,14 @@ def test_both_joins_score_alike(crm, vendor, batch_rows, partitions,
           [[str(i)] + list(p) for i, p in enumerate(crm)])
     write(os.path.join(root, "vendor.csv"), header + ["Title"],
           [list(p) + [f"T{i}"] for i, p in enumerate(vendor)])
-    out = {}
-    for join in ("broadcast", "partitioned"):
-      config = {
-          "original": {"path": os.path.join(root, "crm.csv")},
-          "enriched": [{"path": os.path.join(root, "vendor.csv"),
-                        "name": "vendor", "keep": ["Title"]}],
-          "match": {"keys": KEYS},
-          "duplicates": duplicates,
-          "join": join, "join_partitions": partitions,
-          "output": {"path": os.path.join(root, join, "merged"),
-                     "shards": 2, "reports": os.path.join(root, join, "r"),
-                     "match_columns": True},
-      }
-      path = os.path.join(root, f"{join}.yaml")
-      with open(path, "w") as f:
-        yaml.safe_dump(config, f)
-      assert main(["run", path, "--quiet",
-                   f"--batch_rows={batch_rows}"]) == 0
-      out[join] = files_in(os.path.join(root, join),
-                           os.path.join(root, join, "r"))
-    assert "match_weights.json" in out["broadcast"]
-    assert sorted(out["partitioned"]) == sorted(out["broadcast"])
-    for name in out["broadcast"]:
-      assert out["partitioned"][name] == out["broadcast"][name], name
+    out = run_both_joins(root, {
+        "original": {"path": os.path.join(root, "crm.csv")},
+        "enriched": [{"path": os.path.join(root, "vendor.csv"),
+                      "name": "vendor", "keep": ["Title"]}],
+        "match": {"keys": KEYS},
+        "duplicates": duplicates, "join_partitions": partitions,
+        "output": {"shards": 2, "match_columns": True}}, batch_rows)
+    assert "match_weights.json" in out
 
 
 def test_a_kept_multi_valued_name_and_an_id_column_score_alike(tmp_path):
@@ -117,32 +101,38 @@ def test_a_kept_multi_valued_name_and_an_id_column_score_alike(tmp_path):
         ["First", "Last", "Company", "City", "Industry"], [
             ["Robert", "Reyes", "Globex, Acme", "Denver", "Energy"],
             ["Ann", "Nolan", "Acme", "Boston", "Retail"]])
+  out = run_both_joins(root, {
+      "original": {"path": os.path.join(root, "crm.csv")},
+      "enriched": [
+          {"path": os.path.join(root, "vendor.csv"), "name": "vendor",
+           "keep": ["Title", "First", "Company"]},
+          {"path": os.path.join(root, "firms.csv"), "name": "firms",
+           "keep": ["Industry", "Company"]}],
+      "match": {"keys": [
+          {"name": "id", "normalize": "text", "columns": ["id"]},
+          KEYS[0], KEYS[-1]]},  # email with confirm, the fuzzy key
+      "multi_value": {"columns": {"Company": "first"}},
+      "join_partitions": 3,
+      "output": {"shards": 1, "match_columns": True}}, 2)
+  weights = out["match_weights.json"]
+  assert b'"column": "id"' in weights and b'"source": "firms"' in weights
+
+
+def run_both_joins(root: str, config: dict, batch_rows: int) -> dict:
+  """Runs `config` with each join (output under root/<join>); asserts that
+  both wrote the same files, byte for byte; returns them by name."""
   out = {}
   for join in ("broadcast", "partitioned"):
-    config = {
-        "original": {"path": os.path.join(root, "crm.csv")},
-        "enriched": [
-            {"path": os.path.join(root, "vendor.csv"), "name": "vendor",
-             "keep": ["Title", "First", "Company"]},
-            {"path": os.path.join(root, "firms.csv"), "name": "firms",
-             "keep": ["Industry", "Company"]}],
-        "match": {"keys": [
-            {"name": "id", "normalize": "text", "columns": ["id"]},
-            KEYS[0], KEYS[-1]]},  # email with confirm, the fuzzy key
-        "multi_value": {"columns": {"Company": "first"}},
-        "join": join, "join_partitions": 3,
-        "output": {"path": os.path.join(root, join, "merged"),
-                   "shards": 1, "reports": os.path.join(root, join, "r"),
-                   "match_columns": True},
-    }
+    config = dict(config, join=join, output=dict(
+        config["output"], path=os.path.join(root, join, "merged"),
+        reports=os.path.join(root, join, "r")))
     path = os.path.join(root, f"{join}.yaml")
     with open(path, "w") as f:
       yaml.safe_dump(config, f)
-    assert main(["run", path, "--quiet", "--batch_rows=2"]) == 0
+    assert main(["run", path, "--quiet", f"--batch_rows={batch_rows}"]) == 0
     out[join] = files_in(os.path.join(root, join),
                          os.path.join(root, join, "r"))
-  weights = out["broadcast"]["match_weights.json"]
-  assert b'"column": "id"' in weights and b'"source": "firms"' in weights
   assert sorted(out["partitioned"]) == sorted(out["broadcast"])
   for name in out["broadcast"]:
     assert out["partitioned"][name] == out["broadcast"][name], name
+  return out["broadcast"]
