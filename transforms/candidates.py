@@ -139,12 +139,14 @@ class TermCounts:
 
   def __init__(self, values: pa.Array, counts: np.ndarray, filled: int):
     self.values, self.counts, self.filled = values, counts, filled
-    # Looked up once per batch: a KeyLookup, not pyarrow's index_in, which
-    # would build a hash table of every value on each call.
-    self._lookup = KeyLookup(values, np.arange(len(values)))
+    self._lookup = None  # built on the first find (a place's never is)
 
   def find(self, values: pa.Array) -> np.ndarray:
     """The position of each value among `values` (-1: none holds it)."""
+    if self._lookup is None:  # a thread that races here builds the same
+      # A KeyLookup, built once: pyarrow's index_in would build a hash
+      # table of every value on each call.
+      self._lookup = KeyLookup(self.values, np.arange(len(self.values)))
     return self._lookup.find(values)
 
   @classmethod
@@ -425,11 +427,10 @@ class OriginalSide:
   its compared columns' prepared values, its rows' identities, lines and
   a hash of their names."""
 
-  def __init__(self, batch: RowBatch, spec: MergeSpec, comparisons,
-               keys: Optional[BatchKeys] = None):
+  def __init__(self, batch: RowBatch, spec: MergeSpec, comparisons):
     table = batch.table
     self.num_rows = table.num_rows
-    self.keys = keys or BatchKeys(table, spec)
+    self.keys = BatchKeys(table, spec)
     self.values = {c.column: self.keys.column(c.column, preparation(c))
                    for c in single_columns(comparisons)
                    if c.column in table.column_names}

@@ -77,7 +77,12 @@ def _hash_chunk(values: pa.Array) -> np.ndarray:
 
 def partition_of(values: pa.Array, partitions: int) -> np.ndarray:
   """The partition (0..partitions-1) of each value, by its stable hash."""
-  return (stable_hash(values) % np.uint64(partitions)).astype(np.int64)
+  return hash_partition(stable_hash(values), partitions)
+
+
+def hash_partition(hashes: np.ndarray, partitions: int) -> np.ndarray:
+  """The partition (0..partitions-1) of each 64-bit hash."""
+  return (hashes % np.uint64(partitions)).astype(np.int64)
 
 
 def mix64(values: np.ndarray) -> np.ndarray:

@@ -35,10 +35,11 @@ from crmsync.transforms.candidates import (VENDOR_SAMPLE, CandidatePairs,
 from crmsync.transforms.columns import (EVIDENCE, FILE_COL, GROUP_COL,
                                         LINE_COL, RANK_COL, VENDOR_ID_COL,
                                         internal)
-from crmsync.transforms.comparisons import prepared
+from crmsync.transforms.comparisons import prepared, preparation
 from crmsync.transforms.fuzzy import top_candidates
 from crmsync.transforms.hashing import partition_of
-from crmsync.transforms.matching import apply_multi_value, identities
+from crmsync.transforms.matching import (BatchKeys, apply_multi_value,
+                                         identities)
 from crmsync.transforms.spec import MergeSpec
 
 SAMPLE_ID = internal("sample_id")  # a VendorSampleFn table's identities
@@ -80,16 +81,18 @@ def scoring_fragments(table: pa.Table, source: str, keep: Sequence[str],
   return (table.num_rows, sample), items
 
 
-def tf_probes(batch_id, original: OriginalSide, comparisons,
+def tf_probes(batch_id, table: pa.Table, keys: BatchKeys, comparisons,
               partitions: int):
   """[(partition, ("tf_probe", batch id, column, table of (rows, values)))]
-  of an original batch: its values of the columns with term frequencies
-  (candidates.tf_columns), sent where their counts are."""
+  of an original batch (`table`, its matching.BatchKeys `keys`): its values
+  of the columns with term frequencies (candidates.tf_columns), prepared as
+  OriginalSide prepares them, sent where their counts are."""
   items = []
+  by_column = {c.column: c for c in comparisons}
   for column in tf_columns(comparisons):
-    if column not in original.values:
+    if column not in table.column_names:
       continue
-    values = original.values[column]
+    values = keys.column(column, preparation(by_column[column]))
     valid = pc.is_valid(values).to_numpy(zero_copy_only=False)
     rows = np.flatnonzero(valid)
     values = values.filter(pa.array(valid))

@@ -52,8 +52,8 @@ from crmsync.transforms.claims import decide_claims, first_hits
 from crmsync.transforms.ahead import AheadDoFn
 from crmsync.transforms.csv_source import CsvSource
 from crmsync.transforms.fuzzy import CodeCounts, FuzzyValues, choose
-from crmsync.transforms.hashing import (in_sorted, partition_of,
-                                       sorted_unique)
+from crmsync.transforms.hashing import (hash_partition, in_sorted,
+                                       partition_of, sorted_unique)
 from crmsync.transforms.matching import (BatchKeys, SourceColumns,
                                          batch_identities, identities,
                                          index_from_tables, key_pairs,
@@ -122,16 +122,12 @@ def spill(items, folder, name: str):
     yield key, (*head, at)
 
 
-def _part(hashes: np.ndarray, partitions: int) -> np.ndarray:
-  return (hashes % np.uint64(partitions)).astype(np.int64)
-
-
 def _routes(table, key, spec: MergeSpec, partitions: int):
   """(partition, row) of every key value (fuzzy: block code) of a table,
   and for a fuzzy key its CodeCounts (else None)."""
   if key.fuzzy:
     values = FuzzyValues.of(table, key, spec.phone_region)
-    return (_part(values.hashes, partitions), values.rows,
+    return (hash_partition(values.hashes, partitions), values.rows,
             CodeCounts.of(values))
   values, rows = key_pairs(table, key, spec)
   return partition_of(values, partitions), rows, None
@@ -225,8 +221,7 @@ class _Probes(AheadDoFn):
         yield beam.pvalue.TaggedOutput("batches", item)
     probes, keys = [], BatchKeys(table, self._spec)
     if self._comparisons is not None:  # its values' term frequencies
-      original = OriginalSide(batch, self._spec, self._comparisons, keys)
-      probes += partition_scores.tf_probes(batch_id, original,
+      probes += partition_scores.tf_probes(batch_id, table, keys,
                                            self._comparisons,
                                            self._partitions)
     for k, key in self._keys:
@@ -254,7 +249,7 @@ class _Probes(AheadDoFn):
     compared values. Rows an exact key matches are sent too: which ones
     those are is only known once the answers meet."""
     values = FuzzyValues.of(table, key, self._spec.phone_region)
-    parts = _part(values.hashes, self._partitions)
+    parts = hash_partition(values.hashes, self._partitions)
     for p in np.unique(parts).tolist():
       part = values.only(parts == p)
       rows = sorted_unique(part.rows)
