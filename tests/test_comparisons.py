@@ -96,3 +96,35 @@ def test_an_exact_key_on_an_id_or_url_is_an_identifier_not_a_place():
                                 "linkedin.com/in/ana"],
                      ["linkedin.com/in/ana", "linkedin.com/in/ben"]) == [
       "exact", "else"]
+
+
+def test_levels_of_many_pairs_are_each_pairs_own_level():
+  # Pairs are decided once per distinct pair of values, and equal values
+  # skip the similarity scorers: neither may change a pair's level.
+  cases = {
+      FIRST: (["Jon", "Jon", "Ana", None, "Bri", "Andrea", "Jon"],
+              ["Jonathan", "Jon", "ana", "Ana", "Bridgette", "Andrew",
+               "Jonathan"]),
+      LAST: (["Bagwell", "Smith", "Li", "Smith", "O'Neil"],
+             ["BAG", "Smith", "Lindstrom", None, "ONeil"]),
+      Comparison("Email", "email"): (
+          ["ann@x.com", "Ann <ann@x.com>", "ann@x.com", "bob@y.org"],
+          ["ann@y.com", "ann@x.com", "ann@x.com", "rob@y.org"]),
+      Comparison("Phone", "phone"): (
+          ["+1 415 555 0100 x12", "415-555-0100", "415 555 0100 ext 3"],
+          ["+1 415 555 0100 x13", "(415) 555-0100", "4155550100"]),
+      Comparison("Company", "company"): (
+          ["Acme Inc", "Acme", "Globex Corporation"],
+          ["ACME, Inc.", "Acme", "Globex"]),
+  }
+  for comparison, (left, right) in cases.items():
+    a = prepared(pa.array(left, pa.string()), comparison, "US")
+    b = prepared(pa.array(right, pa.string()), comparison, "US")
+    together = levels(comparison, a, b).tolist()
+    alone = [levels(comparison, a.slice(i, 1), b.slice(i, 1))[0]
+             for i in range(len(a))]
+    assert together == alone, comparison.column
+    equal = [i for i in range(len(a)) if a[i].is_valid and a[i] == b[i]]
+    assert equal and all(together[i] == comparison.exact for i in equal)
+    assert all(together[i] == NULL for i in range(len(a))
+               if not (a[i].is_valid and b[i].is_valid))

@@ -24,6 +24,7 @@ from crmsync.transforms.claims import (Claims, decide_claims, first_hits,
                                        identifying, needed as claims_needed)
 from crmsync.transforms import confirm
 from crmsync.transforms.columns import FILE_COL, ID_COL, LINE_COL, OFFSET_COL
+from crmsync.transforms.gather import GatherAll
 from crmsync.transforms.join import (EnrichedAccount, JoinResult, JoinSource,
                                      SourceMatch, Supplied, account,
                                      count_outputs, join_layout,
@@ -66,7 +67,7 @@ class BuildIndex(beam.PTransform):
           batch, FileSystems.join(folder, handoff.attempt_name(
               handoff.file_name(source.name), ".rows"))))
     indexed = (rows
-               | "Collect" >> beam.combiners.ToList()
+               | "Collect" >> GatherAll()
                | "Index" >> beam.Map(
                    lambda batches: build_index(
                        [handoff.opened(b) for b in batches],
@@ -336,7 +337,7 @@ class BroadcastMerge(beam.PTransform):
       decisions = ((original if self._reread is None else self._reread)
                    | "CandidatePairs" >> beam.ParDo(
                        ScorePairs(spec), beam.pvalue.AsList(indexes))
-                   | "AllPairs" >> beam.combiners.ToList()
+                   | "AllPairs" >> GatherAll()
                    | "Decide" >> beam.Map(decide, spec))
     claims = None  # the cascade's: with scoring, the model decides
     if not spec.scoring and any(claims_needed(spec, [
@@ -345,13 +346,13 @@ class BroadcastMerge(beam.PTransform):
       claims = ((original if self._reread is None else self._reread)
                 | "ClaimHits" >> beam.ParDo(
                     ClaimHits(spec), beam.pvalue.AsList(indexes))
-                | "AllClaims" >> beam.combiners.ToList()
+                | "AllClaims" >> GatherAll()
                 | "DecideClaims" >> beam.Map(decide_claims, spec))
     merged = original | "Merge" >> Merge(spec, order, indexes, decisions,
                                          claims)
     header = (indexes
               | "Supplied" >> beam.Map(supplied)
-              | "AllSupplied" >> beam.combiners.ToList()
+              | "AllSupplied" >> GatherAll()
               | "Layout" >> beam.Map(
                   lambda s: list(join_layout(spec, kept, s).columns)))
     accounts = indexes | "Account" >> beam.Map(

@@ -26,8 +26,9 @@ from crmsync.transforms import handoff
 from crmsync.transforms.ahead import AheadDoFn, default_threads
 from crmsync.transforms.columns import FILE_COL, LINE_COL
 from crmsync.transforms.hashing import mix64, stable_hash
-from crmsync.transforms.comparisons import (NULL, Comparison, comparisons_of,
-                                            levels, place_levels, prepared,
+from crmsync.transforms.comparisons import (NULL, Coded, Comparison,
+                                            coded_levels, comparisons_of,
+                                            place_levels, prepared,
                                             preparation)
 from crmsync.transforms.matching import (BatchKeys, EnrichedIndex,
                                          KeyLookup, batch_identities,
@@ -101,21 +102,43 @@ class VendorSide:
       else:  # the rows synthesised for duplicates are prepared here
         values = pa.concat_arrays([values, prepared(
             table.column(c.column).slice(own), c, region)])
-      return values, TermCounts.of(values.slice(0, own))
+      return values, TermCounts.of(values.slice(0, own)), Coded.of(values)
     # Column by column on a thread per core: the batches' threads wait for
     # it, and the kernels release the GIL.
     with ThreadPoolExecutor(default_threads()) as pool:
       done = list(pool.map(prepare, compared))
-    self.values: Dict[str, pa.Array] = {
-        c.column: v for c, (v, _) in zip(compared, done)}
+    values = {c.column: v for c, (v, _, _) in zip(compared, done)}
+    coded = {c.column: k for c, (_, _, k) in zip(compared, done)}
+    self.columns = PreparedColumns(values, coded)
     self.counts: Dict[str, TermCounts] = {
-        c.column: t for c, (_, t) in zip(compared, done)}
+        c.column: t for c, (_, t, _) in zip(compared, done)}
     self.tf_mean = {c: t.tf_mean for c, t in self.counts.items()}
     ids = index.vendor_ids[:own]
     sample = sample_rows(ids)
+    at = pa.array(sample)
     self.sample = VendorSample(
-        {c: v.take(pa.array(sample)) for c, v in self.values.items()},
-        ids[sample])
+        {c: v.take(at) for c, v in values.items()}, ids[sample],
+        {c: Coded(k.distinct, k.codes[sample]) for c, k in coded.items()})
+
+
+class PreparedColumns:
+  """One side's compared columns: column -> its prepared values
+  (`values`), and each one's comparisons.Coded form (`coded`), made on
+  first use unless given (threads that race make the same)."""
+
+  def __init__(self, values: Dict[str, pa.Array],
+               coded: Optional[Dict[str, Coded]] = None):
+    self.values = values
+    self._coded = dict(coded or {})
+
+  def __contains__(self, column: str) -> bool:
+    return column in self.values
+
+  def coded(self, column: str) -> Coded:
+    found = self._coded.get(column)
+    if found is None:
+      found = self._coded[column] = Coded.of(self.values[column])
+    return found
 
 
 def _from_fuzzy_index(index: EnrichedIndex, c: Comparison, how):
@@ -309,20 +332,21 @@ def single_columns(comparisons: Sequence[Comparison]) -> List[Comparison]:
   return [m for c in comparisons for m in (c.members or (c,))]
 
 
-def _column_levels(c: Comparison, original: Dict, vendor: "VendorSide",
-                   take_rows, take_found, n: int) -> np.ndarray:
-  if c.column not in original or c.column not in vendor.values:
-    return np.full(n, NULL, np.int8)
-  return levels(c, original[c.column].take(take_rows),
-                vendor.values[c.column].take(take_found))
+def _column_levels(c: Comparison, original: PreparedColumns,
+                   vendor: PreparedColumns, rows: np.ndarray,
+                   found: np.ndarray) -> np.ndarray:
+  if c.column not in original or c.column not in vendor:
+    return np.full(rows.size, NULL, np.int8)
+  return coded_levels(c, original.coded(c.column), rows,
+                      vendor.coded(c.column), found)
 
 
-def compare_pairs(comparisons: Sequence[Comparison], original: Dict,
-                  vendor, rows: np.ndarray, found: np.ndarray,
+def compare_pairs(comparisons: Sequence[Comparison],
+                  original: PreparedColumns, vendor: PreparedColumns,
+                  rows: np.ndarray, found: np.ndarray,
                   original_tf: Optional[Dict[str, np.ndarray]] = None):
   """(levels, log2_tf) of pairs (original rows, vendor rows), comparisons x
-  pairs; `original`: column -> the batch's prepared values; `vendor`: has
-  `values`, column -> the vendor rows' prepared values (a VendorSide);
+  pairs; `original`, `vendor`: the two sides' compared columns;
   `original_tf`: column -> per original row, log2 of its value's frequency
   among the vendor's rows (TermCounts.log2_tf): where a pair agrees
   exactly, the two values are one (not where it agrees crosswise, first
@@ -330,17 +354,14 @@ def compare_pairs(comparisons: Sequence[Comparison], original: Dict,
   shape = (len(comparisons), rows.size)
   out = np.full(shape, NULL, np.int8)
   tf = np.full(shape, np.nan, np.float32)
-  take_rows, take_found = pa.array(rows), pa.array(found)
   for i, c in enumerate(comparisons):
     if c.kind == "place":
       out[i] = place_levels(c, np.vstack([
-          _column_levels(m, original, vendor, take_rows, take_found,
-                         rows.size) for m in c.members]))
+          _column_levels(m, original, vendor, rows, found)
+          for m in c.members]))
       continue
-    out[i] = _column_levels(c, original, vendor, take_rows, take_found,
-                            rows.size)
-  swapped = _swapped_names(comparisons, out, original, vendor, take_rows,
-                           take_found)
+    out[i] = _column_levels(c, original, vendor, rows, found)
+  swapped = _swapped_names(comparisons, out, original, vendor, rows, found)
   for i, c in enumerate(comparisons):
     if c.kind != "place" and c.column in (original_tf or {}):
       exact = (out[i] == c.exact) & ~swapped
@@ -348,8 +369,9 @@ def compare_pairs(comparisons: Sequence[Comparison], original: Dict,
   return out, tf
 
 
-def _swapped_names(comparisons, out, original, vendor, take_rows,
-                   take_found) -> np.ndarray:
+def _swapped_names(comparisons, out, original: PreparedColumns,
+                   vendor: PreparedColumns, rows: np.ndarray,
+                   found: np.ndarray) -> np.ndarray:
   """Vendors swap first and last names: where both names disagree
   straight and agree better crosswise, the crosswise levels count. Returns
   which pairs that was (a mask)."""
@@ -362,15 +384,14 @@ def _swapped_names(comparisons, out, original, vendor, take_rows,
   todo = np.flatnonzero((out[i] != NULL) & (out[i] <= a.else_level) &
                         (out[j] != NULL) & (out[j] <= b.else_level))
   if not todo.size or any(c.column not in original or
-                          c.column not in vendor.values for c in (a, b)):
+                          c.column not in vendor for c in (a, b)):
     return swapped_pairs
-  at = pa.array(todo)
-  rows, found = take_rows.take(at), take_found.take(at)
+  rows, found = rows[todo], found[todo]
   # Crosswise, a given name meets a surname: compared by letters only.
-  ab = levels(Comparison(a.column, "name"), original[a.column].take(rows),
-              vendor.values[b.column].take(found))
-  ba = levels(Comparison(b.column, "name"), original[b.column].take(rows),
-              vendor.values[a.column].take(found))
+  ab = coded_levels(Comparison(a.column, "name"), original.coded(a.column),
+                    rows, vendor.coded(b.column), found)
+  ba = coded_levels(Comparison(b.column, "name"), original.coded(b.column),
+                    rows, vendor.coded(a.column), found)
   swapped = (ab.astype(np.int16) + ba) > 0  # one blank, one else: no
   for row, cross, c in ((i, ab, a), (j, ba, b)):  # onto c's own levels
     out[row, todo[swapped]] = np.where(cross[swapped] == NULL, NULL,
@@ -434,6 +455,7 @@ class OriginalSide:
     self.values = {c.column: self.keys.column(c.column, preparation(c))
                    for c in single_columns(comparisons)
                    if c.column in table.column_names}
+    self.columns = PreparedColumns(self.values)
     self.ids = batch_identities(batch)
     self.names = _names_hash(comparisons, self.values, table.num_rows)
     self.lines = pc.cast(table.column(LINE_COL), pa.int64()).to_numpy()
@@ -441,10 +463,12 @@ class OriginalSide:
 
 class VendorSample:
   """The vendor rows the random pairs are drawn from (sample_rows), in
-  sample order: their prepared compared values and vendor identities."""
+  sample order: their prepared compared values (`columns`) and vendor
+  identities."""
 
-  def __init__(self, values: Dict[str, pa.Array], ids: np.ndarray):
-    self.values, self.ids = values, ids
+  def __init__(self, values: Dict[str, pa.Array], ids: np.ndarray,
+               coded: Optional[Dict[str, Coded]] = None):
+    self.columns, self.ids = PreparedColumns(values, coded), ids
 
   @classmethod
   def of(cls, table: pa.Table, ids: np.ndarray, comparisons, region: str
@@ -464,28 +488,30 @@ def candidate_pairs(source: str, spec: MergeSpec, comparisons,
                     sample: VendorSample, vendor_rows: int,
                     tf_means: Dict[str, float], supplied) -> CandidatePairs:
   """One batch's CandidatePairs with one source, either join: pairs
-  (original `rows`, `found`: rows of `vendor`, whose `values` hold the
-  vendor's prepared compared columns), proposed by keys `by`, with their
+  (original `rows`, `found`: rows of `vendor`, whose `columns` are the
+  vendor's compared columns), proposed by keys `by`, with their
   vendor identities, groups, files and lines; `original_tf`: per compared
   column, TermCounts.log2_tf of the batch's values; `sample`: the vendor's
   VendorSample; `vendor_rows`: the rows the source read; `tf_means`: column
   -> its mean term frequency; `supplied`: the columns the source keeps."""
-  lv, tf = compare_pairs(comparisons, original.values, vendor, rows, found,
-                         original_tf)
+  lv, tf = compare_pairs(comparisons, original.columns, vendor.columns, rows,
+                         found, original_tf)
   _agree_by_key(lv, by, spec, comparisons)
   asked, pick = random_pairs(original.ids, sample.ids, vendor_rows, rows,
                              vendor_ids)
   return CandidatePairs(
       source, original.ids[rows], vendor_ids, original.lines[rows],
       vendor_files, vendor_lines, groups, by, lv, original.names[rows], tf,
-      random_counts(comparisons, original.values, sample, asked, pick),
+      random_counts(comparisons, original.columns, sample.columns, asked,
+                    pick),
       original.num_rows, vendor_rows,
       [_tf_mean(c, tf_means) for c in comparisons],
       [all(m.column in supplied for m in c.members or (c,))
        for c in comparisons])
 
 
-def random_counts(comparisons, original: Dict, vendor, asked: np.ndarray,
+def random_counts(comparisons, original: PreparedColumns,
+                  vendor: PreparedColumns, asked: np.ndarray,
                   partner: np.ndarray) -> List[np.ndarray]:
   """Per comparison, the count of each level among the random pairs
   (original rows `asked`, vendor rows `partner`)."""

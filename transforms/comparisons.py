@@ -32,7 +32,7 @@ from crmsync.transforms import normalizers
 from crmsync.transforms.hashing import in_sorted, stable_hash
 from crmsync.transforms.name_cache import cached_arrays
 from crmsync.transforms.rows import contiguous
-from crmsync.transforms.similarity import (PAIR_SEPARATOR, distinct_pairs,
+from crmsync.transforms.similarity import (PAIR_SEPARATOR,
                                            given_name_sexes,
                                            given_name_tables, prepare)
 from crmsync.transforms.spec import MergeSpec
@@ -178,19 +178,53 @@ def prepared(values: pa.Array, comparison: Comparison,
   return prepare_as(values, preparation(comparison), region)
 
 
+@dataclass(frozen=True)
+class Coded:
+  """A column's prepared values as a code per row: `distinct` (pa.Array of
+  its distinct values) and `codes` (int64 per row: a position in
+  `distinct`, -1 where null). Pairs then gather integers, not strings."""
+  distinct: pa.Array
+  codes: np.ndarray
+
+  @classmethod
+  def of(cls, values: pa.Array) -> "Coded":
+    encoded = pc.dictionary_encode(contiguous(values))
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+    return cls(encoded.dictionary, codes.astype(np.int64))
+
+
 def levels(comparison: Comparison, left: pa.Array,
            right: pa.Array) -> np.ndarray:
   """The level (int8) of each pair left[i], right[i] of prepared values;
   NULL where either is null."""
   n = len(left)
-  if not n:
-    return np.zeros(0, np.int8)
-  both = (pc.is_valid(left).to_numpy(zero_copy_only=False) &
-          pc.is_valid(right).to_numpy(zero_copy_only=False))
-  ua, ub, ia, ib, back = distinct_pairs(left, right)
-  a, b = ua.take(pa.array(ia)), ub.take(pa.array(ib))
-  level = _LEVEL_OF[comparison.kind](a, b, comparison)
-  return np.where(both, level[back], NULL).astype(np.int8)
+  return coded_levels(comparison, Coded.of(left), np.arange(n),
+                      Coded.of(right), np.arange(n))
+
+
+def coded_levels(comparison: Comparison, left: Coded, at_left: np.ndarray,
+                 right: Coded, at_right: np.ndarray) -> np.ndarray:
+  """The level (int8) of each pair (left's row at_left[i], right's row
+  at_right[i]); NULL where either is null. Each distinct pair of values is
+  decided once, and the similarity scorers run only on those that differ
+  (values that are equal are at the exact level, whatever the kind)."""
+  a, b = left.codes[at_left], right.codes[at_right]
+  out = np.full(a.size, NULL, np.int8)
+  both = np.flatnonzero((a >= 0) & (b >= 0))
+  if not both.size:
+    return out
+  width = max(len(right.distinct), 1)
+  distinct, back = np.unique(a[both] * width + b[both], return_inverse=True)
+  ua = left.distinct.take(pa.array(distinct // width))
+  ub = right.distinct.take(pa.array(distinct % width))
+  level = np.full(distinct.size, comparison.exact, np.int8)
+  differ = ~_np(pc.equal(ua, ub))
+  if differ.any():
+    mask = pa.array(differ)
+    level[differ] = _LEVEL_OF[comparison.kind](ua.filter(mask),
+                                               ub.filter(mask), comparison)
+  out[both] = level[back.ravel()]
+  return out
 
 
 def _np(mask) -> np.ndarray:

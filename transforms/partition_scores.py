@@ -27,8 +27,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crmsync.transforms.candidates import (VENDOR_SAMPLE, CandidatePairs,
-                                           OriginalSide, TermCounts,
-                                           VendorSample, candidate_pairs,
+                                           OriginalSide, PreparedColumns,
+                                           TermCounts, VendorSample,
+                                           candidate_pairs,
                                            first_per_pair, sample_rows,
                                            single_columns, tf_columns,
                                            tf_mean)
@@ -179,15 +180,16 @@ def vendor_sample(sampled, comparisons, region: str) -> VendorSample:
 
 class AnswerSide:
   """The vendor rows a batch's answers from one source hold, as
-  candidates.compare_pairs reads them (`values`: column -> prepared
-  values)."""
+  candidates.compare_pairs reads them (`columns`: their compared
+  columns)."""
 
   def __init__(self, table: pa.Table, comparisons, region: str):
-    self.values = {}
+    values = {}
     for c in single_columns(comparisons):
       name = EVIDENCE + c.column
       if name in table.column_names:
-        self.values[c.column] = prepared(table.column(name), c, region)
+        values[c.column] = prepared(table.column(name), c, region)
+    self.columns = PreparedColumns(values)
 
 
 def _scoring_columns(table: pa.Table) -> pa.Table:

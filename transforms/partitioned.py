@@ -52,6 +52,7 @@ from crmsync.transforms.claims import decide_claims, first_hits
 from crmsync.transforms.ahead import AheadDoFn
 from crmsync.transforms.csv_source import CsvSource
 from crmsync.transforms.fuzzy import CodeCounts, FuzzyValues, choose
+from crmsync.transforms.gather import GatherAll
 from crmsync.transforms.hashing import (hash_partition, in_sorted,
                                        partition_of, sorted_unique)
 from crmsync.transforms.matching import (BatchKeys, SourceColumns,
@@ -734,7 +735,7 @@ class PartitionedMerge(beam.PTransform):
                       "answers", "owned", "supplied", "tf_sums",
                       "term_counts"))
     layout = (joined.supplied
-              | "AllSupplied" >> beam.combiners.ToList()
+              | "AllSupplied" >> GatherAll()
               | "Layout" >> beam.Map(lambda s: join_layout(spec, kept, s)))
     grouped = {"batch": probes.batches, "answers": joined.answers}
     if scoring:
@@ -758,7 +759,7 @@ class PartitionedMerge(beam.PTransform):
                            | "AllTfSums" >> beam.Flatten()
                            | "TfSums" >> beam.CombinePerKey(
                                partition_scores.SumPairs())))
-                   | "AllPairs" >> beam.combiners.ToList()
+                   | "AllPairs" >> GatherAll()
                    | "Decide" >> beam.Map(decide, spec))
       side.append(beam.pvalue.AsSingleton(decisions))
     elif any(claims.needed(spec, k) for k in source_keys.values()):
@@ -766,7 +767,7 @@ class PartitionedMerge(beam.PTransform):
           by_batch
           | "ClaimHits" >> beam.ParDo(
               _ClaimHits(spec, order, self._reread, files, source_keys))
-          | "AllClaims" >> beam.combiners.ToList()
+          | "AllClaims" >> GatherAll()
           | "DecideClaims" >> beam.Map(decide_claims, spec)))
     merged = (by_batch
               | "Assemble" >> beam.ParDo(
