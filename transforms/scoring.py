@@ -97,12 +97,12 @@ class Model:
     out = np.zeros(levels.shape, np.float64)
     for c, lw in enumerate(self.level_weights()):
       row = levels[c]
-      filled = row != NULL
-      out[c, filled] = lw[row[filled]]
+      # NULL (-1) reads the appended 0: a blank side weighs nothing.
+      out[c] = np.append(lw, 0.0)[row]
       mean = self.tf_mean[c] if self.tf_mean else None
       if log2_tf is not None and mean:
         tf = log2_tf[c]
-        adjust = filled & (row == len(lw) - 1) & ~np.isnan(tf)
+        adjust = np.flatnonzero((row == len(lw) - 1) & ~np.isnan(tf))
         # Splink's term-frequency adjustment: log2(mean tf / the value's).
         out[c, adjust] += np.log2(mean) - tf[adjust]
     return out
