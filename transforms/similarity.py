@@ -30,7 +30,8 @@ from rapidfuzz.distance import JaroWinkler
 
 from crmsync.transforms import normalizers
 from crmsync.transforms.normalizers.name import words as name_words
-from crmsync.transforms.normalizers.text import clean, per_distinct
+from crmsync.transforms.normalizers.text import (PLAIN_WORDS, clean, on_rows,
+                                                 per_distinct)
 
 PAIR_SEPARATOR = "\x1f"
 SWAPPED_AGREE = 0.85
@@ -160,7 +161,12 @@ def prepare(values: pa.Array, kind: str, region: str) -> pa.Array:
     return name_words(clean(values))
   v = normalizers.get(kind)(values, phone_region=region)
   v = pc.replace_substring_regex(v, r"[^\w\s]", " ")
-  return per_distinct(v, _expand_abbreviations)
+  # Plain words without an abbreviation are as _expand_abbreviations
+  # leaves them: only the others go through Python.
+  return on_rows(v, pc.or_(
+      pc.invert(pc.match_substring_regex(v, PLAIN_WORDS)),
+      pc.match_substring_regex(v, _ABBREVIATION_RE.pattern)),
+      lambda w: per_distinct(w, _expand_abbreviations))
 
 
 def _expand_abbreviations(value: str) -> str:

@@ -12,21 +12,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from anyascii import anyascii
 
-from crmsync.transforms.normalizers.text import (blank_to_null, per_distinct,
-                                         raw_bytes, squeeze)
+from crmsync.transforms.normalizers.text import (PLAIN_WORDS, blank_to_null,
+                                                 on_rows, per_distinct,
+                                                 raw_bytes, squeeze)
 
 TITLES = ["mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "rev"]
 SUFFIXES = ["jr", "sr", "ii", "iii", "iv", "phd", "md", "esq", "dds", "mba",
             "cpa", "rn"]
-
-
-def _on_rows(values: pa.Array, rows: pa.Array, fn) -> pa.Array:
-  """Applies `fn` only to the rows where `rows` is true (the few that need a
-  slow regex pass), leaving the others as they are."""
-  rows = pc.fill_null(rows, False)
-  if not pc.any(rows).as_py():
-    return values
-  return pc.replace_with_mask(values, rows, fn(values.filter(rows)))
 
 
 def _transliterate(v: pa.Array) -> pa.Array:
@@ -43,9 +35,11 @@ def _words(v: pa.Array) -> pa.Array:
 def fold(values: pa.Array) -> pa.Array:
   """Lowercase ASCII, punctuation to spaces, whitespace squeezed."""
   v = pc.utf8_lower(values.cast(pa.string()))
-  v = _on_rows(v, pc.invert(pc.string_is_ascii(v)), _transliterate)
-  # A one-word name of letters and digits is already folded.
-  return _on_rows(v, pc.invert(pc.utf8_is_alnum(v)), _words)
+  v = on_rows(v, pc.invert(pc.string_is_ascii(v)), _transliterate)
+  # A one-word name of letters and digits is already folded (the cheapest
+  # test), and so are plain words one space apart (most companies).
+  return on_rows(v, pc.invert(pc.utf8_is_alnum(v)), lambda w: on_rows(
+      w, pc.invert(pc.match_substring_regex(w, PLAIN_WORDS)), _words))
 
 
 def words(values: pa.Array) -> pa.Array:
@@ -54,9 +48,9 @@ def words(values: pa.Array) -> pa.Array:
   word (nicknames, phonetic blocks)."""
   v = fold(values)
   spaced = pc.match_substring(v, " ")
-  v = _on_rows(v, spaced, lambda w: pc.replace_substring_regex(
+  v = on_rows(v, spaced, lambda w: pc.replace_substring_regex(
       w, r"^(?:(?:%s) )+" % "|".join(TITLES), ""))
-  v = _on_rows(v, spaced, lambda w: pc.replace_substring_regex(
+  v = on_rows(v, spaced, lambda w: pc.replace_substring_regex(
       w, r"(?: (?:%s))+$" % "|".join(SUFFIXES), ""))
   return blank_to_null(v)
 
@@ -64,7 +58,7 @@ def words(values: pa.Array) -> pa.Array:
 def normalize(values: pa.Array) -> pa.Array:
   """The name key: its words run together."""
   v = pc.fill_null(words(values), "")
-  v = _on_rows(v, pc.match_substring(v, " "),
+  v = on_rows(v, pc.match_substring(v, " "),
                lambda w: pc.replace_substring(w, " ", ""))
   # South Slavic đ is spelt "dj" (Djordje) or "d" (anyascii, Vietnamese
   # Dang): a name key takes both as "d".

@@ -56,6 +56,21 @@ def blank_to_null(values: pa.Array) -> pa.Array:
   return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
 
 
+# Lowercase ASCII words one space apart: what name.fold leaves, and what
+# its word pass and squeezing leave as they are.
+PLAIN_WORDS = r"^[a-z0-9]+(?: [a-z0-9]+)*$"
+
+
+def on_rows(values: pa.Array, rows: pa.Array, fn) -> pa.Array:
+  """Applies `fn` (array -> array of the same length) only to the rows
+  where `rows` is true (the few that need a slow pass), leaving the others
+  as they are."""
+  rows = pc.fill_null(rows, False)
+  if not pc.any(rows).as_py():
+    return values
+  return pc.replace_with_mask(values, rows, fn(values.filter(rows)))
+
+
 def per_distinct(values: pa.Array, fn) -> pa.Array:
   """fn (str -> str) applied once per distinct value: for the Python-only
   steps (phonetic codes, abbreviations) on columns whose values repeat."""
