@@ -188,14 +188,15 @@ class TermCounts:
   def tf_mean(self) -> float:
     return tf_mean(self.squares, self.filled)
 
-  def log2_tf(self, values: pa.Array) -> np.ndarray:
-    """log2 of each value's frequency among the source's rows (float32;
-    NaN where none holds it)."""
-    at = self.find(values)
-    tf = np.full(len(values), np.nan, np.float32)
-    known = at >= 0
+  def log2_tf(self, values: Coded) -> np.ndarray:
+    """log2 of each row's value's frequency among the source's rows
+    (float32; NaN where none holds it), looked up once per distinct
+    value."""
+    at = self.find(values.distinct)
+    tf = np.full(len(at) + 1, np.nan, np.float32)  # the last: a null's
+    known = np.flatnonzero(at >= 0)
     tf[known] = np.log2(self.counts[at[known]] / max(self.filled, 1))
-    return tf
+    return tf[values.codes]
 
 
 def tf_mean(squares: int, filled: int) -> float:
@@ -436,7 +437,8 @@ class ScorePairs(AheadDoFn):
           groups, index.vendor_ids[found],
           index.table.column(FILE_COL).take(take).to_numpy(),
           index.table.column(LINE_COL).take(take).to_numpy(),
-          {column: vendor.counts[column].log2_tf(original.values[column])
+          {column: vendor.counts[column].log2_tf(
+              original.columns.coded(column))
            for column in tf_columns(comparisons)
            if column in vendor.counts and column in original.values},
           vendor.sample, index.rows_read, vendor.tf_mean, vendor.supplied))

@@ -178,13 +178,21 @@ def prepared(values: pa.Array, comparison: Comparison,
   return prepare_as(values, preparation(comparison), region)
 
 
-@dataclass(frozen=True)
 class Coded:
   """A column's prepared values as a code per row: `distinct` (pa.Array of
   its distinct values) and `codes` (int64 per row: a position in
   `distinct`, -1 where null). Pairs then gather integers, not strings."""
-  distinct: pa.Array
-  codes: np.ndarray
+
+  def __init__(self, distinct: pa.Array, codes: np.ndarray):
+    self.distinct, self.codes = distinct, codes
+    self._hashes = None
+
+  def hashes(self) -> np.ndarray:
+    """The stable_hash of each distinct value, made on first use (threads
+    that race make the same): a name's lookups in the given-name sets."""
+    if self._hashes is None:
+      self._hashes = stable_hash(self.distinct)
+    return self._hashes
 
   @classmethod
   def of(cls, values: pa.Array) -> "Coded":
@@ -221,8 +229,13 @@ def coded_levels(comparison: Comparison, left: Coded, at_left: np.ndarray,
   differ = ~_np(pc.equal(ua, ub))
   if differ.any():
     mask = pa.array(differ)
-    level[differ] = _LEVEL_OF[comparison.kind](ua.filter(mask),
-                                               ub.filter(mask), comparison)
+    a, b = ua.filter(mask), ub.filter(mask)
+    if comparison.kind == "name":
+      level[differ] = _name(a, b, comparison, (
+          left.hashes()[(distinct // width)[differ]],
+          right.hashes()[(distinct % width)[differ]]))
+    else:
+      level[differ] = _LEVEL_OF[comparison.kind](a, b, comparison)
   out[both] = level[back.ravel()]
   return out
 
@@ -268,8 +281,10 @@ def _in(values: pa.Array, hashes: np.ndarray) -> np.ndarray:
   return in_sorted(stable_hash(values), hashes) & _np(pc.is_valid(values))
 
 
-def _name(a: pa.Array, b: pa.Array, comparison) -> np.ndarray:
+def _name(a: pa.Array, b: pa.Array, comparison, hashes) -> np.ndarray:
+  """`hashes`: the stable_hash of each of a's and b's values (non-null)."""
   known, related, male, female = _name_sets()
+  ha, hb = hashes
   jw = _jaro_winkler(a, b)
   out = np.where(jw >= 0.92, 2, np.where(jw >= 0.80, 1, 0)).astype(np.int8)
   prefix = _prefix(a, b)
@@ -282,7 +297,7 @@ def _name(a: pa.Array, b: pa.Array, comparison) -> np.ndarray:
   if comparison.given_name:
     # John and Joan, Robert and Roberta: two known names, however close; a
     # known name cut short (Bri, Mo) is still a prefix.
-    two_known = _in(a, known) & _in(b, known)
+    two_known = in_sorted(ha, known) & in_sorted(hb, known)
     short = np.minimum(pc.utf8_length(a).to_numpy(zero_copy_only=False),
                        pc.utf8_length(b).to_numpy(zero_copy_only=False)) < 4
     out[two_known] = 0
@@ -293,8 +308,8 @@ def _name(a: pa.Array, b: pa.Array, comparison) -> np.ndarray:
   out[_np(pc.equal(a, b))] = 5
   if comparison.given_name:  # "names of different sexes" comes first
     out += 1
-    sexes = ((_in(a, male) & _in(b, female)) |
-             (_in(a, female) & _in(b, male)))
+    sexes = ((in_sorted(ha, male) & in_sorted(hb, female)) |
+             (in_sorted(ha, female) & in_sorted(hb, male)))
     # Disagreeing names, or "nicknames" of each other through a name both
     # sexes shorten alike (the nicknames table gives Andrea the nickname
     # Andrew); a name cut short (Rob for Roberta) is still a prefix.
@@ -360,6 +375,7 @@ def _identifier(a: pa.Array, b: pa.Array, _) -> np.ndarray:
   return _np(pc.equal(a, b)).astype(np.int8)
 
 
-_LEVEL_OF = {"email": _email, "phone": _phone, "name": _name,
+# A name's level (_name) also takes its values' hashes: coded_levels.
+_LEVEL_OF = {"email": _email, "phone": _phone,
              "company": _company, "zip": _zip, "text": _text,
              "identifier": _identifier}
