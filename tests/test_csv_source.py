@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from conftest import RowTuples, write_csv
 from crmsync.transforms.columns import LINE_COL, OFFSET_COL
 from crmsync.transforms.csv_dialect import CsvFormat
+from crmsync.transforms import csv_scan
 from crmsync.transforms.csv_files import read_header
 from crmsync.transforms.csv_source import CsvSource
 from crmsync.transforms.errors import InputError
@@ -166,9 +167,10 @@ def test_reread_gives_the_rows_of_a_batch_read_before(tmp_path):
   source = CsvSource(_file(tmp_path, TRICKY), batch_rows=2)
   batches = [b for b in source_test_utils.read_from_source(source)
              if isinstance(b, RowBatch)]
-  # 1 2 | 4 (3 rejected) | 5 | 6: the last record, with no line end, is
-  # parsed once the end of the file is seen.
-  assert [b.num_rows for b in batches] == [2, 1, 1, 1]
+  # 1 2 | 4 (3 rejected) | 5 6: the last record, with no line end, is
+  # parsed once the end of the file is seen, with 5, which the chunk's
+  # whole batches left over for the next read.
+  assert [b.num_rows for b in batches] == [2, 1, 2]
   for b in batches:
     offsets = b.table.column(OFFSET_COL).to_pylist()
     line = b.table.column(LINE_COL)[0].as_py()
@@ -189,3 +191,19 @@ def test_reading_counts_nothing_in_beam_metrics(tmp_path, monkeypatch):
   assert again.table.column("ID").to_pylist() == ["2", "4"]
   assert asked == []
 
+
+
+def test_a_chunk_leaves_its_partial_batch_to_the_next(tmp_path, monkeypatch):
+  """Batches stay whole across chunks: 100 rows read 700 bytes at a time
+  (about 30 rows) in batches of 8 are 12 batches of 8 and one of 4, with
+  every row once, in order, each on its own line."""
+  monkeypatch.setattr(csv_scan, "CHUNK_BYTES", 700)
+  rows = "".join(f"{i},name{i:03d},note\n" for i in range(100))
+  source = CsvSource(_file(tmp_path, ("ID,Name,Note\n" + rows).encode()),
+                     batch_rows=8)
+  batches = [b for b in source_test_utils.read_from_source(source)
+             if isinstance(b, RowBatch)]
+  assert [b.num_rows for b in batches] == [8] * 12 + [4]
+  ids = [int(v) for b in batches for v in b.table.column("ID").to_pylist()]
+  lines = [v for b in batches for v in b.table.column(LINE_COL).to_pylist()]
+  assert ids == list(range(100)) and lines == list(range(2, 102))

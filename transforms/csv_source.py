@@ -354,7 +354,14 @@ class CsvSource(iobase.BoundedSource):
       if unterminated:
         keep[-1] = bool(strip_eol(data[starts[-1]:]).strip())
       rec_starts, rec_ends, rec_lines = starts[keep], ends[keep], lines[keep]
-      for a in range(0, rec_starts.size, self._batch_rows):
+      # After a whole batch, the chunk's last, partial one waits for the
+      # next chunk's records: one batch per chunk or so, not one big and one
+      # small (rescanning at most one batch's bytes; a chunk of less than
+      # a batch, wide rows, is a batch of its own).
+      whole = rec_starts.size
+      if not eof and whole > self._batch_rows:
+        whole -= whole % self._batch_rows
+      for a in range(0, whole, self._batch_rows):
         b = min(a + self._batch_rows, rec_starts.size)
         abs_starts = rec_starts[a:b] + pos
         if not tracker.try_claim(int(abs_starts[0])):
@@ -371,11 +378,14 @@ class CsvSource(iobase.BoundedSource):
                                 unterminated and b == rec_starts.size)
         if owned < b - a:
           return
-      last = int(ends[-1])
-      line += int(np.searchsorted(newlines, last + 1))
-      pos += last + 1
+      # Read on from the first record not in a batch yet (after the last
+      # record end when every record is).
+      after = (int(rec_starts[whole]) if whole < rec_starts.size
+               else int(ends[-1]) + 1)
+      line += int(np.searchsorted(newlines, after))
+      pos += after
       _CHECKPOINTS.add((self._run, file_name), pos, line - 1)
-      carry = data[last + 1:]
+      carry = data[after:]
       if eof:
         return
 
