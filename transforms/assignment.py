@@ -37,15 +37,21 @@ ASSIGNMENTS = ("best", "one_to_one", "all")
 @dataclass
 class Pairs:
   """Pairs sorted by original row identity (then vendor identity:
-  matching.vendor_identities); `evidence`:
-  per pair, each column's level and weight (Model.evidence), where asked
-  for."""
+  matching.vendor_identities). Where their evidence is asked for (see
+  `evidence`): `levels` (comparisons x pairs, int8) and `column_weights`
+  (comparisons x pairs, each column's share of the match weight), for the
+  merge to write out on its own threads."""
   ids: np.ndarray
   vendor: np.ndarray
   keys: np.ndarray
   probability: np.ndarray
   weight: np.ndarray
-  evidence: Optional[np.ndarray] = None
+  levels: Optional[np.ndarray] = None
+  column_weights: Optional[np.ndarray] = None
+
+  def evidence(self, model: Model) -> List[str]:
+    """Per pair, each column's level and weight (Model.evidence)."""
+    return model.evidence(self.levels, self.column_weights)
 
   def of(self, ids: np.ndarray):
     """(positions in `ids` that have a pair, their pairs' indexes); one pair
@@ -65,10 +71,13 @@ class Pairs:
     starts = np.repeat(left - np.cumsum(counts) + counts, counts)
     return rows, starts + np.arange(int(counts.sum()))
 
-  def take(self, keep) -> "Pairs":
+  def take(self, keep, explained: bool = True) -> "Pairs":
+    """The pairs `keep` selects; their evidence unless not `explained`."""
+    explained = explained and self.levels is not None
     return Pairs(self.ids[keep], self.vendor[keep], self.keys[keep],
                  self.probability[keep], self.weight[keep],
-                 None if self.evidence is None else self.evidence[keep])
+                 self.levels[:, keep] if explained else None,
+                 self.column_weights[:, keep] if explained else None)
 
 
 @dataclass
@@ -291,14 +300,11 @@ def decide(batches: List[CandidatePairs], spec: MergeSpec
         spec.assignment, own_rows)]] = True
     review = ((~above | ambiguous) & (prob >= spec.review_threshold) &
               (verdict == 0) & ~mixed)
-    explained = matched if spec.match_columns else np.zeros(ids.size, bool)
-    evidence = np.full(ids.size, None, object)
-    shown = np.flatnonzero(explained | review)
-    evidence[shown] = model.evidence(levels[:, shown], columns[:, shown])
-    pairs = Pairs(ids, vendor_ids, keys, prob, weight, evidence)
+    pairs = Pairs(ids, vendor_ids, keys, prob, weight, levels, columns)
     # A confirm key's pairs the model put below review: rejected matches.
     below = ~above & ~review & (verdict == 0) & ~mixed & confirm_keys[keys]
-    out[source] = SourceDecisions(model, pairs.take(matched),
-                                  pairs.take(below), pairs.take(review),
-                                  int(ids.size), int((verdict != 0).sum()))
+    out[source] = SourceDecisions(
+        model, pairs.take(matched, explained=spec.match_columns),
+        pairs.take(below, explained=False), pairs.take(review),
+        int(ids.size), int((verdict != 0).sum()))
   return out

@@ -211,14 +211,15 @@ class SourceMatch:
     self.hit[at] = index.rows_of(chosen.vendor[pair])
     self.how[at] = chosen.keys[pair]
     self.score[at] = chosen.probability[pair]
-    if chosen.evidence is not None and spec.match_columns:
+    if chosen.levels is not None and spec.match_columns:
       self.detail = np.full(batch.num_rows, None, object)
-      self.detail[at] = chosen.evidence[pair]
+      self.detail[at] = chosen.take(pair).evidence(decided.model)
     rows, pair = decided.review.all_of(ids)
     if rows.size:
       review = decided.review.take(pair)
       self.review_batches.append(review_batch(
           batch, rows, index.name, [k.name for k in spec.keys], review,
+          review.evidence(decided.model),
           [c.column for c in compared_columns(spec)],
           index.table.take(pa.array(index.rows_of(review.vendor))),
           index.files))

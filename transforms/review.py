@@ -29,11 +29,13 @@ DECISIONS = {"match": True, "no-match": False}
 
 
 def review_batch(batch: RowBatch, rows: np.ndarray, source: str,
-                 key_names: Sequence[str], pairs, columns: Sequence[str],
-                 hits: pa.Table, enriched_files) -> pa.RecordBatch:
+                 key_names: Sequence[str], pairs, evidence: Sequence[str],
+                 columns: Sequence[str], hits: pa.Table,
+                 enriched_files) -> pa.RecordBatch:
   """review.csv rows for pairs (assignment.Pairs, aligned with `rows`, the
-  original rows) of one source: both rows' compared `columns`; `hits`: the
-  vendor rows (aligned), with their file rank and line."""
+  original rows) of one source, with their `evidence` (Pairs.evidence):
+  both rows' compared `columns`; `hits`: the vendor rows (aligned), with
+  their file rank and line."""
   table = batch.table
   take = pa.array(rows, pa.int64())
   mine = table.select([c for c in columns if c in table.column_names]
@@ -48,7 +50,7 @@ def review_batch(batch: RowBatch, rows: np.ndarray, source: str,
       pa.array([key_names[k] for k in pairs.keys.tolist()], pa.string()),
       pa.array([f"{p:.3f}" for p in pairs.probability.tolist()]),
       pa.array([f"{w:.2f}" for w in pairs.weight.tolist()]),
-      pa.array(list(pairs.evidence), pa.string()),
+      pa.array(list(evidence), pa.string()),
       pa.array([json.dumps(r, ensure_ascii=False) for r in mine]),
       pa.array([enriched_files[i] for i in
                 hits.column(FILE_COL).to_pylist()], pa.string()),
