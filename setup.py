@@ -55,7 +55,7 @@ setup(
     },
     package_data={"crmsync.pipelines.dev": ["poms/*.pom.xml"]},
     entry_points={"console_scripts": [
-        "crmsync=crmsync.pipelines.cli:main",
+        "crmsync=crmsync.pipelines.cli:console_main",
         # The boot command of PROCESS workers on Flink and Spark.
         "crmsync-worker=crmsync.pipelines.worker_boot:main",
     ]},
