@@ -244,21 +244,24 @@ def _np(mask) -> np.ndarray:
   return pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
 
 
+def _before(values: pa.Array, separator: str) -> pa.Array:
+  """Each value up to the first `separator` (all of it without one): a
+  plain split, several times faster than the regex `separator.*$`."""
+  return pc.list_element(pc.split_pattern(values, separator, max_splits=1),
+                         0)
+
+
 def _email(a: pa.Array, b: pa.Array, _) -> np.ndarray:
   out = np.zeros(len(a), np.int8)
   out[_jaro_winkler(a, b) >= 0.88] = 1
-  user = r"@.*$"
-  out[_np(pc.equal(pc.replace_substring_regex(a, user, ""),
-                   pc.replace_substring_regex(b, user, "")))] = 2
+  out[_np(pc.equal(_before(a, "@"), _before(b, "@")))] = 2
   out[_np(pc.equal(a, b))] = 3
   return out
 
 
 def _phone(a: pa.Array, b: pa.Array, _) -> np.ndarray:
   """E.164 with the extension as `;ext=N` (normalizers/phone.py)."""
-  ext = r";ext=.*$"
-  same_number = _np(pc.equal(pc.replace_substring_regex(a, ext, ""),
-                             pc.replace_substring_regex(b, ext, "")))
+  same_number = _np(pc.equal(_before(a, ";ext="), _before(b, ";ext=")))
   both_ext = _np(pc.match_substring(a, ";ext=")) & _np(
       pc.match_substring(b, ";ext="))
   out = np.where(same_number, np.where(both_ext, 1, 2), 0).astype(np.int8)

@@ -19,8 +19,8 @@ from crmsync.transforms import multi_value, normalizers, validity
 from crmsync.transforms.ahead import default_threads
 from crmsync.transforms.comparisons import prepare_as
 from crmsync.transforms.fuzzy import FuzzyIndex, FuzzyValues, fuzzy_index
-from crmsync.transforms.hashing import (in_sorted, mix64, sorted_unique,
-                                       stable_hash)
+from crmsync.transforms.hashing import (in_sorted, mix64, search_sorted,
+                                       sorted_unique, stable_hash)
 from crmsync.transforms.normalizers.text import clean
 from crmsync.transforms.resolve import resolve_duplicates
 from crmsync.transforms.columns import (FILE_COL, LINE_COL, OFFSET_COL,
@@ -95,7 +95,7 @@ class KeyLookup:
     if not len(self) or not len(values):
       return out
     h = stable_hash(values)
-    pos = np.searchsorted(self.hashes, h)
+    pos = search_sorted(self.hashes, h)
     todo = np.flatnonzero(pc.is_valid(values).to_numpy(zero_copy_only=False))
     step = 0
     while todo.size:  # more than one step only on a hash collision
