@@ -1,13 +1,17 @@
 """transforms/hashing.py: stable_hash (its definition, chunking, input
-types), sorted_unique and in_sorted. Determinism across processes and
+types), sorted_unique, in_sorted, stable_argsort and search_sorted. Determinism across processes and
 threads is tested in test_partitioned.py."""
 
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from crmsync.transforms import hashing
-from crmsync.transforms.hashing import in_sorted, sorted_unique, stable_hash
+from crmsync.transforms.hashing import (in_sorted, search_sorted,
+                                        sorted_unique, stable_argsort,
+                                        stable_hash)
 
 MASK = (1 << 64) - 1
 
@@ -108,3 +112,15 @@ def test_in_sorted_on_hashes():
   known = sorted_unique(hashes[:2])
   asked = stable_hash(pa.array(["c@z.org", "b@y.com", "", "a@x.com"]))
   assert in_sorted(asked, known).tolist() == [False, True, False, True]
+
+
+@given(st.lists(st.integers(0, 2**64 - 1)), st.integers(1, 64))
+def test_stable_argsort_and_search_sorted_are_numpys(values, bits):
+  # Few distinct values (bits small) make many ties, which a stable sort
+  # keeps in input order.
+  v = np.array([x >> (64 - bits) for x in values], np.uint64)
+  assert np.array_equal(stable_argsort(v), np.argsort(v, kind="stable"))
+  hay = np.sort(v[: len(v) // 2])
+  needles = v[len(v) // 2:]
+  assert np.array_equal(search_sorted(hay, needles),
+                        np.searchsorted(hay, needles))

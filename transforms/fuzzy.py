@@ -24,6 +24,7 @@ summed over its batches), so the rank and the winner are the same too.
 
 import itertools
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Tuple
 
@@ -32,7 +33,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crmsync.transforms.hashing import sorted_unique, stable_hash
+from crmsync.transforms.ahead import default_threads
+from crmsync.transforms.hashing import (sorted_unique, stable_argsort,
+                                       stable_hash)
 from crmsync.transforms.normalizers.text import per_distinct
 from crmsync.transforms.similarity import prepare, row_scores
 from crmsync.transforms.spec import MatchKey
@@ -165,7 +168,7 @@ class FuzzyIndex:
   def __init__(self, key: MatchKey, values: FuzzyValues,
                identities: np.ndarray, counts: Optional[CodeCounts] = None):
     self.weights = (counts or CodeCounts.of(values)).weights(values.codes)
-    order = np.argsort(values.hashes, kind="stable")
+    order = stable_argsort(values.hashes)
     hashes, rows = values.hashes[order], values.rows[order]
     _, block_sizes = np.unique(hashes, return_counts=True)
     common = np.repeat(block_sizes > key.fuzzy.max_block, block_sizes)
@@ -271,7 +274,14 @@ def fuzzy_index(table: pa.Table, key: MatchKey, region: str, rows: int,
   """The FuzzyIndex of a source's first `rows` rows (its own rows, not the
   rows synthesised for duplicates). `partition` (p, P): only the block codes
   that hash to partition p of P, ranked by `counts`, the whole source's."""
-  values = FuzzyValues.of(table.slice(0, rows), key, region)
+  own = table.slice(0, rows)
+  # The columns prepared on a thread each: the index is built once, and
+  # everything after it waits for it.
+  with ThreadPoolExecutor(default_threads()) as pool:
+    ready = dict(zip(key.columns, pool.map(
+        lambda c: prepare(own.column(c[0]), c[1], region),
+        zip(key.columns, key.normalizers))))
+  values = FuzzyValues.of(own, key, region, ready)
   if partition is not None:
     if counts is None:  # the partition's own would rank otherwise
       raise ValueError(f"fuzzy key {key.name}: a partition's index needs "

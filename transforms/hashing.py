@@ -95,6 +95,19 @@ def mix64(values: np.ndarray) -> np.ndarray:
   return z ^ (z >> np.uint64(31))
 
 
+def stable_argsort(values: np.ndarray) -> np.ndarray:
+  """np.argsort(values, kind="stable") of up to 3e9 integers, in a fraction
+  of its time on large arrays (numpy's stable sort of 64-bit integers is a
+  merge sort): an unstable argsort, then the equal values' positions put
+  back in input order by one sort of (run of equal values, position)."""
+  n = values.size
+  order = np.argsort(values)
+  ordered = values[order]
+  run = np.zeros(n, np.int64)
+  np.cumsum(ordered[1:] != ordered[:-1], out=run[1:])
+  return np.sort(run * n + order) % n
+
+
 def search_sorted(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
   """np.searchsorted(haystack, needles) with the needles searched in sorted
   order: the binary searches through a large haystack then walk it in

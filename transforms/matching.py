@@ -271,10 +271,13 @@ def index_from_tables(tables, source: EnrichedSpec, spec: MergeSpec,
                          partition, (code_counts or {}).get(key.name))
     return _group_rows(table, key, spec)
   # Key by key on a thread per core: they are independent, and mostly
-  # Arrow and numpy kernels.
+  # Arrow and numpy kernels. The fuzzy keys, which take longest, start
+  # first; the others share the remaining threads meanwhile.
   if len(keys) > 1:
+    first = sorted(range(len(keys)), key=lambda k: not keys[k].fuzzy)
     with ThreadPoolExecutor(min(default_threads(), len(keys))) as pool:
-      built = list(pool.map(build, keys))
+      done = dict(zip(first, pool.map(build, [keys[k] for k in first])))
+    built = [done[k] for k in range(len(keys))]
   else:
     built = [build(key) for key in keys]
   firsts, groups, fuzzy = {}, {}, {}
