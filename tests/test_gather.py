@@ -1,14 +1,14 @@
 """GatherAll: every element of a PCollection in one list."""
 
 import apache_beam as beam
-from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from crmsync.transforms.gather import GatherAll
 
 
 def _gathered(elements):
-  with TestPipeline() as p:
+  with test_pipeline.TestPipeline() as p:
     out = (p | beam.Create(elements, reshuffle=False)
            | GatherAll() | beam.Map(sorted))
     assert_that(out, equal_to([sorted(elements)]))
@@ -23,7 +23,7 @@ def test_an_empty_input_gives_one_empty_list_as_tolist_does():
 
 
 def test_none_and_falsy_elements_are_kept():
-  with TestPipeline() as p:
+  with test_pipeline.TestPipeline() as p:
     out = (p | beam.Create([None, 0, "", (False, None)])
            | GatherAll() | beam.Map(len))
     assert_that(out, equal_to([4]))
