@@ -468,8 +468,10 @@ def console_main() -> None:
   pandas loaded: a noticeable share of a short run, with nothing left to
   do). The exit handlers registered after this one still run first
   (atexit runs them last in, first out: Beam's job servers are stopped);
-  this one flushes the streams and the log, then exits with main's code
-  (1 after an uncaught exception, whose traceback is already printed)."""
+  this one flushes the streams and the log, then exits with main's code,
+  or SystemExit's (argparse's), 130 after Ctrl-C, 1 after an uncaught
+  exception (whose traceback is already printed). Handlers registered
+  before it (logging's, which it stands in for) do not run."""
   code = [1]
 
   def exit_now():
@@ -482,7 +484,15 @@ def console_main() -> None:
     os._exit(code[0])
 
   atexit.register(exit_now)
-  code[0] = main() or 0
+  try:
+    code[0] = main() or 0
+  except SystemExit as stop:  # argparse's --help and usage errors, dev's
+    code[0] = (stop.code if isinstance(stop.code, int) else
+               0 if stop.code is None else 1)
+    raise
+  except KeyboardInterrupt:
+    code[0] = 130  # the shell's code for SIGINT
+    raise
   sys.exit(code[0])
 
 

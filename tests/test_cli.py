@@ -1,6 +1,8 @@
 """End to end through the `crmsync` command line."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -337,3 +339,18 @@ def test_beam_options_pass_through_a_run(job, tmp_path, cli):
                      "--no_pipeline_type_check", "--runner", "DirectRunner")
   assert code == 0, err
   assert len(job.dicts()) == 2
+
+
+@pytest.mark.parametrize("args, code", [
+    (["--help"], 0), (["bogus"], 2), ([], 2),
+    (["run", "no-such-job.yaml"], 2)])
+def test_the_command_exits_with_mains_code_and_flushed_output(args, code):
+  """console_main skips the interpreter's teardown: the exit code is
+  still main's or argparse's, and the output is all there."""
+  done = subprocess.run([sys.executable, "-m", "crmsync.pipelines.cli",
+                         *args], capture_output=True, text=True, timeout=120)
+  assert done.returncode == code, done.stderr
+  if code == 0:
+    assert done.stdout.startswith("usage: crmsync")
+  else:
+    assert "crmsync" in done.stderr and "Traceback" not in done.stderr

@@ -52,7 +52,11 @@ def test_reads_quoted_fields_crlf_bom_and_rejects_bad_rows(tmp_path):
 
 
 @pytest.mark.parametrize("batch_rows", [1, 2, 100])
-def test_any_split_point_yields_the_same_records(tmp_path, batch_rows):
+@pytest.mark.parametrize("chunk", [1 << 22, 16, 33])
+def test_any_split_point_yields_the_same_records(tmp_path, batch_rows, chunk,
+                                                 monkeypatch):
+  # Small chunks: batches carried over from one chunk to the next.
+  monkeypatch.setattr(csv_scan, "CHUNK_BYTES", chunk)
   source = RowTuples(_file(tmp_path, TRICKY), batch_rows=batch_rows)
   source_test_utils.assert_split_at_fraction_exhaustive(source)
 
@@ -190,7 +194,6 @@ def test_reading_counts_nothing_in_beam_metrics(tmp_path, monkeypatch):
   again = source.reread(0, 45, 75, 4)  # 2, the rejected 3, and 4
   assert again.table.column("ID").to_pylist() == ["2", "4"]
   assert asked == []
-
 
 
 def test_a_chunk_leaves_its_partial_batch_to_the_next(tmp_path, monkeypatch):

@@ -1,6 +1,7 @@
 """transforms/hashing.py: stable_hash (its definition, chunking, input
-types), sorted_unique, in_sorted, stable_argsort and search_sorted. Determinism across processes and
-threads is tested in test_partitioned.py."""
+types), sorted_unique, in_sorted, stable_argsort, search_sorted.
+Determinism across processes and threads is tested in
+test_partitioned.py."""
 
 import numpy as np
 import pyarrow as pa

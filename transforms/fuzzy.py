@@ -78,11 +78,11 @@ class FuzzyValues:
   @classmethod
   def of(cls, table, key: MatchKey, region: str,
          ready: Optional[Dict[str, pa.Array]] = None) -> "FuzzyValues":
-    """`ready`: column -> its values already prepared (as `prepare`
-    would), for columns the caller has."""
+    """`ready`: (column, kind) -> its values already prepared (as
+    `prepare` would), for columns the caller has."""
     ready = ready or {}
-    fields = [ready[c] if c in ready else prepare(table.column(c), kind,
-                                                  region)
+    fields = [ready[c, kind] if (c, kind) in ready else
+              prepare(table.column(c), kind, region)
               for c, kind in zip(key.columns, key.normalizers)]
     codes = {}
     for c in dict.fromkeys(key.columns + key.block_columns):
@@ -277,10 +277,11 @@ def fuzzy_index(table: pa.Table, key: MatchKey, region: str, rows: int,
   own = table.slice(0, rows)
   # The columns prepared on a thread each: the index is built once, and
   # everything after it waits for it.
+  fields = list(dict.fromkeys(zip(key.columns, key.normalizers)))
   with ThreadPoolExecutor(default_threads()) as pool:
-    ready = dict(zip(key.columns, pool.map(
-        lambda c: prepare(own.column(c[0]), c[1], region),
-        zip(key.columns, key.normalizers))))
+    ready = dict(zip(fields, pool.map(
+        lambda field: prepare(own.column(field[0]), field[1], region),
+        fields)))
   values = FuzzyValues.of(own, key, region, ready)
   if partition is not None:
     if counts is None:  # the partition's own would rank otherwise

@@ -438,7 +438,7 @@ class BatchKeys:
     if known is None or not in_sorted(rows, known[0]).all():
       rows_all = rows if known is None else np.union1d(known[0], rows)
       take = pa.array(rows_all)
-      ready = {c: self._columns[c, ("prepare", kind)].take(take)
+      ready = {(c, kind): self._columns[c, ("prepare", kind)].take(take)
                for c, kind in zip(key.columns, key.normalizers)
                if (c, ("prepare", kind)) in self._columns}
       known = (rows_all, FuzzyValues.of(
