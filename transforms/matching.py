@@ -20,7 +20,8 @@ from crmsync.transforms.ahead import default_threads
 from crmsync.transforms.comparisons import prepare_as
 from crmsync.transforms.fuzzy import FuzzyIndex, FuzzyValues, fuzzy_index
 from crmsync.transforms.hashing import (in_sorted, mix64, search_sorted,
-                                       sorted_unique, stable_hash)
+                                       sorted_unique, stable_argsort,
+                                       stable_hash)
 from crmsync.transforms.normalizers.text import clean
 from crmsync.transforms.resolve import resolve_duplicates
 from crmsync.transforms.columns import (FILE_COL, LINE_COL, OFFSET_COL,
@@ -80,7 +81,7 @@ class KeyLookup:
 
   def __init__(self, values: pa.Array, rows: np.ndarray):
     hashes = stable_hash(values)
-    order = np.argsort(hashes, kind="stable")
+    order = stable_argsort(hashes)
     self.hashes = hashes[order]
     self.rows = np.asarray(rows, np.int64)[order]
     self.keys = values.take(pa.array(order))
