@@ -102,7 +102,8 @@ class VendorSide:
       else:  # the rows synthesised for duplicates are prepared here
         values = pa.concat_arrays([values, prepared(
             table.column(c.column).slice(own), c, region)])
-      return values, TermCounts.of(values.slice(0, own)), Coded.of(values)
+      coded = Coded.of(values)
+      return values, TermCounts.of(coded, own), coded
     # Column by column on a thread per core: the batches' threads wait for
     # it, and the kernels release the GIL.
     with ThreadPoolExecutor(default_threads()) as pool:
@@ -173,10 +174,14 @@ class TermCounts:
     return self._lookup.find(values)
 
   @classmethod
-  def of(cls, values: pa.Array) -> "TermCounts":
-    counts = pc.value_counts(values.drop_null())
-    freq = counts.field("counts").to_numpy().astype(np.int64)
-    return cls(counts.field("values"), freq, int(freq.sum()))
+  def of(cls, values: Coded, rows: int) -> "TermCounts":
+    """The counts among a coded column's first `rows` rows (its codes
+    counted: the values are not hashed again)."""
+    codes = values.codes[:rows]
+    freq = np.bincount(codes[codes >= 0], minlength=len(values.distinct))
+    held = np.flatnonzero(freq)
+    return cls(values.distinct.take(pa.array(held)),
+               freq[held].astype(np.int64), int(freq.sum()))
 
   @property
   def squares(self) -> int:
