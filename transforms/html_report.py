@@ -30,21 +30,22 @@ def render(summary: dict, rejected: Dict[str, Dict[str, list]],
   """The page, from stats.json's `summary`, the rejected rows' reasons
   per input (report_parts.merge_rejected_summaries) and each column's
   conflict strategy."""
-  import plotly.graph_objects as go
   import plotly.io as pio
 
-  figures = [_matches(go, summary), _fill(go, summary),
-             _conflicts(go, summary, strategies),
-             _rejected(go, rejected), _scores(go, summary)]
+  figures = [_matches(summary), _fill(summary), _conflicts(summary, strategies),
+             _rejected(rejected), _scores(summary)]
+  template = _template()
   parts = []
   for fig in figures:
     if fig is None:
       continue
-    fig.update_layout(template="plotly_white", height=420,
-                      margin=dict(l=60, r=20, t=60, b=60))
+    fig["layout"].update(template=template, height=420,
+                         margin=dict(l=60, r=20, t=60, b=60))
+    # Figures are plain dicts in plotly.js's schema, not validated:
+    # plotly's graph objects cost more to build than the whole page.
     # A fixed id per chart (plotly's default is random): the same run
     # gives the same bytes on every runner.
-    parts.append(pio.to_html(fig, full_html=False,
+    parts.append(pio.to_html(fig, full_html=False, validate=False,
                              include_plotlyjs=not parts,
                              div_id=f"chart-{len(parts) + 1}",
                              config={"displaylogo": False}))
@@ -63,69 +64,83 @@ def render(summary: dict, rejected: Dict[str, Dict[str, list]],
           + "</body></html>\n")
 
 
-def _matches(go, summary):
+def _template() -> dict:
+  """plotly's "plotly_white" template, read from the JSON file plotly
+  ships (plotly.io.templates would build it as graph objects)."""
+  import json
+  from importlib import resources
+  path = resources.files("plotly") / "package_data/templates/plotly_white.json"
+  return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _bar(**trace) -> dict:
+  return dict(type="bar", **trace)
+
+
+def _figure(bars: List[dict], title: str, **layout) -> dict:
+  return {"data": bars, "layout": dict(title=dict(text=title), **layout)}
+
+
+def _axis(title: str, **axis) -> dict:
+  return dict(title=dict(text=title), **axis)
+
+
+def _matches(summary):
   sources = list(summary["enriched"])
   if not sources:
     return None
   keys = sorted({k for e in summary["enriched"].values()
                  for k in e["matches_per_key"]})
-  fig = go.Figure([go.Bar(name=f"matched by {k}", x=sources, y=[
+  bars = [_bar(name=f"matched by {k}", x=sources, y=[
       summary["enriched"][s]["matches_per_key"].get(k, 0) for s in sources])
-                   for k in keys] + [go.Bar(
-                       name="vendor rows that matched nothing", x=sources,
-                       y=[summary["enriched"][s]["rows_unmatched"]
-                          for s in sources])])
-  fig.update_layout(barmode="stack", title="Matches per vendor, by key",
-                    yaxis_title="rows")
-  return fig
+          for k in keys]
+  bars.append(_bar(name="vendor rows that matched nothing", x=sources,
+                   y=[summary["enriched"][s]["rows_unmatched"]
+                      for s in sources]))
+  return _figure(bars, "Matches per vendor, by key", barmode="stack",
+                 yaxis=_axis("rows"))
 
 
-def _fill(go, summary):
+def _fill(summary):
   fill = summary["fill_rate"]
   columns = list(fill)
-  fig = go.Figure([
-      go.Bar(name="before", x=columns,
-             y=[fill[c]["before"] or 0 for c in columns]),
-      go.Bar(name="after", x=columns, y=[fill[c]["after"] for c in columns])])
-  fig.update_layout(barmode="group", title="Fill rate per column",
-                    yaxis=dict(tickformat=".0%", range=[0, 1]))
-  return fig
+  return _figure(
+      [_bar(name="before", x=columns,
+            y=[fill[c]["before"] or 0 for c in columns]),
+       _bar(name="after", x=columns, y=[fill[c]["after"] for c in columns])],
+      "Fill rate per column", barmode="group",
+      yaxis=dict(tickformat=".0%", range=[0, 1]))
 
 
-def _conflicts(go, summary, strategies):
+def _conflicts(summary, strategies):
   conflicts = summary["conflicts"]
   columns = list(conflicts)
-  fig = go.Figure(go.Bar(
-      x=[f"{c} ({strategies.get(c, '')})" for c in columns],
-      y=[conflicts[c] for c in columns]))
-  fig.update_layout(title="Conflicts per column (strategy)",
-                    yaxis_title="cells")
-  return fig
+  return _figure(
+      [_bar(x=[f"{c} ({strategies.get(c, '')})" for c in columns],
+            y=[conflicts[c] for c in columns])],
+      "Conflicts per column (strategy)", yaxis=_axis("cells"))
 
 
-def _rejected(go, rejected):
+def _rejected(rejected):
   bars = []
   for source, reasons in rejected.items():
     names = sorted(reasons, key=lambda r: -reasons[r][0])
-    bars.append(go.Bar(name=source, y=[_short(r) for r in names],
-                       x=[reasons[r][0] for r in names], orientation="h"))
-  fig = go.Figure(bars)
-  fig.update_layout(title="Rejected rows by reason", xaxis_title="rows",
-                    barmode="stack")
-  return fig
+    bars.append(_bar(name=source, y=[_short(r) for r in names],
+                     x=[reasons[r][0] for r in names], orientation="h"))
+  return _figure(bars, "Rejected rows by reason", xaxis=_axis("rows"),
+                 barmode="stack")
 
 
-def _scores(go, summary) -> Optional[object]:
+def _scores(summary) -> Optional[dict]:
   counts = summary.get("match_scores")
   if not counts:
     return None
   width = 1 / SCORE_BINS
-  fig = go.Figure(go.Bar(x=[(i + 0.5) * width for i in range(SCORE_BINS)],
-                         y=counts, width=width * 0.95))
-  fig.update_layout(title="Match scores (weakest source per matched row)",
-                    xaxis=dict(range=[0, 1], title="score"),
-                    yaxis_title="rows")
-  return fig
+  return _figure(
+      [_bar(x=[(i + 0.5) * width for i in range(SCORE_BINS)], y=counts,
+            width=width * 0.95)],
+      "Match scores (weakest source per matched row)",
+      xaxis=_axis("score", range=[0, 1]), yaxis=_axis("rows"))
 
 
 def _short(reason: str) -> str:
