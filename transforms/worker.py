@@ -1,11 +1,14 @@
 """What a process that runs crmsync's transforms sets up, explicitly.
 
-Importing crmsync changes nothing in the process. A run sets up two things
-once per process: the CLI before it builds the pipeline, and the
+Importing crmsync changes nothing in the process. A run sets up three
+things once per process: the CLI before it builds the pipeline, and the
 transforms' DoFns in `setup` (a worker process of any runner):
 
 - Beam's S3 client gets one boto3 client per configuration
   (transforms/s3_clients.py);
+- Beam looks up each DoFn's state and timer parameters once, not at each
+  step of building, translating and running the job
+  (transforms/dofn_specs.py);
 - the `crmsync` loggers take the CLI's level (--quiet, -v), which worker
   processes learn from the environment variable CRMSYNC_LOG_LEVEL.
 
@@ -16,7 +19,7 @@ distributions, the given-name tables).
 import logging
 import os
 
-from crmsync.transforms import s3_clients
+from crmsync.transforms import dofn_specs, s3_clients
 
 LOG_LEVEL_ENV = "CRMSYNC_LOG_LEVEL"
 CACHE_ENV = "CRMSYNC_CACHE"
@@ -32,6 +35,7 @@ def prepare() -> None:
   """Sets this process up to run crmsync's transforms; idempotent, and
   cheap once done (handoff files call it for every slice they read)."""
   s3_clients.install()
+  dofn_specs.install()
   level = os.environ.get(LOG_LEVEL_ENV)
   logger = logging.getLogger("crmsync")
   # setLevel clears every logger's cache: only when the level changes.
