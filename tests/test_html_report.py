@@ -69,3 +69,20 @@ def test_the_report_is_the_same_bytes_for_the_same_run(tmp_path):
                  f"--set=output.reports={folder}"]) == 0
     out[run] = files_in(folder)["report.html"]
   assert out["a"] == out["b"]
+
+
+def test_a_reason_quoting_a_script_tag_cannot_end_the_charts_script():
+  """A rejection reason quotes the bad cell: "</script>" in it stays text
+  inside the chart's data."""
+  from crmsync.transforms.html_report import render
+  summary = {"original": {"rows_read": 3, "rows_written": 2},
+             "rows_matched": 1, "match_rate": 0.5, "rows_rejected": 1,
+             "enriched": {}, "fill_rate": {"Email": {"before": 0.5,
+                                                     "after": 1.0}},
+             "conflicts": {}}
+  reason = "bad Email '</script><script>alert(1)</script>'"
+  page = render(summary, {"crm.csv": {reason: [1]}}, {}, "t")
+  charts = page.count('class="plotly-graph-div"')
+  assert charts == 3  # fill rate, conflicts, rejected rows
+  assert page.count("</script>") == 1 + charts  # plotly.js, then each chart
+  assert "<script>alert(1)<\\/script>" in page

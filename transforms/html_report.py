@@ -1,6 +1,5 @@
 """reports/report.html: the run's stats.json as charts, in one
-self-contained file (plotly, its JavaScript inlined: it opens with no
-network).
+self-contained file (plotly.js inlined: it opens with no network).
 
 Charts: per vendor, the original rows matched by each key and its rows
 that matched nothing; the fill rate of each column before and after; the
@@ -10,10 +9,14 @@ each matched row).
 """
 
 import html
+import importlib.util
+import json
+import os
 from typing import Dict, List, Optional
 
 # Score histogram bins: [0, 0.05), ..., [0.95, 1.0]; stats count them.
 SCORE_BINS = 20
+HEIGHT = 420  # px, each chart
 
 
 def score_bins(scores) -> List[int]:
@@ -30,25 +33,18 @@ def render(summary: dict, rejected: Dict[str, Dict[str, list]],
   """The page, from stats.json's `summary`, the rejected rows' reasons
   per input (report_parts.merge_rejected_summaries) and each column's
   conflict strategy."""
-  import plotly.io as pio
-
   figures = [_matches(summary), _fill(summary), _conflicts(summary, strategies),
              _rejected(rejected), _scores(summary)]
-  template = _template()
+  template = json.loads(_plotly_file("templates/plotly_white.json"))
   parts = []
   for fig in figures:
     if fig is None:
       continue
-    fig["layout"].update(template=template, height=420,
+    fig["layout"].update(template=template, height=HEIGHT,
                          margin=dict(l=60, r=20, t=60, b=60))
-    # Figures are plain dicts in plotly.js's schema, not validated:
-    # plotly's graph objects cost more to build than the whole page.
-    # A fixed id per chart (plotly's default is random): the same run
-    # gives the same bytes on every runner.
-    parts.append(pio.to_html(fig, full_html=False, validate=False,
-                             include_plotlyjs=not parts,
-                             div_id=f"chart-{len(parts) + 1}",
-                             config={"displaylogo": False}))
+    # A fixed id per chart: the same run gives the same bytes on every
+    # runner.
+    parts.append(_chart(fig, f"chart-{len(parts) + 1}"))
   original = summary["original"]
   facts = (f"{original['rows_read']:,} original rows read, "
            f"{original['rows_written']:,} written, "
@@ -58,19 +54,41 @@ def render(summary: dict, rejected: Dict[str, Dict[str, list]],
   return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
           f"<title>{html.escape(title)}</title>"
           "<style>body{font-family:system-ui,sans-serif;margin:2em;}"
-          "h1{font-size:1.4em}</style></head><body>"
+          "h1{font-size:1.4em}</style>"
+          f"<script charset=\"utf-8\">{_plotly_file('plotly.min.js')}</script>"
+          "</head><body>"
           f"<h1>{html.escape(title)}</h1><p>{html.escape(facts)}</p>"
           + "".join(f"<section>{p}</section>" for p in parts)
           + "</body></html>\n")
 
 
-def _template() -> dict:
-  """plotly's "plotly_white" template, read from the JSON file plotly
-  ships (plotly.io.templates would build it as graph objects)."""
-  import json
-  from importlib import resources
-  path = resources.files("plotly") / "package_data/templates/plotly_white.json"
-  return json.loads(path.read_text(encoding="utf-8"))
+def _plotly_file(name: str) -> str:
+  """A file of plotly's package data (plotly.js, its templates), read
+  without importing plotly: its Python side (graph objects, validators,
+  narwhals) costs more than the whole page."""
+  spec = importlib.util.find_spec("plotly")
+  path = os.path.join(spec.submodule_search_locations[0], "package_data",
+                      name)
+  with open(path, encoding="utf-8") as f:
+    return f.read()
+
+
+def _chart(fig: dict, div_id: str) -> str:
+  """A chart's div and the plotly.js call that draws it (what
+  plotly.io.to_html writes, with plotly.js once in the head)."""
+  args = ", ".join(_script_json(x) for x in (
+      div_id, fig["data"], fig["layout"],
+      {"displaylogo": False, "responsive": True}))
+  return (f'<div id="{div_id}" class="plotly-graph-div" '
+          f'style="height:{HEIGHT}px; width:100%;"></div>'
+          f"<script>Plotly.newPlot({args});</script>")
+
+
+def _script_json(value) -> str:
+  """JSON that cannot end the <script> it is in (a column name or a
+  rejection reason quoting the file may hold "</script>")."""
+  return (json.dumps(value, separators=(",", ":"), sort_keys=True)
+          .replace("</", "<\\/").replace("<!--", "<\\!--"))
 
 
 def _bar(**trace) -> dict:
