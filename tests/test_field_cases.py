@@ -24,13 +24,21 @@ PARTITIONED = {
     "trailing_delimiter_rows", "phone_excel_scientific_notation",
     "vendor_placeholders_never_fill_or_replace", "utf16_tab_unicode_text",
     "excel_sep_line_semicolons", "stray_quote_swallows_rest_of_file",
-    "names_polish_nordic_ascii", "zip_plus4_not_a_conflict"}
+    "names_polish_nordic_ascii", "zip_plus4_not_a_conflict",
+    "shared_family_email_goes_to_the_named_person"}
 # Also scored (match.scoring: true, transforms/scoring.py): one case per
 # kind of matching fault (ZIP, email, phone, name; to keep the suite
 # short), whose expectations hold whichever way pairs are decided.
 SCORED = {"zip_float_from_pandas", "email_outlook_last_first_display_name",
           "phone_extensions_shared_switchboard",
           "names_turkish_dotted_dotless_i"}
+# What crmsync still gets wrong (tests/data/field/README.md says how): each
+# run must fail until it is fixed (strict), then this entry goes.
+KNOWN_WRONG = {
+    "same_first_name_and_company_other_last_name":
+        "a small job's model lets an exact first name outweigh a different "
+        "last name",
+}
 RUNS = [(case, "broadcast") for case in CASES] + [
     (case, "partitioned") for case in CASES if case in PARTITIONED] + [
     (case, "scored") for case in sorted(SCORED)]
@@ -73,9 +81,13 @@ def _delimiter(folder: str) -> str:
 def test_every_partitioned_and_scored_case_exists():
   assert PARTITIONED <= set(CASES)
   assert SCORED <= set(CASES)
+  assert set(KNOWN_WRONG) <= set(CASES)
 
 
-@pytest.mark.parametrize("case, join", RUNS)
+@pytest.mark.parametrize("case, join", [
+    pytest.param(case, join, marks=pytest.mark.xfail(
+        reason=KNOWN_WRONG[case], strict=True)) if case in KNOWN_WRONG
+    else (case, join) for case, join in RUNS])
 def test_field_case(case, join, tmp_path, monkeypatch, cli):
   folder = str(tmp_path / case)
   shutil.copytree(os.path.join(FIELD, case), folder)

@@ -29,6 +29,8 @@ def norm(name, values, **kw):
               "JOSE MULLER SMITH JR.", "Mr. Jose  Muller-Smith"],
      "josemullersmith"),
     ("name", ["O'Brien", "OBrien", "o’brien"], "obrien"),
+    # A trailing middle initial (https://github.com/18F/piipan/issues/550).
+    ("name", ["Dana M.", "Dana", "DANA  M", "dana"], "dana"),
     ("company", ["ACME, Inc.", "Acme Incorporated", "acme", "Acme LLC",
                  "The Acme Company", "ACME GmbH"], "acme"),
     ("company", ["Smith & Sons Ltd", "smith and sons"], "smith and sons"),
@@ -43,6 +45,11 @@ def norm(name, values, **kw):
 ])
 def test_variants_agree(name, variants, expected):
   assert norm(name, variants) == [expected] * len(variants)
+
+
+def test_only_a_trailing_initial_after_a_name_is_dropped():
+  assert norm("name", ["J Robert", "A J", "K", "Mary Ann", "Ng"]) == [
+      "jrobert", "aj", "k", "maryann", "ng"]
 
 
 @pytest.mark.parametrize("name", sorted(NORMALIZERS))

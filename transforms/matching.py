@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from crmsync.transforms import multi_value, normalizers, validity
 from crmsync.transforms.ahead import default_threads
-from crmsync.transforms.comparisons import prepare_as
+from crmsync.transforms.comparisons import compared_columns, prepare_as
 from crmsync.transforms.fuzzy import FuzzyIndex, FuzzyValues, fuzzy_index
 from crmsync.transforms.hashing import (in_sorted, mix64, search_sorted,
                                        sorted_unique, stable_argsort,
@@ -213,14 +213,18 @@ class SourceColumns:
   """Which columns of an enriched source matter, after mapping."""
   keep: Tuple[str, ...]  # written to the output
   keys: Tuple[MatchKey, ...]  # cascade keys the source has columns for
-  key_columns: Tuple[str, ...]  # key columns that are not kept
+  # Not kept, but matched or compared on: the columns of those keys, and
+  # every column any key or `confirm` names that the source has (a vendor
+  # without the ZIP of the name + ZIP key still has names to compare).
+  key_columns: Tuple[str, ...]
 
   @classmethod
   def of(cls, source: EnrichedSpec, spec: MergeSpec, mapped_header):
     keep = tuple(source.keep_columns(mapped_header, spec.original_header))
     keys = tuple(applicable_keys(spec, mapped_header))
-    key_columns = tuple(sorted({c for k in keys for c in k.needed_columns}
-                               - set(keep)))
+    compared = {c.column for c in compared_columns(spec)} & set(mapped_header)
+    key_columns = tuple(sorted(
+        ({c for k in keys for c in k.needed_columns} | compared) - set(keep)))
     return cls(keep, keys, key_columns)
 
   @property
