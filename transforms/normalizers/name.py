@@ -44,18 +44,23 @@ def fold(values: pa.Array) -> pa.Array:
 
 def words(values: pa.Array) -> pa.Array:
   """The name's words, folded, without titles, suffixes and a trailing
-  middle initial ("dr jose muller smith" -> "jose muller smith", "Dana M."
-  -> "dana": one form or state writes the middle initial, the other does
-  not, https://github.com/18F/piipan/issues/550): what similarity compares
-  word by word (nicknames, phonetic blocks)."""
+  middle initial ("dr jose muller smith" -> "jose muller smith", "Dana
+  M." -> "dana": one form or state writes the middle initial, the other
+  does not, https://github.com/18F/piipan/issues/550): what similarity
+  compares word by word (nicknames, phonetic blocks)."""
   v = fold(values)
   spaced = pc.match_substring(v, " ")
   v = on_rows(v, spaced, lambda w: pc.replace_substring_regex(
       w, r"^(?:(?:%s) )+" % "|".join(TITLES), ""))
   v = on_rows(v, spaced, lambda w: pc.replace_substring_regex(
       w, r"(?: (?:%s))+$" % "|".join(SUFFIXES), ""))
-  v = on_rows(v, pc.match_substring(v, " "), lambda w: pc.replace_substring_regex(
-      w, r"^(.*[a-z0-9]{2}) [a-z]$", r"\1"))
+  # Written as an initial: a capital or a letter with a period after a
+  # word ("Dana M.", "Thomas J"); "kam p", a space typed into "kamp", is
+  # not one (a name key runs its words together).
+  initial = pc.match_substring_regex(values.cast(pa.string()),
+                                     r"\pL\pL\s+(?:\p{Lu}|\pL\.)\s*$")
+  v = on_rows(v, initial, lambda w: pc.replace_substring_regex(
+      w, r" [a-z0-9]$", ""))
   return blank_to_null(v)
 
 
