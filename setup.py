@@ -53,7 +53,8 @@ setup(
         "bench": ["duckdb>=2.0.1,<3", "pandas>=2.2.3,<3", "splink>=5,<6",
                   "recordlinkage>=0.16,<0.17"],
     },
-    package_data={"crmsync.pipelines.dev": ["poms/*.pom.xml"]},
+    package_data={"crmsync.pipelines.dev": ["poms/*.pom.xml",
+                                            "poms/java/crmsync/*.java"]},
     entry_points={"console_scripts": [
         "crmsync=crmsync.pipelines.cli:console_main",
         # The boot command of PROCESS workers on Flink and Spark.

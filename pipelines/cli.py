@@ -194,7 +194,8 @@ def _check_flags(command: str, extra) -> None:
                  "apache_beam.runners.portability.portable_runner",
                  "apache_beam.runners.portability.flink_runner",
                  "apache_beam.runners.portability.spark_runner",
-                 "apache_beam.io.aws.s3filesystem", "crmsync.pipelines.job"):
+                 "apache_beam.io.aws.s3filesystem", "crmsync.pipelines.job",
+                 "crmsync.pipelines.runners"):
     try:
       importlib.import_module(module)
     except ImportError:  # an optional dependency: its options are unused

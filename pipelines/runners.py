@@ -22,12 +22,29 @@ import os
 import sys
 from typing import List, Optional
 
+from apache_beam.options.pipeline_options import PipelineOptions
+
 JOB_SERVERS = {"flink": "FlinkRunner", "spark": "SparkRunner"}
 # Long enough to bridge the gap between two stages of a job, short enough
 # that a finished job's workers do not idle on the cluster for long.
 WORKER_CACHE_MILLIS = 30_000
 EMBEDDED = {"flink": ("--flink_master", "[local]"),
             "spark": ("--spark_master_url", "local[2]")}
+
+
+class FlinkJobServerOptions(PipelineOptions):
+  """Options of Beam's Flink job server (Java) that Beam's Python SDK does
+  not declare, passed through to it with the job."""
+
+  @classmethod
+  def _add_argparse_args(cls, parser):
+    parser.add_argument(
+        "--pipeline_resources_detector_factory_class", default=None,
+        help="the job server's PipelineResourcesDetector.Factory: which "
+             "jars a job uploads to the Flink cluster (default: the job "
+             "server's whole classpath, about 150 MB; "
+             "crmsync.StageNothing: none, for a cluster whose classpath "
+             "holds them, as `crmsync dev flink` sets it up)")
 
 
 def worker_command() -> str:

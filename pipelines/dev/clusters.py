@@ -22,10 +22,15 @@ import urllib.error
 import urllib.request
 from typing import Dict, List
 
+from crmsync.pipelines.dev.jobservers import beam_jars
 from crmsync.pipelines.dev.s3 import free_port, serve_until_stopped
 from crmsync.transforms.worker import cache_dir
 
 FLINK = ("apache-flink-libraries", "1.19.1")
+# A job for a cluster whose classpath holds the job server's jars need not
+# upload them (pipelines/dev/poms/java/crmsync/StageNothing.java).
+STAGE_NOTHING = ("--pipeline_resources_detector_factory_class="
+                 "crmsync.StageNothing")
 SPARK = ("pyspark", "3.5.1")
 # What Flink's default config passes to every JVM on Java 17.
 JAVA17_OPENS = [f"--add-opens=java.base/{p}=ALL-UNNAMED" for p in (
@@ -209,6 +214,9 @@ class FlinkCluster(_Daemons):
     home = distribution(*FLINK)
     conf = self._config()
     cp = os.pathsep.join(sorted(glob.glob(os.path.join(home, "lib", "*.jar"))))
+    # Beam's Flink runner on the cluster's classpath, after Flink's own
+    # jars: jobs then need not bring it (beam_args' StageNothing).
+    beam = os.pathsep.join([cp, *beam_jars("flink")])
     taskmanagers = [("taskmanager" if self.workers == 1 else
                      f"taskmanager-{i + 1}", "TM",
                      "org.apache.flink.runtime.taskexecutor.TaskManagerRunner")
@@ -222,7 +230,7 @@ class FlinkCluster(_Daemons):
                  "-Dlog4j.configurationFile=file:" +
                  os.path.join(conf, "log4j.properties")]
       process, log = self._start(name, ["java", *JAVA17_OPENS, *jvm,
-                                        *logging, "-cp", cp, main,
+                                        *logging, "-cp", beam, main,
                                         "--configDir", conf, *dynamic])
       if name == "jobmanager":
         _wait_http(f"http://{self.master}/overview", process, log, timeout)
@@ -232,7 +240,7 @@ class FlinkCluster(_Daemons):
 
   def beam_args(self) -> List[str]:
     return ["--runner=FlinkRunner", f"--flink_master={self.master}",
-            "--parallelism=2"]
+            "--parallelism=2", STAGE_NOTHING]
 
 
 class SparkCluster(_Daemons):

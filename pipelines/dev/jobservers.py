@@ -25,14 +25,20 @@ def job_server_jar(kind: str) -> str:
   pom = os.path.join(POMS, f"{kind}.pom.xml")
   cached_pom = os.path.join(folder, "pom.xml")
   jar = os.path.join(folder, "target", "job-server.jar")
-  if os.path.exists(jar) and os.path.exists(cached_pom) and filecmp.cmp(
-      pom, cached_pom, shallow=False):
+  sources = _sources(kind)
+  if os.path.exists(jar) and all(
+      os.path.exists(os.path.join(folder, copy)) and filecmp.cmp(
+          source, os.path.join(folder, copy), shallow=False)
+      for source, copy in [(pom, "pom.xml"), *sources]):
     return jar
   if shutil.which("mvn") is None or shutil.which("java") is None:
     raise ConfigError(f"--runner {JOB_SERVERS[kind]} needs Java and Maven to "
                       f"build the {kind} job server (or pass "
                       f"--{kind}_job_server_jar or --job_endpoint)")
   os.makedirs(folder, exist_ok=True)
+  for source, copy in sources:
+    os.makedirs(os.path.dirname(os.path.join(folder, copy)), exist_ok=True)
+    shutil.copyfile(source, os.path.join(folder, copy))
   shutil.copyfile(pom, cached_pom)
   _LOG.info("building the %s job server with Maven in %s (once)", kind,
             folder)
@@ -44,3 +50,23 @@ def job_server_jar(kind: str) -> str:
     raise ConfigError(f"building the {kind} job server failed (mvn in "
                       f"{folder}): {' | '.join(tail)}")
   return jar
+
+
+def _sources(kind: str):
+  """(our Java source, its path in the build folder) for the `kind` job
+  server: the Flink one compiles crmsync.StageNothing."""
+  if kind != "flink":
+    return []
+  return [(os.path.join(POMS, "java", "crmsync", "StageNothing.java"),
+           os.path.join("java", "crmsync", "StageNothing.java"))]
+
+
+def beam_jars(kind: str):
+  """The jars of the `kind` job server's classpath that a cluster of that
+  kind lacks: Beam's runner and its dependencies, without the cluster's
+  own (Flink's jars, and its logging: a cluster keeps its log4j)."""
+  folder = os.path.join(os.path.dirname(job_server_jar(kind)), "dependency")
+  skip = ("flink-", "slf4j-", "log4j-", "kryo-", "minlog-", "chill-java-",
+          "objenesis-")
+  return sorted(os.path.join(folder, name) for name in os.listdir(folder)
+                if name.endswith(".jar") and not name.startswith(skip))
