@@ -1,6 +1,6 @@
 """What a process that runs crmsync's transforms sets up, explicitly.
 
-Importing crmsync changes nothing in the process. A run sets up three
+Importing crmsync changes nothing in the process. A run sets up these
 things once per process: the CLI before it builds the pipeline, and the
 transforms' DoFns in `setup` (a worker process of any runner):
 
@@ -8,7 +8,8 @@ transforms' DoFns in `setup` (a worker process of any runner):
   (transforms/s3_clients.py);
 - Beam looks up each DoFn's state and timer parameters once, not at each
   step of building, translating and running the job
-  (transforms/dofn_specs.py);
+  (transforms/dofn_specs.py), and makes each view of the pipeline options
+  once, not for every transform applied (transforms/option_views.py);
 - the `crmsync` loggers take the CLI's level (--quiet, -v), which worker
   processes learn from the environment variable CRMSYNC_LOG_LEVEL.
 
@@ -19,7 +20,7 @@ distributions, the given-name tables).
 import logging
 import os
 
-from crmsync.transforms import dofn_specs, s3_clients
+from crmsync.transforms import dofn_specs, option_views, s3_clients
 
 LOG_LEVEL_ENV = "CRMSYNC_LOG_LEVEL"
 CACHE_ENV = "CRMSYNC_CACHE"
@@ -36,6 +37,7 @@ def prepare() -> None:
   cheap once done (handoff files call it for every slice they read)."""
   s3_clients.install()
   dofn_specs.install()
+  option_views.install()
   level = os.environ.get(LOG_LEVEL_ENV)
   logger = logging.getLogger("crmsync")
   # setLevel clears every logger's cache: only when the level changes.
