@@ -9,7 +9,9 @@ import org.apache.beam.sdk.util.construction.resources.PipelineResourcesDetector
  * uploaded to the cluster again for every job), for a cluster whose
  * classpath already holds those jars, as `crmsync dev flink` sets it up.
  * Chosen per job with
- * --pipeline_resources_detector_factory_class=crmsync.StageNothing.
+ * --pipeline_resources_detector_factory_class=crmsync.StageNothing
+ * (the job server ignores --files_to_stage:
+ * https://github.com/apache/beam/issues/20829).
  */
 public class StageNothing implements PipelineResourcesDetector.Factory {
   /** How Beam makes a detector factory from its class. */
