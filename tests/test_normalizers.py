@@ -51,8 +51,17 @@ def test_only_a_trailing_initial_after_a_name_is_dropped():
   # (an initial: a capital or a letter with a period; "kam p" is a space
   # typed into "kamp", a typo FEBRL's generator makes)
   assert norm("name", ["J Robert", "A J", "K", "Mary Ann", "Ng", "kam p",
-                       "Thomas J"]) == [
-      "jrobert", "aj", "k", "maryann", "ng", "kamp", "thomas"]
+                       "Thomas J", "John A Jr.", "Dana\u00a0M",
+                       "Jose\u0301 M"]) == [
+      "jrobert", "aj", "k", "maryann", "ng", "kamp", "thomas", "john",
+      "dana", "jose"]
+
+
+def test_a_middle_initial_stays_in_the_words_names_are_compared_by():
+  """Only the key leaves it out: John A and John B are two people."""
+  from crmsync.transforms.normalizers.name import words
+  assert words(pa.array(["John A", "John B", "Dana M."])).to_pylist() == [
+      "john a", "john b", "dana m"]
 
 
 @pytest.mark.parametrize("name", sorted(NORMALIZERS))

@@ -117,8 +117,9 @@ def test_dev_flink_cluster_runs_the_demo_with_process_workers(direct,
   inputs read in splits of 256 KB, and --quiet, prints nothing (not even
   the job server's warnings) and gives the DirectRunner's bytes; the
   original's splits were read on both TaskManagers (Flink's REST API:
-  the task that reads them had work on each); the job brings no jar (the
-  cluster has Beam's); SIGTERM stops the cluster.
+  the task that reads them had work on each); the job is submitted with
+  StageNothing, so its tasks load Beam's classes from the cluster's own
+  classpath; SIGTERM stops the cluster.
   On the way, a shard's bundle fails once after writing part of its file
   (as a lost worker would; CRMSYNC_FAULT, which the cluster's workers
   inherit): the cluster restarts that part of the job, and the failed
@@ -135,9 +136,9 @@ def test_dev_flink_cluster_runs_the_demo_with_process_workers(direct,
     assert "flink cluster up on 127.0.0.1:" in first, first
     master = first.split(" on ")[1].split()[0]
     assert _flink(master, "/overview")["taskmanagers"] == 2
-    # As the cluster prints it: its classpath holds Beam's Flink runner,
-    # so the job uploads no jar (StageNothing; without the runner there,
-    # its tasks would not find Beam's classes).
+    # As the cluster prints it: the job uploads no jar (StageNothing), so
+    # without Beam's Flink runner on the cluster's classpath its tasks
+    # would not find Beam's classes.
     out = run_demo(str(tmp_path / "demo"), "--runner=FlinkRunner",
                    f"--flink_master={master}", "--parallelism=2",
                    STAGE_NOTHING, "--split_bytes=262144", quiet=True)

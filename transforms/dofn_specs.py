@@ -11,7 +11,8 @@ repeated answers are a visible share of a short run's start-up.
 
 The answer depends only on the DoFn's methods and their default
 arguments, which nothing changes once the DoFn exists. `install()` keeps
-it per DoFn object (by identity, held weakly: nothing is kept alive, and
+it per DoFn object (in a WeakKeyDictionary, so by the DoFn's own hash,
+its identity for every DoFn crmsync builds; nothing is kept alive, and
 nothing rides along when the DoFn is pickled to a worker).
 """
 
@@ -27,9 +28,11 @@ _LOCK = threading.Lock()
 
 def install() -> None:
   """Makes `userstate.get_dofn_specs` answer once per DoFn object, in this
-  process (transforms/worker.py calls it); idempotent. Beam's own callers
-  (`is_stateful_dofn`, `validate_stateful_dofn`, ParDo, the bundle
-  processor) look the function up on the module, so they all use it."""
+  process (transforms/worker.py calls it); idempotent. The callers that
+  look the function up on the module use it: `is_stateful_dofn`,
+  `validate_stateful_dofn`, ParDo, the bundle processor of the portable
+  runners. The old BundleBasedDirectRunner's evaluator imported it by
+  name and keeps Beam's."""
   original = userstate.get_dofn_specs
   if getattr(original, "_crmsync_once", False):
     return

@@ -55,7 +55,7 @@ def render(summary: dict, rejected: Dict[str, Dict[str, list]],
           f"<title>{html.escape(title)}</title>"
           "<style>body{font-family:system-ui,sans-serif;margin:2em;}"
           "h1{font-size:1.4em}</style>"
-          f"<script charset=\"utf-8\">{_plotly_file('plotly.min.js')}</script>"
+          f"<script>{_plotly_file('plotly.min.js')}</script>"
           "</head><body>"
           f"<h1>{html.escape(title)}</h1><p>{html.escape(facts)}</p>"
           + "".join(f"<section>{p}</section>" for p in parts)
@@ -67,6 +67,9 @@ def _plotly_file(name: str) -> str:
   without importing plotly: its Python side (graph objects, validators,
   narwhals) costs more than the whole page."""
   spec = importlib.util.find_spec("plotly")
+  if spec is None:
+    raise ModuleNotFoundError("report.html needs plotly (pip install "
+                              "plotly)", name="plotly")
   path = os.path.join(spec.submodule_search_locations[0], "package_data",
                       name)
   with open(path, encoding="utf-8") as f:

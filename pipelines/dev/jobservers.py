@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 import subprocess
+import zipfile
 
 from crmsync.pipelines.runners import JOB_SERVERS
 from crmsync.transforms.errors import ConfigError
@@ -64,9 +65,18 @@ def _sources(kind: str):
 def beam_jars(kind: str):
   """The jars of the `kind` job server's classpath that a cluster of that
   kind lacks: Beam's runner and its dependencies, without the cluster's
-  own (Flink's jars, and its logging: a cluster keeps its log4j)."""
-  folder = os.path.join(os.path.dirname(job_server_jar(kind)), "dependency")
+  own (Flink's jars, and its logging: a cluster keeps its log4j). Read
+  from the launcher jar's manifest, not the folder: `mvn package` leaves
+  the jars of an earlier POM there."""
+  jar = job_server_jar(kind)
+  with zipfile.ZipFile(jar) as z:
+    manifest = z.read("META-INF/MANIFEST.MF").decode("utf-8")
+  # A manifest line goes on in the next one that starts with a space.
+  fields = dict(line.split(": ", 1) for line in
+                manifest.replace("\r\n", "\n").replace("\n ", "").splitlines()
+                if ": " in line)
   skip = ("flink-", "slf4j-", "log4j-", "kryo-", "minlog-", "chill-java-",
           "objenesis-")
-  return sorted(os.path.join(folder, name) for name in os.listdir(folder)
-                if name.endswith(".jar") and not name.startswith(skip))
+  return [os.path.join(os.path.dirname(jar), path)
+          for path in fields.get("Class-Path", "").split()
+          if not os.path.basename(path).startswith(skip)]

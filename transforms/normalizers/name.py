@@ -5,7 +5,9 @@ and "Lukasz", "Søren" and "Soren", "Straße" and "Strasse" (letters Unicode
 does not decompose are transliterated by `anyascii`, as are other scripts),
 "Đorđe" and "Djordje", and "O'Brien", "O Brien" and "OBrien" (a name key
 ignores spaces, hyphens and apostrophes: vendors write compound names every
-way).
+way). A name key also leaves out a middle initial written last ("Dana M.",
+"THOMAS J": a capital or a letter with a period), which one side often
+lacks.
 """
 
 import pyarrow as pa
@@ -43,30 +45,37 @@ def fold(values: pa.Array) -> pa.Array:
 
 
 def words(values: pa.Array) -> pa.Array:
-  """The name's words, folded, without titles, suffixes and a trailing
-  middle initial ("dr jose muller smith" -> "jose muller smith", "Dana
-  M." -> "dana": one form or state writes the middle initial, the other
-  does not, https://github.com/18F/piipan/issues/550): what similarity
-  compares word by word (nicknames, phonetic blocks)."""
+  """The name's words, folded, without titles and suffixes ("dr jose
+  muller smith" -> "jose muller smith"): what similarity compares word by
+  word (nicknames, phonetic blocks). A middle initial stays: John A and
+  John B are two people."""
   v = fold(values)
   spaced = pc.match_substring(v, " ")
   v = on_rows(v, spaced, lambda w: pc.replace_substring_regex(
       w, r"^(?:(?:%s) )+" % "|".join(TITLES), ""))
   v = on_rows(v, spaced, lambda w: pc.replace_substring_regex(
       w, r"(?: (?:%s))+$" % "|".join(SUFFIXES), ""))
-  # Written as an initial: a capital or a letter with a period after a
-  # word ("Dana M.", "Thomas J"); "kam p", a space typed into "kamp", is
-  # not one (a name key runs its words together).
-  initial = pc.match_substring_regex(values.cast(pa.string()),
-                                     r"\pL\pL\s+(?:\p{Lu}|\pL\.)\s*$")
-  v = on_rows(v, initial, lambda w: pc.replace_substring_regex(
-      w, r" [a-z0-9]$", ""))
   return blank_to_null(v)
 
 
+# A middle initial written as one, last in the cell (a suffix may follow):
+# a capital, or a letter with a period, after a word ("Dana M.", "Thomas
+# J", "JOHN A JR."). "kam p", a space typed into "kamp" (FEBRL's typos), is
+# not one. [\pL\pM]: a letter, or a letter and its combining accent.
+_SPACE = r"[\s\p{Z}]"
+_MIDDLE_INITIAL = (r"[\pL\pM]{2}%s+(?:\p{Lu}|\pL\.)(?:%s+(?i:%s)\.?)?%s*$" %
+                   (_SPACE, _SPACE, "|".join(SUFFIXES), _SPACE))
+
+
 def normalize(values: pa.Array) -> pa.Array:
-  """The name key: its words run together."""
+  """The name key: its words run together, without a middle initial
+  written last ("Dana M." is "dana": one form or state writes it, the
+  other does not, https://github.com/18F/piipan/issues/550; the
+  comparisons still see it)."""
   v = pc.fill_null(words(values), "")
+  v = on_rows(v, pc.match_substring_regex(values.cast(pa.string()),
+                                          _MIDDLE_INITIAL),
+              lambda w: pc.replace_substring_regex(w, r" [a-z0-9]$", ""))
   v = on_rows(v, pc.match_substring(v, " "),
                lambda w: pc.replace_substring(w, " ", ""))
   # South Slavic đ is spelt "dj" (Djordje) or "d" (anyascii, Vietnamese
