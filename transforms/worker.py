@@ -7,9 +7,9 @@ transforms' DoFns in `setup` (a worker process of any runner):
 - Beam's S3 client gets one boto3 client per configuration
   (transforms/s3_clients.py);
 - Beam looks up each DoFn's state and timer parameters once, not at each
-  step of building, translating and running the job
-  (transforms/dofn_specs.py), and makes each view of the pipeline options
-  once, not for every transform applied (transforms/option_views.py);
+  step of building, translating and running the job, and makes each view
+  of the pipeline options once, not for every transform applied
+  (transforms/beam_memos.py);
 - the `crmsync` loggers take the CLI's level (--quiet, -v), which worker
   processes learn from the environment variable CRMSYNC_LOG_LEVEL.
 
@@ -20,7 +20,7 @@ distributions, the given-name tables).
 import logging
 import os
 
-from crmsync.transforms import dofn_specs, option_views, s3_clients
+from crmsync.transforms import beam_memos, s3_clients
 
 LOG_LEVEL_ENV = "CRMSYNC_LOG_LEVEL"
 CACHE_ENV = "CRMSYNC_CACHE"
@@ -36,8 +36,7 @@ def prepare() -> None:
   """Sets this process up to run crmsync's transforms; idempotent, and
   cheap once done (handoff files call it for every slice they read)."""
   s3_clients.install()
-  dofn_specs.install()
-  option_views.install()
+  beam_memos.install()
   level = os.environ.get(LOG_LEVEL_ENV)
   logger = logging.getLogger("crmsync")
   # setLevel clears every logger's cache: only when the level changes.
