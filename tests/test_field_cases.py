@@ -34,11 +34,7 @@ SCORED = {"zip_float_from_pandas", "email_outlook_last_first_display_name",
           "names_turkish_dotted_dotless_i"}
 # What crmsync still gets wrong (tests/data/field/README.md says how): each
 # run must fail until it is fixed (strict), then this entry goes.
-KNOWN_WRONG = {
-    "same_first_name_and_company_other_last_name":
-        "a small job's model lets an exact first name outweigh a different "
-        "last name",
-}
+KNOWN_WRONG: dict = {}  # case -> why it fails today (a strict xfail)
 RUNS = [(case, "broadcast") for case in CASES] + [
     (case, "partitioned") for case in CASES if case in PARTITIONED] + [
     (case, "scored") for case in sorted(SCORED)]

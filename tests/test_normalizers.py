@@ -264,3 +264,28 @@ def test_a_key_does_not_depend_on_the_rest_of_the_batch(values):
   for name in NORMALIZERS:
     together = norm(name, values)
     assert together == [norm(name, [v])[0] for v in values], name
+
+
+@pytest.mark.parametrize("name, values", [
+    ("name", ["Occupant", "LADY OF THE HOUSE", "Lady Of House", "Unknown",
+              "[not provided]", "Declined", "Mrs", "Doe"]),
+    ("company", ["[not provided]", "Unknown", "N/A", "none"]),
+])
+def test_a_placeholder_is_blank(name, values):
+  # pseudopeople's census fake names; Salesforce Web-to-Lead's
+  # "[not provided]" (knowledge article 000171026).
+  assert norm(name, values) == [None] * len(values)
+
+
+@pytest.mark.parametrize("name, value, expected", [
+    # Family names that are also on the census list of fake names, and
+    # initials: real names, kept.
+    ("name", "Goh", "goh"), ("name", "Son", "son"), ("name", "Parent",
+                                                     "parent"),
+    ("name", "K", "k"), ("name", "Nino", "nino"), ("name", "Na", "na"),
+    ("company", "Unknown Worlds Entertainment", "unknown worlds entertainment"),
+    ("company", "Occupant Ltd", "occupant"),
+])
+def test_a_real_name_that_looks_like_a_placeholder_is_kept(name, value,
+                                                           expected):
+  assert norm(name, [value]) == [expected]

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from crmsync.transforms.comparisons import Comparison
-from crmsync.transforms.scoring import (FLOOR, fit, probability,
-                                        u_probabilities)
+from crmsync.transforms.scoring import (FLOOR, GIVEN_NAME_COINCIDENCE,
+                                        MAX_M_ELSE_SURNAME, fit,
+                                        probability, u_probabilities)
 
 EMAIL = Comparison("Email", "email")
 FIRST = Comparison("First", "name", given_name=True)
@@ -25,6 +26,56 @@ def test_u_comes_from_random_pairs_with_a_weak_prior():
   assert 0 < u[-1] < 1e-6  # never seen: rare, not impossible
   small = u_probabilities(EMAIL, np.array([3, 0, 0, 0]), None)
   assert small[0] < 0.96 and small[-1] > 1e-4  # mostly the prior
+
+
+def test_a_small_jobs_given_names_agree_as_often_as_a_countrys():
+  # The median over gender-guesser's countries of the chance that two
+  # people share a given name (the sum of squared name frequencies).
+  from crmsync.transforms import similarity
+  lines = similarity._name_lines()
+  people = np.zeros(256)
+  for digit in "0123456789abcdefABCDEF":
+    people[ord(digit)] = 2.0 ** int(digit, 16)
+  cells = np.frombuffer("".join(line[30:86].ljust(56) for line in lines)
+                        .encode("ascii", "replace"), np.uint8)
+  counts = people[cells].reshape(len(lines), 56)
+  counts = counts[:, counts.sum(axis=0) > 0]
+  share = counts / counts.sum(axis=0)
+  median = float(np.median((share ** 2).sum(axis=0)))
+  assert abs(median - GIVEN_NAME_COINCIDENCE) < 0.001
+  tiny = u_probabilities(FIRST, np.zeros(7), None)
+  assert abs(tiny[-1] - GIVEN_NAME_COINCIDENCE) < 1e-3
+  large = u_probabilities(FIRST, np.array([0, 9_000, 0, 0, 0, 0, 1_000]),
+                          None)
+  assert abs(large[-1] - 0.1) < 0.001  # the job's own pairs, once many
+
+
+def test_a_tiny_jobs_prior_leans_to_a_random_pair_not_matching():
+  # 3 x 3 rows, three candidate pairs that all look like matches: the prior
+  # is not 1 in 3, the data of 9 pairs being too few to say so.
+  last = Comparison("Last", "name")
+  levels = np.array([[6, 6, 6], [5, 5, 5]], np.int8)
+  model = fit("v", (FIRST, last), levels, np.zeros(3, np.int64), {},
+              [np.zeros(7), np.zeros(6)], [None, None], (3, 3))
+  assert 0.01 < model.prior < 0.1
+  big = fit("v", (FIRST, last), np.repeat(levels, 1000, axis=1),
+            np.zeros(3000, np.int64), {}, [np.zeros(7), np.zeros(6)],
+            [None, None], (3000, 3000))
+  assert abs(big.prior - 1 / 3000) < 1e-4
+
+
+def test_an_unrelated_surname_is_strong_evidence_whatever_em_says():
+  # Half the candidate pairs agree on the given name and not at all on the
+  # surname (colleagues, relatives): EM would call that a common way for a
+  # match to look; the surname's "else" m stays at most MAX_M_ELSE_SURNAME.
+  last = Comparison("Last", "name")
+  levels = np.array([[6] * 200, [5] * 100 + [0] * 100], np.int8)
+  model = fit("v", (FIRST, last), levels, np.zeros(200, np.int64), {},
+              [np.array([100, 800, 20, 20, 20, 20, 20]),
+               np.array([950, 10, 10, 10, 10, 10])], [None, None],
+              (1000, 1000))
+  assert model.m[1][0] <= MAX_M_ELSE_SURNAME + 1e-9
+  assert model.level_weights()[1][0] < -5
 
 
 def test_every_place_column_agreeing_is_as_likely_as_the_rarest_value():

@@ -513,8 +513,16 @@ def candidate_pairs(source: str, spec: MergeSpec, comparisons,
                     pick),
       original.num_rows, vendor_rows,
       [_tf_mean(c, tf_means) for c in comparisons],
-      [all(m.column in supplied for m in c.members or (c,))
-       for c in comparisons])
+      [_supplied(c, supplied) for c in comparisons])
+
+
+def _supplied(comparison, kept) -> bool:
+  """A comparison whose "else" weighs nothing: every column of it is one
+  the source keeps (a phone vendor's new number is the point of its file).
+  Never a name: mapping a vendor's "First Name" onto First keeps it, and
+  Susan and Patrick are still two people."""
+  return comparison.kind != "name" and all(
+      m.column in kept for m in comparison.members or (comparison,))
 
 
 def random_counts(comparisons, original: PreparedColumns,

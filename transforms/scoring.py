@@ -46,6 +46,16 @@ MIN_M_ELSE = 0.05
 # pairs say: they matter only where a job has few pairs.
 M_PRIOR_PAIRS = 20
 U_PRIOR_PAIRS = 50
+# The chance that two random people share a given name, for a job too small
+# to count it: the median over the 54 countries of gender-guesser's
+# nam_dict.txt of the sum of squared name frequencies (tests/test_scoring.py
+# recomputes it). Other columns' exact u defaults to DEFAULT_U_EXACT.
+GIVEN_NAME_COINCIDENCE = 0.006
+DEFAULT_U_EXACT = 0.001
+# The match prior, for a job too small to estimate it: Splink's default
+# probability that two random records match, worth PRIOR_PAIRS pairs.
+DEFAULT_PRIOR = 1e-4
+PRIOR_PAIRS = 50
 # Except for given names: two different known given names (John and Joan,
 # Michael and Michelle) are two people far more often than a typo. Their
 # "else" m is kept between these bounds: the candidate pairs of an email key
@@ -58,6 +68,15 @@ MAX_M_ELSE_GIVEN_NAME = 0.01
 # this, so that a colleague with the same surname at the same address is
 # not taken for the person the CRM holds.
 MAX_M_DIFFERENT_SEXES = 0.0001
+# And for family names: among true matches, an unrelated family name (not
+# similar, not a prefix, not swapped with the given name, not a
+# placeholder) is a name changed since the CRM took it down, mostly at a
+# marriage: about 0.5% of people a year (CDC/NCHS: 6.1 marriages per 1,000
+# people in 2019; Pew Research 2023: 79% of married women took their
+# husband's name), a few years' worth. EM cannot tell it from the
+# colleagues and relatives among the candidate pairs (same first name, same
+# company or address), so it is kept at most this.
+MAX_M_ELSE_SURNAME = 0.02
 
 
 def initial_m(levels: int) -> np.ndarray:
@@ -164,11 +183,12 @@ def probability(weight: np.ndarray) -> np.ndarray:
   return 1.0 / (1.0 + np.exp2(-np.asarray(weight, np.float64)))
 
 
-def default_u(levels: int, else_level: int = 0) -> np.ndarray:
+def default_u(levels: int, else_level: int = 0,
+              exact: float = DEFAULT_U_EXACT) -> np.ndarray:
   """A prior for u: most random pairs disagree (at "else" or below), few
-  agree exactly."""
+  agree exactly (`exact`)."""
   u = np.full(levels, 0.049 / max(levels - 2 - else_level, 1))
-  u[:else_level + 1], u[-1] = 0.95 / (else_level + 1), 0.001
+  u[:else_level + 1], u[-1] = 0.95 / (else_level + 1), exact
   return u / u.sum()
 
 
@@ -183,7 +203,10 @@ def u_probabilities(comparison: Comparison, random_counts: np.ndarray,
   share a whole place (colleagues) are not a random sample."""
   levels = len(comparison.levels)
   counts = (np.asarray(random_counts, np.float64) +
-            U_PRIOR_PAIRS * default_u(levels, comparison.else_level))
+            U_PRIOR_PAIRS * default_u(
+                levels, comparison.else_level,
+                GIVEN_NAME_COINCIDENCE if comparison.given_name
+                else DEFAULT_U_EXACT))
   u = counts / counts.sum()
   if comparison.kind == "place" and tf_mean is not None and u[-1] < tf_mean:
     top = min(tf_mean, 0.5)
@@ -294,6 +317,8 @@ def m_bounds_of(comparison: Comparison) -> Dict[int, Tuple[float, float]]:
   if comparison.given_name:
     return {0: (FLOOR, MAX_M_DIFFERENT_SEXES),
             1: (MIN_M_ELSE_GIVEN_NAME, MAX_M_ELSE_GIVEN_NAME)}
+  if comparison.kind == "name":
+    return {0: (MIN_M_ELSE_GIVEN_NAME, MAX_M_ELSE_SURNAME)}
   return {0: (MIN_M_ELSE, 1.0)}
 
 
@@ -340,7 +365,9 @@ def _prior(levels: np.ndarray, m, u, rows: Tuple[int, int]) -> float:
   patterns, counts = distinct_patterns(levels)
   share = _share_of_matches(patterns, counts, m, u)
   matches = min(share * levels.shape[1], float(min(originals, vendor)))
-  return min(max(matches / (float(originals) * vendor), FLOOR * FLOOR), 0.5)
+  pairs = float(originals) * vendor
+  prior = (matches + PRIOR_PAIRS * DEFAULT_PRIOR) / (pairs + PRIOR_PAIRS)
+  return min(max(prior, FLOOR * FLOOR), 0.5)
 
 
 def _log_bayes_factors(patterns: np.ndarray, m, u,

@@ -15,6 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from anyascii import anyascii
 
+from crmsync.transforms.normalizers.placeholders import (
+    PLACEHOLDER_NAMES, blank_placeholders)
 from crmsync.transforms.normalizers.text import (PLAIN_WORDS, blank_to_null,
                                                  on_rows, per_distinct,
                                                  raw_bytes, squeeze)
@@ -56,7 +58,7 @@ def words(values: pa.Array) -> pa.Array:
       w, r"^(?:(?:%s) )+" % "|".join(TITLES), ""))
   v = on_rows(v, spaced, lambda w: pc.replace_substring_regex(
       w, r"(?: (?:%s))+$" % "|".join(SUFFIXES), ""))
-  return blank_to_null(v)
+  return blank_placeholders(blank_to_null(v), PLACEHOLDER_NAMES)
 
 
 # A middle initial written as one, last in the cell (a suffix may follow):
