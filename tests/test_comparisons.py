@@ -26,7 +26,19 @@ def test_names_cut_short_by_the_source_system_are_a_prefix_not_a_veto():
                     ["Bri", "MO", "Gi", "LE"])
   assert got == ["one is a prefix or initial of the other"] * 4
   assert level_names(LAST, ["Bagwell"], ["BAG"]) == [
-      "one is a prefix or initial of the other"]
+      "one is a prefix, initial or part of the other"]
+
+
+def test_a_double_family_name_written_in_part_is_part_of_it():
+  # Spanish double surnames, hyphenated married names, particles (the
+  # field case names_hyphenated_double_surname has them whole).
+  got = level_names(LAST, ["Martinez Ortiz", "Smith-Jones", "van der Berg",
+                           "Ortiz", "Martinez Ortiz"],
+                    ["Ortiz", "Jones", "Berg", "Ortiz Lopez", "Ortiz Martinez"])
+  assert got == ["one is a prefix, initial or part of the other"] * 5
+  assert level_names(LAST, ["Martinez Ortiz", "Li"], ["Garcia Lopez",
+                                                      "Lindstrom"]) == [
+      "else", "else"]
 
 
 def test_two_known_given_names_disagree_however_close():

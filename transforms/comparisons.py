@@ -44,8 +44,8 @@ LEVELS: Dict[str, Tuple[str, ...]] = {
     "phone": ("else", "same number, other extension",
               "same number, one extension missing", "exact"),
     "name": ("else", "similar (Jaro-Winkler >= 0.80)",
-             "close (Jaro-Winkler >= 0.92)", "one is a prefix or initial "
-             "of the other", "nicknames of each other", "exact"),
+             "close (Jaro-Winkler >= 0.92)", "one is a prefix, initial or "
+             "part of the other", "nicknames of each other", "exact"),
     # A given name's: two names that belong to different sexes (John and
     # Joan) are two people far more often than a typo.
     "given_name": ("names of different sexes", "else",
@@ -299,6 +299,7 @@ def _name(a: pa.Array, b: pa.Array, comparison, hashes) -> np.ndarray:
     lengths = np.minimum(pc.utf8_length(a).to_numpy(zero_copy_only=False),
                          pc.utf8_length(b).to_numpy(zero_copy_only=False))
     prefix &= (lengths >= 3) | (lengths == 1)
+    prefix |= _part(a, b)
   if comparison.given_name:
     # John and Joan, Robert and Roberta: two known names, however close; a
     # known name cut short (Bri, Mo) is still a prefix.
@@ -333,6 +334,21 @@ def _prefix(a: pa.Array, b: pa.Array) -> np.ndarray:
                           _np(pc.match_substring(b, " ")))
   for i in spaced.tolist():
     out[i] = _is_prefix(str(x[i]), str(y[i]))
+  return out
+
+
+def _part(a: pa.Array, b: pa.Array) -> np.ndarray:
+  """One family name is some of the other's words: a double or hyphenated
+  name written in part ("ortiz" and "martinez ortiz", "jones" and "smith
+  jones"), a particle dropped ("berg" and "van der berg")."""
+  out = np.zeros(len(a), bool)
+  spaced = np.flatnonzero(_np(pc.match_substring(a, " ")) |
+                          _np(pc.match_substring(b, " ")))
+  x, y = a.take(spaced).to_pylist(), b.take(spaced).to_pylist()
+  for i, u, v in zip(spaced.tolist(), x, y):
+    if u and v:
+      su, sv = set(u.split()), set(v.split())
+      out[i] = su <= sv or sv <= su
   return out
 
 
