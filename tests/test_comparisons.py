@@ -158,3 +158,22 @@ def test_levels_of_many_pairs_are_the_scorers_on_every_pair():
     expected[both] = scored
     assert levels(comparison, a, b).tolist() == expected.tolist(), (
         comparison.column)
+
+
+def test_a_blank_place_column_is_no_disagreement():
+  # A CRM row without its city, the same street and ZIP: all agree (Duke:
+  # "properties that lack a value in one of the records are ignored").
+  # One column alone agreeing stays one: a ZIP is not an address.
+  zip_, street, city = (Comparison("Zip", "zip"),
+                        Comparison("Street", "text"),
+                        Comparison("City", "text"))
+  place = Comparison("Zip+Street+City", "place",
+                     members=(zip_, street, city))
+  exact = [c.exact for c in (zip_, street, city)]
+  members = np.array([
+      [exact[0], exact[1], NULL],      # city blank, the rest agree
+      [exact[0], 0, exact[2]],         # street differs
+      [exact[0], NULL, NULL],          # only the ZIP to compare
+      [exact[0], exact[1], exact[2]],
+      [NULL, NULL, NULL]], np.int8).T
+  assert place_levels(place, members).tolist() == [3, 2, 1, 3, NULL]

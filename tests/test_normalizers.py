@@ -268,7 +268,8 @@ def test_a_key_does_not_depend_on_the_rest_of_the_batch(values):
 
 @pytest.mark.parametrize("name, values", [
     ("name", ["Occupant", "LADY OF THE HOUSE", "Lady Of House", "Unknown",
-              "[not provided]", "Declined", "Mrs", "Doe"]),
+              "[not provided]", "Declined", "Mrs", "Doe", "8", "?",
+              "No Name"]),
     ("company", ["[not provided]", "Unknown", "N/A", "none"]),
 ])
 def test_a_placeholder_is_blank(name, values):
@@ -285,6 +286,7 @@ def test_a_placeholder_is_blank(name, values):
     ("name", "K", "k"), ("name", "Nino", "nino"), ("name", "Na", "na"),
     ("company", "Unknown Worlds Entertainment", "unknown worlds entertainment"),
     ("company", "Occupant Ltd", "occupant"),
+    ("name", "Mary 2", "mary2"), ("company", "3M", "3m"),
 ])
 def test_a_real_name_that_looks_like_a_placeholder_is_kept(name, value,
                                                            expected):

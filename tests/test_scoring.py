@@ -78,6 +78,21 @@ def test_an_unrelated_surname_is_strong_evidence_whatever_em_says():
   assert model.level_weights()[1][0] < -5
 
 
+@pytest.mark.parametrize("tf_mean", [1 / 3, 1 / 5000])
+def test_more_of_a_place_agreeing_never_weighs_less(tf_mean):
+  # tf_mean is a small file's (3 rows) or a large one's: either way "all
+  # agree" weighs at least as much as "2 of 3".
+  from crmsync.transforms.scoring import initial_m
+  place = Comparison("Zip+Street+City", "place", members=(
+      Comparison("Zip", "zip"), Comparison("Street", "text"),
+      Comparison("City", "text")))
+  seen = np.array([19_990, 9, 1, 0]) if tf_mean < 0.01 else np.zeros(4)
+  u = u_probabilities(place, seen, tf_mean)
+  weights = np.log2(initial_m(4)) - np.log2(u)
+  assert (np.diff(weights[1:]) >= 0).all()
+  assert abs(u.sum() - 1) < 1e-12
+
+
 def test_every_place_column_agreeing_is_as_likely_as_the_rarest_value():
   place = Comparison("Company+Zip", "place", members=(
       Comparison("Company", "company"), Comparison("Zip", "zip")))

@@ -142,12 +142,17 @@ def comparisons_of(spec: MergeSpec) -> Tuple[Comparison, ...]:
 
 def place_levels(place: Comparison, member_levels: np.ndarray) -> np.ndarray:
   """The place level of each pair: how many member columns agree; NULL
-  where every member has a blank side. member_levels: members x pairs."""
+  where every member has a blank side. A blank side is no disagreement:
+  where every member both rows have agrees, two or more, they all agree
+  (a CRM row without its city, the same street and ZIP). One member alone
+  stays one (a ZIP is not an address). member_levels: members x pairs."""
   agree = np.zeros(member_levels.shape[1], np.int8)
+  present = np.zeros(member_levels.shape[1], np.int8)
   for m, row in zip(place.members, member_levels):
     agree += row >= PLACE_AGREES[m.kind]
-  return np.where((member_levels == NULL).all(axis=0), NULL,
-                  agree).astype(np.int8)
+    present += row != NULL
+  agree[(agree == present) & (agree >= 2)] = len(place.members)
+  return np.where(present == 0, NULL, agree).astype(np.int8)
 
 
 def preparation(comparison: Comparison) -> Tuple[str, str]:

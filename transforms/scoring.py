@@ -68,6 +68,9 @@ MAX_M_ELSE_GIVEN_NAME = 0.01
 # this, so that a colleague with the same surname at the same address is
 # not taken for the person the CRM holds.
 MAX_M_DIFFERENT_SEXES = 0.0001
+# A place's rarest column with a mean term frequency below this has more
+# than a hundred distinct values: see _place_u.
+LARGE_FILE_TF = 0.01
 # And for family names: among true matches, an unrelated family name (not
 # similar, not a prefix, not swapped with the given name, not a
 # placeholder) is a name changed since the CRM took it down, mostly at a
@@ -208,12 +211,31 @@ def u_probabilities(comparison: Comparison, random_counts: np.ndarray,
                 GIVEN_NAME_COINCIDENCE if comparison.given_name
                 else DEFAULT_U_EXACT))
   u = counts / counts.sum()
-  if comparison.kind == "place" and tf_mean is not None and u[-1] < tf_mean:
-    top = min(tf_mean, 0.5)
-    u[:-1] *= (1 - top) / u[:-1].sum()
-    u[-1] = top
+  if comparison.kind == "place" and tf_mean is not None:
+    u = _place_u(u, tf_mean)
   u = np.clip(u, FLOOR, 1 - FLOOR)
   return u / u.sum()
+
+
+def _place_u(u: np.ndarray, tf_mean: float) -> np.ndarray:
+  """A place's u with "all agree" at its bound (u_probabilities) and no
+  partial level less likely among random pairs than all agreeing, so that
+  more agreement never weighs less. Where the rarest column has many
+  distinct values (tf_mean below LARGE_FILE_TF), tf_mean is little more
+  than the chance of drawing one row twice, and the level below, measured
+  by the random pairs, bounds "all agree" instead. Where it has few (a
+  small file), the bound stands and the partial levels rise to it."""
+  top = min(tf_mean, 0.5)
+  if u[-1] >= top:
+    return u
+  if tf_mean < LARGE_FILE_TF:
+    top = min(top, u[-2])
+  else:
+    u[1:-1] = np.maximum(u[1:-1], top)
+  u = u.copy()
+  u[:-1] *= (1 - top) / u[:-1].sum()
+  u[-1] = top
+  return u
 
 
 def _em(patterns: np.ndarray, counts: np.ndarray, u: Sequence[np.ndarray],

@@ -45,9 +45,12 @@ PLACEHOLDER_COMPANIES = frozenset(
 def blank_placeholders(folded: pa.Array, placeholders: frozenset
                        ) -> pa.Array:
   """`folded` (strings, folded as normalizers/name.py `fold` does) with
-  every value in `placeholders` made null; the same length."""
-  hit = pc.fill_null(pc.is_in(folded, value_set=pa.array(
-      sorted(placeholders), pa.string())), False)
+  every value in `placeholders`, and every value of digits alone ("8": a
+  name entered as a number, https://github.com/CodeForPhilly/
+  paws-data-pipeline/issues/588), made null; the same length."""
+  hit = pc.or_(pc.is_in(folded, value_set=pa.array(
+      sorted(placeholders), pa.string())), pc.utf8_is_digit(folded))
+  hit = pc.fill_null(hit, False)
   if not pc.any(hit).as_py():
     return folded
   return pc.if_else(hit, pa.scalar(None, folded.type), folded)
