@@ -68,9 +68,6 @@ MAX_M_ELSE_GIVEN_NAME = 0.01
 # this, so that a colleague with the same surname at the same address is
 # not taken for the person the CRM holds.
 MAX_M_DIFFERENT_SEXES = 0.0001
-# A place's rarest column with a mean term frequency below this has more
-# than a hundred distinct values: see _place_u.
-LARGE_FILE_TF = 0.01
 # And for family names: among true matches, an unrelated family name (not
 # similar, not a prefix, not swapped with the given name, not a
 # placeholder) is a name changed since the CRM took it down, mostly at a
@@ -80,6 +77,9 @@ LARGE_FILE_TF = 0.01
 # colleagues and relatives among the candidate pairs (same first name, same
 # company or address), so it is kept at most this.
 MAX_M_ELSE_SURNAME = 0.02
+# A place's rarest column with a mean term frequency below this has more
+# than a hundred distinct values: see _place_u.
+LARGE_FILE_TF = 0.01
 
 
 def initial_m(levels: int) -> np.ndarray:
@@ -228,11 +228,11 @@ def _place_u(u: np.ndarray, tf_mean: float) -> np.ndarray:
   top = min(tf_mean, 0.5)
   if u[-1] >= top:
     return u
+  u = u.copy()
   if tf_mean < LARGE_FILE_TF:
     top = min(top, u[-2])
   else:
     u[1:-1] = np.maximum(u[1:-1], top)
-  u = u.copy()
   u[:-1] *= (1 - top) / u[:-1].sum()
   u[-1] = top
   return u
