@@ -177,3 +177,15 @@ def test_a_blank_place_column_is_no_disagreement():
       [exact[0], exact[1], exact[2]],
       [NULL, NULL, NULL]], np.int8).T
   assert place_levels(place, members).tolist() == [3, 2, 1, 3, NULL]
+
+
+def test_a_father_and_son_with_one_name_disagree():
+  # Two generational suffixes given and different: two people (John Smith
+  # Sr and Jr at one address). One side without a suffix, or II for Jr,
+  # is no disagreement.
+  got = level_names(LAST, ["Smith Jr", "Smith Sr.", "Smith, Jr.",
+                           "Smith III", "Smith II", "Smyth Jr"],
+                    ["Smith Sr", "Smith Jr", "Smith", "Smith",
+                     "Smith Jr", "Smith Jr"])
+  assert got == ["else", "else", "exact", "exact", "exact",
+                 "similar (Jaro-Winkler >= 0.80)"]

@@ -31,6 +31,7 @@ from rapidfuzz.distance import JaroWinkler
 from crmsync.transforms import normalizers
 from crmsync.transforms.hashing import in_sorted, stable_hash
 from crmsync.transforms.name_cache import cached_arrays
+from crmsync.transforms.normalizers.name import split_generation
 from crmsync.transforms.rows import contiguous
 from crmsync.transforms.similarity import (PAIR_SEPARATOR,
                                            given_name_sexes,
@@ -291,8 +292,43 @@ def _in(values: pa.Array, hashes: np.ndarray) -> np.ndarray:
   return in_sorted(stable_hash(values), hashes) & _np(pc.is_valid(values))
 
 
+# A generational suffix (similarity.prepare keeps it: normalizers/name.py
+# GENERATIONS) as a rank; II is a Jr.
+_GENERATION_RANK = {"sr": 1, "jr": 2, "ii": 2, "iii": 3, "iv": 4}
+
+
 def _name(a: pa.Array, b: pa.Array, comparison, hashes) -> np.ndarray:
-  """`hashes`: the stable_hash of each of a's and b's values (non-null)."""
+  """The level of each pair of differing prepared names (a[i], b[i]); a
+  father and son with one name (John Smith Sr and John Smith Jr: two
+  generations given, and different) disagree. Some CRMs will not merge two
+  records whose suffixes differ (Intranet Quorum's automated merge: "Joseph
+  Peterson, Jr., and Joseph Peterson, Ph.D." are not merged). `hashes`: the
+  stable_hash of each of a's and b's values (non-null)."""
+  (a, ga), (b, gb) = _generation(a), _generation(b)
+  if not (ga.any() or gb.any()):
+    return _name_levels(a, b, comparison, hashes)
+  out = np.full(len(a), comparison.exact, np.int8)
+  differ = ~_np(pc.equal(a, b))
+  if differ.any():
+    mask = pa.array(differ)
+    da, db = a.filter(mask), b.filter(mask)
+    out[differ] = _name_levels(da, db, comparison,
+                               (stable_hash(da), stable_hash(db)))
+  out[(ga > 0) & (gb > 0) & (ga != gb)] = comparison.else_level
+  return out
+
+
+def _generation(values: pa.Array):
+  """(the names without a generational suffix, each one's suffix as a rank
+  of _GENERATION_RANK, 0 for none)."""
+  bare, suffix = split_generation(values)
+  return bare, np.array([_GENERATION_RANK.get(g, 0)
+                         for g in suffix.to_pylist()], np.int8)
+
+
+def _name_levels(a: pa.Array, b: pa.Array, comparison, hashes
+                 ) -> np.ndarray:
+  """_name's levels, suffixes aside."""
   known, related, male, female = _name_sets()
   ha, hb = hashes
   jw = _jaro_winkler(a, b)

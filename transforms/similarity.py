@@ -29,6 +29,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import JaroWinkler
 
 from crmsync.transforms import normalizers
+from crmsync.transforms.normalizers.name import split_generation
 from crmsync.transforms.normalizers.name import words as name_words
 from crmsync.transforms.normalizers.text import (PLAIN_WORDS, clean, on_rows,
                                                  per_distinct)
@@ -158,7 +159,7 @@ def _fold(name: str) -> str:
 def prepare(values: pa.Array, kind: str, region: str) -> pa.Array:
   """A column normalised for comparing: null where blank."""
   if kind == "name":  # word by word: not the key, whose spaces are gone
-    return name_words(clean(values))
+    return name_words(clean(values), keep_generation=True)
   v = normalizers.get(kind)(values, phone_region=region)
   v = pc.replace_substring_regex(v, r"[^\w\s]", " ")
   # Plain words without an abbreviation are as _expand_abbreviations
@@ -190,7 +191,9 @@ def _name_similarity(ua, ub, pa_, pb) -> np.ndarray:
   """Jaro-Winkler, then the name rules: nicknames 1, two different known
   names 0. Sets are looked up once per distinct value."""
   known, related = given_name_tables()
-  left, right = ua.to_pylist(), ub.to_pylist()
+  # A fuzzy key's or confirm's similarity: Smith Jr is Smith (the
+  # comparisons tell Sr from Jr).
+  left, right = (split_generation(u)[0].to_pylist() for u in (ua, ub))
   sim = process.cpdist([left[i] for i in pa_], [right[i] for i in pb],
                        scorer=JaroWinkler.normalized_similarity,
                        dtype=np.float64, workers=1)

@@ -24,6 +24,15 @@ from crmsync.transforms.normalizers.text import (PLAIN_WORDS, blank_to_null,
 TITLES = ["mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "rev"]
 SUFFIXES = ["jr", "sr", "ii", "iii", "iv", "phd", "md", "esq", "dds", "mba",
             "cpa", "rn"]
+# The generational suffixes among them tell a father from his son, who may
+# share a name, an address and a phone: the comparisons keep the last one
+# (words(keep_generation=True)), the key does not.
+GENERATIONS = ["jr", "sr", "ii", "iii", "iv"]
+_SUFFIX_RUN = r"(?: (?:%s))+$" % "|".join(SUFFIXES)
+_GENERATION = r" (?P<g>%s)$" % "|".join(GENERATIONS)
+_LAST_GENERATION = r"(?P<g> (?:%s))(?: (?:%s))*$" % (
+    "|".join(GENERATIONS),
+    "|".join(x for x in SUFFIXES if x not in GENERATIONS))
 
 
 def _transliterate(v: pa.Array) -> pa.Array:
@@ -47,18 +56,36 @@ def fold(values: pa.Array) -> pa.Array:
       w, pc.invert(pc.match_substring_regex(w, PLAIN_WORDS)), _words))
 
 
-def words(values: pa.Array) -> pa.Array:
+def words(values: pa.Array, keep_generation: bool = False) -> pa.Array:
   """The name's words, folded, without titles and suffixes ("dr jose
   muller smith" -> "jose muller smith"): what similarity compares word by
   word (nicknames, phonetic blocks). A middle initial stays: John A and
-  John B are two people."""
+  John B are two people. With keep_generation, so does the last
+  generational suffix ("smith jr phd" -> "smith jr"). A placeholder
+  ("Occupant", "Unknown": normalizers/placeholders.py) is blank."""
   v = fold(values)
   spaced = pc.match_substring(v, " ")
   v = on_rows(v, spaced, lambda w: pc.replace_substring_regex(
       w, r"^(?:(?:%s) )+" % "|".join(TITLES), ""))
-  v = on_rows(v, spaced, lambda w: pc.replace_substring_regex(
-      w, r"(?: (?:%s))+$" % "|".join(SUFFIXES), ""))
+  v = on_rows(v, spaced, _without_suffixes_but_generation if keep_generation
+              else lambda w: pc.replace_substring_regex(w, _SUFFIX_RUN, ""))
   return blank_placeholders(blank_to_null(v), PLACEHOLDER_NAMES)
+
+
+def split_generation(prepared: pa.Array):
+  """(the names without their generational suffix, the suffix or null) of
+  values prepared by words(keep_generation=True)."""
+  generation = pc.struct_field(pc.extract_regex(prepared, _GENERATION), [0])
+  if generation.null_count == len(generation):
+    return prepared, generation
+  return pc.replace_substring_regex(prepared, _GENERATION, ""), generation
+
+
+def _without_suffixes_but_generation(v: pa.Array) -> pa.Array:
+  generation = pc.struct_field(pc.extract_regex(v, _LAST_GENERATION), [0])
+  bare = pc.replace_substring_regex(v, _SUFFIX_RUN, "")
+  return pc.coalesce(pc.binary_join_element_wise(bare, generation, ""),
+                     bare)
 
 
 # A middle initial written as one, last in the cell (a suffix may follow):
