@@ -93,7 +93,8 @@ def test_place_columns_are_one_comparison_of_how_many_agree():
   place = got[-1]
   assert [m.column for m in place.members] == ["Zip", "Company", "City"]
   member_levels = np.array([[2, 1, NULL], [3, 2, NULL], [2, 0, NULL]])
-  assert place_levels(place, member_levels).tolist() == [3, 1, NULL]
+  assert place_levels(place, member_levels).tolist() == [5, 1, NULL]
+  assert place.levels[5] == "3 of 3 agree"
 
 
 def test_an_exact_key_on_an_id_or_url_is_an_identifier_not_a_place():
@@ -160,10 +161,10 @@ def test_levels_of_many_pairs_are_the_scorers_on_every_pair():
         comparison.column)
 
 
-def test_a_blank_place_column_is_no_disagreement():
-  # A CRM row without its city, the same street and ZIP: all agree (Duke:
-  # "properties that lack a value in one of the records are ignored").
-  # One column alone agreeing stays one: a ZIP is not an address.
+def test_a_blank_place_column_is_no_disagreement_and_a_level_of_its_own():
+  # A CRM row without its city, the same street and ZIP: not "2 of 3", as
+  # if the city differed (Duke: "properties that lack a value in one of the
+  # records are ignored"), nor "3 of 3": ZIP and city are not an address.
   zip_, street, city = (Comparison("Zip", "zip"),
                         Comparison("Street", "text"),
                         Comparison("City", "text"))
@@ -176,16 +177,20 @@ def test_a_blank_place_column_is_no_disagreement():
       [exact[0], NULL, NULL],          # only the ZIP to compare
       [exact[0], exact[1], exact[2]],
       [NULL, NULL, NULL]], np.int8).T
-  assert place_levels(place, members).tolist() == [3, 2, 1, 3, NULL]
+  got = [place.levels[i] if i != NULL else None
+         for i in place_levels(place, members)]
+  assert got == ["2 of 3 agree (the rest blank)", "2 of 3 agree",
+                 "1 of 3 agree (the rest blank)", "3 of 3 agree", None]
 
 
 def test_a_father_and_son_with_one_name_disagree():
   # Two generational suffixes given and different: two people (John Smith
-  # Sr and Jr at one address). One side without a suffix, or II for Jr,
-  # is no disagreement.
+  # Sr and Jr at one address). One side without a suffix is part of the
+  # other; II is a Jr.
   got = level_names(LAST, ["Smith Jr", "Smith Sr.", "Smith, Jr.",
                            "Smith III", "Smith II", "Smyth Jr"],
                     ["Smith Sr", "Smith Jr", "Smith", "Smith",
                      "Smith Jr", "Smith Jr"])
-  assert got == ["else", "else", "exact", "exact", "exact",
+  part = "one is a prefix, initial or part of the other"
+  assert got == ["else", "else", part, part, "exact",
                  "similar (Jaro-Winkler >= 0.80)"]

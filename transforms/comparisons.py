@@ -67,6 +67,7 @@ KIND_OF_NORMALIZER = {"email": "email", "email_provider": "email",
                       "phone": "phone", "name": "name", "company": "company",
                       "zip": "zip"}
 _GIVEN = re.compile(r"(?i)^(first|given|fore)[ _]?(name)?$|^fname$")
+_FAMILY = re.compile(r"(?i)^(last|family|sur)[ _]?(name)?$|^lname$")
 
 
 # Columns that say where a person works or lives, not who they are:
@@ -94,10 +95,19 @@ class Comparison:
 
   @property
   def levels(self) -> Tuple[str, ...]:
-    if self.kind == "place":
+    if self.kind == "place":  # see place_levels
       n = len(self.members)
-      return tuple(f"{k} of {n} agree" for k in range(n + 1))
+      partial = [level for k in range(1, n) for level in (
+          f"{k} of {n} agree", f"{k} of {n} agree (the rest blank)")]
+      return (f"0 of {n} agree", *partial, f"{n} of {n} agree")
     return LEVELS["given_name" if self.given_name else self.kind]
+
+  @property
+  def family_name(self) -> bool:
+    """A name column that holds family names (Last, Surname, Family Name),
+    by its name: not a middle name, not a full name."""
+    return (self.kind == "name" and not self.given_name and
+            bool(_FAMILY.match(self.column)))
 
   @property
   def exact(self) -> int:
@@ -142,18 +152,21 @@ def comparisons_of(spec: MergeSpec) -> Tuple[Comparison, ...]:
 
 
 def place_levels(place: Comparison, member_levels: np.ndarray) -> np.ndarray:
-  """The place level of each pair: how many member columns agree; NULL
-  where every member has a blank side. A blank side is no disagreement:
-  where every member both rows have agrees, two or more, they all agree
-  (a CRM row without its city, the same street and ZIP). One member alone
-  stays one (a ZIP is not an address). member_levels: members x pairs."""
+  """The place level of each pair (place.levels): how many member columns
+  agree, and whether every other one is blank on a side (a CRM row without
+  its city, the same street and ZIP: no disagreement, but not all agreeing
+  either; EM and the random pairs weigh it on its own). NULL where every
+  member has a blank side. member_levels: members x pairs."""
+  n = len(place.members)
   agree = np.zeros(member_levels.shape[1], np.int8)
   present = np.zeros(member_levels.shape[1], np.int8)
   for m, row in zip(place.members, member_levels):
     agree += row >= PLACE_AGREES[m.kind]
     present += row != NULL
-  agree[(agree == present) & (agree >= 2)] = len(place.members)
-  return np.where(present == 0, NULL, agree).astype(np.int8)
+  rest_blank = (agree == present) & (agree < n)
+  level = np.where(agree == 0, 0, np.where(
+      agree == n, 2 * n - 1, 2 * agree - 1 + rest_blank))
+  return np.where(present == 0, NULL, level).astype(np.int8)
 
 
 def preparation(comparison: Comparison) -> Tuple[str, str]:
@@ -307,14 +320,18 @@ def _name(a: pa.Array, b: pa.Array, comparison, hashes) -> np.ndarray:
   (a, ga), (b, gb) = _generation(a), _generation(b)
   if not (ga.any() or gb.any()):
     return _name_levels(a, b, comparison, hashes)
-  out = np.full(len(a), comparison.exact, np.int8)
+  # Smith Jr and Smith: one is part of the other (not exact: the exact
+  # level's term-frequency adjustment looks up the value as written).
+  out = np.full(len(a), comparison.exact - 2, np.int8)
   differ = ~_np(pc.equal(a, b))
   if differ.any():
     mask = pa.array(differ)
     da, db = a.filter(mask), b.filter(mask)
     out[differ] = _name_levels(da, db, comparison,
                                (stable_hash(da), stable_hash(db)))
-  out[(ga > 0) & (gb > 0) & (ga != gb)] = comparison.else_level
+  out[~differ & (ga == gb)] = comparison.exact  # II is a Jr
+  two = (ga > 0) & (gb > 0) & (ga != gb)
+  out[two] = np.minimum(out[two], comparison.else_level)
   return out
 
 
@@ -389,7 +406,10 @@ def _part(a: pa.Array, b: pa.Array) -> np.ndarray:
   for i, u, v in zip(spaced.tolist(), x, y):
     if u and v:
       su, sv = set(u.split()), set(v.split())
-      out[i] = su <= sv or sv <= su
+      shared = su & sv
+      # A particle alone ("la" and "de la cruz") is not part of a name.
+      out[i] = ((su <= sv or sv <= su) and
+                any(len(w) >= 3 for w in shared))
   return out
 
 

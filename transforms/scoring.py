@@ -222,20 +222,25 @@ def _place_u(u: np.ndarray, tf_mean: float) -> np.ndarray:
   partial level less likely among random pairs than all agreeing, so that
   more agreement never weighs less. Where the rarest column has many
   distinct values (tf_mean below LARGE_FILE_TF), tf_mean is little more
-  than the chance of drawing one row twice, and the level below, measured
-  by the random pairs, bounds "all agree" instead. Where it has few (a
-  small file), the bound stands and the partial levels rise to it."""
-  top = min(tf_mean, 0.5)
+  than the chance of drawing one row twice, and "all but one agree",
+  measured by the random pairs, bounds "all agree" instead (never below what the
+  random pairs measured for it). Where it has few (a small file), the
+  bound stands and the partial levels rise to it, "none agree" making
+  room."""
+  top = min(tf_mean, 0.5, 1.0 / len(u))
   if u[-1] >= top:
     return u
   u = u.copy()
   if tf_mean < LARGE_FILE_TF:
-    top = min(top, u[-2])
+    # The level below: all but one agree, the one differing.
+    below = u[-3] if len(u) > 2 else u[0]
+    top = max(u[-1], min(top, below))
+    u[:-1] *= (1 - top) / u[:-1].sum()
   else:
     u[1:-1] = np.maximum(u[1:-1], top)
-  u[:-1] *= (1 - top) / u[:-1].sum()
+    u[0] = max(1 - top - u[1:-1].sum(), FLOOR)
   u[-1] = top
-  return u
+  return u / u.sum()
 
 
 def _em(patterns: np.ndarray, counts: np.ndarray, u: Sequence[np.ndarray],
@@ -339,7 +344,7 @@ def m_bounds_of(comparison: Comparison) -> Dict[int, Tuple[float, float]]:
   if comparison.given_name:
     return {0: (FLOOR, MAX_M_DIFFERENT_SEXES),
             1: (MIN_M_ELSE_GIVEN_NAME, MAX_M_ELSE_GIVEN_NAME)}
-  if comparison.kind == "name":
+  if comparison.family_name:
     return {0: (MIN_M_ELSE_GIVEN_NAME, MAX_M_ELSE_SURNAME)}
   return {0: (MIN_M_ELSE, 1.0)}
 

@@ -13,7 +13,10 @@ Sources:
   letters are left out (they are initials, compared as such), and so are
   the entries that are also family names of some frequency (Son, Man, Na,
   No, Parent, House, Friend, Younger, Minor, Gentle; Goh, Loh, Soh, Moh,
-  Doh and Coh in Singapore and Malaysia) or given names (Nino).
+  Doh and Coh in Singapore and Malaysia) or given names (Nino). Some kept
+  entries are rare family names too (Doe, Child, Home, Person, Lady): a
+  person so named loses the name key and is matched by email, phone or
+  the other names.
 - names and companies: Salesforce's "[not provided]", which Web-to-Lead
   writes into a required Last Name or Company left blank (Salesforce
   knowledge article 000171026).
