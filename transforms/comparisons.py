@@ -305,11 +305,6 @@ def _in(values: pa.Array, hashes: np.ndarray) -> np.ndarray:
   return in_sorted(stable_hash(values), hashes) & _np(pc.is_valid(values))
 
 
-# A generational suffix (similarity.prepare keeps it: normalizers/name.py
-# GENERATIONS) as a rank; II is a Jr.
-_GENERATION_RANK = {"sr": 1, "jr": 2, "ii": 2, "iii": 3, "iv": 4}
-
-
 def _name(a: pa.Array, b: pa.Array, comparison, hashes) -> np.ndarray:
   """The level of each pair of differing prepared names (a[i], b[i]); a
   father and son with one name (John Smith Sr and John Smith Jr: two
@@ -317,7 +312,7 @@ def _name(a: pa.Array, b: pa.Array, comparison, hashes) -> np.ndarray:
   records whose suffixes differ (Intranet Quorum's automated merge: "Joseph
   Peterson, Jr., and Joseph Peterson, Ph.D." are not merged). `hashes`: the
   stable_hash of each of a's and b's values (non-null)."""
-  (a, ga), (b, gb) = _generation(a), _generation(b)
+  (a, ga), (b, gb) = split_generation(a), split_generation(b)
   if not (ga.any() or gb.any()):
     return _name_levels(a, b, comparison, hashes)
   # Smith Jr and Smith: one is part of the other (not exact: the exact
@@ -333,14 +328,6 @@ def _name(a: pa.Array, b: pa.Array, comparison, hashes) -> np.ndarray:
   two = (ga > 0) & (gb > 0) & (ga != gb)
   out[two] = np.minimum(out[two], comparison.else_level)
   return out
-
-
-def _generation(values: pa.Array):
-  """(the names without a generational suffix, each one's suffix as a rank
-  of _GENERATION_RANK, 0 for none)."""
-  bare, suffix = split_generation(values)
-  return bare, np.array([_GENERATION_RANK.get(g, 0)
-                         for g in suffix.to_pylist()], np.int8)
 
 
 def _name_levels(a: pa.Array, b: pa.Array, comparison, hashes

@@ -28,6 +28,8 @@ SUFFIXES = ["jr", "sr", "ii", "iii", "iv", "phd", "md", "esq", "dds", "mba",
 # share a name, an address and a phone: the comparisons keep the last one
 # (words(keep_generation=True)), the key does not.
 GENERATIONS = ["jr", "sr", "ii", "iii", "iv"]
+# Their ranks (split_generation), the last for none: Sr 1, Jr and II 2.
+_RANKS = np.array([2, 1, 2, 3, 4, 0], np.int8)
 _SUFFIX_RUN = r"(?: (?:%s))+$" % "|".join(SUFFIXES)
 _GENERATION = r" (?P<g>%s)$" % "|".join(GENERATIONS)
 _LAST_GENERATION = r"(?P<g> (?:%s))(?: (?:%s))*$" % (
@@ -73,12 +75,31 @@ def words(values: pa.Array, keep_generation: bool = False) -> pa.Array:
 
 
 def split_generation(prepared: pa.Array):
-  """(the names without their generational suffix, the suffix or null) of
-  values prepared by words(keep_generation=True)."""
-  generation = pc.struct_field(pc.extract_regex(prepared, _GENERATION), [0])
-  if generation.null_count == len(generation):
-    return prepared, generation
-  return pc.replace_substring_regex(prepared, _GENERATION, ""), generation
+  """(the names without their generational suffix, each one's rank: 0 for
+  none, then GENERATIONS' order, a II counting as a Jr) of values prepared
+  by words(keep_generation=True). Only names of two words or more are
+  searched (most have one)."""
+  rank = np.zeros(len(prepared), np.int8)
+  spaced = np.flatnonzero(pc.fill_null(pc.match_substring(prepared, " "),
+                                       False).to_numpy(zero_copy_only=False))
+  if not spaced.size:
+    return prepared, rank
+  some = prepared.take(pa.array(spaced))
+  found = pc.index_in(pc.struct_field(pc.extract_regex(some, _GENERATION),
+                                      [0]), value_set=pa.array(GENERATIONS))
+  rank[spaced] = _RANKS[pc.fill_null(found, -1).to_numpy(
+      zero_copy_only=False)]
+  if not rank.any():
+    return prepared, rank
+  bare = pc.replace_substring_regex(some, _GENERATION, "")
+  return pc.replace_with_mask(prepared, _mask(len(prepared), spaced),
+                              bare), rank
+
+
+def _mask(n: int, at: np.ndarray) -> pa.Array:
+  mask = np.zeros(n, bool)
+  mask[at] = True
+  return pa.array(mask)
 
 
 def _without_suffixes_but_generation(v: pa.Array) -> pa.Array:
