@@ -337,14 +337,13 @@ def _name_levels(a: pa.Array, b: pa.Array, comparison, hashes
   ha, hb = hashes
   jw = _jaro_winkler(a, b)
   out = np.where(jw >= 0.92, 2, np.where(jw >= 0.80, 1, 0)).astype(np.int8)
-  prefix = _prefix(a, b)
+  prefix = _prefix(a, b, parts=not comparison.given_name)
   if not comparison.given_name:
     # A surname cut short is a prefix of three letters or more, or an
-    # initial: "li" is not "lindstrom".
+    # initial: "li" is not "lindstrom" (a part shares a word of three).
     lengths = np.minimum(pc.utf8_length(a).to_numpy(zero_copy_only=False),
                          pc.utf8_length(b).to_numpy(zero_copy_only=False))
     prefix &= (lengths >= 3) | (lengths == 1)
-    prefix |= _part(a, b)
   if comparison.given_name:
     # John and Joan, Robert and Roberta: two known names, however close; a
     # known name cut short (Bri, Mo) is still a prefix.
@@ -368,9 +367,10 @@ def _name_levels(a: pa.Array, b: pa.Array, comparison, hashes
   return out
 
 
-def _prefix(a: pa.Array, b: pa.Array) -> np.ndarray:
+def _prefix(a: pa.Array, b: pa.Array, parts: bool = False) -> np.ndarray:
   """One name is the other cut short or as initials, word by word ("bri"
-  and "bridgette", "le bag" and "leonard bagwell", "j" and "john")."""
+  and "bridgette", "le bag" and "leonard bagwell", "j" and "john"); with
+  `parts` (family names), or some of the other's words (_is_part)."""
   x = np.array(a.to_pylist(), dtype=np.str_)
   y = np.array(b.to_pylist(), dtype=np.str_)
   out = (np.strings.startswith(x, y) | np.strings.startswith(y, x)) & (
@@ -378,26 +378,18 @@ def _prefix(a: pa.Array, b: pa.Array) -> np.ndarray:
   spaced = np.flatnonzero(_np(pc.match_substring(a, " ")) |
                           _np(pc.match_substring(b, " ")))
   for i in spaced.tolist():
-    out[i] = _is_prefix(str(x[i]), str(y[i]))
+    u, v = str(x[i]), str(y[i])
+    out[i] = _is_prefix(u, v) or (parts and _is_part(u, v))
   return out
 
 
-def _part(a: pa.Array, b: pa.Array) -> np.ndarray:
-  """One family name is some of the other's words: a double or hyphenated
-  name written in part ("ortiz" and "martinez ortiz", "jones" and "smith
-  jones"), a particle dropped ("berg" and "van der berg")."""
-  out = np.zeros(len(a), bool)
-  spaced = np.flatnonzero(_np(pc.match_substring(a, " ")) |
-                          _np(pc.match_substring(b, " ")))
-  x, y = a.take(spaced).to_pylist(), b.take(spaced).to_pylist()
-  for i, u, v in zip(spaced.tolist(), x, y):
-    if u and v:
-      su, sv = set(u.split()), set(v.split())
-      shared = su & sv
-      # A particle alone ("la" and "de la cruz") is not part of a name.
-      out[i] = ((su <= sv or sv <= su) and
-                any(len(w) >= 3 for w in shared))
-  return out
+def _is_part(x: str, y: str) -> bool:
+  """A double or hyphenated family name written in part ("ortiz" and
+  "martinez ortiz", "jones" and "smith jones"), a particle dropped ("berg"
+  and "van der berg"); a particle alone ("la" and "de la cruz") is not."""
+  sx, sy = set(x.split()), set(y.split())
+  return ((sx <= sy or sy <= sx) and
+          any(len(w) >= 3 for w in sx & sy))
 
 
 def _is_prefix(x: str, y: str) -> bool:

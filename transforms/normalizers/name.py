@@ -80,26 +80,18 @@ def split_generation(prepared: pa.Array):
   by words(keep_generation=True). Only names of two words or more are
   searched (most have one)."""
   rank = np.zeros(len(prepared), np.int8)
-  spaced = np.flatnonzero(pc.fill_null(pc.match_substring(prepared, " "),
-                                       False).to_numpy(zero_copy_only=False))
-  if not spaced.size:
+  spaced = pc.fill_null(pc.match_substring(prepared, " "), False)
+  if not pc.any(spaced).as_py():
     return prepared, rank
-  some = prepared.take(pa.array(spaced))
-  found = pc.index_in(pc.struct_field(pc.extract_regex(some, _GENERATION),
-                                      [0]), value_set=pa.array(GENERATIONS))
-  rank[spaced] = _RANKS[pc.fill_null(found, -1).to_numpy(
-      zero_copy_only=False)]
+  found = pc.index_in(pc.struct_field(pc.extract_regex(
+      prepared.filter(spaced), _GENERATION), [0]),
+      value_set=pa.array(GENERATIONS))
+  rank[spaced.to_numpy(zero_copy_only=False)] = _RANKS[
+      pc.fill_null(found, -1).to_numpy(zero_copy_only=False)]
   if not rank.any():
     return prepared, rank
-  bare = pc.replace_substring_regex(some, _GENERATION, "")
-  return pc.replace_with_mask(prepared, _mask(len(prepared), spaced),
-                              bare), rank
-
-
-def _mask(n: int, at: np.ndarray) -> pa.Array:
-  mask = np.zeros(n, bool)
-  mask[at] = True
-  return pa.array(mask)
+  return on_rows(prepared, spaced, lambda w: pc.replace_substring_regex(
+      w, _GENERATION, "")), rank
 
 
 def _without_suffixes_but_generation(v: pa.Array) -> pa.Array:

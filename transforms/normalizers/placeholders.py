@@ -22,6 +22,8 @@ Sources:
   knowledge article 000171026).
 """
 
+import functools
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -51,9 +53,16 @@ def blank_placeholders(folded: pa.Array, placeholders: frozenset
   every value in `placeholders`, and every value of digits alone ("8": a
   name entered as a number, https://github.com/CodeForPhilly/
   paws-data-pipeline/issues/588), made null; the same length."""
-  hit = pc.or_(pc.is_in(folded, value_set=pa.array(
-      sorted(placeholders), pa.string())), pc.utf8_is_digit(folded))
+  hit = pc.or_(pc.is_in(folded, value_set=_value_set(placeholders)),
+              pc.utf8_is_digit(folded))
   hit = pc.fill_null(hit, False)
   if not pc.any(hit).as_py():
     return folded
   return pc.if_else(hit, pa.scalar(None, folded.type), folded)
+
+
+@functools.lru_cache(maxsize=None)
+def _value_set(placeholders: frozenset) -> pa.Array:
+  """A set of placeholders as an array, once per set (every batch's names
+  pass through blank_placeholders)."""
+  return pa.array(sorted(placeholders), pa.string())
