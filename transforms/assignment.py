@@ -278,9 +278,10 @@ def decide(batches: List[CandidatePairs], spec: MergeSpec
                 mine[0].supplied)
     columns = model.column_weights(levels, tf)
     weight = model.prior_weight + columns.sum(axis=0)  # Model.match_weight
-    verdict = _decided(spec, source, ids, joined("lines")[order],
-                       joined("vendor_files")[order],
-                       joined("vendor_lines")[order])
+    verdict = (_decided(spec, source, ids, joined("lines")[order],
+                        joined("vendor_files")[order],
+                        joined("vendor_lines")[order])
+               if spec.decisions else np.zeros(ids.size, np.int8))
     weight[verdict > 0], weight[verdict < 0] = np.inf, -np.inf
     mixed = _mixed_groups(ids, vendor, groups, weight)
     weight[mixed] = -np.inf

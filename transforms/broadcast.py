@@ -159,9 +159,9 @@ class MergeBatches(_OpensIndexes):
     spec = self._spec
     decisions = decided if self._decided_by == "scoring" else None
     claims = decided if self._decided_by == "claims" else {}
+    # With scoring, no key is computed here: resolve_column normalises
+    # just the rows whose two sides both hold a value.
     values = BatchKeys(batch.table, spec)
-    if decisions is not None:
-      values.one_column_keys()  # conflicts compare by these
     gathered, matches = {}, {}
     for index in indexes:
       match = SourceMatch(batch.num_rows)

@@ -56,9 +56,11 @@ class CandidatePairs:
   # The vendor row's identity (matching.vendor_identities): the same in
   # either join, whatever its row in an index.
   vendor: np.ndarray
-  lines: np.ndarray  # the original row's line
-  vendor_files: np.ndarray  # the vendor row's file (rank) and line
-  vendor_lines: np.ndarray
+  # The original row's line, the vendor row's file (rank) and line: how a
+  # match.decisions file names a pair (None without one).
+  lines: Optional[np.ndarray]
+  vendor_files: Optional[np.ndarray]
+  vendor_lines: Optional[np.ndarray]
   # For a member of a row synthesised for vendor duplicates: that row's
   # vendor identity (else -1).
   groups: np.ndarray
@@ -436,12 +438,10 @@ class ScorePairs(AheadDoFn):
     for index in indexes:
       index, vendor = self._open(index)
       rows, found, by, groups = candidate_rows(original.keys, index, spec)
-      take = pa.array(found, pa.int64())
       out.append(candidate_pairs(
           index.name, spec, comparisons, original, vendor, rows, found, by,
           groups, index.vendor_ids[found],
-          index.table.column(FILE_COL).take(take).to_numpy(),
-          index.table.column(LINE_COL).take(take).to_numpy(),
+          *vendor_locations(spec, index.table, found),
           {column: vendor.counts[column].log2_tf(
               original.columns.coded(column))
            for column in tf_columns(comparisons)
@@ -486,18 +486,31 @@ class VendorSample:
                 if c.column in table.column_names}, ids)
 
 
+def vendor_locations(spec: MergeSpec, table: pa.Table, rows: np.ndarray):
+  """(file ranks, lines) of a vendor table's `rows`, as a match.decisions
+  file names them; (None, None) without one: the pairs need not carry
+  them to the decision."""
+  if not spec.decisions:
+    return None, None
+  take = pa.array(rows, pa.int64())
+  return (table.column(FILE_COL).take(take).to_numpy(),
+          table.column(LINE_COL).take(take).to_numpy())
+
+
 def candidate_pairs(source: str, spec: MergeSpec, comparisons,
                     original: OriginalSide, vendor, rows: np.ndarray,
                     found: np.ndarray, by: np.ndarray, groups: np.ndarray,
-                    vendor_ids: np.ndarray, vendor_files: np.ndarray,
-                    vendor_lines: np.ndarray,
+                    vendor_ids: np.ndarray,
+                    vendor_files: Optional[np.ndarray],
+                    vendor_lines: Optional[np.ndarray],
                     original_tf: Dict[str, np.ndarray],
                     sample: VendorSample, vendor_rows: int,
                     tf_means: Dict[str, float], supplied) -> CandidatePairs:
   """One batch's CandidatePairs with one source, either join: pairs
   (original `rows`, `found`: rows of `vendor`, whose `columns` are the
   vendor's compared columns), proposed by keys `by`, with their
-  vendor identities, groups, files and lines; `original_tf`: per compared
+  vendor identities, groups, files and lines (vendor_locations);
+  `original_tf`: per compared
   column, TermCounts.log2_tf of the batch's values; `sample`: the vendor's
   VendorSample; `vendor_rows`: the rows the source read; `tf_means`: column
   -> its mean term frequency; `supplied`: the columns the source keeps."""
@@ -507,7 +520,8 @@ def candidate_pairs(source: str, spec: MergeSpec, comparisons,
   asked, pick = random_pairs(original.ids, sample.ids, vendor_rows, rows,
                              vendor_ids)
   return CandidatePairs(
-      source, original.ids[rows], vendor_ids, original.lines[rows],
+      source, original.ids[rows], vendor_ids,
+      None if vendor_lines is None else original.lines[rows],
       vendor_files, vendor_lines, groups, by, lv, original.names[rows], tf,
       random_counts(comparisons, original.columns, sample.columns, asked,
                     pick),

@@ -170,7 +170,10 @@ class FuzzyIndex:
     self.weights = (counts or CodeCounts.of(values)).weights(values.codes)
     order = stable_argsort(values.hashes)
     hashes, rows = values.hashes[order], values.rows[order]
-    _, block_sizes = np.unique(hashes, return_counts=True)
+    # Sorted already: a block's size is the length of its run.
+    starts = np.flatnonzero(np.r_[True, hashes[1:] != hashes[:-1]]
+                            if hashes.size else np.zeros(0, bool))
+    block_sizes = np.diff(np.append(starts, hashes.size))
     common = np.repeat(block_sizes > key.fuzzy.max_block, block_sizes)
     self.hashes, self.rows = hashes[~common], rows[~common]
     self.fields, self.codes = values.fields, values.codes

@@ -422,12 +422,6 @@ class BatchKeys:
         found.setdefault(key.columns[0], self._exact[key.name])
     return found
 
-  def one_column_keys(self) -> None:
-    """Computes the one-column exact keys that column_keys gives."""
-    for key in self._spec.keys:
-      if not key.fuzzy and len(key.columns) == 1:
-        self.exact(key)
-
   def exact(self, key) -> pa.Array:
     if key.name not in self._exact:
       self._exact[key.name] = join_parts([

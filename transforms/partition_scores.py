@@ -32,7 +32,7 @@ from crmsync.transforms.candidates import (VENDOR_SAMPLE, CandidatePairs,
                                            candidate_pairs,
                                            first_per_pair, sample_rows,
                                            single_columns, tf_columns,
-                                           tf_mean)
+                                           tf_mean, vendor_locations)
 from crmsync.transforms.columns import (EVIDENCE, FILE_COL, GROUP_COL,
                                         LINE_COL, RANK_COL, VENDOR_ID_COL,
                                         internal)
@@ -281,13 +281,12 @@ def pairs_from_answers(source: str, spec: MergeSpec, comparisons,
   _, once, found = np.unique(vendor_ids[first], return_index=True,
                              return_inverse=True)
   vendor = table.take(pa.array(at[once], pa.int64()))
-  take = pa.array(found.ravel(), pa.int64())
+  found = found.ravel()
   return candidate_pairs(
       source, spec, comparisons, original,
       AnswerSide(vendor, comparisons, spec.phone_region), rows,
-      found.ravel(), by, groups[first], vendor_ids[first],
-      vendor.column(FILE_COL).take(take).to_numpy(),
-      vendor.column(LINE_COL).take(take).to_numpy(), original_tf,
+      found, by, groups[first], vendor_ids[first],
+      *vendor_locations(spec, vendor, found), original_tf,
       sample, vendor_rows,
       {c: tf_mean(*sums[c]) for c in sums}, supplied)
 
