@@ -29,7 +29,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import JaroWinkler
 
 from crmsync.transforms import normalizers
-from crmsync.transforms.hashing import in_sorted, stable_hash
+from crmsync.transforms.hashing import in_sorted, mix64, stable_hash
 from crmsync.transforms.name_cache import cached_arrays
 from crmsync.transforms.normalizers.name import split_generation
 from crmsync.transforms.rows import contiguous
@@ -292,17 +292,29 @@ def _phone(a: pa.Array, b: pa.Array, _) -> np.ndarray:
 
 @functools.lru_cache(maxsize=1)
 def _name_sets():
-  """The known given names, related pairs ("a<sep>b"), male and female
+  """The known given names, related pairs (pair_hash), male and female
   given names, as sorted 64-bit hashes: a lookup is a numpy search
   (pyarrow's is_in would rebuild its hash table of 60,000 names on every
   call). Kept on disk between runs (transforms/name_cache.py)."""
-  return cached_arrays("given-names", lambda: tuple(
-      np.sort(stable_hash(pa.array(sorted(names), pa.string())))
-      for names in (*given_name_tables(), *given_name_sexes())))
+  def build():
+    known, related = given_name_tables()
+    pairs = [pair.split(PAIR_SEPARATOR) for pair in sorted(related)]
+    return tuple(np.sort(h) for h in (
+        _hashes(known),
+        pair_hash(*(stable_hash(pa.array(side, pa.string()))
+                    for side in zip(*pairs))),
+        *(_hashes(names) for names in given_name_sexes())))
+  return cached_arrays("given-names", build)
 
 
-def _in(values: pa.Array, hashes: np.ndarray) -> np.ndarray:
-  return in_sorted(stable_hash(values), hashes) & _np(pc.is_valid(values))
+def _hashes(names) -> np.ndarray:
+  return stable_hash(pa.array(sorted(names), pa.string()))
+
+
+def pair_hash(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+  """A stable hash of each ordered pair of values, from their stable_hash
+  (uint64 arrays): related names are looked up with no string joined."""
+  return mix64(mix64(left) ^ right)
 
 
 def _name(a: pa.Array, b: pa.Array, comparison, hashes) -> np.ndarray:
@@ -353,8 +365,7 @@ def _name_levels(a: pa.Array, b: pa.Array, comparison, hashes
     out[two_known] = 0
     prefix &= ~two_known | short
   out[prefix] = 3
-  pairs = pc.binary_join_element_wise(a, b, PAIR_SEPARATOR)
-  out[_in(pairs, related)] = 4
+  out[in_sorted(pair_hash(ha, hb), related)] = 4
   out[_np(pc.equal(a, b))] = 5
   if comparison.given_name:  # "names of different sexes" comes first
     out += 1
@@ -371,14 +382,21 @@ def _prefix(a: pa.Array, b: pa.Array, parts: bool = False) -> np.ndarray:
   """One name is the other cut short or as initials, word by word ("bri"
   and "bridgette", "le bag" and "leonard bagwell", "j" and "john"); with
   `parts` (family names), or some of the other's words (_is_part)."""
-  x = np.array(a.to_pylist(), dtype=np.str_)
-  y = np.array(b.to_pylist(), dtype=np.str_)
-  out = (np.strings.startswith(x, y) | np.strings.startswith(y, x)) & (
-      np.strings.str_len(x) > 0) & (np.strings.str_len(y) > 0)
-  spaced = np.flatnonzero(_np(pc.match_substring(a, " ")) |
-                          _np(pc.match_substring(b, " ")))
-  for i in spaced.tolist():
-    u, v = str(x[i]), str(y[i])
+  la, lb = (pc.fill_null(pc.utf8_length(v), 0).to_numpy() for v in (a, b))
+  first = pa.array(la <= lb)
+  short, long_ = pc.if_else(first, a, b), pc.if_else(first, b, a)
+  size = np.minimum(la, lb)
+  out = np.zeros(len(a), bool)
+  # Length by length: Arrow cuts a whole array to one length.
+  for n in np.unique(size[size > 0]).tolist():
+    at = np.flatnonzero(size == n)
+    take = pa.array(at)
+    out[at] = _np(pc.equal(pc.utf8_slice_codeunits(long_.take(take), 0, n),
+                           short.take(take)))
+  spaced = pa.array(np.flatnonzero(_np(pc.match_substring(a, " ")) |
+                                   _np(pc.match_substring(b, " "))))
+  for i, u, v in zip(spaced.to_pylist(), a.take(spaced).to_pylist(),
+                     b.take(spaced).to_pylist()):
     out[i] = _is_prefix(u, v) or (parts and _is_part(u, v))
   return out
 
