@@ -34,13 +34,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crmsync.transforms.ahead import default_threads
-from crmsync.transforms.hashing import (sorted_unique, stable_argsort,
-                                       stable_hash)
+from crmsync.transforms.hashing import (mix64, sorted_unique,
+                                       stable_argsort, stable_hash)
 from crmsync.transforms.normalizers.text import per_distinct
 from crmsync.transforms.similarity import prepare, row_scores
 from crmsync.transforms.spec import MatchKey
 
-SEPARATOR = "\x1f"
 _DIGIT = re.compile(r"\d")
 # Candidates scored per row at most: the best ranked.
 MAX_CANDIDATES = 5
@@ -63,6 +62,16 @@ def _code(value: str) -> str:
   if not word.isalpha() and _DIGIT.search(word):
     return word
   return jellyfish.metaphone(word) or word
+
+
+def block_hash(block: int, codes: List[np.ndarray]) -> np.ndarray:
+  """A stable hash of each row's codes in a block (the block's position,
+  then its columns' code hashes, in order): rows share it when they share
+  every code of the block."""
+  out = np.full(len(codes[0]), block + 1, np.uint64)
+  for code in codes:
+    out = mix64(mix64(out) ^ code)
+  return out
 
 
 class FuzzyValues:
@@ -91,16 +100,16 @@ class FuzzyValues:
       else:
         values = prepare(table.column(c), "text", region)
       codes[c] = per_distinct(values, _code)
+    hashed = {c: stable_hash(v) for c, v in codes.items()}
+    filled = {c: pc.is_valid(v).to_numpy(zero_copy_only=False)
+              for c, v in codes.items()}
     hashes, rows = [], []
     for i, block in enumerate(blocks_of(key)):
-      parts = [pa.array([str(i)] * table.num_rows, pa.string())]
-      joined = pc.binary_join_element_wise(
-          *(parts + [codes[c] for c in block]), SEPARATOR)
-      valid = np.flatnonzero(pc.is_valid(joined).to_numpy(
-          zero_copy_only=False))
-      hashes.append(stable_hash(joined.take(pa.array(valid))))
+      valid = np.flatnonzero(np.logical_and.reduce([filled[c]
+                                                    for c in block]))
+      hashes.append(block_hash(i, [hashed[c][valid] for c in block]))
       rows.append(valid)
-    compared = np.vstack([stable_hash(codes[c]) for c in key.columns])
+    compared = np.vstack([hashed[c] for c in key.columns])
     return cls(fields, compared, np.concatenate(hashes), np.concatenate(rows))
 
   def only(self, keep: np.ndarray) -> "FuzzyValues":
@@ -174,8 +183,13 @@ class FuzzyIndex:
     starts = np.flatnonzero(np.r_[True, hashes[1:] != hashes[:-1]]
                             if hashes.size else np.zeros(0, bool))
     block_sizes = np.diff(np.append(starts, hashes.size))
-    common = np.repeat(block_sizes > key.fuzzy.max_block, block_sizes)
-    self.hashes, self.rows = hashes[~common], rows[~common]
+    kept = block_sizes <= key.fuzzy.max_block
+    common = np.repeat(~kept, block_sizes)
+    self.rows = rows[~common]
+    # Each kept block once: its code hash, where its rows start, how many.
+    self.block_hashes = hashes[starts[kept]]
+    self.block_sizes = block_sizes[kept]
+    self.block_starts = np.cumsum(self.block_sizes) - self.block_sizes
     self.fields, self.codes = values.fields, values.codes
     self.identities = identities  # (file, offset) per row: ties go first
     self.columns, self.kinds = key.columns, key.normalizers
@@ -192,22 +206,29 @@ class FuzzyIndex:
     # Sorted needles: searchsorted then walks the index in order.
     by_hash = np.argsort(query.hashes)
     needles = query.hashes[by_hash]
-    left = np.searchsorted(self.hashes, needles, "left")
-    right = np.searchsorted(self.hashes, needles, "right")
-    counts = right - left
-    total = int(counts.sum())
+    total = 0
+    if self.block_hashes.size:
+      at = np.minimum(np.searchsorted(self.block_hashes, needles),
+                      self.block_hashes.size - 1)
+      counts = np.where(self.block_hashes[at] == needles,
+                        self.block_sizes[at], 0)
+      total = int(counts.sum())
     if not total:
       empty = np.zeros(0, np.int64)
       return empty, empty, np.zeros(0)
-    starts = np.repeat(left - np.cumsum(counts) + counts, counts)
+    starts = np.repeat(self.block_starts[at] - np.cumsum(counts) + counts,
+                       counts)
     found = self.rows[starts + np.arange(total)]
     asked = np.repeat(query.rows[by_hash], counts)
     pairs = sorted_unique((asked.astype(np.int64) << 32) | found)
     asked, found = pairs >> 32, pairs & 0xFFFFFFFF
-    equal = ((query.codes[:, asked] == self.codes[:, found]) &
-             (query.codes[:, asked] != 0))
-    rank = np.where(equal, self.weights[:, found], 0).astype(
-        np.float64).sum(axis=0)
+    # Column by column, only the agreeing codes' weights are added (in
+    # float64: the same sum in any order).
+    rank = np.zeros(asked.size)
+    for c in range(len(self.codes)):
+      mine = query.codes[c][asked]
+      equal = np.flatnonzero((mine == self.codes[c][found]) & (mine != 0))
+      rank[equal] += self.weights[c][found[equal]]
     # Index rows are in file order, so the pairs, sorted by (row, index
     # row), are in file order within each row.
     keep = top_candidates(asked, rank)
