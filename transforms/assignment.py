@@ -23,10 +23,14 @@ order, so the decisions are the same on any runner and worker count.
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
+import apache_beam as beam
 import numpy as np
+from apache_beam.io.filesystems import FileSystems
 
+from crmsync.transforms import handoff
 from crmsync.transforms.candidates import CandidatePairs, fixed_comparisons
 from crmsync.transforms.comparisons import NULL, comparisons_of
+from crmsync.transforms.gather import GatherAll
 from crmsync.transforms.matching import SYNTHESISED
 from crmsync.transforms.scoring import Model, fit, probability
 from crmsync.transforms.spec import MergeSpec
@@ -309,3 +313,34 @@ def decide(batches: List[CandidatePairs], spec: MergeSpec
         pairs.take(below, explained=False), pairs.take(review),
         int(ids.size), int((verdict != 0).sum()))
   return out
+
+
+class Decide(beam.PTransform):
+  """CandidatePairs (one element per original batch and source) -> one
+  element: decide's source name -> SourceDecisions, in either join.
+
+  With `folder` (one every worker can reach, such as the run's temporary
+  folder), each element is written there and travels as a small Handoff
+  (transforms/handoff.py): a job's pairs run to hundreds of megabytes, which
+  the runner would copy through its data plane and group in memory. The
+  decisions then travel as a Handoff too (handoff.opened reads either)."""
+
+  def __init__(self, spec: MergeSpec, folder: Optional[str] = None):
+    super().__init__()
+    self._spec, self._folder = spec, folder
+
+  def expand(self, pairs):
+    spec, folder = self._spec, self._folder
+    if folder is not None:
+      pairs = pairs | "Park" >> beam.Map(lambda p: handoff.save(
+          p, FileSystems.join(folder, handoff.attempt_name(
+              handoff.file_name(p.source), ".pairs"))))
+    decided = (pairs
+               | "AllPairs" >> GatherAll()
+               | "Decide" >> beam.Map(lambda every: decide(
+                   [handoff.opened(p) for p in every], spec)))
+    if folder is None:
+      return decided
+    return decided | "Handoff" >> beam.Map(lambda d: handoff.save(
+        d, FileSystems.join(folder, handoff.attempt_name("decisions",
+                                                         ".decisions"))))

@@ -18,7 +18,7 @@ from apache_beam.io.filesystems import FileSystems
 from crmsync.transforms import handoff
 from crmsync.transforms.ahead import AheadDoFn
 from crmsync.transforms.assemble import resolve_batch
-from crmsync.transforms.assignment import decide
+from crmsync.transforms.assignment import Decide
 from crmsync.transforms.candidates import ScorePairs
 from crmsync.transforms.claims import (Claims, decide_claims, first_hits,
                                        identifying, needed as claims_needed)
@@ -106,25 +106,19 @@ def sort_indexes(indexes, source_order: Sequence[str]):
 
 class _OpensIndexes(AheadDoFn):
   """An AheadDoFn whose first side input is the sources' indexes
-  (EnrichedIndexes or their Handoffs): each is opened once per worker, on
-  the runner's thread, before its batches go to the pool."""
+  (EnrichedIndexes or their Handoffs), its others values or Handoffs too
+  (the decisions): each is opened once per worker, on the runner's thread,
+  before its batches go to the pool."""
 
   def setup(self):
     super().setup()
-    self._opened = {}  # Handoff path -> EnrichedIndex
-
-  def _open(self, index) -> EnrichedIndex:
-    if not isinstance(index, handoff.Handoff):
-      return index
-    if index.path not in self._opened:
-      self._opened[index.path] = open_index(index)
-    return self._opened[index.path]
+    self._opened = handoff.OpenedOnce()
 
   def process(self, batch: RowBatch, window=beam.DoFn.WindowParam,
               timestamp=beam.DoFn.TimestampParam, indexes=(), *side_inputs):
     yield from super().process(batch, window, timestamp,
-                               [self._open(i) for i in indexes],
-                               *side_inputs)
+                               [self._opened(i) for i in indexes],
+                               *map(self._opened, side_inputs))
 
 
 class MergeBatches(_OpensIndexes):
@@ -337,8 +331,7 @@ class BroadcastMerge(beam.PTransform):
       decisions = ((original if self._reread is None else self._reread)
                    | "CandidatePairs" >> beam.ParDo(
                        ScorePairs(spec), beam.pvalue.AsList(indexes))
-                   | "AllPairs" >> GatherAll()
-                   | "Decide" >> beam.Map(decide, spec))
+                   | "Decisions" >> Decide(spec, self._folder))
     claims = None  # the cascade's: with scoring, the model decides
     if not spec.scoring and any(claims_needed(spec, [
         k.name for k in SourceColumns.of(s.spec, spec, s.mapped_header).keys])
@@ -367,9 +360,10 @@ class BroadcastMerge(beam.PTransform):
 
 
 def model_reports(decisions) -> List[dict]:
-  """Each source's model, as match_weights.json shows it."""
+  """Each source's model, as match_weights.json shows it (`decisions`:
+  assignment.Decide's, or its Handoff)."""
   return [dict(d.model.to_json(), pairs_scored=d.pairs_scored)
-          for _, d in sorted(decisions.items())]
+          for _, d in sorted(handoff.opened(decisions).items())]
 
 
 def _account(index, used, files) -> EnrichedAccount:

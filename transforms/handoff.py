@@ -113,6 +113,22 @@ def opened(value: Any) -> Any:
   return load(value) if isinstance(value, Handoff) else value
 
 
+class OpenedOnce:
+  """Values that may arrive as Handoffs (side inputs), each file loaded
+  once per worker: a DoFn makes one in `setup` and calls it on the
+  runner's thread, before its work goes to a pool."""
+
+  def __init__(self):
+    self._loaded = {}  # path -> value
+
+  def __call__(self, value: Any) -> Any:
+    if not isinstance(value, Handoff):
+      return value
+    if value.path not in self._loaded:
+      self._loaded[value.path] = load(value)
+    return self._loaded[value.path]
+
+
 def _check(path: str, data, digest: str) -> None:
   if hashlib.sha256(data).hexdigest() != digest:
     raise Tampered(f"{path}: not the file this run wrote there (its SHA-256 "

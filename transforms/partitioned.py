@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crmsync.transforms import claims, confirm, handoff, partition_scores
-from crmsync.transforms.assignment import decide
+from crmsync.transforms.assignment import Decide
 from crmsync.transforms.broadcast import model_reports
 from crmsync.transforms.candidates import (OriginalSide, single_columns,
                                            synthesised_members)
@@ -433,6 +433,13 @@ class _Assemble(AheadDoFn):
   def setup(self):
     super().setup()
     self._progress = Progress("merged")
+    self._opened = handoff.OpenedOnce()
+
+  def process(self, element, window=beam.DoFn.WindowParam,
+              timestamp=beam.DoFn.TimestampParam, *side_inputs):
+    # The decisions may come as a Handoff (assignment.Decide).
+    yield from super().process(element, window, timestamp,
+                               *map(self._opened, side_inputs))
 
   def prepare(self, element):
     batch_id, grouped = element
@@ -759,8 +766,7 @@ class PartitionedMerge(beam.PTransform):
                            | "AllTfSums" >> beam.Flatten()
                            | "TfSums" >> beam.CombinePerKey(
                                partition_scores.SumPairs())))
-                   | "AllPairs" >> GatherAll()
-                   | "Decide" >> beam.Map(decide, spec))
+                   | "Decisions" >> Decide(spec, self._folder))
       side.append(beam.pvalue.AsSingleton(decisions))
     elif any(claims.needed(spec, k) for k in source_keys.values()):
       side.append(beam.pvalue.AsSingleton(
