@@ -268,3 +268,15 @@ def test_attempt_name_is_new_for_every_attempt():
   for name in names:
     assert re.fullmatch(r"fragments-vendor-[0-9a-f]{12}\.arrows", name)
   assert re.fullmatch(r"x-[0-9a-f]{12}", attempt_name("x", ""))
+
+
+def test_opened_once_loads_each_file_once_and_passes_values_through(
+    tmp_path):
+  opened = handoff.OpenedOnce()
+  where = save(_index(), str(tmp_path / "decisions"), "decisions")
+  first = opened(where)
+  assert first["name"] == "vendor"
+  os.remove(where.path)  # a second call reads nothing
+  assert opened(where) is first
+  plain = {"vendor": 1}
+  assert opened(plain) is plain and opened(None) is None
