@@ -106,9 +106,9 @@ def sort_indexes(indexes, source_order: Sequence[str]):
 
 class _OpensIndexes(AheadDoFn):
   """An AheadDoFn whose first side input is the sources' indexes
-  (EnrichedIndexes or their Handoffs), its others values or Handoffs too
-  (the decisions): each is opened once per worker, on the runner's thread,
-  before its batches go to the pool."""
+  (EnrichedIndexes or their Handoffs); any other side input may be a
+  Handoff too (the decisions): each is opened once per worker, on the
+  runner's thread, before its batches go to the pool."""
 
   def setup(self):
     super().setup()

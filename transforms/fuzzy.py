@@ -1,7 +1,7 @@
 """The fuzzy key: the last stage of the cascade, for rows no exact key found.
 
 Blocking keeps it near-linear. Each row gets one code per block: the
-phonetic codes (metaphone) of the block's columns, joined, hashed. Only rows
+phonetic codes (metaphone) of the block's columns, hashed together. Only rows
 that share a code are compared, so "Jon Smith" at "ACME, Inc." meets
 "Jonathan Smith" at "Acme Incorporated" through the (Last, Company) block
 even though the first names' codes differ. A code shared by more than

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crmsync.transforms.candidates import (VENDOR_SAMPLE, CandidatePairs,
+from crmsync.transforms.candidates import (CandidatePairs,
                                            OriginalSide, PreparedColumns,
                                            TermCounts, VendorSample,
                                            candidate_pairs,
