@@ -117,6 +117,17 @@ class FuzzyValues:
     return FuzzyValues(self.fields, self.codes, self.hashes[keep],
                        self.rows[keep])
 
+  def spread(self, rows: np.ndarray, total: int) -> "FuzzyValues":
+    """These values, of rows `rows` (ascending) of a table of `total` rows,
+    at those rows: the others blank, in no block."""
+    at = np.full(total, -1, np.int64)
+    at[rows] = np.arange(rows.size)
+    where = pa.array(at, mask=at < 0)
+    codes = np.zeros((self.codes.shape[0], total), self.codes.dtype)
+    codes[:, rows] = self.codes
+    return FuzzyValues([f.take(where) for f in self.fields], codes,
+                       self.hashes, rows[self.rows])
+
   def take(self, rows: np.ndarray) -> "FuzzyValues":
     """Rows `rows` renumbered 0..len-1, with their block entries."""
     at = np.full(len(self.fields[0]), -1, np.int64)
@@ -294,11 +305,20 @@ def choose(rows: np.ndarray, rank: np.ndarray, identities: np.ndarray,
 def fuzzy_index(table: pa.Table, key: MatchKey, region: str, rows: int,
                 identities: np.ndarray,
                 partition: Optional[Tuple[int, int]] = None,
-                counts: Optional[CodeCounts] = None) -> FuzzyIndex:
+                counts: Optional[CodeCounts] = None,
+                routed: Optional[np.ndarray] = None) -> FuzzyIndex:
   """The FuzzyIndex of a source's first `rows` rows (its own rows, not the
   rows synthesised for duplicates). `partition` (p, P): only the block codes
-  that hash to partition p of P, ranked by `counts`, the whole source's."""
+  that hash to partition p of P, ranked by `counts`, the whole source's;
+  `routed`: the rows (ascending) with a block code there, the only ones
+  whose codes are worked out."""
+  if partition is not None and counts is None:
+    # The partition's own counts would rank otherwise.
+    raise ValueError(f"fuzzy key {key.name}: a partition's index needs "
+                     f"the whole source's CodeCounts")
   own = table.slice(0, rows)
+  if routed is not None:
+    own = own.take(pa.array(routed, pa.int64()))
   # The columns prepared on a thread each: the index is built once, and
   # everything after it waits for it.
   fields = list(dict.fromkeys(zip(key.columns, key.normalizers)))
@@ -308,10 +328,9 @@ def fuzzy_index(table: pa.Table, key: MatchKey, region: str, rows: int,
         fields)))
   values = FuzzyValues.of(own, key, region, ready)
   if partition is not None:
-    if counts is None:  # the partition's own would rank otherwise
-      raise ValueError(f"fuzzy key {key.name}: a partition's index needs "
-                       f"the whole source's CodeCounts")
     p, parts = partition
     values = values.only(values.hashes % np.uint64(parts) == np.uint64(p))
+  if routed is not None:
+    values = values.spread(routed, rows)
   return FuzzyIndex(key, values, identities[:rows], counts)
 

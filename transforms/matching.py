@@ -25,7 +25,7 @@ from crmsync.transforms.hashing import (in_sorted, mix64, search_sorted,
 from crmsync.transforms.normalizers.text import clean
 from crmsync.transforms.resolve import resolve_duplicates
 from crmsync.transforms.columns import (FILE_COL, LINE_COL, OFFSET_COL,
-                                        ROW_POSITION_COLS)
+                                        ROUTED_COL, ROW_POSITION_COLS)
 from crmsync.transforms.rows import RowBatch, contiguous
 from crmsync.transforms.spec import EnrichedSpec, MatchKey, MergeSpec
 
@@ -255,7 +255,9 @@ def index_from_tables(tables, source: EnrichedSpec, spec: MergeSpec,
                       code_counts=None):
   """The EnrichedIndex of the rows in `tables` (from source_table);
   `partition` (p, P): fuzzy block codes of partition p only, ranked by
-  `code_counts` (fuzzy key name -> the whole source's CodeCounts)."""
+  `code_counts` (fuzzy key name -> the whole source's CodeCounts). Tables
+  with a ROUTED_COL (a partition's fragments) index each key's values of
+  the rows it routed there only: the others' are looked up elsewhere."""
   keep, keys = list(cols.keep), cols.keys
   key_columns = list(cols.key_columns)
   if tables:
@@ -269,22 +271,28 @@ def index_from_tables(tables, source: EnrichedSpec, spec: MergeSpec,
       table, [(FILE_COL, "ascending"), (OFFSET_COL, "ascending")]))
   table = table.combine_chunks()
   n = table.num_rows
+  routed = None
+  if ROUTED_COL in table.column_names:
+    routed = table.column(ROUTED_COL).to_numpy()
+    table = table.drop_columns([ROUTED_COL])
 
-  def build(key):
+  def build(k):
+    key = keys[k]
+    rows = None if routed is None else np.flatnonzero(routed & (1 << k))
     if key.fuzzy:
       return fuzzy_index(table, key, spec.phone_region, n, identities(table),
-                         partition, (code_counts or {}).get(key.name))
-    return _group_rows(table, key, spec)
+                         partition, (code_counts or {}).get(key.name), rows)
+    return _group_rows(table, key, spec, rows)
   # Key by key on a thread per core: they are independent, and mostly
   # Arrow and numpy kernels. The fuzzy keys, which take longest, start
   # first; the others share the remaining threads meanwhile.
   if len(keys) > 1:
     first = sorted(range(len(keys)), key=lambda k: not keys[k].fuzzy)
     with ThreadPoolExecutor(min(default_threads(), len(keys))) as pool:
-      done = dict(zip(first, pool.map(build, [keys[k] for k in first])))
+      done = dict(zip(first, pool.map(build, first)))
     built = [done[k] for k in range(len(keys))]
   else:
-    built = [build(key) for key in keys]
+    built = [build(k) for k in range(len(keys))]
   firsts, groups, fuzzy = {}, {}, {}
   for key, done in zip(keys, built):
     if key.fuzzy:
@@ -333,11 +341,18 @@ def key_pairs(table, key: MatchKey, spec: MergeSpec):
   return values.filter(pa.array(valid)), rows[valid]
 
 
-def _group_rows(table: pa.Table, key: MatchKey, spec: MergeSpec):
+def _group_rows(table: pa.Table, key: MatchKey, spec: MergeSpec,
+                only: Optional[np.ndarray] = None):
   """(distinct values, the first row of each), and value -> all rows for
-  values shared by several rows. A multi-valued cell gives its row one entry
-  per value."""
-  values, rows = key_pairs(table, key, spec)
+  values shared by several rows, of the table's rows or, with `only`, of
+  those rows (ascending). A multi-valued cell gives its row one entry per
+  value."""
+  if only is None:
+    values, rows = key_pairs(table, key, spec)
+  else:
+    values, rows = key_pairs(table.take(pa.array(only, pa.int64())), key,
+                             spec)
+    rows = only[rows]
   pairs = pa.table({"value": values, "row": pa.array(rows, pa.int64())})
   # Grouped in Arrow; Python only touches the (rare) shared values.
   grouped = pairs.group_by("value", use_threads=False).aggregate(

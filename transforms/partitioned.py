@@ -68,9 +68,9 @@ from crmsync.transforms.original_duplicates import batch_key_values
 from crmsync.transforms.progress import Progress
 from crmsync.transforms.columns import (EVIDENCE, FILE_COL, GROUP_COL,
                                         ID_COL, LINE_COL, OFFSET_COL,
-                                        OWNED_COL, RANK_COL, ROWS_COL,
-                                        SCORE_COL, USED_COL, VENDOR_ID_COL,
-                                        is_internal)
+                                        OWNED_COL, RANK_COL, ROUTED_COL,
+                                        ROWS_COL, SCORE_COL, USED_COL,
+                                        VENDOR_ID_COL, is_internal)
 from crmsync.transforms.rows import RowBatch
 from crmsync.transforms.spec import EnrichedSpec, MergeSpec
 
@@ -182,12 +182,14 @@ class _EnrichedFragments(beam.DoFn):
       yield from tf_items
     owner[owner == self._partitions] = 0  # no key at all: counted in 0
     for p in range(self._partitions):
-      mask = owner == p
-      for parts, rows in rows_in:
-        mask[rows[parts == p]] = True
+      routed = np.zeros(n, np.int64)
+      for k, (parts, rows) in enumerate(rows_in):
+        routed[rows[parts == p]] |= 1 << k
+      mask = (owner == p) | (routed != 0)
       if mask.any():
         part = table.filter(pa.array(mask)).append_column(
-            OWNED_COL, pa.array((owner == p)[mask]))
+            OWNED_COL, pa.array((owner == p)[mask])).append_column(
+                ROUTED_COL, pa.array(routed[mask]))
         yield p, ("enriched", self._source.name, part)
 
 
