@@ -291,3 +291,12 @@ def test_a_placeholder_is_blank(name, values):
 def test_a_real_name_that_looks_like_a_placeholder_is_kept(name, value,
                                                            expected):
   assert norm(name, [value]) == [expected]
+
+
+def test_a_placeholder_with_a_generational_suffix_is_blank_when_compared():
+  # The comparisons keep "Jr" (Sr and Jr are two people); a census fake
+  # name is still no name with it. A real name keeps its suffix.
+  from crmsync.transforms.normalizers.name import words
+  compared = words(pa.array(["Occupant Jr", "Unknown III", "Smith Jr",
+                                  "Jr", None]), keep_generation=True)
+  assert compared.to_pylist() == [None, None, "smith jr", "jr", None]

@@ -64,14 +64,22 @@ def words(values: pa.Array, keep_generation: bool = False) -> pa.Array:
   word (nicknames, phonetic blocks). A middle initial stays: John A and
   John B are two people. With keep_generation, so does the last
   generational suffix ("smith jr phd" -> "smith jr"). A placeholder
-  ("Occupant", "Unknown": normalizers/placeholders.py) is blank."""
+  ("Occupant", "Unknown": normalizers/placeholders.py) is blank, with a
+  suffix too ("Occupant Jr")."""
   v = fold(values)
   spaced = pc.match_substring(v, " ")
   v = on_rows(v, spaced, lambda w: pc.replace_substring_regex(
       w, r"^(?:(?:%s) )+" % "|".join(TITLES), ""))
-  v = on_rows(v, spaced, _without_suffixes_but_generation if keep_generation
-              else lambda w: pc.replace_substring_regex(w, _SUFFIX_RUN, ""))
-  return blank_placeholders(blank_to_null(v), PLACEHOLDER_NAMES)
+  bare = on_rows(v, spaced, lambda w: pc.replace_substring_regex(
+      w, _SUFFIX_RUN, ""))
+  bare = blank_to_null(bare)
+  if not keep_generation:
+    return blank_placeholders(bare, PLACEHOLDER_NAMES)
+  kept = blank_to_null(on_rows(v, spaced, _without_suffixes_but_generation))
+  placeholder = pc.and_(pc.is_valid(bare),
+                        pc.is_null(blank_placeholders(bare,
+                                                      PLACEHOLDER_NAMES)))
+  return pc.if_else(placeholder, pa.scalar(None, pa.string()), kept)
 
 
 def split_generation(prepared: pa.Array):
