@@ -354,3 +354,38 @@ def test_a_source_that_keeps_no_column_still_uses_its_whole_group():
   assert index.table.column("Email").take(pa.array(hit)).to_pylist() == [
       "b@x.com"]
   assert index.used_rows(hit).tolist() == [3, 4]
+
+
+def test_a_partition_indexes_each_key_only_over_the_rows_it_routed_there():
+  """The partitioned join's fragments say which keys routed each row to
+  the partition (ROUTED_COL, bit k for the k-th key): a key's values of
+  the other rows are looked up in their own partitions, and are not
+  indexed here; a routed value's rows are all there, duplicates too."""
+  from crmsync.transforms.columns import ROUTED_COL
+  from crmsync.transforms.matching import index_from_tables
+  spec = MergeSpec(("ID", "Email", "Phone"), (EMAIL, PHONE))
+  header = ("Email", "Phone", "Title")
+  batch = row_batch(0, {
+      "Email": ["a@x.com", "b@x.com", "a@x.com", "c@x.com"],
+      "Phone": ["555-201-0001", "555-201-0002", "555-201-0003",
+                "555-201-0002"],
+      "Title": ["CEO", "Dev", "CFO", "Ops"]})
+  source = EnrichedSpec("v")
+  cols = SourceColumns.of(source, spec, header)
+  table = source_table(batch, source, cols)
+  # Email (bit 0) routed rows 0 and 2 here, phone (bit 1) rows 1 and 3.
+  routed = table.append_column(ROUTED_COL, pa.array([1, 2, 1, 2],
+                                                    pa.int64()))
+  every = index_from_tables([table], source, spec, cols, ["f.csv"])
+  part = index_from_tables([routed], source, spec, cols, ["f.csv"])
+  emails, phones = pa.array(["a@x.com"]), pa.array(["+15552010002"])
+  assert part.lookups["email"].find(emails).tolist() == [4]  # synthesised
+  assert part.members == {4: [0, 2], 5: [1, 3]} == every.members
+  assert part.lookups["phone"].find(phones).tolist() == [5]
+  assert every.lookups["email"].find(emails).tolist() == [4]
+  # Not routed here by its key: not indexed.
+  assert part.lookups["email"].find(pa.array(["b@x.com"])).tolist() == [-1]
+  assert every.lookups["email"].find(pa.array(["b@x.com"])).tolist() == [1]
+  assert part.lookups["phone"].find(pa.array(["+15552010001"])
+                                    ).tolist() == [-1]
+  assert ROUTED_COL not in part.table.column_names

@@ -127,7 +127,8 @@ class MergeBatches(_OpensIndexes):
   batch, where any), used ((source, identities of the source rows its
   matches used)) and stats (a dict per batch). The broadcast join: every
   enriched index is a side input, and with `decided_by` the scoring's
-  decisions ("scoring": assignment.decide's) or the cascade's claims
+  decisions ("scoring": assignment.Decide's, or its Handoff) or the
+  cascade's claims
   ("claims": claims.decide_claims's). Batches merge on a thread per
   core."""
 
@@ -153,8 +154,8 @@ class MergeBatches(_OpensIndexes):
     spec = self._spec
     decisions = decided if self._decided_by == "scoring" else None
     claims = decided if self._decided_by == "claims" else {}
-    # With scoring, no key is computed here: resolve_column normalises
-    # just the rows whose two sides both hold a value.
+    # With scoring, no key is computed for the conflicts: resolve_column
+    # normalises just the rows whose two sides both hold a value.
     values = BatchKeys(batch.table, spec)
     gathered, matches = {}, {}
     for index in indexes:
@@ -260,7 +261,8 @@ class Merge(beam.PTransform):
 
   Input: original RowBatch PCollection; `indexes`: a PCollection of
   EnrichedIndex, or their Handoffs (one per source); `decisions` (with
-  scoring): a singleton PCollection of assignment.decide's result, or
+  scoring): a singleton PCollection of assignment.Decide's result (or its
+  Handoff), or
   `claims` (the cascade's assignment): one of claims.decide_claims's.
   Output tags: `merged` (RowBatch), `conflicts`, `invalid_values`,
   `rejected_matches` and `review` (Arrow batches), `used` ((source,

@@ -33,8 +33,10 @@ FILE_COL = internal("file")
 # The partitioned join's answers and fragments.
 OWNED_COL = internal("owned")  # the partition that counts the row
 # A fragment's keys whose values (blocks) route the row to its partition:
-# bit k for the source's k-th key (matching.SourceColumns.keys).
+# bit k for the source's k-th key (matching.SourceColumns.keys), for a
+# source of at most ROUTED_KEYS keys.
 ROUTED_COL = internal("routed")
+ROUTED_KEYS = 62
 ID_COL = internal("id")  # the enriched row's identity: ties and the reports
 USED_COL = internal("used")  # the identities of the rows an answer stands for
 RANK_COL = internal("rank")  # a fuzzy candidate's rank (fuzzy.py)

@@ -299,10 +299,11 @@ def _name_sets():
   def build():
     known, related = given_name_tables()
     pairs = [pair.split(PAIR_SEPARATOR) for pair in sorted(related)]
+    sides = list(zip(*pairs)) or [(), ()]
     return tuple(np.sort(h) for h in (
         _hashes(known),
         pair_hash(*(stable_hash(pa.array(side, pa.string()))
-                    for side in zip(*pairs))),
+                    for side in sides)),
         *(_hashes(names) for names in given_name_sexes())))
   return cached_arrays("given-names", build)
 

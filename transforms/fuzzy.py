@@ -318,7 +318,8 @@ def fuzzy_index(table: pa.Table, key: MatchKey, region: str, rows: int,
                      f"the whole source's CodeCounts")
   own = table.slice(0, rows)
   if routed is not None:
-    own = own.take(pa.array(routed, pa.int64()))
+    own = own.select(list(dict.fromkeys(key.columns + key.block_columns))
+                     ).take(pa.array(routed, pa.int64()))
   # The columns prepared on a thread each: the index is built once, and
   # everything after it waits for it.
   fields = list(dict.fromkeys(zip(key.columns, key.normalizers)))

@@ -350,7 +350,8 @@ def _group_rows(table: pa.Table, key: MatchKey, spec: MergeSpec,
   if only is None:
     values, rows = key_pairs(table, key, spec)
   else:
-    values, rows = key_pairs(table.take(pa.array(only, pa.int64())), key,
+    mine = table.select(list(dict.fromkeys(key.columns)))
+    values, rows = key_pairs(mine.take(pa.array(only, pa.int64())), key,
                              spec)
     rows = only[rows]
   pairs = pa.table({"value": values, "row": pa.array(rows, pa.int64())})

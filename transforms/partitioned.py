@@ -69,8 +69,8 @@ from crmsync.transforms.progress import Progress
 from crmsync.transforms.columns import (EVIDENCE, FILE_COL, GROUP_COL,
                                         ID_COL, LINE_COL, OFFSET_COL,
                                         OWNED_COL, RANK_COL, ROUTED_COL,
-                                        ROWS_COL, SCORE_COL, USED_COL,
-                                        VENDOR_ID_COL, is_internal)
+                                        ROUTED_KEYS, ROWS_COL, SCORE_COL,
+                                        USED_COL, VENDOR_ID_COL, is_internal)
 from crmsync.transforms.rows import RowBatch
 from crmsync.transforms.spec import EnrichedSpec, MergeSpec
 
@@ -184,12 +184,13 @@ class _EnrichedFragments(beam.DoFn):
     for p in range(self._partitions):
       routed = np.zeros(n, np.int64)
       for k, (parts, rows) in enumerate(rows_in):
-        routed[rows[parts == p]] |= 1 << k
+        routed[rows[parts == p]] |= 1 << min(k, ROUTED_KEYS)
       mask = (owner == p) | (routed != 0)
       if mask.any():
         part = table.filter(pa.array(mask)).append_column(
-            OWNED_COL, pa.array((owner == p)[mask])).append_column(
-                ROUTED_COL, pa.array(routed[mask]))
+            OWNED_COL, pa.array((owner == p)[mask]))
+        if len(rows_in) <= ROUTED_KEYS:  # else every key indexes every row
+          part = part.append_column(ROUTED_COL, pa.array(routed[mask]))
         yield p, ("enriched", self._source.name, part)
 
 
@@ -423,9 +424,9 @@ class _JoinPartition(AheadDoFn):
 
 class _Assemble(AheadDoFn):
   """An original batch (re-read) and its answers -> the merged batch; side
-  inputs: the layout, and with scoring the decisions
-  (assignment.decide's), else the cascade's claims (transforms/claims.py)
-  where the job needs them."""
+  inputs: the layout, and with scoring the decisions (assignment.Decide's,
+  or its Handoff), else the cascade's claims (transforms/claims.py) where
+  the job needs them."""
 
   def __init__(self, spec: MergeSpec, source_order: Sequence[str],
                reread: Optional[CsvSource], files: Dict[str, List[str]]):
