@@ -510,10 +510,10 @@ def candidate_pairs(source: str, spec: MergeSpec, comparisons,
   (original `rows`, `found`: rows of `vendor`, whose `columns` are the
   vendor's compared columns), proposed by keys `by`, with their
   vendor identities, groups, files and lines (vendor_locations);
-  `original_tf`: per compared
-  column, TermCounts.log2_tf of the batch's values; `sample`: the vendor's
-  VendorSample; `vendor_rows`: the rows the source read; `tf_means`: column
-  -> its mean term frequency; `supplied`: the columns the source keeps."""
+  `original_tf`: per compared column, TermCounts.log2_tf of the batch's
+  values; `sample`: the vendor's VendorSample; `vendor_rows`: the rows the
+  source read; `tf_means`: column -> its mean term frequency; `supplied`:
+  the columns the source keeps."""
   lv, tf = compare_pairs(comparisons, original.columns, vendor.columns, rows,
                          found, original_tf)
   _agree_by_key(lv, by, spec, comparisons)
