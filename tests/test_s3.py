@@ -137,6 +137,36 @@ def test_s3_job_equals_the_local_job_byte_for_byte(job, tmp_path, s3, cli,
   assert b'"rows_read": 226' in remote["reports/stats.json"]  # both files
 
 
+@pytest.mark.parametrize("join", ["broadcast", "partitioned"])
+def test_a_scored_s3_job_equals_the_local_job_byte_for_byte(job, tmp_path, s3,
+                                                             cli, creds,
+                                                             join):
+  """With scoring, the candidate pairs and the decisions pass through the
+  bucket too (assignment.Decide)."""
+  t = f"t1-scored-{join}"
+  local = _inputs(tmp_path, s3, f"{t}/in")
+  scored = ("--set", "match.scoring=true", "--set", f"join={join}")
+  code, _, err = cli("run", _config(job, local, tmp_path / "out"), *scored)
+  assert code == 0, err
+  code, _, err = cli("run", _config(job, f"s3://crm/{t}/in",
+                                    f"s3://crm/{t}/out", s3.endpoint),
+                     *scored, "--batch_rows=40")
+  assert code == 0, err
+  remote = _s3_objects(s3, f"{t}/out/")
+  local_out = {k: v.replace(str(local).encode(), f"s3://crm/{t}/in".encode())
+               for k, v in _local_files(tmp_path / "out").items()}
+  for d in (remote, local_out):
+    d.pop("merged_manifest.json")
+  assert remote == local_out
+  weights = json.loads(remote["reports/match_weights.json"])
+  assert weights[0]["source"] == "vendor"
+  # One pair per vendor row whose email the CRM has: 226 read, less
+  # nobody@x.com.
+  assert weights[0]["pairs_scored"] == 225
+  # Only the published files are left: no pairs or decisions files.
+  assert not [k for k in remote if k.endswith((".pairs", ".decisions"))]
+
+
 def test_parquet_shards_in_the_bucket_equal_the_local_ones(job, tmp_path, s3,
                                                            cli, creds):
   """pyarrow's ParquetWriter writes through Beam's S3 filesystem."""

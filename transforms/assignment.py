@@ -20,6 +20,7 @@ vendor duplicates over its members, then to the first vendor row in file
 order, so the decisions are the same on any runner and worker count.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
@@ -28,6 +29,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from crmsync.transforms import handoff
+from crmsync.transforms.ahead import default_threads
 from crmsync.transforms.candidates import CandidatePairs, fixed_comparisons
 from crmsync.transforms.comparisons import NULL, comparisons_of
 from crmsync.transforms.gather import GatherAll
@@ -315,6 +317,13 @@ def decide(batches: List[CandidatePairs], spec: MergeSpec
   return out
 
 
+def opened_all(values: list) -> list:
+  """Each value, or what its Handoff stands for, the files read on a thread
+  per core: from an object store each read waits on the network."""
+  with ThreadPoolExecutor(default_threads()) as pool:
+    return list(pool.map(handoff.opened, values))
+
+
 class Decide(beam.PTransform):
   """CandidatePairs (one element per original batch and source) -> one
   element: decide's source name -> SourceDecisions, in either join.
@@ -338,7 +347,7 @@ class Decide(beam.PTransform):
     decided = (pairs
                | "AllPairs" >> GatherAll()
                | "Decide" >> beam.Map(lambda every: decide(
-                   [handoff.opened(p) for p in every], spec)))
+                   opened_all(every), spec)))
     if folder is None:
       return decided
     return decided | "Handoff" >> beam.Map(lambda d: handoff.save(
