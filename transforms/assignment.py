@@ -26,7 +26,6 @@ from typing import Dict, List, Optional
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.io.filesystems import FileSystems
 
 from crmsync.transforms import handoff
 from crmsync.transforms.ahead import default_threads
@@ -341,15 +340,13 @@ class Decide(beam.PTransform):
   def expand(self, pairs):
     spec, folder = self._spec, self._folder
     if folder is not None:
-      pairs = pairs | "Park" >> beam.Map(lambda p: handoff.save(
-          p, FileSystems.join(folder, handoff.attempt_name(
-              handoff.file_name(p.source), ".pairs"))))
+      pairs = pairs | "Park" >> beam.Map(lambda p: handoff.save_in(
+          folder, p.source, ".pairs", p))
     decided = (pairs
                | "AllPairs" >> GatherAll()
                | "Decide" >> beam.Map(lambda every: decide(
                    opened_all(every), spec)))
     if folder is None:
       return decided
-    return decided | "Handoff" >> beam.Map(lambda d: handoff.save(
-        d, FileSystems.join(folder, handoff.attempt_name("decisions",
-                                                         ".decisions"))))
+    return decided | "Handoff" >> beam.Map(lambda d: handoff.save_in(
+        folder, "decisions", ".decisions", d))

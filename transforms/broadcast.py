@@ -13,7 +13,6 @@ from typing import List, Optional, Sequence
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
-from apache_beam.io.filesystems import FileSystems
 
 from crmsync.transforms import handoff
 from crmsync.transforms.ahead import AheadDoFn
@@ -63,9 +62,8 @@ class BuildIndex(beam.PTransform):
     source, spec, header, files = self._args
     folder = self._folder
     if self._park:
-      rows = rows | "Park" >> beam.Map(lambda batch: handoff.save(
-          batch, FileSystems.join(folder, handoff.attempt_name(
-              handoff.file_name(source.name), ".rows"))))
+      rows = rows | "Park" >> beam.Map(lambda batch: handoff.save_in(
+          folder, source.name, ".rows", batch))
     indexed = (rows
                | "Collect" >> GatherAll()
                | "Index" >> beam.Map(
@@ -74,10 +72,8 @@ class BuildIndex(beam.PTransform):
                        source, spec, header, files)))
     if folder is None:
       return indexed
-    return indexed | "Handoff" >> beam.Map(lambda index: handoff.save(
-        index, FileSystems.join(folder, handoff.attempt_name(
-            handoff.file_name(index.name), ".index")),
-        index.name, supplied(index)))
+    return indexed | "Handoff" >> beam.Map(lambda index: handoff.save_in(
+        folder, index.name, ".index", index, index.name, supplied(index)))
 
 
 def open_index(index) -> EnrichedIndex:

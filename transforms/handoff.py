@@ -75,6 +75,14 @@ def save(value: Any, path: str, name: str = "", summary=None) -> Handoff:
   return Handoff(path, name, summary, hashlib.sha256(head).hexdigest())
 
 
+def save_in(folder: str, stem: str, suffix: str, value: Any,
+            name: str = "", summary=None) -> Handoff:
+  """save() to a file of its own in `folder`: `stem` (any source name,
+  made safe by file_name) and `suffix`, under a fresh attempt name."""
+  return save(value, FileSystems.join(
+      folder, attempt_name(file_name(stem), suffix)), name, summary)
+
+
 def load(handoff: Handoff) -> Any:
   """The value, its buffers mapped from the file (local disk) or read once
   (object stores)."""
