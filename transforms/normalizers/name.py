@@ -70,16 +70,19 @@ def words(values: pa.Array, keep_generation: bool = False) -> pa.Array:
   spaced = pc.match_substring(v, " ")
   v = on_rows(v, spaced, lambda w: pc.replace_substring_regex(
       w, r"^(?:(?:%s) )+" % "|".join(TITLES), ""))
-  bare = on_rows(v, spaced, lambda w: pc.replace_substring_regex(
-      w, _SUFFIX_RUN, ""))
-  bare = blank_to_null(bare)
+  bare = blank_placeholders(blank_to_null(on_rows(
+      v, spaced, lambda w: pc.replace_substring_regex(w, _SUFFIX_RUN, ""))),
+      PLACEHOLDER_NAMES)
   if not keep_generation:
-    return blank_placeholders(bare, PLACEHOLDER_NAMES)
-  kept = blank_to_null(on_rows(v, spaced, _without_suffixes_but_generation))
-  placeholder = pc.and_(pc.is_valid(bare),
-                        pc.is_null(blank_placeholders(bare,
-                                                      PLACEHOLDER_NAMES)))
-  return pc.if_else(placeholder, pa.scalar(None, pa.string()), kept)
+    return bare
+  # The last generation back on the name without its suffixes (a
+  # placeholder, blank already, stays blank).
+  spaced = pc.fill_null(spaced, False)
+  generation = pa.nulls(len(v), pa.string())
+  if pc.any(spaced).as_py():
+    generation = pc.replace_with_mask(generation, spaced, pc.struct_field(
+        pc.extract_regex(v.filter(spaced), _LAST_GENERATION), [0]))
+  return pc.coalesce(pc.binary_join_element_wise(bare, generation, ""), bare)
 
 
 def split_generation(prepared: pa.Array):
@@ -100,13 +103,6 @@ def split_generation(prepared: pa.Array):
     return prepared, rank
   return on_rows(prepared, spaced, lambda w: pc.replace_substring_regex(
       w, _GENERATION, "")), rank
-
-
-def _without_suffixes_but_generation(v: pa.Array) -> pa.Array:
-  generation = pc.struct_field(pc.extract_regex(v, _LAST_GENERATION), [0])
-  bare = pc.replace_substring_regex(v, _SUFFIX_RUN, "")
-  return pc.coalesce(pc.binary_join_element_wise(bare, generation, ""),
-                     bare)
 
 
 # A middle initial written as one, last in the cell (a suffix may follow):
