@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crmsync.transforms.ahead import default_threads
-from crmsync.transforms.hashing import (mix64, sorted_unique,
+from crmsync.transforms.hashing import (mix64, runs, sorted_unique,
                                        stable_argsort, stable_hash)
 from crmsync.transforms.normalizers.text import per_distinct
 from crmsync.transforms.similarity import prepare, row_scores
@@ -191,9 +191,7 @@ class FuzzyIndex:
     order = stable_argsort(values.hashes)
     hashes, rows = values.hashes[order], values.rows[order]
     # Sorted already: a block's size is the length of its run.
-    starts = np.flatnonzero(np.r_[True, hashes[1:] != hashes[:-1]]
-                            if hashes.size else np.zeros(0, bool))
-    block_sizes = np.diff(np.append(starts, hashes.size))
+    starts, block_sizes = runs(hashes)
     kept = block_sizes <= key.fuzzy.max_block
     common = np.repeat(~kept, block_sizes)
     self.rows = rows[~common]
@@ -277,9 +275,8 @@ def top_candidates(rows: np.ndarray, rank: np.ndarray) -> np.ndarray:
 
 def _ranks(sorted_rows: np.ndarray) -> np.ndarray:
   """0, 1, 2 ... within each run of equal rows."""
-  starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
-  return np.arange(sorted_rows.size) - np.repeat(
-      starts, np.diff(np.append(starts, sorted_rows.size)))
+  starts, lengths = runs(sorted_rows)
+  return np.arange(sorted_rows.size) - np.repeat(starts, lengths)
 
 
 def choose(rows: np.ndarray, rank: np.ndarray, identities: np.ndarray,

@@ -129,10 +129,18 @@ def in_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
   return sorted_set[at] == values
 
 
+def runs(sorted_values: np.ndarray):
+  """(where each run of equal values starts, its length) in a sorted
+  array; both empty for an empty one."""
+  if not sorted_values.size:
+    return np.zeros(0, np.int64), np.zeros(0, np.int64)
+  starts = np.flatnonzero(np.r_[True,
+                                sorted_values[1:] != sorted_values[:-1]])
+  return starts, np.diff(np.append(starts, sorted_values.size))
+
+
 def sorted_unique(values: np.ndarray) -> np.ndarray:
   """np.unique by sorting: numpy 2's hash-based unique is several times
   slower on a million integers."""
   values = np.sort(values)
-  if not values.size:
-    return values
-  return values[np.r_[True, values[1:] != values[:-1]]]
+  return values[runs(values)[0]]

@@ -29,8 +29,8 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import JaroWinkler
 
 from crmsync.transforms import normalizers
-from crmsync.transforms.normalizers.name import split_generation
-from crmsync.transforms.normalizers.name import words as name_words
+from crmsync.transforms.normalizers.name import (split_generation,
+                                                 words as name_words)
 from crmsync.transforms.normalizers.text import (PLAIN_WORDS, clean, on_rows,
                                                  per_distinct)
 
