@@ -19,9 +19,9 @@ from crmsync.transforms import multi_value, normalizers, validity
 from crmsync.transforms.ahead import default_threads
 from crmsync.transforms.comparisons import compared_columns, prepare_as
 from crmsync.transforms.fuzzy import FuzzyIndex, FuzzyValues, fuzzy_index
-from crmsync.transforms.hashing import (in_sorted, mix64, search_sorted,
-                                       sorted_unique, stable_argsort,
-                                       stable_hash)
+from crmsync.transforms.hashing import (in_sorted, mix64, runs,
+                                       search_sorted, sorted_unique,
+                                       stable_argsort, stable_hash)
 from crmsync.transforms.normalizers.text import clean
 from crmsync.transforms.resolve import resolve_duplicates
 from crmsync.transforms.columns import (FILE_COL, LINE_COL, OFFSET_COL,
@@ -354,22 +354,25 @@ def _group_rows(table: pa.Table, key: MatchKey, spec: MergeSpec,
     values, rows = key_pairs(mine.take(pa.array(only, pa.int64())), key,
                              spec)
     rows = only[rows]
-  pairs = pa.table({"value": values, "row": pa.array(rows, pa.int64())})
-  # Grouped in Arrow; Python only touches the (rare) shared values.
-  grouped = pairs.group_by("value", use_threads=False).aggregate(
-      [("row", "min"), ("row", "count_distinct")])
-  first = (grouped["value"].combine_chunks(),
-           grouped["row_min"].to_numpy().copy())
-  shared_values = grouped.filter(pc.greater(grouped["row_count_distinct"], 1))
+  # Grouped by dictionary codes (first-appearance order) and a sort;
+  # Python only touches the (rare) shared values.
+  encoded = pc.dictionary_encode(contiguous(values))
+  codes = encoded.indices.to_numpy(zero_copy_only=False)
+  order = np.lexsort((rows, codes))
+  codes, rows = codes[order], np.asarray(rows, np.int64)[order]
+  starts, lengths = runs(codes)
+  first = (encoded.dictionary, rows[starts].copy())
+  # A row repeats within a value only for a multi-valued cell.
+  new_row = np.r_[True, (rows[1:] != rows[:-1]) | (codes[1:] != codes[:-1])]
+  distinct = (np.add.reduceat(new_row.astype(np.int64), starts)
+              if starts.size else starts)
   shared: Dict[str, List[int]] = {}
-  if shared_values.num_rows:
-    members = pairs.filter(pc.is_in(pairs["value"],
-                                    value_set=shared_values["value"]))
-    for value, row in zip(members["value"].to_pylist(),
-                          members["row"].to_pylist()):
-      group = shared.setdefault(value, [])
-      if not group or group[-1] != row:
-        group.append(row)
+  at = np.flatnonzero(distinct > 1)
+  for value, start, length in zip(
+      encoded.dictionary.take(pa.array(at)).to_pylist(),
+      starts[at].tolist(), lengths[at].tolist()):
+    shared[value] = rows[start:start + length][
+        new_row[start:start + length]].tolist()
   return first, shared
 
 
