@@ -1,14 +1,14 @@
 """The broadcast join: merging enriched sources into the original rows,
 batch by batch.
 
-`BuildIndex` turns one enriched source into an EnrichedIndex; `Merge` joins
-each original batch against every index (a broadcast hash join: the indexes
-are a side input, handed over as memory-mapped files by the job) and
-resolves the output columns (transforms/assemble.py). Batches merge on a
+`BuildIndexes` turns each enriched source into an EnrichedIndex (several
+at once; `BuildIndex` one); `Merge` joins each original batch against every
+index (a broadcast hash join: the indexes are a side input, handed over as
+memory-mapped files by the job) and resolves the output columns (transforms/assemble.py). Batches merge on a
 thread per core (transforms/ahead.py).
 """
 
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import apache_beam as beam
 import numpy as np
@@ -38,42 +38,89 @@ from crmsync.transforms.rows import RowBatch
 from crmsync.transforms.spec import EnrichedSpec, MergeSpec
 
 
-class BuildIndex(beam.PTransform):
-  """RowBatch of one enriched source -> a single EnrichedIndex.
+class BuildIndexes(beam.PTransform):
+  """The RowBatch PCollections of several enriched sources (a tuple, in the
+  order of `sources`) -> one EnrichedIndex per source, in no order.
 
-  `header`: the source's header as read (ReadCsv.header); `files`: its files
-  (ReadCsv.files), for the reports. With `folder` (one every worker can
-  reach, such as the run's temporary folder) the index is written there and
-  travels as a small Handoff (see transforms/handoff.py); with `park_rows`
-  too, so do the source's batches on their way to the index: on Flink and
-  Spark the gathered list would be one element as large as the source,
-  decoded whole on the JVM's heap and sorted in its managed memory."""
+  `sources`: per input, (EnrichedSpec, its header as read (ReadCsv.header),
+  its files (ReadCsv.files, for the reports)). The sources' batches are
+  grouped by source, and the indexes built on a thread per core: several
+  sources index at once. With `folder` (one every worker can reach, such
+  as the run's temporary folder) each index is written there and travels
+  as a small Handoff (see transforms/handoff.py); with `park_rows` too, so
+  do the sources' batches on their way to the index: on Flink and Spark
+  the grouped list would be one element as large as the source, decoded
+  whole on the JVM's heap and sorted in its managed memory."""
+
+  def __init__(self, sources: Sequence[Tuple[EnrichedSpec, Sequence[str],
+                                             List[str]]],
+               spec: MergeSpec, folder: Optional[str] = None,
+               park_rows: bool = False):
+    super().__init__()
+    self._sources = {
+        source.name: (source, spec,
+                      tuple(source.rename.get(c, c) for c in header),
+                      list(files))
+        for source, header, files in sources}
+    self._folder = folder
+    self._park = park_rows and folder is not None
+
+  def expand(self, rows_per_source):
+    folder, keyed = self._folder, []
+    for name, rows in zip(self._sources, rows_per_source):
+      if self._park:
+        rows = rows | f"Park[{name}]" >> beam.Map(
+            lambda batch, name=name: handoff.save_in(folder, name, ".rows",
+                                                     batch))
+      keyed.append(rows | f"Key[{name}]" >> beam.Map(
+          lambda batch, name=name: (name, batch)))
+    # Every source gets an index, an empty one too: a marker per source,
+    # dropped after the grouping.
+    markers = (rows_per_source[0].pipeline
+               | "Sources" >> beam.Create([(n, None) for n in self._sources]))
+    return ((*keyed, markers)
+            | "AllSources" >> beam.Flatten()
+            | "Collect" >> beam.GroupByKey()
+            | "Index" >> beam.ParDo(_IndexSources(self._sources, folder)))
+
+
+class _IndexSources(AheadDoFn):
+  """(source name, its batches or their Handoffs) -> its EnrichedIndex, or
+  the Handoff of it with `folder`."""
+
+  def __init__(self, sources: dict, folder: Optional[str]):
+    self._sources = sources
+    self._folder = folder
+
+  def prepare(self, element):
+    name, batches = element
+    return name, [b for b in batches if b is not None]
+
+  def work(self, element) -> list:
+    name, batches = element
+    source, spec, header, files = self._sources[name]
+    index = build_index([handoff.opened(b) for b in batches], source, spec,
+                        header, files)
+    if self._folder is None:
+      return [index]
+    return [handoff.save_in(self._folder, index.name, ".index", index,
+                            index.name, supplied(index))]
+
+
+class BuildIndex(beam.PTransform):
+  """RowBatch of one enriched source -> a single EnrichedIndex: BuildIndexes
+  of that one source (`header`, `files`: ReadCsv.header and ReadCsv.files;
+  `folder`, `park_rows`: as there)."""
 
   def __init__(self, source: EnrichedSpec, spec: MergeSpec,
                header: Sequence[str], files: List[str],
                folder: Optional[str] = None, park_rows: bool = False):
     super().__init__()
-    mapped = tuple(source.rename.get(c, c) for c in header)
-    self._args = (source, spec, mapped, list(files))
-    self._folder = folder
-    self._park = park_rows and folder is not None
+    self._indexes = BuildIndexes([(source, header, files)], spec, folder,
+                                 park_rows)
 
   def expand(self, rows):
-    source, spec, header, files = self._args
-    folder = self._folder
-    if self._park:
-      rows = rows | "Park" >> beam.Map(lambda batch: handoff.save_in(
-          folder, source.name, ".rows", batch))
-    indexed = (rows
-               | "Collect" >> GatherAll()
-               | "Index" >> beam.Map(
-                   lambda batches: build_index(
-                       [handoff.opened(b) for b in batches],
-                       source, spec, header, files)))
-    if folder is None:
-      return indexed
-    return indexed | "Handoff" >> beam.Map(lambda index: handoff.save_in(
-        folder, index.name, ".index", index, index.name, supplied(index)))
+    return (rows,) | self._indexes
 
 
 def open_index(index) -> EnrichedIndex:
@@ -292,11 +339,12 @@ class BroadcastMerge(beam.PTransform):
   """The broadcast join, in the joins' contract (transforms/join.py):
   original RowBatches | BroadcastMerge(spec, sources) -> JoinResult.
 
-  Each source becomes one EnrichedIndex (BuildIndex), a side input of every
-  merge bundle: for enriched sides that fit in a worker's memory. With
-  `folder` (one every worker can reach, such as the run's temporary
+  Each source becomes one EnrichedIndex (BuildIndexes), a side input of
+  every merge bundle: for enriched sides that fit in a worker's memory.
+  With `folder` (one every worker can reach, such as the run's temporary
   folder) the indexes are handed over as files there, and with
-  `park_rows` the sources' batches on their way to them (see BuildIndex).
+  `park_rows` the sources' batches on their way to them (see
+  BuildIndexes).
 
   With `spec.scoring`, the original batches are scored first
   (transforms/candidates.py, transforms/assignment.py) and the merge takes
@@ -320,10 +368,10 @@ class BroadcastMerge(beam.PTransform):
     files = {s.spec.name: list(s.files) for s in self._sources}
     kept = [(s.spec.name, SourceColumns.of(s.spec, spec, s.mapped_header).keep)
             for s in self._sources]
-    indexes = tuple(
-        s.rows | f"Index[{s.spec.name}]" >> BuildIndex(
-            s.spec, spec, s.header, s.files, self._folder, self._park)
-        for s in self._sources) | "Indexes" >> beam.Flatten()
+    indexes = (tuple(s.rows for s in self._sources)
+               | "Indexes" >> BuildIndexes(
+                   [(s.spec, s.header, s.files) for s in self._sources],
+                   spec, self._folder, self._park))
     decisions = None
     if spec.scoring:
       decisions = ((original if self._reread is None else self._reread)
