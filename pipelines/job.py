@@ -325,9 +325,13 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
                                                  split_bytes)
                 | "RereadRows" >> beam.Filter(
                     lambda e: not isinstance(e, pa.RecordBatch)))
+    # Parked in files the sources' batches skip the runner's grouping (a
+    # cluster's JVM heap; the DirectRunner's buffers, slower than a file
+    # on local disk and its memory map); on S3 only for a cluster.
+    park = (on_portable_runner(p.options) or
+            FileSystems.get_scheme(tmp) in (None, "file"))
     out = original.rows | "BroadcastMerge" >> BroadcastMerge(
-        plan.spec, sources, f"{tmp}/indexes", reread=reread,
-        park_rows=on_portable_runner(p.options))
+        plan.spec, sources, f"{tmp}/indexes", reread=reread, park_rows=park)
   delimiter = config.output.delimiter or plan.original_fmt.delimiter
   caps = (config.output.max_rows_per_file, config.output.max_bytes_per_file)
   written = out.merged | "Write" >> WriteShards(
