@@ -20,11 +20,13 @@ import decimal
 import functools
 import re
 
+import numpy as np
 import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crmsync.transforms.normalizers.text import blank_to_null, has_any, only
+from crmsync.transforms.normalizers.text import (blank_to_null, has_any,
+                                                keep_bytes, only)
 
 # How an extension is written: "x12", "ext. 12", "extension 12", "#12",
 # ";ext=12".
@@ -82,12 +84,12 @@ def is_valid(value: str, region: str = "US") -> bool:
 PLAIN_CHARS = b"0123456789 ().-/+"
 
 
+_DIGITS = np.zeros(256, bool)
+_DIGITS[list(b"0123456789")] = True
+
+
 def _digits(v: pa.Array) -> pa.Array:
-  if only(v, PLAIN_CHARS):  # plain substring removal beats a regex pass
-    for ch in " ().-/+":
-      v = pc.replace_substring(v, ch, "")
-    return v
-  return pc.replace_substring_regex(v, r"[^0-9]", "")
+  return keep_bytes(v, _DIGITS)
 
 
 def _fast_nanp(values: pa.Array, region: str):
