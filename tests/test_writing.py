@@ -95,7 +95,12 @@ def _formula_job(job, tmp_path):
   original = write_csv(tmp_path / "crm.csv", [
       ["ID", "Email", "Note"], ["1", "a@x.com", "=HYPERLINK(\"http://x\")"],
       ["2", "b@x.com", "-5"], ["3", "c@x.com", "+1 555 123 4567"],
-      ["4", "d@x.com", "@SUM(A1)"]])
+      ["4", "d@x.com", "@SUM(A1)"],
+      # A sign needs a plain number after it (OWASP's CSV injection page:
+      # any cell starting with = + - @ tab or CR is a formula).
+      ["5", "e@x.com", "+"], ["6", "f@x.com", "--5"],
+      ["7", "g@x.com", "+5a"], ["8", "h@x.com", "-1,000.00"],
+      ["9", "i@x.com", "+\u0661\u0662"], ["10", "j@x.com", "(555) 1-2"]])
   enriched = write_csv(tmp_path / "e.csv", [["Email", "Score"],
                                             ["a@x.com", "+cmd|' /C calc'!A0"],
                                             ["b@x.com", "-3.5"]])
@@ -105,9 +110,10 @@ def _formula_job(job, tmp_path):
 def test_formulas_are_escaped_but_numbers_are_not(job, tmp_path, cli):
   assert cli("run", _formula_job(job, tmp_path))[0] == 0
   _, rows = job.output()
-  assert [r[2] for r in rows] == ["'=HYPERLINK(\"http://x\")", "-5",
-                                  "+1 555 123 4567", "'@SUM(A1)"]
-  assert [r[3] for r in rows] == ["'+cmd|' /C calc'!A0", "-3.5", "", ""]
+  assert [r[2] for r in rows] == [
+      "'=HYPERLINK(\"http://x\")", "-5", "+1 555 123 4567", "'@SUM(A1)",
+      "'+", "'--5", "'+5a", "-1,000.00", "'+\u0661\u0662", "(555) 1-2"]
+  assert [r[3] for r in rows] == ["'+cmd|' /C calc'!A0", "-3.5"] + [""] * 8
 
 
 def test_formula_escaping_can_be_turned_off(job, tmp_path, cli):
