@@ -52,6 +52,9 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from compiled import compile_crmsync  # noqa: E402
 
 FIRST = ["William", "Robert", "James", "John", "Michael", "David", "Richard",
          "Joseph", "Thomas", "Charles", "Christopher", "Daniel", "Matthew",
@@ -492,6 +495,7 @@ def main(argv=None):
   parser.add_argument("--no-splink", action="store_true",
                       help="skip the Splink run")
   args = parser.parse_args(argv)
+  compile_crmsync()
   noise = 1 if args.noise == "normal" else 2
   if args.set == "febrl4":
     data = os.path.join(HERE, "data", "quality-febrl4")

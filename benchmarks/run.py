@@ -37,6 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
+from compiled import compile_crmsync  # noqa: E402
 from generate import SIZES, generate  # noqa: E402
 
 
@@ -130,6 +131,7 @@ def main(argv=None):
   out = os.path.join(data, "runs")
   shutil.rmtree(out, ignore_errors=True)
   os.makedirs(out)
+  compile_crmsync()
   bin_dir = os.path.dirname(sys.executable)
   crmsync = [os.path.join(bin_dir, "crmsync"), "run",
              os.path.join(data, "job.yaml"), f"--set=join={args.join}"]
