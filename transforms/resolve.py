@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crmsync.transforms import normalizers
+from crmsync.transforms.rows import contiguous
 from crmsync.transforms.spec import MergeSpec
 
 
@@ -158,9 +159,15 @@ def _related(new: str, original: str) -> bool:
 def _comparable(values: pa.Array, normalizer: str, region: str,
                 keys: pa.Array = None) -> pa.Array:
   """`keys`: the values' keys by `normalizer`, if the caller has them."""
-  if keys is None:
-    keys = normalizers.get(normalizer)(values, phone_region=region)
-  return pc.coalesce(keys, normalizers.get("text")(values), pa.scalar(""))
+  values = contiguous(values)
+  keys = contiguous(keys if keys is not None else normalizers.get(
+      normalizer)(values, phone_region=region))
+  # Plain text where the kind's normalizer gives no key: for those rows only.
+  missing = pc.is_null(keys)
+  if keys.null_count:
+    keys = pc.replace_with_mask(keys, missing, normalizers.get("text")(
+        values.filter(missing)))
+  return pc.fill_null(keys, "")
 
 
 @dataclass
