@@ -138,9 +138,10 @@ def test_a_shard_concatenated_twice_gives_the_same_file(tmp_path):
     parts.append((0, i, path, rows.count(b"\n"), len(rows)))
   concat = _ConcatShard(str(tmp_path / "out" / "merged"), 1, tmp, ",")
   concat.setup()
-  first = list(concat.process((0, list(reversed(parts)) + [None]),
-                              ["ID", "Name"]))
-  again = list(concat.process((0, parts), ["ID", "Name"]))
+  first = concat.work(concat.prepare((0, list(reversed(parts)) + [None])),
+                      ["ID", "Name"])
+  again = concat.work(concat.prepare((0, parts)), ["ID", "Name"])
+  concat.teardown()
   [(_, one, rows, facts)], [(_, two, rows_again, facts_again)] = (
       first, again)
   assert one != two and rows == rows_again == 3

@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from crmsync.transforms import faults, handoff, worker
+from crmsync.transforms import faults, handoff
 from crmsync.transforms.ahead import AheadDoFn
 from crmsync.transforms.normalizers.text import byte_spans, raw_bytes
 from crmsync.transforms.parquet_shards import arrow_parts, write_parquet
@@ -270,11 +270,12 @@ class _CountingSink:
     self.closed = True
 
 
-class _ConcatShard(beam.DoFn):
+class _ConcatShard(AheadDoFn):
   """Header, then the shard's parts in input order, streamed into one file,
   or with caps as many as they need (each attempt its own: the runner
   keeps one attempt's output); for Parquet, the parts' rows written as
-  one Parquet file."""
+  one Parquet file. Shards are written on a thread per core (file I/O and
+  hashing, which release the GIL)."""
 
   def __init__(self, prefix: str, shards: int, tmp: str, delimiter: str,
                caps: Tuple[int, int] = (0, 0), file_format: str = "csv"):
@@ -284,23 +285,28 @@ class _ConcatShard(beam.DoFn):
     self._format = file_format
 
   def setup(self):
-    worker.prepare()
+    super().setup()
     self._rows = Metrics.counter("crmsync", "rows_written")
 
-  def process(self, element, header: List[str]):
+  def prepare(self, element):
     shard, parts = element
-    parts = sorted(p for p in parts if p is not None)
+    return shard, [p for p in parts if p is not None]
+
+  def work(self, element, header: List[str]) -> list:
+    shard, parts = element
+    parts = sorted(parts)
     head = (header_line(header, self._delimiter) if self._format == "csv"
             else b"")
     files = self._files(parts, len(head)) if any(self._caps) else [parts]
+    out = []
     for piece, chunk in enumerate(files):
       name = posixpath.basename(shard_name(self._prefix, shard, self._shards,
                                            ""))
       name += f"-{piece:05d}" if any(self._caps) else ""
       path = FileSystems.join(self._tmp, "shards", handoff.attempt_name(
           name, f".{self._format}"))
-      with FileSystems.create(path) as out:
-        sink = _CountingSink(out)
+      with FileSystems.create(path) as f:
+        sink = _CountingSink(f)
         if self._format == "parquet":
           rows = write_parquet(sink, header, chunk)
         else:
@@ -308,11 +314,16 @@ class _ConcatShard(beam.DoFn):
       # The parts stay until the run's temporary folder goes, after the
       # publish: a retried or speculative attempt of this bundle reads
       # them again.
-      self._rows.inc(rows)
       _LOG.info("shard %d/%d ready (published at the end): %d rows",
                 shard + 1, self._shards, rows)
-      yield ((shard, piece) if any(self._caps) else shard, path, rows,
-             {"size": sink.size, "sha256": sink.digest.hexdigest()})
+      out.append(((shard, piece) if any(self._caps) else shard, path, rows,
+                  {"size": sink.size, "sha256": sink.digest.hexdigest()}))
+    return out
+
+  def emit(self, outputs):
+    for written in outputs:
+      self._rows.inc(written[2])
+      yield written
 
   def _files(self, parts, header_bytes: int) -> List[list]:
     """The shard's parts (each within the caps) packed in order into as
