@@ -272,8 +272,9 @@ def test_shards_over_100_mb_are_multipart_uploads(tmp_path, s3, creds):
       f.write(line)
   shard = _ConcatShard("s3://crm/t6/merged", 1, "s3://crm/t6/tmp", ",")
   shard.setup()
-  [(_, path, rows, facts)] = shard.process(
-      (0, [(0, 0, str(part), 101 * 1024, 101 * 1024 * 1024)]), ["col"])
+  [(_, path, rows, facts)] = shard.work(shard.prepare(
+      (0, [(0, 0, str(part), 101 * 1024, 101 * 1024 * 1024)])), ["col"])
+  shard.teardown()
   head = s3.client().head_object(Bucket="crm", Key=path[len("s3://crm/"):])
   assert head["ContentLength"] == facts["size"] == 4 + 101 * 1024 * 1024
   parts = int(head["ETag"].strip('"').rsplit("-", 1)[1])
