@@ -4,8 +4,9 @@ batch by batch.
 `BuildIndexes` turns each enriched source into an EnrichedIndex (several
 at once; `BuildIndex` one); `Merge` joins each original batch against every
 index (a broadcast hash join: the indexes are a side input, handed over as
-memory-mapped files by the job) and resolves the output columns (transforms/assemble.py). Batches merge on a
-thread per core (transforms/ahead.py).
+memory-mapped files by the job) and resolves the output columns
+(transforms/assemble.py). Batches merge on a thread per core
+(transforms/ahead.py).
 """
 
 from typing import List, Optional, Sequence, Tuple

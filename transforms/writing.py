@@ -34,7 +34,8 @@ from apache_beam.metrics import Metrics
 
 from crmsync.transforms import faults, handoff
 from crmsync.transforms.ahead import AheadDoFn
-from crmsync.transforms.normalizers.text import byte_spans, raw_bytes
+from crmsync.transforms.normalizers.text import (byte_set, byte_spans,
+                                                raw_bytes)
 from crmsync.transforms.parquet_shards import arrow_parts, write_parquet
 from crmsync.transforms.columns import OFFSET_COL, ROW_POSITION_COLS
 from crmsync.transforms.rows import RowBatch, contiguous
@@ -73,19 +74,13 @@ def _quote(values: pa.Array, delimiter: str) -> pa.Array:
   return pc.if_else(needs, quoted, values)
 
 
-def _byte_set(chars: bytes) -> np.ndarray:
-  table = np.zeros(256, bool)
-  table[list(chars)] = True
-  return table
-
-
 # A spreadsheet runs a cell that starts with one of these as a formula.
-_FORMULA_LEADS = _byte_set(b"=+-@\t\r")
+_FORMULA_LEADS = byte_set(b"=+-@\t\r")
 # Numbers and phone numbers start with + or - too, and are plain values:
 # an optional sign, a digit or "(", then digits and " ().,-/" only.
-_SIGNS = _byte_set(b"+-")
-_NUMBER_LEADS = _byte_set(b"0123456789(")
-_NUMBER_BYTES = _byte_set(b"0123456789 ().,-/")
+_SIGNS = byte_set(b"+-")
+_NUMBER_LEADS = byte_set(b"0123456789(")
+_NUMBER_BYTES = byte_set(b"0123456789 ().,-/")
 
 
 def escape_formulas(values: pa.Array) -> pa.Array:

@@ -20,13 +20,12 @@ import decimal
 import functools
 import re
 
-import numpy as np
 import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crmsync.transforms.normalizers.text import (blank_to_null, has_any,
-                                                keep_bytes, only)
+from crmsync.transforms.normalizers.text import (blank_to_null, byte_set,
+                                                has_any, keep_bytes, only)
 
 # How an extension is written: "x12", "ext. 12", "extension 12", "#12",
 # ";ext=12".
@@ -82,10 +81,7 @@ def is_valid(value: str, region: str = "US") -> bool:
 
 
 PLAIN_CHARS = b"0123456789 ().-/+"
-
-
-_DIGITS = np.zeros(256, bool)
-_DIGITS[list(b"0123456789")] = True
+_DIGITS = byte_set(b"0123456789")
 
 
 def _digits(v: pa.Array) -> pa.Array:

@@ -56,9 +56,16 @@ def byte_spans(values: pa.Array):
   return view, offsets[:-1], offsets[1:]
 
 
+def byte_set(chars: bytes) -> np.ndarray:
+  """256 booleans, true at the byte values of `chars`: a table to look
+  bytes up in (keep_bytes, and the writer's formula test)."""
+  table = np.zeros(256, bool)
+  table[list(chars)] = True
+  return table
+
+
 def keep_bytes(values: pa.Array, keep: np.ndarray) -> pa.Array:
-  """The values with only the bytes that `keep` (256 booleans, by byte
-  value) marks: one numpy pass, where a regex pass, or a replace per
+  """The values with only the bytes that `keep` (a byte_set) marks: one numpy pass, where a regex pass, or a replace per
   character, each copies the column. Mark ASCII bytes only: the bytes of
   a multi-byte character all go."""
   if not len(values):
