@@ -22,23 +22,23 @@ def raw_bytes(values: pa.Array) -> bytes:
   needed at all (most columns of a batch hold no such character)."""
   if isinstance(values, pa.ChunkedArray):
     return b"".join(raw_bytes(c) for c in values.chunks)
-  if not len(values) or values.buffers()[2] is None:
-    return b""
+  return _byte_view(values).tobytes()
+
+
+def _offsets(values: pa.Array) -> np.ndarray:
+  """The array's own len + 1 offsets into its data buffer (a slice shares
+  its parent's buffers), as int64."""
   width = np.int64 if pa.types.is_large_string(values.type) else np.int32
-  offsets = np.frombuffer(values.buffers()[1], width)
-  # A slice shares its parent's buffers: read only its own bytes.
-  start, end = offsets[values.offset], offsets[values.offset + len(values)]
-  return memoryview(values.buffers()[2])[start:end].tobytes()
+  return np.frombuffer(values.buffers()[1], width)[
+      values.offset:values.offset + len(values) + 1].astype(np.int64)
 
 
 def _byte_view(values: pa.Array) -> np.ndarray:
   """The column's character data as a numpy view (no copy)."""
   if not len(values) or values.buffers()[2] is None:
     return np.zeros(0, np.uint8)
-  width = np.int64 if pa.types.is_large_string(values.type) else np.int32
-  offsets = np.frombuffer(values.buffers()[1], width)
-  start, end = offsets[values.offset], offsets[values.offset + len(values)]
-  return np.frombuffer(values.buffers()[2], np.uint8)[start:end]
+  offsets = _offsets(values)
+  return np.frombuffer(values.buffers()[2], np.uint8)[offsets[0]:offsets[-1]]
 
 
 def byte_spans(values: pa.Array):
@@ -49,9 +49,7 @@ def byte_spans(values: pa.Array):
   if not view.size:
     empty = np.zeros(len(values), np.int64)
     return view, empty, empty
-  width = np.int64 if pa.types.is_large_string(values.type) else np.int32
-  offsets = np.frombuffer(values.buffers()[1], width)[
-      values.offset:values.offset + len(values) + 1].astype(np.int64)
+  offsets = _offsets(values)
   offsets -= offsets[0]
   return view, offsets[:-1], offsets[1:]
 
@@ -65,9 +63,10 @@ def byte_set(chars: bytes) -> np.ndarray:
 
 
 def keep_bytes(values: pa.Array, keep: np.ndarray) -> pa.Array:
-  """The values with only the bytes that `keep` (a byte_set) marks: one numpy pass, where a regex pass, or a replace per
-  character, each copies the column. Mark ASCII bytes only: the bytes of
-  a multi-byte character all go."""
+  """The values with only the bytes that `keep` (a byte_set) marks: one
+  numpy pass, where a regex pass, or a replace per character, each copies
+  the column. Mark ASCII bytes only: the bytes of a multi-byte character
+  all go."""
   if not len(values):
     return values
   data, starts, ends = byte_spans(values)
