@@ -24,7 +24,7 @@ from crmsync.transforms.claims import (Claims, decide_claims, first_hits,
                                        identifying, needed as claims_needed)
 from crmsync.transforms import confirm
 from crmsync.transforms.columns import FILE_COL, ID_COL, LINE_COL, OFFSET_COL
-from crmsync.transforms.gather import GatherAll
+from crmsync.transforms.gather import GatherAll, GatherByKey
 from crmsync.transforms.join import (EnrichedAccount, JoinResult, JoinSource,
                                      SourceMatch, Supplied, account,
                                      count_outputs, join_layout,
@@ -75,13 +75,10 @@ class BuildIndexes(beam.PTransform):
                                                      batch))
       keyed.append(rows | f"Key[{name}]" >> beam.Map(
           lambda batch, name=name: (name, batch)))
-    # Every source gets an index, an empty one too: a marker per source,
-    # dropped after the grouping.
-    markers = (rows_per_source[0].pipeline
-               | "Sources" >> beam.Create([(n, None) for n in self._sources]))
-    return ((*keyed, markers)
+    # Every source gets an index, an empty one too.
+    return (tuple(keyed)
             | "AllSources" >> beam.Flatten()
-            | "Collect" >> beam.GroupByKey()
+            | "Collect" >> GatherByKey(self._sources)
             | "Index" >> beam.ParDo(_IndexSources(self._sources, folder)))
 
 
@@ -92,10 +89,6 @@ class _IndexSources(AheadDoFn):
   def __init__(self, sources: dict, folder: Optional[str]):
     self._sources = sources
     self._folder = folder
-
-  def prepare(self, element):
-    name, batches = element
-    return name, [b for b in batches if b is not None]
 
   def work(self, element) -> list:
     name, batches = element
