@@ -348,8 +348,8 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
           f"{prefix}-{name}", config.output.shards, original_sizes, columns,
           f"{tmp}/{name}", delimiter, config.output.escape_formulas, caps))
   # Rows as the readers counted them: the books are checked against these.
-  counts = [read.rows | f"Count[{name}]" >> beam.Map(
-      lambda b, n=name: {"read": {n: b.num_rows}})
+  counts = [read.counts | f"Count[{name}]" >> beam.Map(
+      lambda rows, n=name: {"read": {n: rows}})
             for name, read in [("original", original)] + list(
                 zip(plan.source_order, reads))]
   stats = ((out.stats, *counts)

@@ -1,6 +1,6 @@
 """Reading CSV in a pipeline: `ReadCsv`, a path or glob (local or s3://) ->
-RowBatch elements (`.rows`) and Arrow batches of rejected records
-(`.rejected`).
+RowBatch elements (`.rows`), Arrow batches of rejected records
+(`.rejected`) and how many rows each batch holds (`.counts`).
 
 The pieces, one concern each:
   csv_dialect  how a file is written (delimiter, escape, encoding, sep=)
@@ -28,10 +28,12 @@ from crmsync.transforms.progress import Progress
 
 
 class _SplitRowsAndRejects(beam.DoFn):
-  """The source's elements -> RowBatch (main output) and Arrow batches of
-  rejected records ("rejected"), counted here: this runs on the runner's
-  thread, where Beam metrics belong, and counts each record once (the
-  source also serves re-reads)."""
+  """The source's elements -> RowBatch (main output), Arrow batches of
+  rejected records ("rejected") and each RowBatch's number of rows
+  ("counts"), counted here: this runs on the runner's thread, where Beam
+  metrics belong, and counts each record once (the source also serves
+  re-reads). Counting here, not in a consumer of the rows, keeps the rows
+  from being sent to a second stage on a portable runner."""
 
   def __init__(self, source_name: str):
     self._name = source_name
@@ -50,6 +52,7 @@ class _SplitRowsAndRejects(beam.DoFn):
       self._rows.inc(element.num_rows)
       self._progress.add(element.num_rows)
       progress.bytes_read(_span(element))
+      yield beam.pvalue.TaggedOutput("counts", element.num_rows)
       yield element
 
 
@@ -100,9 +103,9 @@ def _read_split(split):
 class ReadCsv(beam.PTransform):
   """Reads a CSV path or glob (local or s3://) as RowBatch elements.
 
-  Returns a tuple-like result: `.rows` (RowBatch) and `.rejected` (Arrow
+  Returns a tuple-like result: `.rows` (RowBatch), `.rejected` (Arrow
   batches of rejected records, rows.REJECTED_SCHEMA: source, file, line,
-  offset, reason, raw). Files are matched and their headers read when the
+  offset, reason, raw) and `.counts` (int: each RowBatch's rows). Files are matched and their headers read when the
   transform is built, so a missing file or bad header fails (InputError)
   before anything runs. `files`: the pattern's files when the caller has listed
   them already; `formats`, `copies`: as CsvSource takes them;
@@ -133,4 +136,4 @@ class ReadCsv(beam.PTransform):
     return (pbegin
             | "Read" >> ReadSplits(self.source, self._split_bytes)
             | "SplitRejects" >> beam.ParDo(_SplitRowsAndRejects(
-                self._name)).with_outputs("rejected", main="rows"))
+                self._name)).with_outputs("rejected", "counts", main="rows"))

@@ -187,9 +187,13 @@ class _WriteParts(AheadDoFn):
     self._caps = caps
     self._format = file_format
 
-  def work(self, batch: RowBatch, header=()) -> list:
+  def work(self, batch: RowBatch) -> list:
     """The (shard, part) of each part file written for the batch; part:
-    (file rank, first offset, path, rows, bytes)."""
+    (file rank, first offset, path, rows, bytes). The batch's columns are
+    the output's header (the join's layout): taking them from the batch,
+    not as a side input, lets a portable runner fuse this with the merge
+    (Beam's fuser starts a new stage at every ParDo with side inputs), so
+    the merged rows never leave the Python worker."""
     t = batch.table
     offsets = t.column(OFFSET_COL).to_numpy()
     position = offsets + self._starts[batch.file_index]
@@ -206,7 +210,7 @@ class _WriteParts(AheadDoFn):
     # for the header in each file.
     max_rows, max_bytes = self._caps
     if max_bytes:
-      max_bytes = max(1, max_bytes - len(header_line(header,
+      max_bytes = max(1, max_bytes - len(header_line(data.column_names,
                                                      self._delimiter)))
     parts = []
     for start, stop in zip(np.r_[0, bounds], np.r_[bounds, len(shard)]):
@@ -394,7 +398,7 @@ class WriteShards(beam.PTransform):
               else list(self._header))
     parts = merged | "WriteParts" >> beam.ParDo(_WriteParts(
         self._shards, self._starts, self._total, self._tmp, self._delimiter,
-        self._escape, self._caps, self._format), header)
+        self._escape, self._caps, self._format))
     return ((parts, every_shard)
             | "Flatten" >> beam.Flatten()
             | "GroupByShard" >> beam.GroupByKey()
