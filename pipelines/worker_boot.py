@@ -6,7 +6,9 @@ It does what the Go `boot` program of Beam's SDK containers does for a
 machine where crmsync is already installed: asks the runner's provision
 service for the pipeline options and endpoints, then becomes Beam's Python
 SDK harness, with this interpreter (so our DoFns import from the same
-installation).
+installation). The harness runs in this process: the provision call has
+imported Beam already, and a second interpreter would import it again on
+the worker's start-up path.
 """
 
 import argparse
@@ -31,8 +33,7 @@ def main(argv=None):
         channel).GetProvisionInfo(
             beam_provision_api_pb2.GetProvisionInfoRequest(),
             metadata=[("worker_id", args.id)]).info
-  env = dict(os.environ)
-  env.update({
+  env = {
       "WORKER_ID": args.id,
       "PIPELINE_OPTIONS": json_format.MessageToJson(info.pipeline_options),
       "SEMI_PERSISTENT_DIRECTORY": args.semi_persist_dir or tempfile.mkdtemp(
@@ -42,12 +43,12 @@ def main(argv=None):
       "CONTROL_API_SERVICE_DESCRIPTOR":
           f'url: "{args.control_endpoint or info.control_endpoint.url}"',
       "RUNNER_CAPABILITIES": " ".join(info.runner_capabilities),
-  })
+  }
   if info.status_endpoint.url:
     env["STATUS_API_SERVICE_DESCRIPTOR"] = f'url: "{info.status_endpoint.url}"'
-  os.execve(sys.executable, [sys.executable, "-m",
-                             "apache_beam.runners.worker.sdk_worker_main"],
-            env)
+  os.environ.update(env)
+  from apache_beam.runners.worker import sdk_worker_main
+  sdk_worker_main.main(sys.argv)
 
 
 if __name__ == "__main__":
