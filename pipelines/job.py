@@ -325,9 +325,9 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
                                                  split_bytes)
                 | "RereadRows" >> beam.Filter(
                     lambda e: not isinstance(e, pa.RecordBatch)))
-    # Parked in files the sources' batches skip the runner's grouping (a
-    # cluster's JVM heap; the DirectRunner's buffers, slower than a file
-    # on local disk and its memory map); on S3 only for a cluster.
+    # Parked in files the batches skip the runner (a cluster's JVM heap
+    # and data plane; the DirectRunner's buffers, slower than a file on
+    # local disk and its memory map); on S3 only for a cluster.
     park = (on_portable_runner(p.options) or
             FileSystems.get_scheme(tmp) in (None, "file"))
     out = original.rows | "BroadcastMerge" >> BroadcastMerge(

@@ -70,9 +70,7 @@ class BuildIndexes(beam.PTransform):
     folder, keyed = self._folder, []
     for name, rows in zip(self._sources, rows_per_source):
       if self._park:
-        rows = rows | f"Park[{name}]" >> beam.Map(
-            lambda batch, name=name: handoff.save_in(folder, name, ".rows",
-                                                     batch))
+        rows = rows | f"Park[{name}]" >> _Park(folder, name)
       keyed.append(rows | f"Key[{name}]" >> beam.Map(
           lambda batch, name=name: (name, batch)))
     # Every source gets an index, an empty one too.
@@ -99,6 +97,20 @@ class _IndexSources(AheadDoFn):
       return [index]
     return [handoff.save_in(self._folder, index.name, ".index", index,
                             index.name, supplied(index))]
+
+
+class _Park(beam.PTransform):
+  """RowBatch -> the Handoff of its file in `folder` (`stem`: the file's
+  name); the DoFns that take the batches open them (handoff.opened)."""
+
+  def __init__(self, folder: str, stem: str):
+    super().__init__()
+    self._folder, self._stem = folder, stem
+
+  def expand(self, rows):
+    folder, stem = self._folder, self._stem
+    return rows | beam.Map(
+        lambda batch: handoff.save_in(folder, stem, ".rows", batch))
 
 
 class BuildIndex(beam.PTransform):
@@ -150,6 +162,9 @@ class _OpensIndexes(AheadDoFn):
   def setup(self):
     super().setup()
     self._opened = handoff.OpenedOnce()
+
+  def prepare(self, batch):
+    return handoff.opened(batch)  # a parked batch (BroadcastMerge)
 
   def process(self, batch: RowBatch, window=beam.DoFn.WindowParam,
               timestamp=beam.DoFn.TimestampParam, indexes=(), *side_inputs):
@@ -338,7 +353,12 @@ class BroadcastMerge(beam.PTransform):
   With `folder` (one every worker can reach, such as the run's temporary
   folder) the indexes are handed over as files there, and with
   `park_rows` the sources' batches on their way to them (see
-  BuildIndexes).
+  BuildIndexes), and the original batches (and the reread) on their way to
+  the merge: the merge, the claims and the scoring each take the indexes
+  as a side input, and Beam's fuser starts a new stage at every ParDo with
+  side inputs, so on Flink and Spark every original batch would otherwise
+  cross the JVM, once for each output of the stage that reads it (their
+  translation of a stage's outputs); the local runner would hold them.
 
   With `spec.scoring`, the original batches are scored first
   (transforms/candidates.py, transforms/assignment.py) and the merge takes
@@ -354,11 +374,16 @@ class BroadcastMerge(beam.PTransform):
     self._spec, self._sources = spec, list(sources)
     self._folder = folder
     self._reread = reread
-    self._park = park_rows
+    self._park = park_rows and folder is not None
 
   def expand(self, original):
     require_global_window(original, "BroadcastMerge")
     spec, order = self._spec, [s.spec.name for s in self._sources]
+    reread = self._reread
+    if self._park:
+      original = original | "ParkOriginal" >> _Park(self._folder, "original")
+      if reread is not None:
+        reread = reread | "ParkReread" >> _Park(self._folder, "reread")
     files = {s.spec.name: list(s.files) for s in self._sources}
     kept = [(s.spec.name, SourceColumns.of(s.spec, spec, s.mapped_header).keep)
             for s in self._sources]
@@ -368,7 +393,7 @@ class BroadcastMerge(beam.PTransform):
                    spec, self._folder, self._park))
     decisions = None
     if spec.scoring:
-      decisions = ((original if self._reread is None else self._reread)
+      decisions = ((original if reread is None else reread)
                    | "CandidatePairs" >> beam.ParDo(
                        ScorePairs(spec), beam.pvalue.AsList(indexes))
                    | "Decisions" >> Decide(spec, self._folder))
@@ -376,7 +401,7 @@ class BroadcastMerge(beam.PTransform):
     if not spec.scoring and any(claims_needed(spec, [
         k.name for k in SourceColumns.of(s.spec, spec, s.mapped_header).keys])
                                 for s in self._sources):
-      claims = ((original if self._reread is None else self._reread)
+      claims = ((original if reread is None else reread)
                 | "ClaimHits" >> beam.ParDo(
                     ClaimHits(spec), beam.pvalue.AsList(indexes))
                 | "AllClaims" >> GatherAll()

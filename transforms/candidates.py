@@ -431,6 +431,9 @@ class ScorePairs(AheadDoFn):
             opened, self._comparisons, self._spec.phone_region))
       return self._opened[name]
 
+  def prepare(self, batch):
+    return handoff.opened(batch)  # a parked batch (BroadcastMerge)
+
   def work(self, batch: RowBatch, indexes=()) -> list:
     spec, comparisons = self._spec, self._comparisons
     original = OriginalSide(batch, spec, comparisons)
