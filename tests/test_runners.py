@@ -136,12 +136,18 @@ def test_dev_flink_cluster_runs_the_demo_with_process_workers(direct,
     assert "flink cluster up on 127.0.0.1:" in first, first
     master = first.split(" on ")[1].split()[0]
     assert _flink(master, "/overview")["taskmanagers"] == 2
-    # As the cluster prints it: the job uploads no jar (StageNothing), so
-    # without Beam's Flink runner on the cluster's classpath its tasks
-    # would not find Beam's classes.
-    out = run_demo(str(tmp_path / "demo"), "--runner=FlinkRunner",
-                   f"--flink_master={master}", "--parallelism=2",
-                   STAGE_NOTHING, "--split_bytes=262144", quiet=True)
+    proc.stdout.readline()  # In another shell:
+    command = proc.stdout.readline().split()
+    # As the cluster prints it: submitted to the cluster's job server, and
+    # the job uploads no jar (StageNothing), so without Beam's Flink
+    # runner on the cluster's classpath its tasks would not find Beam's
+    # classes.
+    assert command[:3] == ["crmsync", "run", "configs/demo.yaml"], command
+    beam = command[3:]
+    assert f"--flink_master={master}" in beam and STAGE_NOTHING in beam
+    assert any(a.startswith("--job_endpoint=localhost:") for a in beam)
+    out = run_demo(str(tmp_path / "demo"), *beam, "--split_bytes=262144",
+                   quiet=True)
     # The job really ran on this cluster, not on an embedded one.
     job, = _flink(master, "/jobs/overview")["jobs"]
     assert job["state"] == "FINISHED"

@@ -8,12 +8,15 @@ folder: `apache-flink-libraries` carries Flink's lib/ folder, `pyspark` a
 whole Spark distribution. Their versions match the job servers' (Flink 1.19,
 Spark 3.5, Scala 2.12). The daemons are started as Flink's and Spark's own
 scripts start them: Flink's memory settings come from its BashJavaUtils, as
-in bin/taskmanager.sh, and Spark's through bin/spark-class.
+in bin/taskmanager.sh, and Spark's through bin/spark-class. Each cluster
+runs its Beam job server beside it, as a service (as Beam's Flink and
+Spark runner pages run theirs), and `beam_args` submit to it.
 """
 
 import glob
 import json
 import os
+import socket
 import subprocess
 import sys
 import tarfile
@@ -22,7 +25,7 @@ import urllib.error
 import urllib.request
 from typing import Dict, List
 
-from crmsync.pipelines.dev.jobservers import beam_jars
+from crmsync.pipelines.dev.jobservers import beam_jars, job_server_jar
 from crmsync.pipelines.dev.s3 import free_port, serve_until_stopped
 from crmsync.transforms.worker import cache_dir
 
@@ -32,6 +35,11 @@ FLINK = ("apache-flink-libraries", "1.19.1")
 STAGE_NOTHING = ("--pipeline_resources_detector_factory_class="
                  "crmsync.StageNothing")
 SPARK = ("pyspark", "3.5.1")
+# The dev clusters' JVMs compile with C1 only: their work is the job's
+# control and small elements (the rows travel as files), and C2's compiler
+# threads, busiest in a cluster's first jobs, took the cores from the
+# Python workers on a small machine (README: Flink and Spark).
+JIT = ["-XX:TieredStopAtLevel=1"]
 # What Flink's default config passes to every JVM on Java 17.
 JAVA17_OPENS = [f"--add-opens=java.base/{p}=ALL-UNNAMED" for p in (
     "java.lang", "java.lang.invoke", "java.lang.reflect", "java.io",
@@ -83,6 +91,21 @@ def _wait_http(url: str, process: subprocess.Popen, log: str,
   raise RuntimeError(f"{url} did not answer within {timeout:.0f} s; see {log}")
 
 
+def _wait_port(port: int, process: subprocess.Popen, log: str,
+               timeout: float):
+  deadline = time.monotonic() + timeout
+  while time.monotonic() < deadline:
+    if process.poll() is not None:
+      raise RuntimeError(f"port {port}: the daemon exited at start; see {log}")
+    try:
+      socket.create_connection(("127.0.0.1", port), timeout=1).close()
+      return
+    except OSError:
+      time.sleep(0.3)
+  raise RuntimeError(f"nothing listens on port {port} after {timeout:.0f} s; "
+                     f"see {log}")
+
+
 class _Daemons:
   """Processes started in order, stopped in reverse."""
 
@@ -90,6 +113,26 @@ class _Daemons:
     # Absolute: the daemons run in it, and are told where their config is.
     self.work_dir = os.path.abspath(work_dir)
     self.processes: List[subprocess.Popen] = []
+    self.job_port = 0
+
+  @property
+  def job_endpoint(self) -> str:
+    """The value of --job_endpoint: the cluster's Beam job server."""
+    return f"localhost:{self.job_port}"
+
+  def _start_job_server(self, kind: str, master: List[str], timeout: float,
+                        env: Dict[str, str] = None, jvm: List[str] = ()):
+    """Beam's job server for this cluster, one for all its jobs: a run
+    that starts its own pays a JVM's start and the runner's class loading
+    before the cluster sees the job."""
+    self.job_port = free_port()
+    process, log = self._start("jobserver", [
+        "java", *JAVA17_OPENS, *JIT, *jvm, "-jar", job_server_jar(kind),
+        *master,
+        "--job-port", str(self.job_port), "--artifact-port", "0",
+        "--expansion-port", "0",
+        "--artifacts-dir", os.path.join(self.work_dir, "artifacts")], env)
+    _wait_port(self.job_port, process, log, timeout)
 
   def _start(self, name: str, command: List[str], env: Dict[str, str] = None):
     os.makedirs(self.work_dir, exist_ok=True)
@@ -229,18 +272,20 @@ class FlinkCluster(_Daemons):
       logging = [f"-Dlog.file={os.path.join(self.work_dir, name)}-flink.log",
                  "-Dlog4j.configurationFile=file:" +
                  os.path.join(conf, "log4j.properties")]
-      process, log = self._start(name, ["java", *JAVA17_OPENS, *jvm,
+      process, log = self._start(name, ["java", *JAVA17_OPENS, *JIT, *jvm,
                                         *logging, "-cp", beam, main,
                                         "--configDir", conf, *dynamic])
       if name == "jobmanager":
         _wait_http(f"http://{self.master}/overview", process, log, timeout)
     self._wait_for_count(f"http://{self.master}/overview", "taskmanagers",
                          "taskmanager", timeout, self.workers)
+    self._start_job_server("flink", ["--flink-master", self.master], timeout)
     return self
 
   def beam_args(self) -> List[str]:
     return ["--runner=FlinkRunner", f"--flink_master={self.master}",
-            "--parallelism=2", STAGE_NOTHING]
+            f"--job_endpoint={self.job_endpoint}", "--parallelism=2",
+            STAGE_NOTHING]
 
 
 class SparkCluster(_Daemons):
@@ -262,6 +307,7 @@ class SparkCluster(_Daemons):
     home = distribution(*SPARK)
     spark_class = os.path.join(home, "bin", "spark-class")
     env = {"SPARK_HOME": home, "SPARK_LOCAL_IP": "127.0.0.1",
+           "SPARK_DAEMON_JAVA_OPTS": " ".join(JIT),
            "SPARK_LOCAL_DIRS": os.path.join(self.work_dir, "tmp"),
            "SPARK_WORKER_DIR": os.path.join(self.work_dir, "work")}
     process, log = self._start("master", [
@@ -282,10 +328,22 @@ class SparkCluster(_Daemons):
           env)
     self._wait_for_count(f"http://127.0.0.1:{self.ui_port}/json/",
                          "aliveworkers", "worker", timeout, self.workers)
+    # The job server is Spark's driver, and asks for executors of 1 GB
+    # unless told: too little for 5M rows.
+    self._start_job_server(
+        "spark", ["--spark-master-url", self.master], timeout,
+        {"SPARK_EXECUTOR_MEMORY": os.environ.get("SPARK_EXECUTOR_MEMORY",
+                                                 "4g")},
+        [f"-Dspark.executor.extraJavaOptions={' '.join(JIT)}",
+         # Beam's Spark runner on the executors' classpath (what Spark's
+         # own jars lack): jobs then need not bring it (StageNothing).
+         "-Dspark.executor.extraClassPath=" + os.pathsep.join(beam_jars(
+             "spark", glob.glob(os.path.join(home, "jars", "*.jar"))))])
     return self
 
   def beam_args(self) -> List[str]:
-    return ["--runner=SparkRunner", f"--spark_master_url={self.master}"]
+    return ["--runner=SparkRunner", f"--spark_master_url={self.master}",
+            f"--job_endpoint={self.job_endpoint}", STAGE_NOTHING]
 
 
 def serve_cluster(kind: str, directory: str, workers: int = 1) -> int:
@@ -296,7 +354,8 @@ def serve_cluster(kind: str, directory: str, workers: int = 1) -> int:
   cluster.start()
   print(f"{kind} cluster up on {cluster.master} ({workers} "
         f"{'TaskManager' if kind == 'flink' else 'worker'}"
-        f"{'s' if workers > 1 else ''}) in "
+        f"{'s' if workers > 1 else ''}; job server on "
+        f"{cluster.job_endpoint}) in "
         f"{time.monotonic() - started:.1f} s (logs in {directory}).\n"
         f"In another shell:\n"
         f"  crmsync run configs/demo.yaml {' '.join(cluster.beam_args())}\n"

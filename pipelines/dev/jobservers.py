@@ -7,9 +7,11 @@ use of the runner).
 import filecmp
 import logging
 import os
+import re
 import shutil
 import subprocess
 import zipfile
+from typing import Sequence
 
 from crmsync.pipelines.runners import JOB_SERVERS
 from crmsync.transforms.errors import ConfigError
@@ -55,19 +57,19 @@ def job_server_jar(kind: str) -> str:
 
 def _sources(kind: str):
   """(our Java source, its path in the build folder) for the `kind` job
-  server: the Flink one compiles crmsync.StageNothing."""
-  if kind != "flink":
-    return []
+  server: each compiles crmsync.StageNothing."""
   return [(os.path.join(POMS, "java", "crmsync", "StageNothing.java"),
            os.path.join("java", "crmsync", "StageNothing.java"))]
 
 
-def beam_jars(kind: str):
+def beam_jars(kind: str, cluster_jars: Sequence[str] = ()):
   """The jars of the `kind` job server's classpath that a cluster of that
   kind lacks: Beam's runner and its dependencies, without the cluster's
-  own (Flink's jars, and its logging: a cluster keeps its log4j). Read
-  from the launcher jar's manifest, not the folder: `mvn package` leaves
-  the jars of an earlier POM there."""
+  own (Flink's jars, and its logging: a cluster keeps its log4j; for
+  Spark, any library of which `cluster_jars`, the paths of the jars of a
+  Spark distribution, hold a version). Read from the launcher jar's
+  manifest, not the folder: `mvn package` leaves the jars of an earlier
+  POM there."""
   jar = job_server_jar(kind)
   with zipfile.ZipFile(jar) as z:
     manifest = z.read("META-INF/MANIFEST.MF").decode("utf-8")
@@ -77,6 +79,14 @@ def beam_jars(kind: str):
                 if ": " in line)
   skip = ("flink-", "slf4j-", "log4j-", "kryo-", "minlog-", "chill-java-",
           "objenesis-")
+  has = {_library(path) for path in cluster_jars}
   return [os.path.join(os.path.dirname(jar), path)
           for path in fields.get("Class-Path", "").split()
-          if not os.path.basename(path).startswith(skip)]
+          if not os.path.basename(path).startswith(skip)
+          and _library(path) not in has]
+
+
+def _library(path: str) -> str:
+  """A jar's library without its version: jackson-core-2.15.2.jar ->
+  jackson-core."""
+  return re.sub(r"-\d[^-]*(-[^-]+)*\.jar$", "", os.path.basename(path))
