@@ -27,6 +27,10 @@ def test_read_csv_transform_splits_rows_and_rejects(tmp_path):
     assert_that(rows, equal_to(["1", "2", "4", "6"]), label="rows")
     assert_that(rejected, equal_to([("crm", 4), ("crm", 7)]),
                 label="rejected")
+    # Each batch's rows, counted by the reader (batches of up to 2 rows):
+    # the job's books take these, not a second pass over the rows.
+    total = result.counts | beam.CombineGlobally(sum)
+    assert_that(total, equal_to([4]), label="counts")
 
 
 def test_read_csv_counts_rows_and_rejections_once(tmp_path):
