@@ -269,12 +269,13 @@ def test_a_key_does_not_depend_on_the_rest_of_the_batch(values):
 @pytest.mark.parametrize("name, values", [
     ("name", ["Occupant", "LADY OF THE HOUSE", "Lady Of House", "Unknown",
               "[not provided]", "Declined", "Mrs", "Doe", "8", "?",
-              "No Name"]),
+              "No Name", "Unbekannt"]),
     ("company", ["[not provided]", "Unknown", "N/A", "none"]),
 ])
 def test_a_placeholder_is_blank(name, values):
   # pseudopeople's census fake names; Salesforce Web-to-Lead's
-  # "[not provided]" (knowledge article 000171026).
+  # "[not provided]" (knowledge article 000171026); SORMAS's "Unbekannt"
+  # (SORMAS-Project issue 4769).
   assert norm(name, values) == [None] * len(values)
 
 

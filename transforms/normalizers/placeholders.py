@@ -20,6 +20,10 @@ Sources:
 - names and companies: Salesforce's "[not provided]", which Web-to-Lead
   writes into a required Last Name or Company left blank (Salesforce
   knowledge article 000171026).
+- names: "Unbekannt" (German: unknown), which an import writes into both
+  names of a record that has none, so that every unnamed record looks like
+  every other (https://github.com/SORMAS-Foundation/SORMAS-Project/issues/
+  4769).
 """
 
 import functools
@@ -40,7 +44,8 @@ name; male; male child; man in the; man of; man of the; man of the house;
 miss; mom; mother; mr; mrs; ms; nephew; no last name; no name; none; not
 provided; occupant; of house; of the home; of the house; oldest; one; owner;
 person; ref; refuse; resident; resp; respondant; respondent; senor; senora;
-sister; the house; three; two; unk; unknown; wife; woman; xxx; youngest
+sister; the house; three; two; unbekannt; unk; unknown; wife; woman; xxx;
+youngest
 """.split(";"))
 
 PLACEHOLDER_COMPANIES = frozenset(
