@@ -314,22 +314,24 @@ def build_pipeline(p: beam.Pipeline, plan: JobPlan,
         plan.spec, sources, f"{tmp}/shuffle",
         partitions=config.join_partitions, reread=read_original.source)
   else:
-    reread = None
-    if plan.spec.scoring or any(claims.needed(plan.spec, s.keys)
-                                for s in plan.sources):
-      # The candidate pairs (or the claims) read the original again, from
-      # the same source; its rejected records and counts come from the
-      # first read only.
-      reread = (p
-                | "RereadOriginal" >> ReadSplits(read_original.source,
-                                                 split_bytes)
-                | "RereadRows" >> beam.Filter(
-                    lambda e: not isinstance(e, pa.RecordBatch)))
     # Parked in files the batches skip the runner (a cluster's JVM heap
     # and data plane; the DirectRunner's buffers, slower than a file on
     # local disk and its memory map); on S3 only for a cluster.
     park = (on_portable_runner(p.options) or
             FileSystems.get_scheme(tmp) in (None, "file"))
+    reread = None
+    if not park and (plan.spec.scoring or any(
+        claims.needed(plan.spec, s.keys) for s in plan.sources)):
+      # The candidate pairs (or the claims) read the original again, from
+      # the same source, rather than the runner holding the first read
+      # until the decisions are made (parked, it holds only the files'
+      # names); its rejected records and counts come from the first read
+      # only.
+      reread = (p
+                | "RereadOriginal" >> ReadSplits(read_original.source,
+                                                 split_bytes)
+                | "RereadRows" >> beam.Filter(
+                    lambda e: not isinstance(e, pa.RecordBatch)))
     out = original.rows | "BroadcastMerge" >> BroadcastMerge(
         plan.spec, sources, f"{tmp}/indexes", reread=reread, park_rows=park)
   delimiter = config.output.delimiter or plan.original_fmt.delimiter
