@@ -11,7 +11,11 @@ transforms' DoFns in `setup` (a worker process of any runner):
   of the pipeline options once, not for every transform applied
   (transforms/beam_memos.py);
 - the `crmsync` loggers take the CLI's level (--quiet, -v), which worker
-  processes learn from the environment variable CRMSYNC_LOG_LEVEL.
+  processes learn from the environment variable CRMSYNC_LOG_LEVEL;
+- Arrow allocates from its jemalloc pool, where the pyarrow build has one
+  and ARROW_DEFAULT_MEMORY_POOL chooses none: mimalloc, pyarrow's default
+  on Linux, kept the pages of the batches a run had finished with, so a
+  run's peak memory grew with its input (README: Performance).
 
 `cache_dir()` is the machine's crmsync cache (job servers, cluster
 distributions, the given-name tables).
@@ -19,6 +23,8 @@ distributions, the given-name tables).
 
 import logging
 import os
+
+import pyarrow as pa
 
 from crmsync.transforms import beam_memos, s3_clients
 
@@ -37,8 +43,23 @@ def prepare() -> None:
   cheap once done (handoff files call it for every slice they read)."""
   s3_clients.install()
   beam_memos.install()
+  _use_jemalloc()
   level = os.environ.get(LOG_LEVEL_ENV)
   logger = logging.getLogger("crmsync")
   # setLevel clears every logger's cache: only when the level changes.
   if level and logging.getLevelName(logger.level) != level:
     logger.setLevel(level)
+
+
+_jemalloc_tried = False
+
+
+def _use_jemalloc() -> None:
+  global _jemalloc_tried
+  if _jemalloc_tried or os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+    return
+  _jemalloc_tried = True
+  try:
+    pa.set_memory_pool(pa.jemalloc_memory_pool())
+  except NotImplementedError:  # a pyarrow built without it (Windows)
+    pass
