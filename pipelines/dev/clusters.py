@@ -75,35 +75,36 @@ def distribution(package: str, version: str) -> str:
   return home
 
 
-def _wait_http(url: str, process: subprocess.Popen, log: str,
-               timeout: float):
+def _wait_until(answers, what: str, process: subprocess.Popen, log: str,
+                timeout: float):
+  """Until `answers()` is true (the daemon serves), the daemon exits, or
+  `timeout` seconds pass (`what`: the address, for the errors)."""
   deadline = time.monotonic() + timeout
   while time.monotonic() < deadline:
     if process.poll() is not None:
-      raise RuntimeError(f"{url}: the daemon exited at start; see {log}")
-    try:
-      urllib.request.urlopen(url, timeout=1)
+      raise RuntimeError(f"{what}: the daemon exited at start; see {log}")
+    if answers():
       return
-    except urllib.error.HTTPError:
-      return
-    except OSError:
-      time.sleep(0.3)
-  raise RuntimeError(f"{url} did not answer within {timeout:.0f} s; see {log}")
+    time.sleep(0.3)
+  raise RuntimeError(f"{what} did not answer within {timeout:.0f} s; see {log}")
 
 
-def _wait_port(port: int, process: subprocess.Popen, log: str,
-               timeout: float):
-  deadline = time.monotonic() + timeout
-  while time.monotonic() < deadline:
-    if process.poll() is not None:
-      raise RuntimeError(f"port {port}: the daemon exited at start; see {log}")
-    try:
-      socket.create_connection(("127.0.0.1", port), timeout=1).close()
-      return
-    except OSError:
-      time.sleep(0.3)
-  raise RuntimeError(f"nothing listens on port {port} after {timeout:.0f} s; "
-                     f"see {log}")
+def _http_answers(url: str) -> bool:
+  try:
+    urllib.request.urlopen(url, timeout=1)
+  except urllib.error.HTTPError:
+    return True  # an error page is an answer
+  except OSError:
+    return False
+  return True
+
+
+def _port_answers(port: int) -> bool:
+  try:
+    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+  except OSError:
+    return False
+  return True
 
 
 class _Daemons:
@@ -132,7 +133,8 @@ class _Daemons:
         "--job-port", str(self.job_port), "--artifact-port", "0",
         "--expansion-port", "0",
         "--artifacts-dir", os.path.join(self.work_dir, "artifacts")], env)
-    _wait_port(self.job_port, process, log, timeout)
+    _wait_until(lambda: _port_answers(self.job_port),
+                f"port {self.job_port}", process, log, timeout)
 
   def _start(self, name: str, command: List[str], env: Dict[str, str] = None):
     os.makedirs(self.work_dir, exist_ok=True)
@@ -276,7 +278,8 @@ class FlinkCluster(_Daemons):
                                         *logging, "-cp", beam, main,
                                         "--configDir", conf, *dynamic])
       if name == "jobmanager":
-        _wait_http(f"http://{self.master}/overview", process, log, timeout)
+        url = f"http://{self.master}/overview"
+        _wait_until(lambda: _http_answers(url), url, process, log, timeout)
     self._wait_for_count(f"http://{self.master}/overview", "taskmanagers",
                          "taskmanager", timeout, self.workers)
     self._start_job_server("flink", ["--flink-master", self.master], timeout)
@@ -314,8 +317,8 @@ class SparkCluster(_Daemons):
         spark_class, "org.apache.spark.deploy.master.Master",
         "--host", "127.0.0.1", "--port", str(self.port),
         "--webui-port", str(self.ui_port)], env)
-    _wait_http(f"http://127.0.0.1:{self.ui_port}/json/", process, log,
-               timeout)
+    url = f"http://127.0.0.1:{self.ui_port}/json/"
+    _wait_until(lambda: _http_answers(url), url, process, log, timeout)
     for i in range(self.workers):
       name = "worker" if self.workers == 1 else f"worker-{i + 1}"
       self._start(name, [
