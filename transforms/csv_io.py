@@ -105,10 +105,11 @@ class ReadCsv(beam.PTransform):
 
   Returns a tuple-like result: `.rows` (RowBatch), `.rejected` (Arrow
   batches of rejected records, rows.REJECTED_SCHEMA: source, file, line,
-  offset, reason, raw) and `.counts` (int: each RowBatch's rows). Files are matched and their headers read when the
-  transform is built, so a missing file or bad header fails (InputError)
-  before anything runs. `files`: the pattern's files when the caller has listed
-  them already; `formats`, `copies`: as CsvSource takes them;
+  offset, reason, raw) and `.counts` (int: each RowBatch's rows). Files
+  are matched and their headers read when the transform is built, so a
+  missing file or bad header fails (InputError) before anything runs.
+  `files`: the pattern's files when the caller has listed them already;
+  `formats`, `copies`: as CsvSource takes them;
   `split_bytes`: as ReadSplits takes it (smaller than the source's
   smallest split, 16 MB, it lowers that too).
   """
