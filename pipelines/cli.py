@@ -23,6 +23,8 @@ import sys
 import time
 import uuid
 
+from crmsync.pipelines import startup
+
 _LOG = logging.getLogger("crmsync")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 # Beam's DirectRunner first looks up (and downloads) the Prism runner; its
@@ -307,6 +309,7 @@ def _run(args, extra) -> int:
     if _terminal_bar(args, extra):
       progress.show_bar(sum(plan.original_sizes) + plan.enriched_bytes,
                         sys.stderr)
+    startup.resume_collector()  # what was built lives through the run
     try:
       p.run().wait_until_finish()
     except Exception as e:  # a worker failure: one line, exit 1
@@ -441,6 +444,8 @@ def _dev(args) -> int:
 
 def main(argv=None) -> int:
   args, extra = _parser().parse_known_args(argv)
+  if args.command != "run":  # only a run's start-up gains (dev serves on)
+    startup.resume_collector()
   if extra and args.command not in ("run", "validate"):
     print(f"crmsync: error: unknown arguments {' '.join(extra)}",
           file=sys.stderr)
@@ -474,6 +479,7 @@ def console_main() -> None:
   exception (whose traceback is already printed). Handlers registered
   before it (logging's, which it stands in for) do not run."""
   code = [1]
+  startup.pause_collector()  # main resumes it (a run: as the run starts)
 
   def exit_now():
     for stream in (sys.stdout, sys.stderr):

@@ -18,6 +18,8 @@ import tempfile
 
 
 def main(argv=None):
+  from crmsync.pipelines import startup
+  startup.pause_collector()
   import grpc
   from apache_beam.portability.api import (beam_provision_api_pb2,
                                            beam_provision_api_pb2_grpc)
@@ -48,6 +50,7 @@ def main(argv=None):
     env["STATUS_API_SERVICE_DESCRIPTOR"] = f'url: "{info.status_endpoint.url}"'
   os.environ.update(env)
   from apache_beam.runners.worker import sdk_worker_main
+  startup.resume_collector()
   sdk_worker_main.main(sys.argv)
 
 
