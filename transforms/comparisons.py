@@ -442,13 +442,13 @@ def _text(a: pa.Array, b: pa.Array, _) -> np.ndarray:
 def _jaro_winkler(a: pa.Array, b: pa.Array) -> np.ndarray:
   return process.cpdist(a.to_pylist(), b.to_pylist(),
                         scorer=JaroWinkler.normalized_similarity,
-                        dtype=np.float64, workers=1)
+                        dtype=np.float64, workers=-1)
 
 
 def _token_sort(a: pa.Array, b: pa.Array) -> np.ndarray:
   return process.cpdist(a.to_pylist(), b.to_pylist(),
                         scorer=fuzz.token_sort_ratio, dtype=np.float64,
-                        workers=1) / 100.0
+                        workers=-1) / 100.0
 
 
 def _identifier(a: pa.Array, b: pa.Array, _) -> np.ndarray:
