@@ -439,6 +439,9 @@ def _text(a: pa.Array, b: pa.Array, _) -> np.ndarray:
   return out
 
 
+# rapidfuzz's scorers on its own threads (workers=-1): with workers=1 it
+# holds the GIL while it scores, and the other scoring thread's Python work
+# (transforms/ahead.py) stalls it at every switch of the GIL.
 def _jaro_winkler(a: pa.Array, b: pa.Array) -> np.ndarray:
   return process.cpdist(a.to_pylist(), b.to_pylist(),
                         scorer=JaroWinkler.normalized_similarity,

@@ -196,7 +196,7 @@ def _name_similarity(ua, ub, pa_, pb) -> np.ndarray:
   left, right = (split_generation(u)[0].to_pylist() for u in (ua, ub))
   sim = process.cpdist([left[i] for i in pa_], [right[i] for i in pb],
                        scorer=JaroWinkler.normalized_similarity,
-                       dtype=np.float64, workers=1)
+                       dtype=np.float64, workers=-1)
   known_a = np.array([v in known for v in left], bool)
   known_b = np.array([v in known for v in right], bool)
   both = known_a[pa_] & known_b[pb] & (sim < 1.0)
@@ -221,7 +221,7 @@ def column_similarity(a: pa.Array, b: pa.Array, kind: str) -> np.ndarray:
     left, right = ua.to_pylist(), ub.to_pylist()
     sim = process.cpdist([left[i] for i in pa_], [right[i] for i in pb],
                          scorer=fuzz.token_sort_ratio, dtype=np.float64,
-                         workers=1) / 100.0
+                         workers=-1) / 100.0
   return np.where(both, sim[back], np.nan)
 
 
