@@ -57,6 +57,43 @@ def test_the_answers_are_beams_and_asked_once_per_dofn():
   assert not userstate.is_stateful_dofn(beam.Map(len).dofn)
 
 
+class _Keeper:
+  """A bound method with state: `beam.FlatMap(keeper.count)` makes it the
+  DoFn's process, so that DoFn is stateful and another FlatMap's is
+  not."""
+
+  def count(self, element, count=beam.DoFn.StateParam(COUNT)):
+    return element
+
+
+class _ChoosesProcess(beam.DoFn):
+  """A property that hands out a method: its DoFns are asked one by one."""
+
+  def __init__(self, stateful):
+    self._stateful = stateful
+
+  @property
+  def chosen(self):
+    return _Keeper().count if self._stateful else len
+
+  def process(self, element):
+    yield element
+
+
+def test_dofns_of_one_class_share_its_answer_unless_they_hold_methods():
+  beam_memos.install()
+  first, second = _RunningCount(), _RunningCount()
+  assert userstate.get_dofn_specs(first) is userstate.get_dofn_specs(second)
+  plain = beam.FlatMap(len).dofn
+  stateful = beam.FlatMap(_Keeper().count).dofn  # plain's class
+  assert type(plain) is type(stateful)
+  assert userstate.get_dofn_specs(plain) == (set(), set())
+  assert userstate.get_dofn_specs(stateful) == ({COUNT}, set())
+  assert userstate.get_dofn_specs(beam.FlatMap(str).dofn) == (set(), set())
+  assert userstate.get_dofn_specs(_ChoosesProcess(False)) == (set(), set())
+  assert userstate.get_dofn_specs(_ChoosesProcess(True)) == ({COUNT}, set())
+
+
 def test_stateful_dofns_still_run_after_install():
   beam_memos.install()
   with TestPipeline() as p:
