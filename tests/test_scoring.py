@@ -1,6 +1,7 @@
 """The Fellegi-Sunter model: EM, u, term frequencies, weights."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -225,6 +226,42 @@ def test_truncated_names_shared_inboxes_and_extensions_match_right(
   stats = job.report("stats.json")
   assert stats["accounting"]["balanced"]
   assert stats["enriched"]["vendor"]["rows_unmatched"] == 1
+
+
+@pytest.mark.parametrize("join", ["broadcast", "partitioned"])
+def test_match_detail_gives_each_sources_evidence_in_priority_order(
+    job, cli, tmp_path, join):
+  from conftest import write_csv
+  write_csv(tmp_path / "list.csv", [
+      ["First", "Last", "Email", "Segment"],
+      ["Bridgette", "Nolan", "bnolan@acme.com", "Enterprise"]])
+  write_csv(tmp_path / "crm.csv", CRM)
+  write_csv(tmp_path / "vendor.csv", VENDOR)
+  path = job.config(str(tmp_path / "crm.csv"), [
+      {"path": str(tmp_path / "vendor.csv"), "name": "vendor",
+       "columns": {"First Name": "First", "Last Name": "Last"},
+       "keep": ["Title"]},
+      {"path": str(tmp_path / "list.csv"), "name": "list",
+       "keep": ["Segment"]}], RECOMMENDED, join=join,
+      output={"path": job.prefix, "shards": 2, "reports": job.reports,
+              "match_columns": True})
+  code, _, err = cli("run", path)
+  assert code == 0, err
+  rows = {r["ID"]: r for r in job.dicts()}
+  assert rows["1"]["Segment"] == "Enterprise"
+  detail = {i: r["_match_detail"] for i, r in rows.items()}
+  assert detail["3"] == detail["6"] == ""  # no match
+  vendor, listed = detail["1"].split(" | ")
+  assert vendor.startswith("vendor: Email: exact +")
+  assert listed.startswith("list: Email: exact +")
+  assert "First: " in vendor and "First: exact +" in listed
+  assert detail["5"].startswith("vendor: ") and " | " not in detail["5"]
+  for text in filter(None, detail.values()):
+    for part in text.split(" | "):
+      evidence = part.split(": ", 1)[1]
+      for column in evidence.split("; "):
+        assert re.fullmatch(r"[A-Za-z+]+: [a-z0-9 ,/<>=-]+ [+-]\d+\.\d",
+                            column), column
 
 
 def test_scoring_off_keeps_the_first_key_that_hits(job, cli, tmp_path):

@@ -135,15 +135,15 @@ def resolve_batch(batch: RowBatch, gathered, matches, layout, spec,
 def _match_detail(matches, n: int) -> pa.Array:
   """_match_detail, with scoring: per source that matched the row, in
   priority order, `source: ` and each compared column's level and weight."""
-  parts = []
+  out = pa.repeat(pa.scalar("", pa.string()), n)
   for source, match in matches.items():
     if match.detail is not None:
-      parts.append([None if d is None else f"{source}: {d}"
-                    for d in match.detail.tolist()])
-  if not parts:
-    return pa.array([""] * n, pa.string())
-  return pa.array([" | ".join(p for p in row if p) for row in zip(*parts)],
-                  pa.string())
+      part = pc.fill_null(pc.binary_join_element_wise(
+          f"{source}: ", match.detail, ""), "")
+      out = pc.if_else(pc.equal(part, ""), out, pc.if_else(
+          pc.equal(out, ""), part,
+          pc.binary_join_element_wise(out, part, " | ")))
+  return out
 
 
 def _match_columns(matches, matched_any: np.ndarray, weakest: np.ndarray,

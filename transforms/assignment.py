@@ -26,6 +26,7 @@ from typing import Dict, List, Optional
 
 import apache_beam as beam
 import numpy as np
+import pyarrow as pa
 
 from crmsync.transforms import handoff
 from crmsync.transforms.ahead import default_threads
@@ -54,7 +55,7 @@ class Pairs:
   levels: Optional[np.ndarray] = None
   column_weights: Optional[np.ndarray] = None
 
-  def evidence(self, model: Model) -> List[str]:
+  def evidence(self, model: Model) -> pa.Array:
     """Per pair, each column's level and weight (Model.evidence)."""
     return model.evidence(self.levels, self.column_weights)
 

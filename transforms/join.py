@@ -166,7 +166,8 @@ class SourceMatch:
     self.refused = 0  # hits the cascade's assignment refused (claims.py)
     self.rejected_batches: List[pa.RecordBatch] = []  # rejected_matches rows
     self.review_batches: List[pa.RecordBatch] = []  # review.csv rows
-    self.detail = None  # with scoring: each match's evidence (_match_detail)
+    # With scoring: each row's match's evidence, null if none (_match_detail).
+    self.detail = None
 
   def accept(self, batch: RowBatch, k: int, key, rows, found, scores,
              hits: pa.Table, source: str, files, spec: MergeSpec,
@@ -212,8 +213,10 @@ class SourceMatch:
     self.how[at] = chosen.keys[pair]
     self.score[at] = chosen.probability[pair]
     if chosen.levels is not None and spec.match_columns:
-      self.detail = np.full(batch.num_rows, None, object)
-      self.detail[at] = chosen.take(pair).evidence(decided.model)
+      evidence = chosen.take(pair).evidence(decided.model)
+      where = np.full(batch.num_rows, -1, np.int64)
+      where[at] = np.arange(at.size)
+      self.detail = evidence.take(pa.array(where, mask=where < 0))
     rows, pair = decided.review.all_of(ids)
     if rows.size:
       review = decided.review.take(pair)

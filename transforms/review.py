@@ -29,7 +29,7 @@ DECISIONS = {"match": True, "no-match": False}
 
 
 def review_batch(batch: RowBatch, rows: np.ndarray, source: str,
-                 key_names: Sequence[str], pairs, evidence: Sequence[str],
+                 key_names: Sequence[str], pairs, evidence: pa.Array,
                  columns: Sequence[str], hits: pa.Table,
                  enriched_files) -> pa.RecordBatch:
   """review.csv rows for pairs (assignment.Pairs, aligned with `rows`, the
@@ -50,7 +50,7 @@ def review_batch(batch: RowBatch, rows: np.ndarray, source: str,
       pa.array([key_names[k] for k in pairs.keys.tolist()], pa.string()),
       pa.array([f"{p:.3f}" for p in pairs.probability.tolist()]),
       pa.array([f"{w:.2f}" for w in pairs.weight.tolist()]),
-      pa.array(list(evidence), pa.string()),
+      evidence,
       pa.array([json.dumps(r, ensure_ascii=False) for r in mine]),
       pa.array([enriched_files[i] for i in
                 hits.column(FILE_COL).to_pylist()], pa.string()),
