@@ -470,15 +470,16 @@ def main(argv=None) -> int:
 
 def console_main() -> None:
   """The `crmsync` command: main(), then an exit that skips the
-  interpreter's teardown (freeing every module and array Beam, pyarrow and
-  pandas loaded: a noticeable share of a short run, with nothing left to
-  do). The exit handlers registered after this one still run first
+  interpreter's teardown (freeing every module and array Beam and pyarrow
+  loaded: a noticeable share of a short run, with nothing left to do).
+  A command's process does not load pandas (pipelines/startup.py). The exit handlers registered after this one still run first
   (atexit runs them last in, first out: Beam's job servers are stopped);
   this one flushes the streams and the log, then exits with main's code,
   or SystemExit's (argparse's), 130 after Ctrl-C, 1 after an uncaught
   exception (whose traceback is already printed). Handlers registered
   before it (logging's, which it stands in for) do not run."""
   code = [1]
+  startup.skip_pandas()  # crmsync's own job only: it never uses pandas
   startup.pause_collector()  # main resumes it (a run: as the run starts)
 
   def exit_now():

@@ -37,3 +37,26 @@ def test_resuming_without_a_pause_leaves_the_collector_alone():
     assert gc.get_freeze_count() == frozen
   finally:
     gc.enable()
+
+
+_NO_PANDAS = """
+import sys
+from crmsync.pipelines import startup
+startup.skip_pandas()
+startup.skip_pandas()  # idempotent: one finder
+import apache_beam
+import pyarrow as pa
+print(pa.array(["x", None]).null_count, "pandas" in sys.modules,
+      sum(type(f).__name__ == "_NoPandas" for f in sys.meta_path))
+try:
+  import pandas
+except ModuleNotFoundError as e:
+  print("not installed:", e.name)
+"""
+
+
+def test_a_command_process_runs_beam_and_arrow_without_pandas():
+  done = subprocess.run([sys.executable, "-c", _NO_PANDAS],
+                        capture_output=True, text=True, timeout=120)
+  assert done.returncode == 0, done.stderr
+  assert done.stdout.splitlines() == ["1 False 1", "not installed: pandas"]
