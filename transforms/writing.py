@@ -390,9 +390,12 @@ class WriteShards(beam.PTransform):
     self._header = header
 
   def expand(self, merged):
+    # Markers that only join the grouping below: no reshuffle to spread
+    # them (a stage of its own).
     every_shard = (merged.pipeline
-                   | "AllShards" >> beam.Create([(s, None)
-                                                 for s in range(self._shards)]))
+                   | "AllShards" >> beam.Create(
+                       [(s, None) for s in range(self._shards)],
+                       reshuffle=False))
     header = (beam.pvalue.AsSingleton(self._header)
               if isinstance(self._header, beam.pvalue.PCollection)
               else list(self._header))
