@@ -471,9 +471,10 @@ def main(argv=None) -> int:
 def console_main() -> None:
   """The `crmsync` command: main(), then an exit that skips the
   interpreter's teardown (freeing every module and array Beam and pyarrow
-  loaded: a noticeable share of a short run, with nothing left to do).
-  A command's process does not load pandas (pipelines/startup.py). The exit handlers registered after this one still run first
-  (atexit runs them last in, first out: Beam's job servers are stopped);
+  loaded: a noticeable share of a short run, with nothing left to do; the
+  process does not load pandas: pipelines/startup.py). The exit handlers
+  registered after this one still run first (atexit runs them last in,
+  first out: Beam's job servers are stopped);
   this one flushes the streams and the log, then exits with main's code,
   or SystemExit's (argparse's), 130 after Ctrl-C, 1 after an uncaught
   exception (whose traceback is already printed). Handlers registered

@@ -10,8 +10,8 @@
   DoFns of one class get the same answer. The answer depends only on the
   DoFn's methods and their default arguments, which nothing changes once
   the DoFn exists, so it is kept per class, unless the DoFn holds a bound
-  method of its own (`beam.Map(obj.method)` makes that method the DoFn's
-  `process`) or its class has a property of its own (which could return
+  method of its own (`beam.FlatMap(obj.method)` makes that method the
+  DoFn's `process`) or its class has a property of its own (which could return
   one): those are asked once per object.
 - `PipelineOptions.view_as(cls)` builds a new `cls` from the options'
   flags, which parses them again with a new argparse parser of every
@@ -57,7 +57,8 @@ def install() -> None:
 
 def _methods_owner(dofn):
   """What a DoFn's methods come from: its class, unless it holds a bound
-  method of its own or its class has a property; then the DoFn itself."""
+  method of its own or its class has a property of its own; then the DoFn
+  itself."""
   cls = type(dofn)
   if _has_property(cls) or any(isinstance(value, types.MethodType)
                                for value in vars(dofn).values()):
