@@ -348,8 +348,6 @@ def _name_levels(a: pa.Array, b: pa.Array, comparison, hashes
   """_name's levels, suffixes aside."""
   known, related, male, female = _name_sets()
   ha, hb = hashes
-  jw = _jaro_winkler(a, b)
-  out = np.where(jw >= 0.92, 2, np.where(jw >= 0.80, 1, 0)).astype(np.int8)
   prefix = _prefix(a, b, parts=not comparison.given_name)
   if not comparison.given_name:
     # A surname cut short is a prefix of three letters or more, or an
@@ -357,17 +355,26 @@ def _name_levels(a: pa.Array, b: pa.Array, comparison, hashes
     lengths = np.minimum(pc.utf8_length(a).to_numpy(zero_copy_only=False),
                          pc.utf8_length(b).to_numpy(zero_copy_only=False))
     prefix &= (lengths >= 3) | (lengths == 1)
+  two_known = np.zeros(len(a), bool)
   if comparison.given_name:
     # John and Joan, Robert and Roberta: two known names, however close; a
     # known name cut short (Bri, Mo) is still a prefix.
     two_known = in_sorted(ha, known) & in_sorted(hb, known)
     short = np.minimum(pc.utf8_length(a).to_numpy(zero_copy_only=False),
                        pc.utf8_length(b).to_numpy(zero_copy_only=False)) < 4
-    out[two_known] = 0
     prefix &= ~two_known | short
+  related_pair = in_sorted(pair_hash(ha, hb), related)
+  same = _np(pc.equal(a, b))
+  # The similarity bands, only where no rule below decides the level.
+  out = np.zeros(len(a), np.int8)
+  banded = np.flatnonzero(~(two_known | prefix | related_pair | same))
+  if banded.size:
+    at = pa.array(banded)
+    jw = _jaro_winkler(a.take(at), b.take(at))
+    out[banded] = np.where(jw >= 0.92, 2, np.where(jw >= 0.80, 1, 0))
   out[prefix] = 3
-  out[in_sorted(pair_hash(ha, hb), related)] = 4
-  out[_np(pc.equal(a, b))] = 5
+  out[related_pair] = 4
+  out[same] = 5
   if comparison.given_name:  # "names of different sexes" comes first
     out += 1
     sexes = ((in_sorted(ha, male) & in_sorted(hb, female)) |
