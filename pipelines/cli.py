@@ -279,6 +279,9 @@ def _run(args, extra) -> int:
   worker.prepare()
   run_id = args.run_id or uuid.uuid4().hex[:12]
   config = load_config(args.config, args.overrides, run_id=run_id)
+  if storage.uses_s3(config):
+    startup.load_s3()  # held back until a job needs it
+    worker.prepare()  # its S3 client cache too
   if args.sample is not None and args.sample < 1:
     raise ConfigError("--sample: N must be 1 or more")
   beam_args = _beam_args(extra)
@@ -472,15 +475,15 @@ def console_main() -> None:
   """The `crmsync` command: main(), then an exit that skips the
   interpreter's teardown (freeing every module and array Beam and pyarrow
   loaded: a noticeable share of a short run, with nothing left to do; the
-  process does not load pandas: pipelines/startup.py). The exit handlers
-  registered after this one still run first (atexit runs them last in,
-  first out: Beam's job servers are stopped);
+  process does not load the IOs its job does not use: pipelines/startup.py).
+  The exit handlers registered after this one still run first (atexit runs
+  them last in, first out: Beam's job servers are stopped);
   this one flushes the streams and the log, then exits with main's code,
   or SystemExit's (argparse's), 130 after Ctrl-C, 1 after an uncaught
   exception (whose traceback is already printed). Handlers registered
   before it (logging's, which it stands in for) do not run."""
   code = [1]
-  startup.skip_pandas()  # crmsync's own job only: it never uses pandas
+  startup.skip_unused()  # crmsync's own job only: IOs it never uses
   startup.pause_collector()  # main resumes it (a run: as the run starts)
 
   def exit_now():

@@ -1,11 +1,17 @@
-"""A crmsync process's start-up: no pandas, and the collector paused.
+"""A crmsync process's start-up: only the modules its job uses, and the
+collector paused.
 
-crmsync does not use pandas, but when it is installed (a data engineer's
-environment often has it; our benchmarks' peers need it) Beam imports it
-on `import apache_beam` (its type hints offer pandas conversions) and
-pyarrow at its first array of Python values (to check for pandas
-objects): a noticeable share of a short run's start-up, and memory.
-`skip_pandas()` makes a command's process treat it as not installed.
+`import apache_beam` imports, when they are installed, the libraries of
+IOs a crmsync job never uses: pandas (Beam's type hints offer pandas
+conversions; pyarrow imports it too, at its first array of Python values,
+to check for pandas objects), pymongo and bson (MongoDB IO), BigQuery's
+IO with `requests` (Beam's own modules, which it imports only if they
+import), and boto3 with botocore for S3 (which a job whose paths are all
+local does not need). Beam itself guards each of these imports: it runs
+without them. Together they were a noticeable share of a short run's
+start-up, and memory. `skip_unused()` makes a command's process treat them
+as not installed; `load_s3()` brings Beam's S3 file system back, for a job
+with an `s3://` path (the CLI calls it once the config is read).
 
 Importing Beam, pyarrow, numpy and their dependencies, then building the
 job, creates several hundred thousand objects that live as long as the
@@ -18,16 +24,16 @@ https://docs.python.org/3/library/gc.html#gc.freeze) and turns it back on,
 so later passes scan only what the run itself creates.
 
 Only the process entry points call them: the `crmsync` command both (it
-runs crmsync's own job, which never uses pandas), `crmsync-worker` only
-`pause_collector` (a worker may run a user's own DoFns beside crmsync's
-transforms). `resume_collector()` does nothing where nothing paused it, so
-a caller of `cli.main` in its own process (a test, a scheduler's Python
-task) keeps its collector and its pandas as they were, and nothing of its
-own is frozen.
+runs crmsync's own job), `crmsync-worker` only `pause_collector` (a worker
+may run a user's own DoFns beside crmsync's transforms). `resume_collector()`
+does nothing where nothing paused it, so a caller of `cli.main` in its own
+process (a test, a scheduler's Python task) keeps its collector and its
+modules as they were, and nothing of its own is frozen.
 """
 
 import gc
 import importlib.abc
+import logging
 import sys
 
 _paused = False
@@ -51,21 +57,65 @@ def resume_collector() -> None:
     gc.enable()
 
 
-class _NoPandas(importlib.abc.MetaPathFinder):
-  """`import pandas` fails as it does where pandas is not installed."""
+# Module -> why a crmsync command's process does without it.
+_UNUSED = {
+    "pandas": "crmsync does not use pandas",
+    "pymongo": "MongoDB IO",
+    "bson": "MongoDB IO",
+    "apache_beam.io.gcp.bigquery": "BigQuery IO",
+}
+# Beam's S3 file system, and boto3 through it, until load_s3(): the module
+# alone, since Beam's retry filter takes the S3 error type from its package
+# on import (apache_beam/utils/retry.py), and s3io checks for boto3 once.
+_S3 = "apache_beam.io.aws.s3filesystem"
+# What Beam logs when it finds no bson (apache_beam/io/mongodbio.py).
+_MONGODB_LOGGER = "apache_beam.io.mongodbio"
+
+
+def _within(name: str, package: str) -> bool:
+  return name == package or name.startswith(package + ".")
+
+
+class _Unused(importlib.abc.MetaPathFinder):
+  """Importing a module of `hidden` fails as it does where the module is
+  not installed."""
+
+  def __init__(self, hidden):
+    self.hidden = set(hidden)
 
   def find_spec(self, name, path=None, target=None):
-    if name == "pandas" or name.startswith("pandas."):
-      raise ModuleNotFoundError(
-          f"No module named {name!r} (a crmsync command does not load it)",
-          name=name)
+    for package in self.hidden:
+      if _within(name, package):
+        raise ModuleNotFoundError(
+            f"No module named {name!r} (a crmsync command does not load it: "
+            f"{_UNUSED.get(package, 'S3 paths only')})", name=name)
     return None
 
 
-def skip_pandas() -> None:
-  """From now on, this process imports pandas as if it were not installed
-  (Beam and pyarrow then skip their pandas support); nothing changes if
-  something imported it already. Idempotent."""
-  if "pandas" not in sys.modules and not any(
-      isinstance(finder, _NoPandas) for finder in sys.meta_path):
-    sys.meta_path.insert(0, _NoPandas())
+def _finder():
+  return next((f for f in sys.meta_path if isinstance(f, _Unused)), None)
+
+
+def skip_unused() -> None:
+  """From now on, this process imports the modules of _UNUSED, and Beam's
+  S3 file system, as if they were not installed (Beam skips what needs
+  them); a module imported already stays. Idempotent."""
+  if _finder() is not None:
+    return
+  hidden = [m for m in list(_UNUSED) + [_S3] if m not in sys.modules]
+  if "bson" in hidden:  # Beam's one line about it would be noise here
+    logging.getLogger(_MONGODB_LOGGER).setLevel(logging.ERROR)
+  sys.meta_path.insert(0, _Unused(hidden))
+
+
+def load_s3() -> None:
+  """Beam's S3 file system (it registers itself with FileSystems on import),
+  if skip_unused() held it back and boto3 is installed; idempotent."""
+  finder = _finder()
+  if finder is None or _S3 not in finder.hidden:
+    return
+  finder.hidden.discard(_S3)
+  try:
+    importlib.import_module(_S3)
+  except ImportError:  # no boto3: FileSystems says so at the first s3:// path
+    pass

@@ -146,6 +146,12 @@ def check_local_outputs(config):
         shutil.rmtree(created, ignore_errors=True)
 
 
+def uses_s3(config) -> bool:
+  """Whether any path of the job (inputs, outputs, reports, decisions) is
+  an `s3://` one."""
+  return "s3://" in config.model_dump_json()
+
+
 def job_paths(config) -> List[str]:
   return ([config.original.path] + [e.path for e in config.enriched] +
           [config.output.path, config.output.reports_dir])

@@ -328,6 +328,31 @@ def _published(s3, prefix, as_prefix=None):
           if "crmsync-tmp" not in k and not k.endswith("_lock.json")}
 
 
+def test_the_command_writes_to_s3_that_only_an_override_names(
+    job, tmp_path, s3, creds):
+  """The `crmsync` command loads Beam's S3 file system only for a job with
+  an s3:// path (pipelines/startup.py): here the inputs are local and the
+  bucket is named by --set alone; the bucket gets what a local run writes."""
+  import subprocess
+  import sys
+  local = _inputs(tmp_path, s3, "t9/in")
+  cfg = _config(job, local, tmp_path / "out", s3.endpoint)
+  outputs = {"local": tmp_path / "out", "s3": "s3://crm/t9/out"}
+  for where, out in outputs.items():
+    done = subprocess.run(
+        [sys.executable, "-m", "crmsync.pipelines.cli", "run", cfg,
+         "--quiet", f"--set=output.path={out}/merged",
+         f"--set=output.reports={out}/reports"],
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (where, done.stderr)
+    assert done.stderr == ""
+  remote = _published(s3, "t9/out/")
+  mine = {k: v.replace(str(tmp_path / "out").encode(), b"s3://crm/t9/out")
+          for k, v in _local_files(tmp_path / "out").items()}
+  assert "merged-00000-of-00003.csv" in remote
+  assert remote == mine
+
+
 def test_a_run_killed_mid_publish_on_s3_is_rolled_forward(
     job, tmp_path, s3, creds):
   """SIGKILL-like stop (CRMSYNC_FAULT) after the first shard was moved

@@ -8,14 +8,13 @@ gets a cached client instead.
 """
 
 import os
+import sys
 import threading
 
 from apache_beam.options.pipeline_options import PipelineOptions, S3Options
 
-try:
-  from apache_beam.io.aws.clients.s3 import boto3_client
-except ImportError:  # boto3 not installed: no S3 at all
-  boto3_client = None
+# Imported by Beam's S3 file system where boto3 is installed.
+_BOTO3_CLIENT = "apache_beam.io.aws.clients.s3.boto3_client"
 
 _FIELDS = ("s3_access_key_id", "s3_secret_access_key", "s3_session_token",
            "s3_endpoint_url", "s3_disable_ssl", "s3_region_name",
@@ -39,7 +38,9 @@ def _key(options):
 def install() -> None:
   """Makes Beam's S3 client reuse one boto3 client per configuration, in
   this process (transforms/worker.py calls it); idempotent, and nothing
-  without boto3."""
+  until the process has Beam's S3 file system with boto3 (a `crmsync`
+  command loads it for a job with S3 paths only: pipelines/startup.py)."""
+  boto3_client = sys.modules.get(_BOTO3_CLIENT)
   if boto3_client is None:
     return
   original = boto3_client.Client.__init__
