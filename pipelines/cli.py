@@ -407,8 +407,13 @@ def _print_summary(config, elapsed: float):
 
 def _suggest(args) -> int:
   _setup_logging(False)
+  from apache_beam.options.pipeline_options import PipelineOptions
+
+  from crmsync.pipelines import storage
   from crmsync.pipelines.suggest import suggest
   from crmsync.transforms.errors import CrmsyncError
+  # s3:// samples: the endpoint and region from the environment.
+  storage.configure(PipelineOptions(storage.storage_args(None, [])))
   try:
     config, profile = suggest(args.original, args.enriched, args.sample_rows,
                               args.merged)
@@ -449,6 +454,8 @@ def main(argv=None) -> int:
   args, extra = _parser().parse_known_args(argv)
   if args.command != "run":  # only a run's start-up gains (dev serves on)
     startup.resume_collector()
+  if args.command not in ("run", "validate"):  # a job's config tells those
+    startup.load_s3()
   if extra and args.command not in ("run", "validate"):
     print(f"crmsync: error: unknown arguments {' '.join(extra)}",
           file=sys.stderr)

@@ -5,13 +5,15 @@ collector paused.
 IOs a crmsync job never uses: pandas (Beam's type hints offer pandas
 conversions; pyarrow imports it too, at its first array of Python values,
 to check for pandas objects), pymongo and bson (MongoDB IO), BigQuery's
-IO with `requests` (Beam's own modules, which it imports only if they
-import), and boto3 with botocore for S3 (which a job whose paths are all
+IO with `requests` (Beam's own module; Beam imports it with Pub/Sub's,
+GCS's and the cross-language IOs, all or none, and skips them all when it
+fails), and boto3 with botocore for S3 (which a job whose paths are all
 local does not need). Beam itself guards each of these imports: it runs
 without them. Together they were a noticeable share of a short run's
 start-up, and memory. `skip_unused()` makes a command's process treat them
 as not installed; `load_s3()` brings Beam's S3 file system back, for a job
-with an `s3://` path (the CLI calls it once the config is read).
+with an `s3://` path (the CLI calls it once a job's config is read, and at
+once for its other commands).
 
 Importing Beam, pyarrow, numpy and their dependencies, then building the
 job, creates several hundred thousand objects that live as long as the
@@ -62,7 +64,8 @@ _UNUSED = {
     "pandas": "crmsync does not use pandas",
     "pymongo": "MongoDB IO",
     "bson": "MongoDB IO",
-    "apache_beam.io.gcp.bigquery": "BigQuery IO",
+    "apache_beam.io.gcp.bigquery": "BigQuery IO, and with it Pub/Sub's, "
+                                   "GCS's and the cross-language IOs",
 }
 # Beam's S3 file system, and boto3 through it, until load_s3(): the module
 # alone, since Beam's retry filter takes the S3 error type from its package
@@ -117,5 +120,5 @@ def load_s3() -> None:
   finder.hidden.discard(_S3)
   try:
     importlib.import_module(_S3)
-  except ImportError:  # no boto3: FileSystems says so at the first s3:// path
+  except ImportError:  # as where Beam's own import of it fails
     pass

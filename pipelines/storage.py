@@ -26,9 +26,10 @@ def _given(args: List[str], name: str) -> bool:
 
 
 def storage_args(config, beam_args: List[str]) -> List[str]:
-  """Beam S3 options the config or environment supply and the command line
-  did not."""
-  storage = config.storage
+  """Beam S3 options the config (None: a command without one) or the
+  environment supply and the command line did not."""
+  from crmsync.pipelines.config import StorageConfig
+  storage = config.storage if config is not None else StorageConfig()
   extra = []
   endpoint = storage.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") \
       or os.environ.get("AWS_ENDPOINT_URL")

@@ -50,6 +50,9 @@ def main(argv=None):
     env["STATUS_API_SERVICE_DESCRIPTOR"] = f'url: "{info.status_endpoint.url}"'
   os.environ.update(env)
   from apache_beam.runners.worker import sdk_worker_main
+
+  from crmsync.transforms import state_sampler
+  state_sampler.install()  # before the first bundle processor, not at setup
   startup.resume_collector()
   sdk_worker_main.main(sys.argv)
 

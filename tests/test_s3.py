@@ -353,6 +353,28 @@ def test_the_command_writes_to_s3_that_only_an_override_names(
   assert remote == mine
 
 
+def test_the_suggest_command_reads_samples_from_s3(tmp_path, s3, creds,
+                                                   monkeypatch):
+  """Its samples through Beam's S3 file system, the endpoint from the
+  environment (the command has no config to name it)."""
+  import subprocess
+  import sys
+
+  import yaml
+  _inputs(tmp_path, s3, "t10/in")
+  monkeypatch.setenv("AWS_ENDPOINT_URL", s3.endpoint)
+  done = subprocess.run(
+      [sys.executable, "-m", "crmsync.pipelines.cli", "suggest",
+       "--original", "s3://crm/t10/in/crm.csv",
+       "--enriched", "s3://crm/t10/in/vendor-a.csv"],
+      capture_output=True, text=True, timeout=300)
+  assert done.returncode == 0, done.stderr
+  config = yaml.safe_load(done.stdout)
+  assert config["original"]["path"] == "s3://crm/t10/in/crm.csv"
+  assert config["enriched"][0]["path"] == "s3://crm/t10/in/vendor-a.csv"
+  assert [k["name"] for k in config["match"]["keys"]] == ["email"]
+
+
 def test_a_run_killed_mid_publish_on_s3_is_rolled_forward(
     job, tmp_path, s3, creds):
   """SIGKILL-like stop (CRMSYNC_FAULT) after the first shard was moved

@@ -47,6 +47,8 @@ startup.skip_unused()  # idempotent: one finder
 import apache_beam
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
+from crmsync.transforms import worker
+worker.prepare()  # as the CLI does before it reads the config
 print(pa.array(["x", None]).null_count,
       sorted(m for m in sys.modules if m.split(".")[0] in
              ("pandas", "pymongo", "bson", "boto3", "requests") or
