@@ -113,7 +113,7 @@ def skip_unused() -> None:
 
 def load_s3() -> None:
   """Beam's S3 file system (it registers itself with FileSystems on import),
-  if skip_unused() held it back and boto3 is installed; idempotent."""
+  if skip_unused() held it back; idempotent."""
   finder = _finder()
   if finder is None or _S3 not in finder.hidden:
     return

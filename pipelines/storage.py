@@ -16,6 +16,7 @@ from typing import Iterable, List
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, S3Options
 
+from crmsync.pipelines.config import StorageConfig
 from crmsync.transforms.errors import InputError
 
 _FALSE = {"false", "0", "no", "off"}
@@ -28,7 +29,6 @@ def _given(args: List[str], name: str) -> bool:
 def storage_args(config, beam_args: List[str]) -> List[str]:
   """Beam S3 options the config (None: a command without one) or the
   environment supply and the command line did not."""
-  from crmsync.pipelines.config import StorageConfig
   storage = config.storage if config is not None else StorageConfig()
   extra = []
   endpoint = storage.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") \
