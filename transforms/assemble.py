@@ -18,7 +18,7 @@ from crmsync.transforms.columns import FILE_COL, LINE_COL, OFFSET_COL
 from crmsync.transforms.resolve import (MATCH_COLUMNS, MATCH_DETAIL_COL,
                                         MATCH_KEY_COL, MATCH_SCORE_COL, resolution,
                                         resolve_column)
-from crmsync.transforms.rows import RowBatch, contiguous
+from crmsync.transforms.rows import RowBatch, append_part, contiguous
 from crmsync.transforms.spec import MergeSpec
 
 CONFLICT_COLUMNS = ("file_index", "line", "offset", "column", "original",
@@ -138,11 +138,8 @@ def _match_detail(matches, n: int) -> pa.Array:
   out = pa.repeat(pa.scalar("", pa.string()), n)
   for source, match in matches.items():
     if match.detail is not None:
-      part = pc.fill_null(pc.binary_join_element_wise(
-          f"{source}: ", match.detail, ""), "")
-      out = pc.if_else(pc.equal(part, ""), out, pc.if_else(
-          pc.equal(out, ""), part,
-          pc.binary_join_element_wise(out, part, " | ")))
+      out = append_part(out, pc.binary_join_element_wise(
+          f"{source}: ", match.detail, ""), " | ")
   return out
 
 

@@ -7,9 +7,11 @@ stage can report a row's file and line, and the writer can restore the
 original order (transforms/columns.py).
 """
 
-from typing import NamedTuple, Sequence, Union
+from typing import NamedTuple, Optional, Sequence, Union
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 
 def contiguous(values: Union[pa.Array, pa.ChunkedArray]) -> pa.Array:
@@ -17,6 +19,20 @@ def contiguous(values: Union[pa.Array, pa.ChunkedArray]) -> pa.Array:
   kernels and buffers here want one piece."""
   return (values.combine_chunks() if isinstance(values, pa.ChunkedArray)
           else values)
+
+
+def append_part(out: pa.Array, part: pa.Array, separator: str,
+                where: Optional[np.ndarray] = None) -> pa.Array:
+  """Per row, `out` with `part` appended after `separator` (just `part`
+  where `out` is empty); `out` as it is where `part` is null or empty, or
+  `where` (a mask) is false. For columns whose rows list parts, such as
+  _match_key and _match_detail: string arrays of one length."""
+  keep = pc.invert(pc.fill_null(pc.equal(part, ""), True))
+  if where is not None:
+    keep = pc.and_(keep, pa.array(where))
+  return pc.if_else(keep, pc.if_else(
+      pc.equal(out, ""), part,
+      pc.binary_join_element_wise(out, part, separator)), out)
 
 
 class RowBatch(NamedTuple):

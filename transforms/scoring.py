@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crmsync.transforms.comparisons import NULL, Comparison
+from crmsync.transforms.rows import append_part
 
 EM_ITERATIONS = 40
 EM_TOLERANCE = 1e-6
@@ -158,9 +159,7 @@ class Model:
       part = pc.binary_join_element_wise(
           labels.take(pa.array(np.where(filled, levels[c], 0))),
           shown.take(pa.array(at.ravel())), "")
-      out = pc.if_else(pa.array(filled), pc.if_else(
-          pc.equal(out, ""), part,
-          pc.binary_join_element_wise(out, part, "; ")), out)
+      out = append_part(out, part, "; ", filled)
     return out
 
   def to_json(self) -> dict:
