@@ -238,6 +238,22 @@ def test_match_columns_name_each_source_and_key_and_the_weakest_score():
   assert t.column("_match_score").to_pylist() == ["1", "1", "1", "0.912", ""]
 
 
+def test_match_key_keeps_source_names_as_written():
+  """Each matched source's `source:key`, joined by "; ", whatever the names
+  hold (a regex that dropped the empty parts' separators once also cut a
+  name's own leading or trailing "; ")."""
+  spec = spec_of()
+  names = ("; EU", "US; ")
+  layout = join_layout(spec, [(n, KEPT) for n in names], [])
+  outputs = resolve_batch(
+      crm_batch(), dict(zip(names, (GATHERED_A, GATHERED_B))),
+      dict(zip(names, (MATCH_A, MATCH_B))), layout, spec)
+  merged = [o for o in outputs
+            if not isinstance(o, beam.pvalue.TaggedOutput)][0]
+  assert merged.table.column("_match_key").to_pylist() == [
+      "; EU:email; US; :phone", "US; :email", "US; :email", "; EU:name", ""]
+
+
 def test_stats_count_matches_conflicts_refusals_and_filled_cells():
   _, tagged = merge()
   assert len(tagged["stats"]) == 1

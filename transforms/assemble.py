@@ -151,20 +151,12 @@ def _match_columns(matches, matched_any: np.ndarray, weakest: np.ndarray,
   key and the similarity for the fuzzy key; empty: no match)."""
   n = len(matched_any)
   names = pa.array([k.name for k in spec.keys] + [None], pa.string())
-  empty = pa.array([""] * n, pa.string())
-  parts = []
+  joined = pa.repeat(pa.scalar("", pa.string()), n)
   for source, match in matches.items():
     how = match.how
     key = names.take(pa.array(np.where(how >= 0, how, len(spec.keys))))
-    parts.append(pc.fill_null(pc.binary_join_element_wise(
-        pa.array([f"{source}:"] * n, pa.string()), key, ""), ""))
-  if not parts:
-    return empty, empty
-  # Joined with the empty parts, then the separators around them dropped
-  # (pyarrow 25's null_handling="skip" drops rows that are all null).
-  joined = pc.binary_join_element_wise(*parts, "; ")
-  joined = pc.replace_substring_regex(joined, "(; )+", "; ")
-  joined = pc.replace_substring_regex(joined, "^; |; $", "")
+    joined = append_part(joined, pc.binary_join_element_wise(
+        f"{source}:", key, ""), "; ")
   score = pc.if_else(pa.array(matched_any), "1", "")
   fuzzy = matched_any & (weakest < 1)
   if fuzzy.any():  # only fuzzy matches score below 1
